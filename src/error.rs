@@ -1,0 +1,100 @@
+//! The crate's error type.
+
+use core::fmt;
+
+/// Which parameter of a [`crate::GaussianPair`] a message is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// μ1.
+    Mu1,
+    /// σ1.
+    Sigma1,
+    /// μ2.
+    Mu2,
+    /// σ2.
+    Sigma2,
+}
+
+impl Field {
+    /// The column name used in files (`mu1`, `sigma1`, `mu2`, `sigma2`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Mu1 => "mu1",
+            Field::Sigma1 => "sigma1",
+            Field::Mu2 => "mu2",
+            Field::Sigma2 => "sigma2",
+        }
+    }
+
+    /// All fields in input order.
+    pub const ALL: [Field; 4] = [Field::Mu1, Field::Sigma1, Field::Mu2, Field::Sigma2];
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every way an operation of this crate can fail.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input pair is not a pair of valid Gaussians: a mean that is NaN or
+    /// infinite, or a standard deviation that is not finite and > 0.
+    /// `index` is the 0-based position of the first such pair.
+    #[error("invalid input at index {index}: {field} = {value} ({reason})")]
+    InvalidInput {
+        /// 0-based index of the first invalid pair.
+        index: usize,
+        /// The offending parameter.
+        field: Field,
+        /// Its value (widened to f64).
+        value: f64,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// No GPU adapter could be found (or none matched `WGPU_ADAPTER_NAME`).
+    #[error("no GPU adapter: {0}")]
+    NoAdapter(String),
+    /// The adapter refused to create a device.
+    #[error("could not create a GPU device on {adapter}: {message}")]
+    RequestDevice {
+        /// Name of the adapter.
+        adapter: String,
+        /// What wgpu reported.
+        message: String,
+    },
+    /// The device lacks a feature or limit this operation needs.
+    #[error("the GPU device does not support this: {0}")]
+    Unsupported(String),
+    /// The GPU reported an error (validation, out of memory, internal).
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// Mapping a buffer for readback or upload failed.
+    #[error("mapping a GPU buffer failed: {0}")]
+    Map(String),
+    /// Waiting for the GPU failed or the device was lost; the evaluator must be recreated.
+    #[error("GPU device lost or not answering: {0}")]
+    DeviceLost(String),
+    /// An output slice or buffer does not have the length the input requires.
+    #[error("length mismatch for {what}: expected {expected}, got {got}")]
+    LengthMismatch {
+        /// What was too short or too long.
+        what: &'static str,
+        /// The length required.
+        expected: u64,
+        /// The length given.
+        got: u64,
+    },
+    /// A buffer passed to [`crate::GpuEvaluator::encode`] is unusable: wrong
+    /// usage flags, too small, from another device or misaligned offset.
+    #[error("invalid buffer argument: {0}")]
+    InvalidBuffer(String),
+    /// The request is too large for this platform's address space.
+    #[error("request too large: {0}")]
+    TooLarge(String),
+}
+
+/// `Result` with this crate's [`enum@Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -1,0 +1,144 @@
+//! The shader module, bind group layout and pipelines: created once per
+//! evaluator, pipelines specialised per metric set through WGSL `override`s.
+
+use crate::pair::{Metric, Metrics};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// The kernel's WGSL source (`shaders/divergence.wgsl`).
+pub const SHADER_SOURCE: &str = include_str!("../../shaders/divergence.wgsl");
+
+/// Bytes of one input pair in the kernel's input binding.
+pub const PAIR_BYTES: u64 = 16;
+
+/// Counters of the wgpu objects an evaluator has created (diagnostics; used
+/// by tests to show that repeated calls allocate nothing).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub buffers: AtomicU64,
+    pub pipelines: AtomicU64,
+    pub bind_groups: AtomicU64,
+    pub submissions: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Kernel {
+    module: wgpu::ShaderModule,
+    pub layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    pub workgroup_size: u32,
+    pipelines: Mutex<HashMap<u8, wgpu::ComputePipeline>>,
+}
+
+impl Kernel {
+    pub fn new(device: &wgpu::Device, workgroup_size: u32) -> Kernel {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("gaussdiv divergence.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(SHADER_SOURCE.into()),
+        });
+        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("gaussdiv bind group layout"),
+            entries: &[storage(0, true), storage(1, false)],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("gaussdiv pipeline layout"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        Kernel {
+            module,
+            layout,
+            pipeline_layout,
+            workgroup_size,
+            pipelines: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The pipeline writing `metrics`, created on first use.
+    pub fn pipeline(
+        &self,
+        device: &wgpu::Device,
+        metrics: Metrics,
+        counters: &Counters,
+    ) -> wgpu::ComputePipeline {
+        let mut map = match self.pipelines.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(metrics.bits())
+            .or_insert_with(|| {
+                Counters::bump(&counters.pipelines);
+                let flag = |m: Metric| if metrics.contains(m) { 1.0 } else { 0.0 };
+                let constants = [
+                    ("WORKGROUP_SIZE", f64::from(self.workgroup_size)),
+                    ("WRITE_CE", flag(Metric::CrossEntropy)),
+                    ("WRITE_KL", flag(Metric::Kl)),
+                    ("WRITE_ENTROPY", flag(Metric::Entropy)),
+                ];
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("gaussdiv divergence pipeline"),
+                    layout: Some(&self.pipeline_layout),
+                    module: &self.module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+            })
+            .clone()
+    }
+}
+
+/// Workgroup grid for `groups` workgroups: `(x, y)` with `x ≤ max_x`, `x·y ≥ groups`.
+pub(crate) fn grid(groups: u64, max_x: u32) -> (u32, u32) {
+    let max_x = u64::from(max_x.max(1));
+    if groups <= max_x {
+        return (groups as u32, 1);
+    }
+    let y = groups.div_ceil(max_x);
+    let x = groups.div_ceil(y);
+    (x as u32, y as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grid;
+
+    #[test]
+    fn grid_covers_and_respects_limits() {
+        for &(g, m) in &[
+            (1u64, 65535u32),
+            (65535, 65535),
+            (65536, 65535),
+            (131_071, 65535),
+            (1 << 32, 65535),
+            (1_000_003, 7),
+        ] {
+            let (x, y) = grid(g, m);
+            assert!(x <= m && y <= 65535 || m < 65535, "{g} {m}");
+            assert!(u64::from(x) * u64::from(y) >= g);
+            assert!(
+                u64::from(x) * u64::from(y) - g < u64::from(y),
+                "little waste"
+            );
+        }
+    }
+}

@@ -1,0 +1,844 @@
+//! GPU backend: the WGSL kernel on any wgpu device.
+//!
+//! [`GpuEvaluator`] borrows nothing and owns a clone of a device and queue
+//! (wgpu handles are reference-counted), so it can be built on an app's own
+//! device with [`GpuEvaluator::from_device`] or on a device of its own with
+//! [`GpuEvaluator::new`]. Host-memory evaluation goes through
+//! [`evaluate`](GpuEvaluator::evaluate) (blocking) or
+//! [`evaluate_async`](GpuEvaluator::evaluate_async) (never blocks the
+//! executor); device-resident data through [`encode`](GpuEvaluator::encode).
+
+pub mod context;
+pub(crate) mod kernel;
+
+use crate::cpu;
+use crate::error::{Error, Result};
+use crate::pair::{Divergences, GaussianPair, Metrics};
+use crate::validate::{self, OnInvalid};
+use context::AdapterSummary;
+use kernel::{grid, Counters, Kernel, PAIR_BYTES};
+use rayon::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+pub use kernel::SHADER_SOURCE;
+
+/// Chunks in flight at once on the host path (upload ‖ compute ‖ readback).
+const SLOTS: usize = 2;
+
+/// Smallest staging capacity, in pairs (buffers grow by powers of two from here).
+const MIN_CAPACITY: u64 = 4096;
+
+/// Chunk sizes are multiples of this many pairs, so that chunk offsets in
+/// caller buffers meet any `min_storage_buffer_offset_alignment` (≤ 256 bytes).
+const CHUNK_GRANULE: u64 = 256;
+
+/// Tunables of a [`GpuEvaluator`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpuOptions {
+    /// Largest chunk of pairs per dispatch on the host path (and per binding on
+    /// the device path); clamped to what one storage binding can hold.
+    /// Default 1 Mi pairs (16 MiB in, 12 MiB out per chunk, two chunks in flight).
+    pub max_chunk_pairs: u64,
+    /// Invocations per workgroup (WGSL `override WORKGROUP_SIZE`), clamped to
+    /// the device's limits. Default 256.
+    pub workgroup_size: u32,
+    /// What to do with invalid pairs on the host path. Default: error.
+    pub on_invalid: OnInvalid,
+    /// Longest wait for the GPU before giving up with [`Error::DeviceLost`];
+    /// `None` waits indefinitely. Default: 60 s.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            max_chunk_pairs: 1 << 20,
+            workgroup_size: 256,
+            on_invalid: OnInvalid::Error,
+            timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Counts of the wgpu objects an evaluator has created since it was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuStats {
+    /// Buffers created (storage and staging).
+    pub buffers: u64,
+    /// Compute pipelines created (one per metric set used).
+    pub pipelines: u64,
+    /// Bind groups created.
+    pub bind_groups: u64,
+    /// Command buffers submitted.
+    pub submissions: u64,
+}
+
+/// One set of buffers for a chunk in flight.
+struct Slot {
+    input: wgpu::Buffer,
+    output: wgpu::Buffer,
+    upload: wgpu::Buffer,
+    download: wgpu::Buffer,
+    last_submission: Option<wgpu::SubmissionIndex>,
+    /// Bind groups by (pairs, values per pair): a full chunk and the tail.
+    bind_groups: HashMap<(u64, usize), wgpu::BindGroup>,
+}
+
+struct Scratch {
+    capacity: u64,
+    slots: Vec<Slot>,
+}
+
+/// Key of a cached bind group on the device path.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct BindKey {
+    input: wgpu::Buffer,
+    input_offset: u64,
+    output: wgpu::Buffer,
+    output_offset: u64,
+    pairs: u64,
+    k: usize,
+}
+
+/// How a wait for the GPU is carried out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitMode {
+    /// Poll the device on this thread (blocking API).
+    Block,
+    /// Poll the device on a helper thread and await the outcome (async API).
+    Offload,
+}
+
+type MapOutcome = Arc<Mutex<Option<core::result::Result<(), wgpu::BufferAsyncError>>>>;
+
+/// Evaluates batches of Gaussian pairs with the WGSL kernel.
+///
+/// Create it once and reuse it: the pipeline is built and warmed up at
+/// construction, and staging and storage buffers are kept and reused across
+/// calls (they grow by size class and are never shrunk). It is `Send + Sync`;
+/// concurrent calls on one evaluator are serialised on its buffers.
+pub struct GpuEvaluator {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    adapter: Option<AdapterSummary>,
+    reason: Option<String>,
+    kernel: Kernel,
+    options: GpuOptions,
+    chunk_pairs: u64,
+    max_groups_x: u32,
+    offset_alignment: u64,
+    max_binding: u64,
+    scratch: futures_intrusive::sync::Mutex<Option<Scratch>>,
+    encode_cache: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for GpuEvaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuEvaluator")
+            .field(
+                "adapter",
+                &self.adapter.as_ref().map(|a| a.info.name.clone()),
+            )
+            .field("chunk_pairs", &self.chunk_pairs)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+/// Polls a future once; `Some` if it was ready.
+fn now<F: Future>(f: F) -> Option<F::Output> {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+impl GpuEvaluator {
+    /// An evaluator on a device of its own, on the adapter chosen by
+    /// [`context::choose_adapter`] (honours `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`,
+    /// `WGPU_POWER_PREF`). Blocking; see [`GpuEvaluator::new_async`].
+    pub fn new() -> Result<GpuEvaluator> {
+        block_on(Self::new_async(GpuOptions::default()))
+    }
+
+    /// [`GpuEvaluator::new`] with options.
+    pub fn with_options(options: GpuOptions) -> Result<GpuEvaluator> {
+        block_on(Self::new_async(options))
+    }
+
+    /// Create an evaluator with its own instance, adapter and device.
+    pub async fn new_async(options: GpuOptions) -> Result<GpuEvaluator> {
+        let instance = context::instance();
+        let (adapter, reason) = context::choose_adapter(&instance).await?;
+        let (device, queue) = context::request_device(&adapter).await?;
+        // Our own device: report errors through our error scopes, never by panicking.
+        device.on_uncaptured_error(Arc::new(|e| {
+            eprintln!("gaussdiv: uncaptured wgpu error: {e}");
+        }));
+        let mut ev = Self::build(&device, &queue, options)?;
+        ev.adapter = Some(context::summarize(&adapter));
+        ev.reason = Some(reason);
+        ev.warm_up()?;
+        Ok(ev)
+    }
+
+    /// An evaluator on the caller's device and queue (cloned handles: the
+    /// caller keeps its own). Checks the device's limits and warms the
+    /// pipeline up (one tiny blocking dispatch).
+    pub fn from_device(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<GpuEvaluator> {
+        Self::from_device_with_options(device, queue, GpuOptions::default())
+    }
+
+    /// [`GpuEvaluator::from_device`] with options.
+    pub fn from_device_with_options(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        options: GpuOptions,
+    ) -> Result<GpuEvaluator> {
+        let ev = Self::build(device, queue, options)?;
+        ev.warm_up()?;
+        Ok(ev)
+    }
+
+    fn build(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        options: GpuOptions,
+    ) -> Result<GpuEvaluator> {
+        let limits = device.limits();
+        let mut missing = Vec::new();
+        if limits.max_storage_buffers_per_shader_stage < 2 {
+            missing.push(format!(
+                "max_storage_buffers_per_shader_stage is {} (need 2)",
+                limits.max_storage_buffers_per_shader_stage
+            ));
+        }
+        if limits.max_compute_workgroups_per_dimension == 0
+            || limits.max_compute_invocations_per_workgroup == 0
+        {
+            missing.push("the device has no compute support".to_string());
+        }
+        let max_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if max_binding < CHUNK_GRANULE * PAIR_BYTES {
+            missing.push(format!(
+                "max_storage_buffer_binding_size is {} bytes (need at least {})",
+                max_binding,
+                CHUNK_GRANULE * PAIR_BYTES
+            ));
+        }
+        if !missing.is_empty() {
+            return Err(Error::Unsupported(missing.join("; ")));
+        }
+        let wg_limit = limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x);
+        let workgroup_size = options.workgroup_size.clamp(1, wg_limit.max(1));
+        let binding_pairs = (max_binding / PAIR_BYTES) / CHUNK_GRANULE * CHUNK_GRANULE;
+        let chunk_pairs = options.max_chunk_pairs.clamp(CHUNK_GRANULE, binding_pairs)
+            / CHUNK_GRANULE
+            * CHUNK_GRANULE;
+        let kernel = Kernel::new(device, workgroup_size);
+        let counters = Counters::default();
+        Ok(GpuEvaluator {
+            device: device.clone(),
+            queue: queue.clone(),
+            adapter: None,
+            reason: None,
+            kernel,
+            options: GpuOptions {
+                workgroup_size,
+                max_chunk_pairs: chunk_pairs,
+                ..options
+            },
+            chunk_pairs,
+            max_groups_x: limits.max_compute_workgroups_per_dimension,
+            offset_alignment: u64::from(limits.min_storage_buffer_offset_alignment.max(4)),
+            max_binding,
+            scratch: futures_intrusive::sync::Mutex::new(None, false),
+            encode_cache: Mutex::new(HashMap::new()),
+            counters,
+        })
+    }
+
+    /// Compile the pipelines of the common metric sets and run them once, so
+    /// that drivers that compile at first dispatch (llvmpipe) do it now.
+    fn warm_up(&self) -> Result<()> {
+        let pair = [GaussianPair::new(0.0, 1.0, 1.0, 2.0)];
+        for metrics in [Metrics::ALL, Metrics::CE_KL] {
+            let mut out = vec![0.0f32; metrics.len()];
+            self.evaluate_metrics_into(&pair, metrics, &mut out)?;
+        }
+        Ok(())
+    }
+
+    /// The wgpu device this evaluator runs on.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The wgpu queue this evaluator submits to.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The adapter, when the evaluator created its own device.
+    pub fn adapter(&self) -> Option<&AdapterSummary> {
+        self.adapter.as_ref()
+    }
+
+    /// Why that adapter was chosen, when the evaluator created its own device.
+    pub fn adapter_reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// The options in effect (after clamping to the device's limits).
+    pub fn options(&self) -> &GpuOptions {
+        &self.options
+    }
+
+    /// Pairs per chunk (per dispatch and per binding).
+    pub fn chunk_pairs(&self) -> u64 {
+        self.chunk_pairs
+    }
+
+    /// Counts of wgpu objects created so far.
+    pub fn stats(&self) -> GpuStats {
+        let c = &self.counters;
+        GpuStats {
+            buffers: c.buffers.load(Ordering::Relaxed),
+            pipelines: c.pipelines.load(Ordering::Relaxed),
+            bind_groups: c.bind_groups.load(Ordering::Relaxed),
+            submissions: c.submissions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Evaluate cross-entropy, KL and entropy of every pair (blocking).
+    ///
+    /// Invalid pairs are an [`Error::InvalidInput`] naming the first one,
+    /// unless the evaluator was built with [`OnInvalid::Nan`].
+    pub fn evaluate(&self, pairs: &[GaussianPair]) -> Result<Vec<Divergences>> {
+        let mut out = vec![Divergences::default(); pairs.len()];
+        block_on(self.run(
+            pairs,
+            Metrics::ALL,
+            bytemuck::cast_slice_mut(&mut out),
+            WaitMode::Block,
+        ))?;
+        Ok(out)
+    }
+
+    /// [`evaluate`](Self::evaluate) for async code: the waits for the GPU
+    /// happen on a helper thread, so the executor is never blocked.
+    pub async fn evaluate_async(&self, pairs: &[GaussianPair]) -> Result<Vec<Divergences>> {
+        let mut out = vec![Divergences::default(); pairs.len()];
+        self.run(
+            pairs,
+            Metrics::ALL,
+            bytemuck::cast_slice_mut(&mut out),
+            WaitMode::Offload,
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// Evaluate the selected metrics into `out` (`pairs.len() × metrics.len()`
+    /// values, row-major, metrics in canonical order). Blocking.
+    pub fn evaluate_metrics_into(
+        &self,
+        pairs: &[GaussianPair],
+        metrics: Metrics,
+        out: &mut [f32],
+    ) -> Result<()> {
+        block_on(self.run(pairs, metrics, out, WaitMode::Block))
+    }
+
+    /// [`evaluate_metrics_into`](Self::evaluate_metrics_into) for async code.
+    pub async fn evaluate_metrics_into_async(
+        &self,
+        pairs: &[GaussianPair],
+        metrics: Metrics,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.run(pairs, metrics, out, WaitMode::Offload).await
+    }
+
+    /// Validate (per the policy) and find the rows the CPU must recompute.
+    fn scan(&self, pairs: &[GaussianPair]) -> Result<Vec<usize>> {
+        if self.options.on_invalid == OnInvalid::Error {
+            validate::validate(pairs)?;
+        }
+        Ok(pairs
+            .par_iter()
+            .enumerate()
+            .filter(|(_, p)| validate::needs_host_fixup(p))
+            .map(|(i, _)| i)
+            .collect())
+    }
+
+    async fn run(
+        &self,
+        pairs: &[GaussianPair],
+        metrics: Metrics,
+        out: &mut [f32],
+        mode: WaitMode,
+    ) -> Result<()> {
+        let k = metrics.len();
+        let n = pairs.len();
+        if n.checked_mul(k) != Some(out.len()) {
+            return Err(Error::LengthMismatch {
+                what: "output",
+                expected: (n as u64).saturating_mul(k as u64),
+                got: out.len() as u64,
+            });
+        }
+        let fixups = self.scan(pairs)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let pipeline = self.kernel.pipeline(&self.device, metrics, &self.counters);
+        let mut guard = self.scratch.lock().await;
+        let result = self
+            .run_chunks(&mut guard, &pipeline, pairs, k, out, mode)
+            .await;
+        if result.is_err() {
+            // Buffers may be left mapped or in flight: start afresh next time.
+            *guard = None;
+        }
+        result?;
+        drop(guard);
+
+        // Rows whose arithmetic may meet subnormals the device flushes: CPU.
+        for i in fixups {
+            let all = cpu::eval32(&pairs[i]);
+            let all = [all.cross_entropy, all.kl, all.entropy];
+            for (j, m) in metrics.iter().enumerate() {
+                out[i * k + j] = all[m.index()];
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_chunks(
+        &self,
+        guard: &mut Option<Scratch>,
+        pipeline: &wgpu::ComputePipeline,
+        pairs: &[GaussianPair],
+        k: usize,
+        out: &mut [f32],
+        mode: WaitMode,
+    ) -> Result<()> {
+        let n = pairs.len();
+        let scratch = self.ensure_scratch(guard, n as u64)?;
+        let chunk = scratch.capacity as usize;
+        let value_bytes = 4 * k as u64;
+
+        struct InFlight {
+            slot: usize,
+            start: usize,
+            len: usize,
+            outcome: MapOutcome,
+            submission: wgpu::SubmissionIndex,
+        }
+        let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(SLOTS);
+
+        for (c, chunk_pairs) in pairs.chunks(chunk).enumerate() {
+            let slot_index = c % SLOTS;
+            if inflight.len() == SLOTS {
+                if let Some(done) = inflight.pop_front() {
+                    let slot = &scratch.slots[done.slot];
+                    self.wait(&done.outcome, Some(done.submission), mode)
+                        .await?;
+                    Self::read_back(slot, done.start, done.len, k, out)?;
+                }
+            }
+            let slot = &mut scratch.slots[slot_index];
+            let len = chunk_pairs.len() as u64;
+            let in_bytes = len * PAIR_BYTES;
+            let out_bytes = len * value_bytes;
+
+            // Upload through the reused, mapped staging buffer.
+            let upload = Self::request_map(&slot.upload, in_bytes, wgpu::MapMode::Write);
+            self.wait(&upload, slot.last_submission.clone(), mode)
+                .await?;
+            {
+                let mut view = slot
+                    .upload
+                    .slice(..in_bytes)
+                    .get_mapped_range_mut()
+                    .map_err(|e| Error::Map(e.to_string()))?;
+                view.copy_from_slice(bytemuck::cast_slice(chunk_pairs));
+            }
+            slot.upload.unmap();
+
+            let bind_group = {
+                let key = (len, k);
+                if !slot.bind_groups.contains_key(&key) {
+                    let bg = self.bind_group(&slot.input, 0, &slot.output, 0, len, k);
+                    slot.bind_groups.insert(key, bg);
+                }
+                slot.bind_groups.get(&key).cloned()
+            };
+            let bind_group = bind_group.ok_or_else(|| Error::Gpu("bind group cache".into()))?;
+
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("gaussdiv host chunk"),
+                });
+            encoder.copy_buffer_to_buffer(&slot.upload, 0, &slot.input, 0, in_bytes);
+            self.record_pass(&mut encoder, pipeline, &bind_group, len);
+            encoder.copy_buffer_to_buffer(&slot.output, 0, &slot.download, 0, out_bytes);
+            let submission = self.queue.submit([encoder.finish()]);
+            Counters::bump(&self.counters.submissions);
+            let error = scope.pop();
+            if let Some(e) = error.await {
+                return Err(Error::Gpu(e.to_string()));
+            }
+            slot.last_submission = Some(submission.clone());
+            let outcome = Self::request_map(&slot.download, out_bytes, wgpu::MapMode::Read);
+            inflight.push_back(InFlight {
+                slot: slot_index,
+                start: c * chunk,
+                len: chunk_pairs.len(),
+                outcome,
+                submission,
+            });
+        }
+        while let Some(done) = inflight.pop_front() {
+            let slot = &scratch.slots[done.slot];
+            self.wait(&done.outcome, Some(done.submission), mode)
+                .await?;
+            Self::read_back(slot, done.start, done.len, k, out)?;
+        }
+        Ok(())
+    }
+
+    fn read_back(slot: &Slot, start: usize, len: usize, k: usize, out: &mut [f32]) -> Result<()> {
+        let bytes = (len * k * 4) as u64;
+        {
+            let view = slot
+                .download
+                .slice(..bytes)
+                .get_mapped_range()
+                .map_err(|e| Error::Map(e.to_string()))?;
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut out[start * k..(start + len) * k]);
+            dst.copy_from_slice(&view);
+        }
+        slot.download.unmap();
+        Ok(())
+    }
+
+    fn request_map(buffer: &wgpu::Buffer, bytes: u64, mode: wgpu::MapMode) -> MapOutcome {
+        let outcome: MapOutcome = Arc::new(Mutex::new(None));
+        let sink = outcome.clone();
+        buffer.slice(..bytes).map_async(mode, move |r| {
+            if let Ok(mut s) = sink.lock() {
+                *s = Some(r);
+            }
+        });
+        outcome
+    }
+
+    /// Wait until `until` (or the latest submission) has completed and the
+    /// mapping in `outcome` has resolved.
+    async fn wait(
+        &self,
+        outcome: &MapOutcome,
+        until: Option<wgpu::SubmissionIndex>,
+        mode: WaitMode,
+    ) -> Result<()> {
+        let poll = move |device: &wgpu::Device, timeout: Option<Duration>| -> Result<()> {
+            device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: until,
+                    timeout,
+                })
+                .map(|_| ())
+                .map_err(|e| match e {
+                    wgpu::PollError::Timeout => Error::DeviceLost(format!(
+                        "the GPU did not finish within {:?}",
+                        timeout.unwrap_or_default()
+                    )),
+                    other => Error::DeviceLost(other.to_string()),
+                })
+        };
+        let take = |outcome: &MapOutcome| -> Result<()> {
+            let got = outcome.lock().ok().and_then(|mut s| s.take());
+            match got {
+                Some(Ok(())) => Ok(()),
+                Some(Err(e)) => Err(Error::Map(e.to_string())),
+                None => Err(Error::Map(
+                    "the mapping did not complete after the GPU finished".into(),
+                )),
+            }
+        };
+        let timeout = self.options.timeout;
+        match mode {
+            WaitMode::Block => {
+                poll(&self.device, timeout)?;
+                take(outcome)
+            }
+            WaitMode::Offload => {
+                let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+                let device = self.device.clone();
+                let outcome = outcome.clone();
+                std::thread::Builder::new()
+                    .name("gaussdiv-poll".into())
+                    .spawn(move || {
+                        let r = poll(&device, timeout).and_then(|_| take(&outcome));
+                        let _ = tx.send(r);
+                    })
+                    .map_err(|e| Error::Gpu(format!("could not start a polling thread: {e}")))?;
+                match rx.receive().await {
+                    Some(r) => r,
+                    None => Err(Error::DeviceLost("the polling thread ended".into())),
+                }
+            }
+        }
+    }
+
+    fn ensure_scratch<'a>(
+        &self,
+        guard: &'a mut Option<Scratch>,
+        n: u64,
+    ) -> Result<&'a mut Scratch> {
+        let want = n
+            .max(MIN_CAPACITY)
+            .checked_next_power_of_two()
+            .unwrap_or(u64::MAX)
+            .min(self.chunk_pairs);
+        let enough = matches!(guard, Some(s) if s.capacity >= want);
+        if !enough {
+            *guard = None; // release the old buffers first
+            let slots = (0..SLOTS)
+                .map(|_| self.make_slot(want))
+                .collect::<Result<Vec<_>>>()?;
+            *guard = Some(Scratch {
+                capacity: want,
+                slots,
+            });
+        }
+        guard
+            .as_mut()
+            .ok_or_else(|| Error::Gpu("scratch buffers missing".into()))
+    }
+
+    fn make_slot(&self, capacity: u64) -> Result<Slot> {
+        use wgpu::BufferUsages as U;
+        let in_bytes = capacity * PAIR_BYTES;
+        let out_bytes = capacity * 12;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let input = self.buffer("gaussdiv input", in_bytes, U::STORAGE | U::COPY_DST);
+        let output = self.buffer("gaussdiv output", out_bytes, U::STORAGE | U::COPY_SRC);
+        let upload = self.buffer(
+            "gaussdiv upload staging",
+            in_bytes,
+            U::MAP_WRITE | U::COPY_SRC,
+        );
+        let download = self.buffer(
+            "gaussdiv readback staging",
+            out_bytes,
+            U::MAP_READ | U::COPY_DST,
+        );
+        let v = now(validation.pop()).flatten();
+        let o = now(oom.pop()).flatten();
+        if let Some(e) = v.or(o) {
+            return Err(Error::Gpu(format!(
+                "could not allocate staging for {capacity} pairs: {e}"
+            )));
+        }
+        Ok(Slot {
+            input,
+            output,
+            upload,
+            download,
+            last_submission: None,
+            bind_groups: HashMap::new(),
+        })
+    }
+
+    fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        Counters::bump(&self.counters.buffers);
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn bind_group(
+        &self,
+        input: &wgpu::Buffer,
+        input_offset: u64,
+        output: &wgpu::Buffer,
+        output_offset: u64,
+        pairs: u64,
+        k: usize,
+    ) -> wgpu::BindGroup {
+        Counters::bump(&self.counters.bind_groups);
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("gaussdiv bind group"),
+            layout: &self.kernel.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: input,
+                        offset: input_offset,
+                        size: wgpu::BufferSize::new(pairs * PAIR_BYTES),
+                    }),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: output,
+                        offset: output_offset,
+                        size: wgpu::BufferSize::new(pairs * 4 * k as u64),
+                    }),
+                },
+            ],
+        })
+    }
+
+    fn record_pass(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        bind_group: &wgpu::BindGroup,
+        pairs: u64,
+    ) {
+        let groups = pairs.div_ceil(u64::from(self.kernel.workgroup_size));
+        let (x, y) = grid(groups, self.max_groups_x);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("gaussdiv divergence pass"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
+    /// Record the evaluation of `count` pairs that already live on the device
+    /// into the caller's `encoder`: no submit, no host copies.
+    ///
+    /// `input` holds `count` [`GaussianPair`]s (16 bytes each) from
+    /// `input_offset`; the selected `metrics` are written to `output` from
+    /// `output_offset`, `metrics.len()` f32 values per pair, canonical order.
+    /// Both buffers need `STORAGE` usage and offsets aligned to the device's
+    /// `min_storage_buffer_offset_alignment`. Counts beyond one binding are
+    /// split into several bindings and dispatches. Bind groups are cached, so
+    /// repeated calls with the same buffers create no wgpu objects.
+    ///
+    /// Contract of the device path: invalid pairs produce NaN (no error is
+    /// possible without reading the data back), and μ or μ1 − μ2 must not be
+    /// subnormal (devices may flush them; subnormal σ is exact).
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: &wgpu::Buffer,
+        input_offset: u64,
+        output: &wgpu::Buffer,
+        output_offset: u64,
+        count: u64,
+        metrics: Metrics,
+    ) -> Result<()> {
+        let k = metrics.len();
+        let value_bytes = 4 * k as u64;
+        self.check_buffer("input", input, input_offset, count, PAIR_BYTES)?;
+        self.check_buffer("output", output, output_offset, count, value_bytes)?;
+        let pipeline = self.kernel.pipeline(&self.device, metrics, &self.counters);
+        let mut start = 0u64;
+        while start < count {
+            let len = (count - start).min(self.chunk_pairs);
+            let key = BindKey {
+                input: input.clone(),
+                input_offset: input_offset + start * PAIR_BYTES,
+                output: output.clone(),
+                output_offset: output_offset + start * value_bytes,
+                pairs: len,
+                k,
+            };
+            let bind_group = {
+                let mut cache = match self.encode_cache.lock() {
+                    Ok(c) => c,
+                    Err(p) => p.into_inner(),
+                };
+                if cache.len() >= 256 && !cache.contains_key(&key) {
+                    cache.clear();
+                }
+                cache
+                    .entry(key.clone())
+                    .or_insert_with(|| {
+                        self.bind_group(input, key.input_offset, output, key.output_offset, len, k)
+                    })
+                    .clone()
+            };
+            self.record_pass(encoder, &pipeline, &bind_group, len);
+            start += len;
+        }
+        Ok(())
+    }
+
+    fn check_buffer(
+        &self,
+        what: &str,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        count: u64,
+        bytes_per_pair: u64,
+    ) -> Result<()> {
+        if count == 0 {
+            return Err(Error::InvalidBuffer(
+                "count is 0: there is nothing to encode".into(),
+            ));
+        }
+        if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+            return Err(Error::InvalidBuffer(format!(
+                "the {what} buffer lacks STORAGE usage (has {:?})",
+                buffer.usage()
+            )));
+        }
+        if offset % self.offset_alignment != 0 {
+            return Err(Error::InvalidBuffer(format!(
+                "the {what} offset {offset} is not a multiple of \
+                 min_storage_buffer_offset_alignment ({})",
+                self.offset_alignment
+            )));
+        }
+        let need = count
+            .checked_mul(bytes_per_pair)
+            .and_then(|b| b.checked_add(offset));
+        match need {
+            Some(need) if need <= buffer.size() => Ok(()),
+            _ => Err(Error::InvalidBuffer(format!(
+                "the {what} buffer holds {} bytes; {count} pairs from offset {offset} need {}",
+                buffer.size(),
+                need.map_or("more than 2^64".to_string(), |b| b.to_string())
+            ))),
+        }
+    }
+
+    /// The largest single binding this device allows, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.max_binding
+    }
+}

@@ -1,0 +1,114 @@
+//! Input validation (DESIGN §6).
+//!
+//! Valid: μ finite; σ finite and > 0, subnormal σ included. Everything else
+//! is reported, by default as [`Error::InvalidInput`] naming the first bad
+//! row, or — with [`OnInvalid::Nan`] — as NaN in that row's results.
+
+use crate::error::{Error, Field, Result};
+use crate::math::Real;
+use crate::pair::{GaussianPair, GaussianPair64};
+use rayon::prelude::*;
+
+/// What to do with pairs that are not valid Gaussians.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OnInvalid {
+    /// Fail with [`Error::InvalidInput`] naming the first invalid pair (default).
+    #[default]
+    Error,
+    /// Write NaN for every measure of an invalid pair and evaluate the rest.
+    Nan,
+}
+
+/// Why one parameter is invalid, or `None` if the pair is valid.
+fn check<T: Real>(params: [T; 4]) -> Option<(Field, &'static str)> {
+    for (i, (&v, field)) in params.iter().zip(Field::ALL).enumerate() {
+        let is_sigma = i % 2 == 1;
+        #[allow(clippy::eq_op)]
+        let is_nan = v != v;
+        if is_nan {
+            return Some((field, "not a number"));
+        }
+        if !v.is_finite() {
+            return Some((field, "infinite"));
+        }
+        if is_sigma && v <= T::ZERO {
+            return Some((field, "a standard deviation must be > 0"));
+        }
+    }
+    None
+}
+
+/// The first problem of a pair, if any: `(field, reason)`.
+pub fn check_pair(p: &GaussianPair) -> Option<(Field, &'static str)> {
+    check([p.mu1, p.sigma1, p.mu2, p.sigma2])
+}
+
+/// The first problem of an f64 pair, if any.
+pub fn check_pair_f64(p: &GaussianPair64) -> Option<(Field, &'static str)> {
+    check([p.mu1, p.sigma1, p.mu2, p.sigma2])
+}
+
+fn first_invalid<P: Sync>(
+    pairs: &[P],
+    offset: usize,
+    check: impl Fn(&P) -> Option<(Field, &'static str)> + Sync,
+    value: impl Fn(&P, Field) -> f64,
+) -> Result<()> {
+    match pairs.par_iter().position_first(|p| check(p).is_some()) {
+        None => Ok(()),
+        Some(i) => {
+            let (field, reason) = check(&pairs[i]).unwrap_or((Field::Mu1, "invalid"));
+            Err(Error::InvalidInput {
+                index: offset + i,
+                field,
+                value: value(&pairs[i], field),
+                reason,
+            })
+        }
+    }
+}
+
+/// Ok if every pair is valid, else [`Error::InvalidInput`] for the first invalid one.
+pub fn validate(pairs: &[GaussianPair]) -> Result<()> {
+    validate_at(pairs, 0)
+}
+
+/// [`validate`] for a chunk that starts at row `offset` of a larger input (indices in errors are absolute).
+pub fn validate_at(pairs: &[GaussianPair], offset: usize) -> Result<()> {
+    first_invalid(pairs, offset, check_pair, |p, f| f64::from(field_f32(p, f)))
+}
+
+/// [`validate`] for f64 pairs.
+pub fn validate_f64(pairs: &[GaussianPair64]) -> Result<()> {
+    validate_f64_at(pairs, 0)
+}
+
+/// [`validate_at`] for f64 pairs.
+pub fn validate_f64_at(pairs: &[GaussianPair64], offset: usize) -> Result<()> {
+    first_invalid(pairs, offset, check_pair_f64, |p, f| match f {
+        Field::Mu1 => p.mu1,
+        Field::Sigma1 => p.sigma1,
+        Field::Mu2 => p.mu2,
+        Field::Sigma2 => p.sigma2,
+    })
+}
+
+fn field_f32(p: &GaussianPair, f: Field) -> f32 {
+    match f {
+        Field::Mu1 => p.mu1,
+        Field::Sigma1 => p.sigma1,
+        Field::Mu2 => p.mu2,
+        Field::Sigma2 => p.sigma2,
+    }
+}
+
+/// Whether the GPU kernel may be inexact for this (valid) pair because
+/// floating-point arithmetic on it would meet a subnormal μ or μ1 − μ2,
+/// which WGSL allows a device to flush to zero (DESIGN §2.5). Subnormal σ
+/// is handled exactly by the kernel (integer decomposition) and is not
+/// listed. The host path recomputes such rows on the CPU.
+#[inline]
+pub(crate) fn needs_host_fixup(p: &GaussianPair) -> bool {
+    let tiny = |x: f32| x != 0.0 && x.abs() < f32::MIN_POSITIVE;
+    tiny(p.mu1) || tiny(p.mu2) || tiny(p.mu1 - p.mu2)
+}

@@ -1,0 +1,402 @@
+//! The tolerance model of DESIGN §3, and verification of results against
+//! the CPU f64 reference.
+//!
+//! * KL: relative error `|y − t| / max(t, m)`, `m` the smallest normal number
+//!   of the output format (below it the error is absolute, and an underflow
+//!   to 0 is right). `t = 0` requires `y = 0` exactly; `t` above the format's
+//!   largest finite value requires `y = +∞`.
+//! * Cross-entropy and entropy: `|y − t|` over the magnitude of the summed
+//!   terms, `|½(1 + ln 2π)| + |ln σ1| + KL`.
+//! * NaN equals nothing, except where the reference is NaN (invalid input
+//!   under the NaN policy).
+
+use crate::cpu;
+use crate::error::{Error, Result};
+use crate::math::Real;
+use crate::pair::{Divergences, Divergences64, GaussianPair, GaussianPair64, Metric, Metrics};
+use rayon::prelude::*;
+use std::fmt;
+
+/// The numeric format a result was computed in: it sets the smallest normal
+/// and the largest finite value of the tolerance model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary64.
+    F64,
+}
+
+impl Precision {
+    /// Smallest positive normal value of the format.
+    pub fn min_normal(self) -> f64 {
+        match self {
+            Precision::F32 => f64::from(f32::MIN_POSITIVE),
+            Precision::F64 => f64::MIN_POSITIVE,
+        }
+    }
+
+    /// Largest finite value of the format.
+    pub fn max_finite(self) -> f64 {
+        match self {
+            Precision::F32 => f64::from(f32::MAX),
+            Precision::F64 => f64::MAX,
+        }
+    }
+}
+
+/// Error bounds per measure, and the format they apply to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tolerance {
+    /// Bound on the relative error of KL.
+    pub kl: f64,
+    /// Bound on the scaled error of the cross-entropy.
+    pub cross_entropy: f64,
+    /// Bound on the scaled error of the entropy.
+    pub entropy: f64,
+    /// The output format.
+    pub precision: Precision,
+}
+
+impl Tolerance {
+    /// The CPU f32 path's target: 1e-6.
+    pub const CPU_F32: Tolerance = Tolerance::uniform(1e-6, Precision::F32);
+    /// The GPU f32 path's target on any conformant adapter: 2e-6.
+    pub const GPU_F32: Tolerance = Tolerance::uniform(2e-6, Precision::F32);
+    /// The f64 paths' target: 1e-14.
+    pub const F64: Tolerance = Tolerance::uniform(1e-14, Precision::F64);
+
+    /// The same bound for every measure.
+    pub const fn uniform(bound: f64, precision: Precision) -> Tolerance {
+        Tolerance {
+            kl: bound,
+            cross_entropy: bound,
+            entropy: bound,
+            precision,
+        }
+    }
+
+    /// The bound for one measure.
+    pub fn bound(&self, m: Metric) -> f64 {
+        match m {
+            Metric::CrossEntropy => self.cross_entropy,
+            Metric::Kl => self.kl,
+            Metric::Entropy => self.entropy,
+        }
+    }
+}
+
+/// Error of a KL value `got` against the truth `want` (DESIGN §3); `f64::INFINITY`
+/// for a result of the wrong kind (NaN, a spurious or missing ∞, non-zero for zero).
+pub fn kl_error(got: f64, want: f64, precision: Precision) -> f64 {
+    if want.is_nan() {
+        return if got.is_nan() { 0.0 } else { f64::INFINITY };
+    }
+    if want > precision.max_finite() {
+        return if got == f64::INFINITY {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    if want == 0.0 {
+        return if got == 0.0 { 0.0 } else { f64::INFINITY };
+    }
+    if !got.is_finite() {
+        return f64::INFINITY;
+    }
+    let m = precision.min_normal();
+    if want < m && got == 0.0 {
+        return 0.0; // underflow to 0 is right
+    }
+    (got - want).abs() / want.max(m)
+}
+
+/// The magnitude of the terms summed in H(p1) + KL: `|½(1 + ln 2π)| + |ln σ1| + KL`.
+pub fn term_scale(sigma1: f64, kl: f64) -> f64 {
+    <f64 as Real>::HALF_LN_2PI_E + crate::math::ln(sigma1).abs() + kl.abs()
+}
+
+/// Scaled error of a cross-entropy or entropy value (DESIGN §3): `|got − want| / scale`.
+pub fn scaled_error(got: f64, want: f64, scale: f64, precision: Precision) -> f64 {
+    if want.is_nan() {
+        return if got.is_nan() { 0.0 } else { f64::INFINITY };
+    }
+    if want > precision.max_finite() {
+        return if got == f64::INFINITY {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    if !got.is_finite() {
+        return f64::INFINITY;
+    }
+    (got - want).abs() / scale
+}
+
+/// Error of one measure of one pair against its reference.
+pub fn metric_error(
+    metric: Metric,
+    got: f64,
+    reference: &Divergences64,
+    sigma1: f64,
+    precision: Precision,
+) -> f64 {
+    match metric {
+        Metric::Kl => kl_error(got, reference.kl, precision),
+        Metric::CrossEntropy | Metric::Entropy => {
+            let want = if metric == Metric::Entropy {
+                reference.entropy
+            } else {
+                reference.cross_entropy
+            };
+            let scale = if sigma1 > 0.0 && sigma1.is_finite() {
+                term_scale(sigma1, reference.kl)
+            } else {
+                f64::NAN
+            };
+            scaled_error(got, want, scale, precision)
+        }
+    }
+}
+
+/// The worst row of one measure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WorstRow {
+    /// 0-based row index.
+    pub index: usize,
+    /// The inputs of that row.
+    pub pair: GaussianPair64,
+    /// The value under test.
+    pub got: f64,
+    /// The reference value.
+    pub want: f64,
+    /// The error under the tolerance model.
+    pub error: f64,
+}
+
+/// Verification of one measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricReport {
+    /// The measure.
+    pub metric: Metric,
+    /// Its bound.
+    pub bound: f64,
+    /// Rows whose error exceeds the bound.
+    pub failures: usize,
+    /// The row with the largest error (`None` for no rows).
+    pub worst: Option<WorstRow>,
+}
+
+/// The outcome of [`verify`]: per measure, the worst row and the failure count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifyReport {
+    /// Rows compared.
+    pub rows: usize,
+    /// The tolerance applied.
+    pub tolerance: Tolerance,
+    /// One report per verified measure, canonical order.
+    pub metrics: Vec<MetricReport>,
+}
+
+impl VerifyReport {
+    /// Whether every row of every measure is within tolerance.
+    pub fn passed(&self) -> bool {
+        self.metrics.iter().all(|m| m.failures == 0)
+    }
+
+    /// The report of one measure, if it was verified.
+    pub fn metric(&self, m: Metric) -> Option<&MetricReport> {
+        self.metrics.iter().find(|r| r.metric == m)
+    }
+
+    /// The largest error over all measures, relative to its bound (≤ 1 passes).
+    pub fn worst_ratio(&self) -> f64 {
+        self.metrics
+            .iter()
+            .filter_map(|m| m.worst.map(|w| w.error / m.bound))
+            .fold(0.0, f64::max)
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "verified {} rows against the CPU f64 reference: {}",
+            self.rows,
+            if self.passed() { "PASS" } else { "FAIL" }
+        )?;
+        for m in &self.metrics {
+            match m.worst {
+                None => writeln!(f, "  {:<14} no rows", m.metric.name())?,
+                Some(w) => writeln!(
+                    f,
+                    "  {:<14} max error {:.3e} (bound {:.0e}, {} rows over) at row {}: \
+                     mu1={:e} sigma1={:e} mu2={:e} sigma2={:e} got={:e} want={:e}",
+                    m.metric.name(),
+                    w.error,
+                    m.bound,
+                    m.failures,
+                    w.index,
+                    w.pair.mu1,
+                    w.pair.sigma1,
+                    w.pair.mu2,
+                    w.pair.sigma2,
+                    w.got,
+                    w.want
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    failures: usize,
+    worst: Option<WorstRow>,
+}
+
+impl Acc {
+    fn add(&mut self, row: WorstRow, bound: f64) {
+        if !(row.error <= bound) {
+            self.failures += 1;
+        }
+        let worse = match self.worst {
+            None => true,
+            Some(w) => row.error > w.error || (row.error.is_nan() && !w.error.is_nan()),
+        };
+        if worse {
+            self.worst = Some(row);
+        }
+    }
+
+    fn merge(mut self, other: Acc) -> Acc {
+        self.failures += other.failures;
+        if let Some(w) = other.worst {
+            let worse = match self.worst {
+                None => true,
+                Some(s) => w.error > s.error || (w.error == s.error && w.index < s.index),
+            };
+            if worse {
+                self.worst = Some(w);
+            }
+        }
+        self
+    }
+}
+
+/// Core: `value(i, metric_position)` gives the result under test.
+fn verify_core(
+    pairs: &[GaussianPair64],
+    metrics: Metrics,
+    tol: Tolerance,
+    value: impl Fn(usize, usize) -> f64 + Sync,
+) -> VerifyReport {
+    let list: Vec<Metric> = metrics.iter().collect();
+    let k = list.len();
+    let accs = pairs
+        .par_iter()
+        .enumerate()
+        .fold(
+            || vec![Acc::default(); k],
+            |mut accs, (i, p)| {
+                let reference = cpu::eval64(p);
+                for (j, &m) in list.iter().enumerate() {
+                    let got = value(i, j);
+                    let want =
+                        [reference.cross_entropy, reference.kl, reference.entropy][m.index()];
+                    let error = metric_error(m, got, &reference, p.sigma1, tol.precision);
+                    let row = WorstRow {
+                        index: i,
+                        pair: *p,
+                        got,
+                        want,
+                        error,
+                    };
+                    accs[j].add(row, tol.bound(m));
+                }
+                accs
+            },
+        )
+        .reduce(
+            || vec![Acc::default(); k],
+            |a, b| a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect(),
+        );
+    VerifyReport {
+        rows: pairs.len(),
+        tolerance: tol,
+        metrics: list
+            .iter()
+            .zip(accs)
+            .map(|(&metric, a)| MetricReport {
+                metric,
+                bound: tol.bound(metric),
+                failures: a.failures,
+                worst: a.worst,
+            })
+            .collect(),
+    }
+}
+
+fn widen(pairs: &[GaussianPair]) -> Vec<GaussianPair64> {
+    pairs.par_iter().map(|p| p.to_f64()).collect()
+}
+
+/// Verify f32 results (all three measures) against the CPU f64 reference.
+pub fn verify(pairs: &[GaussianPair], out: &[Divergences], tol: Tolerance) -> Result<VerifyReport> {
+    if pairs.len() != out.len() {
+        return Err(Error::LengthMismatch {
+            what: "results",
+            expected: pairs.len() as u64,
+            got: out.len() as u64,
+        });
+    }
+    let wide = widen(pairs);
+    Ok(verify_core(&wide, Metrics::ALL, tol, |i, j| {
+        let d = &out[i];
+        f64::from([d.cross_entropy, d.kl, d.entropy][j])
+    }))
+}
+
+/// Verify a flat f32 output of the selected metrics (row-major, canonical order).
+pub fn verify_metrics(
+    pairs: &[GaussianPair],
+    metrics: Metrics,
+    out: &[f32],
+    tol: Tolerance,
+) -> Result<VerifyReport> {
+    let k = metrics.len();
+    if pairs.len().checked_mul(k) != Some(out.len()) {
+        return Err(Error::LengthMismatch {
+            what: "results",
+            expected: (pairs.len() as u64).saturating_mul(k as u64),
+            got: out.len() as u64,
+        });
+    }
+    let wide = widen(pairs);
+    Ok(verify_core(&wide, metrics, tol, |i, j| {
+        f64::from(out[i * k + j])
+    }))
+}
+
+/// Verify f64 results against the f64 reference recomputed here.
+pub fn verify_f64(
+    pairs: &[GaussianPair64],
+    out: &[Divergences64],
+    tol: Tolerance,
+) -> Result<VerifyReport> {
+    if pairs.len() != out.len() {
+        return Err(Error::LengthMismatch {
+            what: "results",
+            expected: pairs.len() as u64,
+            got: out.len() as u64,
+        });
+    }
+    Ok(verify_core(pairs, Metrics::ALL, tol, |i, j| {
+        let d = &out[i];
+        [d.cross_entropy, d.kl, d.entropy][j]
+    }))
+}
