@@ -137,7 +137,13 @@ pub fn assert_golden(
 pub fn gpu() -> Option<&'static gaussdiv::GpuEvaluator> {
     use std::sync::OnceLock;
     static GPU: OnceLock<Result<gaussdiv::GpuEvaluator, String>> = OnceLock::new();
-    let r = GPU.get_or_init(|| gaussdiv::GpuEvaluator::new().map_err(|e| e.to_string()));
+    let r = GPU.get_or_init(|| {
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            // Mesa warns on every instance without it; any writable directory will do.
+            std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+        }
+        gaussdiv::GpuEvaluator::new().map_err(|e| e.to_string())
+    });
     match r {
         Ok(g) => Some(g),
         Err(e) => {

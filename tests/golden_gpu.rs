@@ -1,0 +1,192 @@
+//! Every row of the golden file on the GPU f32 path, and GPU ≡ CPU reference
+//! on random and adversarial batches.
+mod common;
+use common::*;
+use gaussdiv::{cpu, verify, GaussianPair, Metrics, Precision, Tolerance};
+
+#[test]
+fn golden_gpu_f32() {
+    let Some(gpu) = gpu() else { return };
+    let rows = golden();
+    let pairs: Vec<_> = rows.iter().map(|r| r.pair).collect();
+    let out = gpu.evaluate(&pairs).unwrap();
+    let got: Vec<[f64; 3]> = out
+        .iter()
+        .map(|d| [d.cross_entropy.into(), d.kl.into(), d.entropy.into()])
+        .collect();
+    let name = gpu.adapter().map(|a| a.to_string()).unwrap_or_default();
+    assert_golden(
+        &format!("GPU f32 on {name}"),
+        &rows,
+        &got,
+        2e-6,
+        Precision::F32,
+    );
+}
+
+#[test]
+fn golden_gpu_kernel_alone_without_host_fixups() {
+    // The kernel's own results (no CPU recomputation) on rows without
+    // subnormal μ: subnormal σ must be exact in the kernel itself.
+    let Some(gpu) = gpu() else { return };
+    let rows: Vec<_> = golden()
+        .into_iter()
+        .filter(|r| {
+            let tiny = |x: f32| x != 0.0 && x.abs() < f32::MIN_POSITIVE;
+            !(tiny(r.pair.mu1) || tiny(r.pair.mu2) || tiny(r.pair.mu1 - r.pair.mu2))
+        })
+        .collect();
+    let sub_sigma = rows
+        .iter()
+        .filter(|r| r.pair.sigma1 < f32::MIN_POSITIVE || r.pair.sigma2 < f32::MIN_POSITIVE)
+        .count();
+    assert!(sub_sigma > 0, "the golden file has subnormal σ rows");
+    let pairs: Vec<_> = rows.iter().map(|r| r.pair).collect();
+    let out = gpu.evaluate(&pairs).unwrap();
+    let got: Vec<[f64; 3]> = out
+        .iter()
+        .map(|d| [d.cross_entropy.into(), d.kl.into(), d.entropy.into()])
+        .collect();
+    assert_golden("GPU f32 kernel only", &rows, &got, 2e-6, Precision::F32);
+}
+
+#[test]
+fn gpu_matches_cpu_reference_on_random_pairs() {
+    let Some(gpu) = gpu() else { return };
+    let pairs = random_pairs(100_000, 7);
+    let out = gpu.evaluate(&pairs).unwrap();
+    let report = verify(&pairs, &out, Tolerance::GPU_F32).unwrap();
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn metric_subsets_are_consistent() {
+    let Some(gpu) = gpu() else { return };
+    let pairs = random_pairs(3000, 11);
+    let all = gpu.evaluate(&pairs).unwrap();
+    for names in [
+        &["kl"][..],
+        &["cross_entropy", "kl"],
+        &["entropy"],
+        &["entropy", "cross_entropy"],
+    ] {
+        let ms: Vec<_> = names
+            .iter()
+            .map(|n| gaussdiv::Metric::from_name(n).unwrap())
+            .collect();
+        let metrics = Metrics::new(&ms).unwrap();
+        let mut flat = vec![0f32; pairs.len() * metrics.len()];
+        gpu.evaluate_metrics_into(&pairs, metrics, &mut flat)
+            .unwrap();
+        for (i, d) in all.iter().enumerate() {
+            let full = [d.cross_entropy, d.kl, d.entropy];
+            for (j, m) in metrics.iter().enumerate() {
+                assert_eq!(
+                    flat[i * metrics.len() + j].to_bits(),
+                    full[m.index()].to_bits()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gpu_and_cpu_f32_agree_closely() {
+    let Some(gpu) = gpu() else { return };
+    let pairs = random_pairs(50_000, 3);
+    let g = gpu.evaluate(&pairs).unwrap();
+    let c = cpu::evaluate(&pairs);
+    let mut worst = 0f64;
+    for (a, b) in g.iter().zip(&c) {
+        let e = gaussdiv::verify::kl_error(a.kl.into(), b.kl.into(), Precision::F32);
+        worst = worst.max(e);
+    }
+    println!("max KL difference GPU vs CPU f32: {worst:e}");
+    assert!(worst < 2e-6);
+}
+
+#[test]
+fn invalid_input_is_reported_or_nan() {
+    let Some(gpu) = gpu() else { return };
+    let mut pairs = random_pairs(1000, 5);
+    pairs[321].sigma2 = -1.0;
+    match gpu.evaluate(&pairs) {
+        Err(gaussdiv::Error::InvalidInput {
+            index,
+            field,
+            value,
+            ..
+        }) => {
+            assert_eq!(index, 321);
+            assert_eq!(field, gaussdiv::Field::Sigma2);
+            assert_eq!(value, -1.0);
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    let nan_gpu = gaussdiv::GpuEvaluator::from_device_with_options(
+        gpu.device(),
+        gpu.queue(),
+        gaussdiv::GpuOptions {
+            on_invalid: gaussdiv::OnInvalid::Nan,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    pairs[10].mu1 = f32::NAN;
+    pairs[20].sigma1 = f32::INFINITY;
+    pairs[30].sigma1 = 0.0;
+    let out = nan_gpu.evaluate(&pairs).unwrap();
+    let clean = gpu.evaluate(&[pairs[0], pairs[11]]).unwrap();
+    for i in [10, 20, 30, 321] {
+        assert!(
+            out[i].kl.is_nan() && out[i].cross_entropy.is_nan() && out[i].entropy.is_nan(),
+            "row {i}"
+        );
+    }
+    assert_eq!(out[0], clean[0]);
+    assert_eq!(out[11], clean[1]);
+}
+
+#[test]
+fn empty_and_single() {
+    let Some(gpu) = gpu() else { return };
+    assert!(gpu.evaluate(&[]).unwrap().is_empty());
+    let one = gpu
+        .evaluate(&[GaussianPair::new(0.0, 1.0, 1.0, 2.0)])
+        .unwrap();
+    let truth = 0.5 * (0.25f64 + 0.25 - 0.25f64.ln() - 1.0);
+    assert!((f64::from(one[0].kl) - truth).abs() / truth < 2e-6);
+}
+
+#[test]
+fn repeated_calls_create_no_new_objects() {
+    let Some(shared) = gpu() else { return };
+    let gpu = gaussdiv::GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let pairs = random_pairs(200_000, 9);
+    gpu.evaluate(&pairs).unwrap();
+    let smaller = &pairs[..1234];
+    gpu.evaluate(smaller).unwrap();
+    let before = gpu.stats();
+    for _ in 0..3 {
+        gpu.evaluate(&pairs).unwrap();
+        gpu.evaluate(smaller).unwrap();
+    }
+    let after = gpu.stats();
+    assert_eq!(after.buffers, before.buffers, "no new buffers");
+    assert_eq!(after.pipelines, before.pipelines, "no new pipelines");
+    assert_eq!(after.bind_groups, before.bind_groups, "no new bind groups");
+    assert!(after.submissions > before.submissions);
+}
+
+#[test]
+fn evaluate_async_matches_blocking() {
+    let Some(gpu) = gpu() else { return };
+    let pairs = random_pairs(300_000, 13);
+    let a = gpu.evaluate(&pairs).unwrap();
+    let b = pollster::block_on(gpu.evaluate_async(&pairs)).unwrap();
+    assert_eq!(
+        bytemuck::cast_slice::<_, u32>(&a),
+        bytemuck::cast_slice::<_, u32>(&b)
+    );
+}
