@@ -211,6 +211,42 @@ impl VerifyReport {
         self.metrics.iter().find(|r| r.metric == m)
     }
 
+    /// Fold in the report of a later chunk whose rows start at `offset` (for
+    /// streaming verification): failures add up, the worst row wins, and row
+    /// indices become absolute.
+    pub fn merge(&mut self, other: &VerifyReport, offset: usize) {
+        self.rows += other.rows;
+        for o in &other.metrics {
+            let shifted = o.worst.map(|w| WorstRow {
+                index: w.index + offset,
+                ..w
+            });
+            match self.metrics.iter_mut().find(|m| m.metric == o.metric) {
+                Some(m) => {
+                    m.failures += o.failures;
+                    if let Some(w) = shifted {
+                        if m.worst.is_none_or(|mw| w.error > mw.error) {
+                            m.worst = Some(w);
+                        }
+                    }
+                }
+                None => self.metrics.push(MetricReport {
+                    worst: shifted,
+                    ..o.clone()
+                }),
+            }
+        }
+    }
+
+    /// An empty report (no rows) to merge chunk reports into.
+    pub fn empty(tolerance: Tolerance) -> VerifyReport {
+        VerifyReport {
+            rows: 0,
+            tolerance,
+            metrics: Vec::new(),
+        }
+    }
+
     /// The largest error over all measures, relative to its bound (≤ 1 passes).
     pub fn worst_ratio(&self) -> f64 {
         self.metrics
@@ -351,10 +387,16 @@ pub fn verify(pairs: &[GaussianPair], out: &[Divergences], tol: Tolerance) -> Re
             got: out.len() as u64,
         });
     }
-    Ok(verify_core(pairs.len(), |i| pairs[i].to_f64(), Metrics::ALL, tol, |i, j| {
-        let d = &out[i];
-        f64::from([d.cross_entropy, d.kl, d.entropy][j])
-    }))
+    Ok(verify_core(
+        pairs.len(),
+        |i| pairs[i].to_f64(),
+        Metrics::ALL,
+        tol,
+        |i, j| {
+            let d = &out[i];
+            f64::from([d.cross_entropy, d.kl, d.entropy][j])
+        },
+    ))
 }
 
 /// Verify a flat f32 output of the selected metrics (row-major, canonical order).
@@ -372,9 +414,13 @@ pub fn verify_metrics(
             got: out.len() as u64,
         });
     }
-    Ok(verify_core(pairs.len(), |i| pairs[i].to_f64(), metrics, tol, |i, j| {
-        f64::from(out[i * k + j])
-    }))
+    Ok(verify_core(
+        pairs.len(),
+        |i| pairs[i].to_f64(),
+        metrics,
+        tol,
+        |i, j| f64::from(out[i * k + j]),
+    ))
 }
 
 /// Verify f64 results against the f64 reference recomputed here.
@@ -390,8 +436,14 @@ pub fn verify_f64(
             got: out.len() as u64,
         });
     }
-    Ok(verify_core(pairs.len(), |i| pairs[i], Metrics::ALL, tol, |i, j| {
-        let d = &out[i];
-        [d.cross_entropy, d.kl, d.entropy][j]
-    }))
+    Ok(verify_core(
+        pairs.len(),
+        |i| pairs[i],
+        Metrics::ALL,
+        tol,
+        |i, j| {
+            let d = &out[i];
+            [d.cross_entropy, d.kl, d.entropy][j]
+        },
+    ))
 }

@@ -6,13 +6,19 @@ mod common;
 use common::*;
 use gaussdiv::{verify, GpuEvaluator, GpuOptions, Tolerance};
 
-const SIZES: [usize; 9] = [0, 1, 255, 256, 257, 8_388_607, 8_388_608, 8_388_609, 20_000_000];
+const SIZES: [usize; 9] = [
+    0, 1, 255, 256, 257, 8_388_607, 8_388_608, 8_388_609, 20_000_000,
+];
 
 fn check(gpu: &GpuEvaluator, pairs: &[gaussdiv::GaussianPair], label: &str) {
     let out = gpu.evaluate(&pairs).unwrap();
     assert_eq!(out.len(), pairs.len());
     let report = verify(pairs, &out, Tolerance::GPU_F32).unwrap();
-    println!("{label} n={}: worst/bound {:.3}", pairs.len(), report.worst_ratio());
+    println!(
+        "{label} n={}: worst/bound {:.3}",
+        pairs.len(),
+        report.worst_ratio()
+    );
     assert!(report.passed(), "{label} n={}: {report}", pairs.len());
 }
 
@@ -27,7 +33,11 @@ fn sizes_around_every_boundary() {
     let widest = GpuEvaluator::from_device_with_options(
         shared.device(),
         shared.queue(),
-        GpuOptions { max_chunk_pairs: u64::MAX, workgroup_size: 64, ..Default::default() },
+        GpuOptions {
+            max_chunk_pairs: u64::MAX,
+            workgroup_size: 64,
+            ..Default::default()
+        },
     )
     .unwrap();
     let binding_pairs = widest.max_binding_bytes() / 16;
@@ -49,7 +59,11 @@ fn sizes_around_every_boundary() {
         check(&widest, &all[..n], "binding-sized chunks, workgroup 64");
     }
     // Exactly the adapter's own binding boundary, whatever it is.
-    for n in [binding_pairs as usize - 1, binding_pairs as usize, binding_pairs as usize + 1] {
+    for n in [
+        binding_pairs as usize - 1,
+        binding_pairs as usize,
+        binding_pairs as usize + 1,
+    ] {
         if n <= all.len() {
             check(&widest, &all[..n], "adapter binding boundary");
         }

@@ -1,0 +1,187 @@
+//! Argument parsing, subcommands and exit codes of the `gaussdiv` tool.
+//!
+//! Exit codes: 0 success; 1 `--verify` found a result outside tolerance;
+//! 2 bad input, usage or I/O error; 3 no GPU adapter for `--backend gpu`.
+
+mod eval;
+mod io;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A failure with its exit code and message.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn input(message: impl Into<String>) -> CliError {
+        CliError {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<gaussdiv::Error> for CliError {
+    fn from(e: gaussdiv::Error) -> CliError {
+        let code = match e {
+            gaussdiv::Error::NoAdapter(_) | gaussdiv::Error::RequestDevice { .. } => 3,
+            _ => 2,
+        };
+        CliError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gaussdiv",
+    version,
+    about = "Cross-entropy and KL divergence of Gaussian pairs, on the GPU (wgpu) or the CPU, accurate in f32",
+    after_help = "Exit codes: 0 success, 1 --verify found a result out of tolerance, \
+                  2 bad input / usage / I/O error, 3 no GPU adapter for --backend gpu."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Evaluate every row of a CSV file of pairs (columns mu1,sigma1,mu2,sigma2, any order).
+    Eval(EvalArgs),
+    /// List the GPU adapters, which one is chosen and why, and its features and limits.
+    Info,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendArg {
+    /// The GPU when present and worthwhile, else the CPU (said on stderr).
+    Auto,
+    /// The GPU only (exit 3 without one).
+    Gpu,
+    /// The CPU only.
+    Cpu,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrecisionArg {
+    /// 32-bit floats (GPU or CPU).
+    F32,
+    /// 64-bit floats (CPU reference path).
+    F64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInvalidArg {
+    /// Stop with an error naming the row, column and value.
+    Error,
+    /// Write NaN for invalid rows and evaluate the rest.
+    Nan,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Input CSV with a header naming mu1, sigma1 (or s1), mu2, sigma2 (or s2); `-` or absent: standard input.
+    pub input: Option<PathBuf>,
+    /// Output CSV; absent: standard output. Written to a temporary file and renamed on success.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendArg,
+    /// Comma-separated measures to write, in this order: cross_entropy, kl, entropy.
+    #[arg(long, default_value = "cross_entropy,kl")]
+    pub metrics: String,
+    /// Arithmetic and output precision.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: PrecisionArg,
+    /// What to do with a row that is not a valid pair of Gaussians.
+    #[arg(long, value_enum, default_value = "error")]
+    pub on_invalid: OnInvalidArg,
+    /// Check every result against the CPU f64 reference; exit 1 and print the worst row if any is out of tolerance.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(&args),
+        Command::Info => info(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("gaussdiv: error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn info() -> Result<u8, CliError> {
+    use gaussdiv::gpu::context;
+    let instance = context::instance();
+    let adapters = pollster::block_on(context::enumerate(&instance));
+    println!("adapters found: {}", adapters.len());
+    for (i, a) in adapters.iter().enumerate() {
+        let s = context::summarize(a);
+        println!("  [{i}] {s}");
+    }
+    match pollster::block_on(context::choose_adapter(&instance)) {
+        Ok((adapter, reason)) => {
+            let s = context::summarize(&adapter);
+            println!("chosen: {} — {reason}", s.info.name);
+            use gaussdiv::wgpu::Features as F;
+            for (name, f) in [
+                ("SHADER_F64", F::SHADER_F64),
+                ("SHADER_INT64", F::SHADER_INT64),
+                ("MAPPABLE_PRIMARY_BUFFERS", F::MAPPABLE_PRIMARY_BUFFERS),
+                ("TIMESTAMP_QUERY", F::TIMESTAMP_QUERY),
+            ] {
+                println!(
+                    "  feature {name:<26} {}",
+                    if s.features.contains(f) { "yes" } else { "no" }
+                );
+            }
+            let l = &s.limits;
+            println!(
+                "  limit max_storage_buffer_binding_size   {}",
+                l.max_storage_buffer_binding_size
+            );
+            println!(
+                "  limit max_buffer_size                   {}",
+                l.max_buffer_size
+            );
+            println!(
+                "  limit max_compute_workgroups_per_dimension {}",
+                l.max_compute_workgroups_per_dimension
+            );
+            println!(
+                "  limit max_compute_invocations_per_workgroup {}",
+                l.max_compute_invocations_per_workgroup
+            );
+            println!(
+                "  limit min_storage_buffer_offset_alignment {}",
+                l.min_storage_buffer_offset_alignment
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            println!("chosen: none — {e}");
+            Ok(0)
+        }
+    }
+}

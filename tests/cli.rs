@@ -1,0 +1,337 @@
+//! The `gaussdiv` tool from outside: CSV in, CSV out, exit codes.
+mod common;
+use common::*;
+use gaussdiv::Precision;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gaussdiv"));
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run gaussdiv")
+}
+
+fn run_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("gaussdiv-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn entries(&self) -> Vec<String> {
+        let mut v: Vec<_> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn parse_output(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
+        .collect();
+    (header, rows)
+}
+
+fn golden_via_cli(extra: &[&str], label: &str, tol: f64, precision: Precision) {
+    let dir = TempDir::new(label);
+    let out = dir.path("out.csv");
+    let golden_csv = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden_public.csv");
+    let mut args = vec![
+        "eval",
+        golden_csv,
+        "-o",
+        out.to_str().unwrap(),
+        "--metrics",
+        "kl,cross_entropy,entropy",
+        "--verify",
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PASS"), "{}", stderr(&o));
+    let (header, rows) = parse_output(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(header, ["kl", "cross_entropy", "entropy"]);
+    let truth = golden();
+    assert_eq!(rows.len(), truth.len());
+    let got: Vec<[f64; 3]> = rows.iter().map(|r| [r[1], r[0], r[2]]).collect();
+    assert_golden(label, &truth, &got, tol, precision);
+}
+
+#[test]
+fn golden_file_through_the_tool_cpu_f32() {
+    golden_via_cli(&["--backend", "cpu"], "tool CPU f32", 1e-6, Precision::F32);
+}
+
+#[test]
+fn golden_file_through_the_tool_f64() {
+    golden_via_cli(
+        &["--precision", "f64"],
+        "tool CPU f64",
+        1e-14,
+        Precision::F64,
+    );
+}
+
+#[test]
+fn golden_file_through_the_tool_gpu_f32() {
+    if gpu().is_none() {
+        return;
+    }
+    golden_via_cli(&["--backend", "gpu"], "tool GPU f32", 2e-6, Precision::F32);
+}
+
+#[test]
+fn stdin_to_stdout_any_column_order_extra_columns() {
+    let input = "id,sigma2,mu1,note,sigma1,mu2\n7,2,0,x,1,1\n8,1,0.5,y,1,0.5\n";
+    let o = run_stdin(&["eval", "--backend", "cpu"], input);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let (header, rows) = parse_output(&text);
+    assert_eq!(header, ["cross_entropy", "kl"]);
+    let kl = 0.5 * (0.25f64 + 0.25 - 0.25f64.ln() - 1.0);
+    assert!((rows[0][1] - kl).abs() < 1e-6 * kl);
+    assert_eq!(rows[1][1], 0.0);
+    // `-` is standard input too, and values round-trip exactly.
+    let o2 = run_stdin(&["eval", "-", "--backend", "cpu"], input);
+    assert_eq!(String::from_utf8(o2.stdout).unwrap(), text);
+    let p = gaussdiv::GaussianPair::new(0.0, 1.0, 1.0, 2.0);
+    let d = gaussdiv::cpu::eval32(&p);
+    assert_eq!(rows[0][1] as f32, d.kl);
+    assert_eq!(rows[0][0] as f32, d.cross_entropy);
+}
+
+#[test]
+fn malformed_value_names_row_column_value_and_leaves_no_output() {
+    let dir = TempDir::new("malformed");
+    let input = dir.path("in.csv");
+    std::fs::write(&input, "mu1,sigma1,mu2,sigma2\n0,1,0,1\n0,1,abc,1\n").unwrap();
+    let out = dir.path("out.csv");
+    let o = run(&[
+        "eval",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("line 3") && e.contains("mu2") && e.contains("abc"),
+        "{e}"
+    );
+    assert_eq!(
+        dir.entries(),
+        ["in.csv"],
+        "no output and no temporary file left"
+    );
+}
+
+#[test]
+fn nonpositive_sigma_error_and_nan_policies() {
+    let dir = TempDir::new("sigma");
+    let input = dir.path("in.csv");
+    std::fs::write(
+        &input,
+        "mu1,sigma1,mu2,sigma2\n0,1,0,2\n0,-1,0,1\n1,1,2,1\n",
+    )
+    .unwrap();
+    let out = dir.path("out.csv");
+    let o = run(&[
+        "eval",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("line 3") && e.contains("sigma1") && e.contains("-1"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    for backend in ["cpu", "auto"] {
+        let o = run(&[
+            "eval",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--on-invalid",
+            "nan",
+            "--backend",
+            backend,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let (_, rows) = parse_output(&std::fs::read_to_string(&out).unwrap());
+        assert!(rows[1].iter().all(|v| v.is_nan()));
+        assert!(rows[0].iter().chain(&rows[2]).all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn header_only_empty_and_missing_columns() {
+    let o = run_stdin(&["eval", "--backend", "cpu"], "mu1,sigma1,mu2,sigma2\n");
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), "cross_entropy,kl\n");
+    let o = run_stdin(&["eval", "--backend", "cpu"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty"), "{}", stderr(&o));
+    let o = run_stdin(&["eval", "--backend", "cpu"], "mu1,sigma1,mu2\n1,2,3\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("sigma2"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let o = run_stdin(
+        &["eval", "--metrics", "kl,bogus"],
+        "mu1,sigma1,mu2,sigma2\n0,1,0,1\n",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bogus"));
+    assert_eq!(run(&["eval", "--backend", "tpu"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    let o = run(&["eval", "/nonexistent/in.csv"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/in.csv"));
+}
+
+#[test]
+fn no_adapter_gpu_exits_3_and_auto_falls_back() {
+    let input = "mu1,sigma1,mu2,sigma2\n0,1,1,2\n";
+    let mut c = bin();
+    c.env("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere");
+    let mut child = c
+        .args(["eval", "--backend", "gpu"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no-such-adapter-anywhere"),
+        "{}",
+        stderr(&o)
+    );
+
+    let mut c = bin();
+    c.env("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere");
+    let mut child = c
+        .args(["eval", "--backend", "auto"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("falling back to the CPU"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(String::from_utf8(o.stdout)
+        .unwrap()
+        .starts_with("cross_entropy,kl\n"));
+}
+
+#[test]
+fn write_error_to_dev_full_exits_2() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("SKIPPED: no /dev/full");
+        return;
+    }
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden_public.csv");
+    let o = run(&["eval", golden, "-o", "/dev/full", "--backend", "cpu"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/dev/full"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+    let meta = std::fs::metadata("/dev/full").unwrap();
+    assert!(!meta.is_file(), "/dev/full must not have been replaced");
+}
+
+#[test]
+fn verify_failure_would_exit_1() {
+    // The tool's exit 1 path: a result out of tolerance. Shown here through the
+    // library's report (the tool cannot be made to compute wrongly from outside).
+    let pairs = [gaussdiv::GaussianPair::new(0.0, 1.0, 1.0, 2.0)];
+    let mut out = gaussdiv::cpu::evaluate(&pairs);
+    out[0].kl *= 1.0 + 1e-5;
+    let r = gaussdiv::verify(&pairs, &out, gaussdiv::Tolerance::CPU_F32).unwrap();
+    assert!(!r.passed());
+    assert_eq!(r.metric(gaussdiv::Metric::Kl).unwrap().failures, 1);
+}
+
+#[test]
+fn info_lists_adapters() {
+    let o = run(&["info"]);
+    assert_eq!(o.status.code(), Some(0));
+    let s = String::from_utf8(o.stdout).unwrap();
+    assert!(s.contains("adapters found"));
+    if gpu().is_some() {
+        assert!(s.contains("chosen: ") && s.contains("SHADER_F64"), "{s}");
+    }
+}
