@@ -1,7 +1,7 @@
 //! CPU backend: the formulas of [`crate::math`] over slices, on all cores.
 //!
 //! The f32 path mirrors the GPU kernel; the f64 path is the reference that
-//! [`crate::verify`] compares against.
+//! [`crate::verify()`] compares against.
 
 use crate::error::{Error, Result};
 use crate::math::divergences;

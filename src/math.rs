@@ -27,6 +27,9 @@
 //!   +inf is produced explicitly rather than by IEEE overflow;
 //! * cross-entropy = H(p1) + KL.
 
+// Constants are written as published (fdlibm), digits beyond the type's precision included.
+#![allow(clippy::excessive_precision)]
+
 use core::ops::{Add, Div, Mul, Neg, Sub};
 
 /// Exponent marker for "this term is absent" (far below any real exponent).
@@ -109,7 +112,6 @@ macro_rules! impl_real {
             const SQRT2: Self = core::f64::consts::SQRT_2 as $t;
             const LN2_HI: Self = $ln2_hi;
             const LN2_LO: Self = $ln2_lo;
-            #[allow(clippy::excessive_precision)]
             const HALF_LN_2PI_E: Self = 1.418_938_533_204_672_741_780_329_736_4 as $t;
             const HALVE_THRESHOLD: Self = <$t>::MAX * 0.25;
             const MAX_EXP: i32 = $max_exp;

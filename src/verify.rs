@@ -297,7 +297,7 @@ struct Acc {
 
 impl Acc {
     fn add(&mut self, row: WorstRow, bound: f64) {
-        if !(row.error <= bound) {
+        if row.error.is_nan() || row.error > bound {
             self.failures += 1;
         }
         let worse = match self.worst {

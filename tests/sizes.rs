@@ -11,7 +11,7 @@ const SIZES: [usize; 9] = [
 ];
 
 fn check(gpu: &GpuEvaluator, pairs: &[gaussdiv::GaussianPair], label: &str) {
-    let out = gpu.evaluate(&pairs).unwrap();
+    let out = gpu.evaluate(pairs).unwrap();
     assert_eq!(out.len(), pairs.len());
     let report = verify(pairs, &out, Tolerance::GPU_F32).unwrap();
     println!(

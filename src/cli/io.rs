@@ -107,13 +107,15 @@ impl PairReader {
                 let parsed = std::str::from_utf8(raw).ok().and_then(&parse);
                 match parsed {
                     Some(v) => *slot = v,
-                    None => return Err(CliError::input(format!(
+                    None => {
+                        return Err(CliError::input(format!(
                         "{}: line {line} (data row {}), column {}: cannot parse {:?} as a number",
                         self.label,
                         self.rows,
                         NAMES[i].0.name(),
                         String::from_utf8_lossy(raw)
-                    ))),
+                    )))
+                    }
                 }
             }
             if self.reject_invalid {

@@ -817,7 +817,7 @@ impl GpuEvaluator {
                 buffer.usage()
             )));
         }
-        if offset % self.offset_alignment != 0 {
+        if !offset.is_multiple_of(self.offset_alignment) {
             return Err(Error::InvalidBuffer(format!(
                 "the {what} offset {offset} is not a multiple of \
                  min_storage_buffer_offset_alignment ({})",

@@ -85,7 +85,7 @@ pub fn check_golden(
                 e.worst_row[j] = i;
             }
             fam[j] = fam[j].max(errs[j]);
-            if !(errs[j] <= tol) {
+            if errs[j].is_nan() || errs[j] > tol {
                 e.failures.push(format!(
                     "row {i} ({}) {}: got {:e} want {:e} error {:e} pair {:?}",
                     r.family,
