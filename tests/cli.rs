@@ -26,12 +26,8 @@ fn run_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    // The tool may exit (usage error) before reading: a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
     child.wait_with_output().unwrap()
 }
 
@@ -65,7 +61,13 @@ impl Drop for TempDir {
     }
 }
 
+/// Header and rows of the tool's CSV output; values parsed in f32 (the
+/// shortest text of an f32 is that f32, not the f64 of the same decimal).
 fn parse_output(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
+    parse_output_as(text, Precision::F32)
+}
+
+fn parse_output_as(text: &str, precision: Precision) -> (Vec<String>, Vec<Vec<f64>>) {
     let mut lines = text.lines();
     let header = lines
         .next()
@@ -73,9 +75,11 @@ fn parse_output(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
         .split(',')
         .map(str::to_string)
         .collect();
-    let rows = lines
-        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
-        .collect();
+    let parse = |v: &str| match precision {
+        Precision::F32 => f64::from(v.parse::<f32>().unwrap()),
+        Precision::F64 => v.parse::<f64>().unwrap(),
+    };
+    let rows = lines.map(|l| l.split(',').map(parse).collect()).collect();
     (header, rows)
 }
 
@@ -96,7 +100,7 @@ fn golden_via_cli(extra: &[&str], label: &str, tol: f64, precision: Precision) {
     let o = run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("PASS"), "{}", stderr(&o));
-    let (header, rows) = parse_output(&std::fs::read_to_string(&out).unwrap());
+    let (header, rows) = parse_output_as(&std::fs::read_to_string(&out).unwrap(), precision);
     assert_eq!(header, ["kl", "cross_entropy", "entropy"]);
     let truth = golden();
     assert_eq!(rows.len(), truth.len());
