@@ -21,8 +21,14 @@ override WRITE_CE: bool = true;
 override WRITE_KL: bool = true;
 override WRITE_ENTROPY: bool = true;
 
+// Entry point `main` (array of pairs) uses bindings 0 and 1; `main_soa`
+// (structure of arrays: four arrays of f32 bits) uses bindings 1 to 5.
 @group(0) @binding(0) var<storage, read> pairs: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read_write> results: array<f32>;
+@group(0) @binding(2) var<storage, read> mu1_in: array<u32>;
+@group(0) @binding(3) var<storage, read> sigma1_in: array<u32>;
+@group(0) @binding(4) var<storage, read> mu2_in: array<u32>;
+@group(0) @binding(5) var<storage, read> sigma2_in: array<u32>;
 
 const NO_EXP: i32 = -100000;
 const F32_MAX: f32 = 3.40282347e+38;
@@ -189,17 +195,8 @@ fn divergences(p: vec4<u32>) -> vec3<f32> {
     return vec3<f32>(cross_entropy, kl, entropy);
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-    if (i >= arrayLength(&pairs)) {
-        return;
-    }
-    let d = divergences(pairs[i]);
+// Write the selected metrics of row i, canonical order.
+fn write_row(i: u32, d: vec3<f32>) {
     let k = select(0u, 1u, WRITE_CE) + select(0u, 1u, WRITE_KL) + select(0u, 1u, WRITE_ENTROPY);
     var o = i * k;
     if (WRITE_CE) {
@@ -213,4 +210,35 @@ fn main(
     if (WRITE_ENTROPY) {
         results[o] = d.z;
     }
+}
+
+fn invocation_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = invocation_index(wid, nwg, lid);
+    if (i >= arrayLength(&pairs)) {
+        return;
+    }
+    write_row(i, divergences(pairs[i]));
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main_soa(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = invocation_index(wid, nwg, lid);
+    if (i >= arrayLength(&mu1_in)) {
+        return;
+    }
+    let p = vec4<u32>(mu1_in[i], sigma1_in[i], mu2_in[i], sigma2_in[i]);
+    write_row(i, divergences(p));
 }

@@ -37,6 +37,55 @@
 //!   f64 (the reference).
 //! * [`verify()`]: the tolerance model; reports the worst row.
 //!
+//! ## Integration into a wgpu app
+//!
+//! Share the app's device, record into its encoder, read and write its
+//! buffers — no host copies, one submit:
+//!
+//! ```
+//! use gaussdiv::{wgpu, GaussianPair, GpuEvaluator};
+//! use wgpu::util::DeviceExt;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let instance = gaussdiv::gpu::context::instance();
+//! # let Ok((adapter, _)) = pollster::block_on(gaussdiv::gpu::context::choose_adapter(&instance))
+//! # else { return Ok(()) }; // no GPU on this machine: nothing to show
+//! # let (device, queue) = pollster::block_on(adapter.request_device(&Default::default()))?;
+//! // `device` and `queue` are the app's own.
+//! let gaussdiv = GpuEvaluator::from_device(&device, &queue)?;
+//!
+//! let pairs = [GaussianPair::new(0.0, 1.0, 1.0, 2.0); 1024];
+//! let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+//!     label: Some("app pairs"),
+//!     contents: bytemuck::cast_slice(&pairs),
+//!     usage: wgpu::BufferUsages::STORAGE,
+//! });
+//! let output = device.create_buffer(&wgpu::BufferDescriptor {
+//!     label: Some("app divergences"),
+//!     size: 1024 * 12, // cross-entropy, KL, entropy: 3 × f32 per pair
+//!     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+//!     mapped_at_creation: false,
+//! });
+//!
+//! let mut encoder = device.create_command_encoder(&Default::default());
+//! // … the app's own passes …
+//! gaussdiv.encode(&mut encoder, input.slice(..), output.slice(..), 1024)?;
+//! // … more passes reading `output` …
+//! queue.submit([encoder.finish()]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! In async code, [`GpuEvaluator::evaluate_async`] waits for the GPU on a
+//! helper thread and never blocks the executor:
+//!
+//! ```no_run
+//! # async fn app(gpu: &gaussdiv::GpuEvaluator, pairs: &[gaussdiv::GaussianPair]) -> gaussdiv::Result<()> {
+//! let out = gpu.evaluate_async(pairs).await?; // inside any async runtime (tokio, async-std, …)
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Accuracy
 //!
 //! Measured on the 2000 adversarial rows of `tests/data/golden_public.csv`
@@ -63,3 +112,8 @@ pub use validate::OnInvalid;
 pub use verify::{verify, Precision, Tolerance, VerifyReport};
 /// The wgpu this crate is built against, so callers can match its version.
 pub use wgpu;
+
+/// The README's Rust examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -28,12 +28,25 @@ impl Counters {
     }
 }
 
+/// Input layout of a dispatch: which entry point and bind group layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Layout {
+    /// `main`: an array of 16-byte pairs at binding 0.
+    Pairs,
+    /// `main_soa`: four arrays of f32 (μ1, σ1, μ2, σ2) at bindings 2–5.
+    Soa,
+}
+
 pub(crate) struct Kernel {
     module: wgpu::ShaderModule,
+    /// Bind group layout of `main` (bindings 0, 1).
     pub layout: wgpu::BindGroupLayout,
+    /// Bind group layout of `main_soa` (bindings 1–5).
+    pub soa_layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
+    soa_pipeline_layout: wgpu::PipelineLayout,
     pub workgroup_size: u32,
-    pipelines: Mutex<HashMap<u8, wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<(Layout, u8), wgpu::ComputePipeline>>,
 }
 
 impl Kernel {
@@ -56,24 +69,42 @@ impl Kernel {
             label: Some("gaussdiv bind group layout"),
             entries: &[storage(0, true), storage(1, false)],
         });
+        let soa_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("gaussdiv SoA bind group layout"),
+            entries: &[
+                storage(1, false),
+                storage(2, true),
+                storage(3, true),
+                storage(4, true),
+                storage(5, true),
+            ],
+        });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("gaussdiv pipeline layout"),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
+        let soa_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("gaussdiv SoA pipeline layout"),
+            bind_group_layouts: &[Some(&soa_layout)],
+            immediate_size: 0,
+        });
         Kernel {
             module,
             layout,
+            soa_layout,
             pipeline_layout,
+            soa_pipeline_layout,
             workgroup_size,
             pipelines: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The pipeline writing `metrics`, created on first use.
+    /// The pipeline for `layout` writing `metrics`, created on first use.
     pub fn pipeline(
         &self,
         device: &wgpu::Device,
+        layout: Layout,
         metrics: Metrics,
         counters: &Counters,
     ) -> wgpu::ComputePipeline {
@@ -81,7 +112,7 @@ impl Kernel {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.entry(metrics.bits())
+        map.entry((layout, metrics.bits()))
             .or_insert_with(|| {
                 Counters::bump(&counters.pipelines);
                 let flag = |m: Metric| if metrics.contains(m) { 1.0 } else { 0.0 };
@@ -91,11 +122,15 @@ impl Kernel {
                     ("WRITE_KL", flag(Metric::Kl)),
                     ("WRITE_ENTROPY", flag(Metric::Entropy)),
                 ];
+                let (pipeline_layout, entry) = match layout {
+                    Layout::Pairs => (&self.pipeline_layout, "main"),
+                    Layout::Soa => (&self.soa_pipeline_layout, "main_soa"),
+                };
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some("gaussdiv divergence pipeline"),
-                    layout: Some(&self.pipeline_layout),
+                    layout: Some(pipeline_layout),
                     module: &self.module,
-                    entry_point: Some("main"),
+                    entry_point: Some(entry),
                     compilation_options: wgpu::PipelineCompilationOptions {
                         constants: &constants,
                         zero_initialize_workgroup_memory: false,

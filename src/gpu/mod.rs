@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::pair::{Divergences, GaussianPair, Metrics};
 use crate::validate::{self, OnInvalid};
 use context::AdapterSummary;
-use kernel::{grid, Counters, Kernel, PAIR_BYTES};
+use kernel::{grid, Counters, Kernel, Layout, PAIR_BYTES};
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -95,11 +95,41 @@ struct Scratch {
     slots: Vec<Slot>,
 }
 
+/// Four device arrays of f32 — μ1, σ1, μ2, σ2 — the structure-of-arrays
+/// input of [`GpuEvaluator::encode_soa`]. Each slice starts at its first value.
+#[derive(Clone, Copy, Debug)]
+pub struct SoaSlices<'a> {
+    /// Means of p1.
+    pub mu1: wgpu::BufferSlice<'a>,
+    /// Standard deviations of p1.
+    pub sigma1: wgpu::BufferSlice<'a>,
+    /// Means of p2.
+    pub mu2: wgpu::BufferSlice<'a>,
+    /// Standard deviations of p2.
+    pub sigma2: wgpu::BufferSlice<'a>,
+}
+
+/// Input bindings of one dispatch: buffer and byte offset of each array.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum BindInputs {
+    Pairs(wgpu::Buffer, u64),
+    Soa([(wgpu::Buffer, u64); 4]),
+}
+
+impl BindInputs {
+    /// The same inputs, `pairs` pairs further on.
+    fn advanced(&self, pairs: u64) -> BindInputs {
+        match self {
+            BindInputs::Pairs(b, o) => BindInputs::Pairs(b.clone(), o + pairs * PAIR_BYTES),
+            BindInputs::Soa(a) => BindInputs::Soa(a.clone().map(|(b, o)| (b, o + pairs * 4))),
+        }
+    }
+}
+
 /// Key of a cached bind group on the device path.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct BindKey {
-    input: wgpu::Buffer,
-    input_offset: u64,
+    inputs: BindInputs,
     output: wgpu::Buffer,
     output_offset: u64,
     pairs: u64,
@@ -220,9 +250,9 @@ impl GpuEvaluator {
     ) -> Result<GpuEvaluator> {
         let limits = device.limits();
         let mut missing = Vec::new();
-        if limits.max_storage_buffers_per_shader_stage < 2 {
+        if limits.max_storage_buffers_per_shader_stage < 5 {
             missing.push(format!(
-                "max_storage_buffers_per_shader_stage is {} (need 2)",
+                "max_storage_buffers_per_shader_stage is {} (need 5)",
                 limits.max_storage_buffers_per_shader_stage
             ));
         }
@@ -338,6 +368,7 @@ impl GpuEvaluator {
             Metrics::ALL,
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Block,
+            0,
         ))?;
         Ok(out)
     }
@@ -351,6 +382,7 @@ impl GpuEvaluator {
             Metrics::ALL,
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Offload,
+            0,
         )
         .await?;
         Ok(out)
@@ -364,7 +396,7 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        block_on(self.run(pairs, metrics, out, WaitMode::Block))
+        block_on(self.run(pairs, metrics, out, WaitMode::Block, 0))
     }
 
     /// [`evaluate_metrics_into`](Self::evaluate_metrics_into) for async code.
@@ -374,13 +406,96 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        self.run(pairs, metrics, out, WaitMode::Offload).await
+        self.run(pairs, metrics, out, WaitMode::Offload, 0).await
+    }
+
+    /// Cross-entropy, KL and entropy of pairs kept as a structure of arrays
+    /// (`mu1[i], sigma1[i], mu2[i], sigma2[i]` is pair `i`). Blocking.
+    pub fn evaluate_soa(
+        &self,
+        mu1: &[f32],
+        sigma1: &[f32],
+        mu2: &[f32],
+        sigma2: &[f32],
+    ) -> Result<Vec<Divergences>> {
+        let mut out = vec![Divergences::default(); mu1.len()];
+        block_on(self.run_soa(
+            [mu1, sigma1, mu2, sigma2],
+            Metrics::ALL,
+            bytemuck::cast_slice_mut(&mut out),
+            WaitMode::Block,
+        ))?;
+        Ok(out)
+    }
+
+    /// [`evaluate_soa`](Self::evaluate_soa) with a metric selection, into `out`
+    /// (`len × metrics.len()` values). Blocking.
+    pub fn evaluate_soa_metrics_into(
+        &self,
+        columns: [&[f32]; 4],
+        metrics: Metrics,
+        out: &mut [f32],
+    ) -> Result<()> {
+        block_on(self.run_soa(columns, metrics, out, WaitMode::Block))
+    }
+
+    /// [`evaluate_soa_metrics_into`](Self::evaluate_soa_metrics_into) for async code.
+    pub async fn evaluate_soa_metrics_into_async(
+        &self,
+        columns: [&[f32]; 4],
+        metrics: Metrics,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.run_soa(columns, metrics, out, WaitMode::Offload).await
+    }
+
+    async fn run_soa(
+        &self,
+        columns: [&[f32]; 4],
+        metrics: Metrics,
+        out: &mut [f32],
+        mode: WaitMode,
+    ) -> Result<()> {
+        let n = columns[0].len();
+        for c in &columns[1..] {
+            if c.len() != n {
+                return Err(Error::LengthMismatch {
+                    what: "structure-of-arrays column",
+                    expected: n as u64,
+                    got: c.len() as u64,
+                });
+            }
+        }
+        let k = metrics.len();
+        if n.checked_mul(k) != Some(out.len()) {
+            return Err(Error::LengthMismatch {
+                what: "output",
+                expected: (n as u64).saturating_mul(k as u64),
+                got: out.len() as u64,
+            });
+        }
+        // Interleave block by block into a bounded host buffer.
+        let block = self.chunk_pairs as usize;
+        let mut pairs = Vec::with_capacity(n.min(block));
+        let mut start = 0;
+        while start < n {
+            let end = (start + block).min(n);
+            pairs.clear();
+            pairs.extend((start..end).map(|i| {
+                GaussianPair::new(columns[0][i], columns[1][i], columns[2][i], columns[3][i])
+            }));
+            self.run(&pairs, metrics, &mut out[start * k..end * k], mode, start)
+                .await?;
+            start = end;
+        }
+        Ok(())
     }
 
     /// Validate (per the policy) and find the rows the CPU must recompute.
-    fn scan(&self, pairs: &[GaussianPair]) -> Result<Vec<usize>> {
+    /// `offset` is the index of `pairs[0]` in the caller's input (for errors).
+    fn scan(&self, pairs: &[GaussianPair], offset: usize) -> Result<Vec<usize>> {
         if self.options.on_invalid == OnInvalid::Error {
-            validate::validate(pairs)?;
+            validate::validate_at(pairs, offset)?;
         }
         Ok(pairs
             .par_iter()
@@ -396,6 +511,7 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
         mode: WaitMode,
+        offset: usize,
     ) -> Result<()> {
         let k = metrics.len();
         let n = pairs.len();
@@ -406,11 +522,13 @@ impl GpuEvaluator {
                 got: out.len() as u64,
             });
         }
-        let fixups = self.scan(pairs)?;
+        let fixups = self.scan(pairs, offset)?;
         if n == 0 {
             return Ok(());
         }
-        let pipeline = self.kernel.pipeline(&self.device, metrics, &self.counters);
+        let pipeline = self
+            .kernel
+            .pipeline(&self.device, Layout::Pairs, metrics, &self.counters);
         let mut guard = self.scratch.lock().await;
         let result = self
             .run_chunks(&mut guard, &pipeline, pairs, k, out, mode)
@@ -488,7 +606,8 @@ impl GpuEvaluator {
             let bind_group = {
                 let key = (len, k);
                 if !slot.bind_groups.contains_key(&key) {
-                    let bg = self.bind_group(&slot.input, 0, &slot.output, 0, len, k);
+                    let inputs = BindInputs::Pairs(slot.input.clone(), 0);
+                    let bg = self.bind_group(&inputs, &slot.output, 0, len, k);
                     slot.bind_groups.insert(key, bg);
                 }
                 slot.bind_groups.get(&key).cloned()
@@ -686,36 +805,45 @@ impl GpuEvaluator {
 
     fn bind_group(
         &self,
-        input: &wgpu::Buffer,
-        input_offset: u64,
+        inputs: &BindInputs,
         output: &wgpu::Buffer,
         output_offset: u64,
         pairs: u64,
         k: usize,
     ) -> wgpu::BindGroup {
         Counters::bump(&self.counters.bind_groups);
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("gaussdiv bind group"),
-            layout: &self.kernel.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: input,
-                        offset: input_offset,
-                        size: wgpu::BufferSize::new(pairs * PAIR_BYTES),
-                    }),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: output,
-                        offset: output_offset,
-                        size: wgpu::BufferSize::new(pairs * 4 * k as u64),
-                    }),
-                },
-            ],
-        })
+        let entry = |binding, buffer, offset, size| wgpu::BindGroupEntry {
+            binding,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
+                offset,
+                size: wgpu::BufferSize::new(size),
+            }),
+        };
+        let out = entry(1, output, output_offset, pairs * 4 * k as u64);
+        match inputs {
+            BindInputs::Pairs(buffer, offset) => {
+                self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("gaussdiv bind group"),
+                    layout: &self.kernel.layout,
+                    entries: &[entry(0, buffer, *offset, pairs * PAIR_BYTES), out],
+                })
+            }
+            BindInputs::Soa(arrays) => {
+                let [a, b, c, d] = arrays;
+                self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("gaussdiv SoA bind group"),
+                    layout: &self.kernel.soa_layout,
+                    entries: &[
+                        out,
+                        entry(2, &a.0, a.1, pairs * 4),
+                        entry(3, &b.0, b.1, pairs * 4),
+                        entry(4, &c.0, c.1, pairs * 4),
+                        entry(5, &d.0, d.1, pairs * 4),
+                    ],
+                })
+            }
+        }
     }
 
     fn record_pass(
@@ -737,43 +865,89 @@ impl GpuEvaluator {
     }
 
     /// Record the evaluation of `count` pairs that already live on the device
-    /// into the caller's `encoder`: no submit, no host copies.
-    ///
-    /// `input` holds `count` [`GaussianPair`]s (16 bytes each) from
-    /// `input_offset`; the selected `metrics` are written to `output` from
-    /// `output_offset`, `metrics.len()` f32 values per pair, canonical order.
-    /// Both buffers need `STORAGE` usage and offsets aligned to the device's
-    /// `min_storage_buffer_offset_alignment`. Counts beyond one binding are
-    /// split into several bindings and dispatches. Bind groups are cached, so
-    /// repeated calls with the same buffers create no wgpu objects.
-    ///
-    /// Contract of the device path: invalid pairs produce NaN (no error is
-    /// possible without reading the data back), and μ or μ1 − μ2 must not be
-    /// subnormal (devices may flush them; subnormal σ is exact).
-    #[allow(clippy::too_many_arguments)]
+    /// into the caller's `encoder`: cross-entropy, KL and entropy, written to
+    /// `output` in the layout of [`Divergences`] (12 bytes per pair). No
+    /// submit, no host copies. See [`encode_metrics`](Self::encode_metrics).
     pub fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        input: &wgpu::Buffer,
-        input_offset: u64,
-        output: &wgpu::Buffer,
-        output_offset: u64,
+        input: wgpu::BufferSlice<'_>,
+        output: wgpu::BufferSlice<'_>,
+        count: u64,
+    ) -> Result<()> {
+        self.encode_metrics(encoder, input, output, count, Metrics::ALL)
+    }
+
+    /// Record the evaluation of `count` [`GaussianPair`]s (16 bytes each, from
+    /// the start of `input`) into `encoder`, writing the selected `metrics`
+    /// (`metrics.len()` f32 per pair, canonical order) from the start of `output`.
+    ///
+    /// Both slices need `STORAGE` usage, offsets aligned to the device's
+    /// `min_storage_buffer_offset_alignment`, and room for `count` pairs;
+    /// anything else is [`Error::InvalidBuffer`] (checked here, so wgpu never
+    /// sees an invalid binding). Counts beyond one binding or one dispatch are
+    /// split into several bindings and passes. Bind groups are cached: after
+    /// the first call with the same buffers, offsets and count, a call creates
+    /// no wgpu object.
+    ///
+    /// Contract of the device path: invalid pairs (σ ≤ 0, NaN, ±inf) produce
+    /// NaN, since nothing is read back to report them; μ and μ1 − μ2 must not
+    /// be subnormal (a device may flush them to zero; subnormal σ is exact).
+    /// The buffers must belong to this evaluator's device.
+    pub fn encode_metrics(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: wgpu::BufferSlice<'_>,
+        output: wgpu::BufferSlice<'_>,
+        count: u64,
+        metrics: Metrics,
+    ) -> Result<()> {
+        self.check_slice("input", &input, count, PAIR_BYTES)?;
+        let inputs = BindInputs::Pairs(input.buffer().clone(), input.offset());
+        self.encode_chunks(encoder, Layout::Pairs, inputs, output, count, metrics)
+    }
+
+    /// [`encode_metrics`](Self::encode_metrics) for data kept as a structure
+    /// of arrays: four f32 arrays μ1, σ1, μ2, σ2 of `count` values each.
+    pub fn encode_soa(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: SoaSlices<'_>,
+        output: wgpu::BufferSlice<'_>,
+        count: u64,
+        metrics: Metrics,
+    ) -> Result<()> {
+        let names = ["mu1", "sigma1", "mu2", "sigma2"];
+        let slices = [input.mu1, input.sigma1, input.mu2, input.sigma2];
+        for (name, slice) in names.iter().zip(&slices) {
+            self.check_slice(name, slice, count, 4)?;
+        }
+        let inputs = BindInputs::Soa(slices.map(|s| (s.buffer().clone(), s.offset())));
+        self.encode_chunks(encoder, Layout::Soa, inputs, output, count, metrics)
+    }
+
+    fn encode_chunks(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        layout: Layout,
+        inputs: BindInputs,
+        output: wgpu::BufferSlice<'_>,
         count: u64,
         metrics: Metrics,
     ) -> Result<()> {
         let k = metrics.len();
         let value_bytes = 4 * k as u64;
-        self.check_buffer("input", input, input_offset, count, PAIR_BYTES)?;
-        self.check_buffer("output", output, output_offset, count, value_bytes)?;
-        let pipeline = self.kernel.pipeline(&self.device, metrics, &self.counters);
+        self.check_slice("output", &output, count, value_bytes)?;
+        let pipeline = self
+            .kernel
+            .pipeline(&self.device, layout, metrics, &self.counters);
         let mut start = 0u64;
         while start < count {
             let len = (count - start).min(self.chunk_pairs);
             let key = BindKey {
-                input: input.clone(),
-                input_offset: input_offset + start * PAIR_BYTES,
-                output: output.clone(),
-                output_offset: output_offset + start * value_bytes,
+                inputs: inputs.advanced(start),
+                output: output.buffer().clone(),
+                output_offset: output.offset() + start * value_bytes,
                 pairs: len,
                 k,
             };
@@ -782,15 +956,18 @@ impl GpuEvaluator {
                     Ok(c) => c,
                     Err(p) => p.into_inner(),
                 };
-                if cache.len() >= 256 && !cache.contains_key(&key) {
-                    cache.clear();
+                match cache.get(&key) {
+                    Some(bg) => bg.clone(),
+                    None => {
+                        if cache.len() >= 256 {
+                            cache.clear();
+                        }
+                        let bg =
+                            self.bind_group(&key.inputs, &key.output, key.output_offset, len, k);
+                        cache.insert(key, bg.clone());
+                        bg
+                    }
                 }
-                cache
-                    .entry(key.clone())
-                    .or_insert_with(|| {
-                        self.bind_group(input, key.input_offset, output, key.output_offset, len, k)
-                    })
-                    .clone()
             };
             self.record_pass(encoder, &pipeline, &bind_group, len);
             start += len;
@@ -798,11 +975,10 @@ impl GpuEvaluator {
         Ok(())
     }
 
-    fn check_buffer(
+    fn check_slice(
         &self,
         what: &str,
-        buffer: &wgpu::Buffer,
-        offset: u64,
+        slice: &wgpu::BufferSlice<'_>,
         count: u64,
         bytes_per_pair: u64,
     ) -> Result<()> {
@@ -811,12 +987,13 @@ impl GpuEvaluator {
                 "count is 0: there is nothing to encode".into(),
             ));
         }
-        if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+        let usage = slice.buffer().usage();
+        if !usage.contains(wgpu::BufferUsages::STORAGE) {
             return Err(Error::InvalidBuffer(format!(
-                "the {what} buffer lacks STORAGE usage (has {:?})",
-                buffer.usage()
+                "the {what} buffer lacks STORAGE usage (has {usage:?})"
             )));
         }
+        let offset = slice.offset();
         if !offset.is_multiple_of(self.offset_alignment) {
             return Err(Error::InvalidBuffer(format!(
                 "the {what} offset {offset} is not a multiple of \
@@ -824,14 +1001,11 @@ impl GpuEvaluator {
                 self.offset_alignment
             )));
         }
-        let need = count
-            .checked_mul(bytes_per_pair)
-            .and_then(|b| b.checked_add(offset));
-        match need {
-            Some(need) if need <= buffer.size() => Ok(()),
-            _ => Err(Error::InvalidBuffer(format!(
-                "the {what} buffer holds {} bytes; {count} pairs from offset {offset} need {}",
-                buffer.size(),
+        match count.checked_mul(bytes_per_pair) {
+            Some(need) if need <= slice.size() => Ok(()),
+            need => Err(Error::InvalidBuffer(format!(
+                "the {what} slice holds {} bytes; {count} pairs need {}",
+                slice.size(),
                 need.map_or("more than 2^64".to_string(), |b| b.to_string())
             ))),
         }

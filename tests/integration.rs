@@ -1,0 +1,297 @@
+//! Integration into a wgpu app: the app's device, its encoder, its buffers.
+mod common;
+use common::*;
+use gaussdiv::gpu::SoaSlices;
+use gaussdiv::wgpu::{self, util::DeviceExt};
+use gaussdiv::{Divergences, Error, GaussianPair, GpuEvaluator, GpuOptions, Metrics};
+
+fn storage_with(device: &wgpu::Device, bytes: &[u8]) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("test input"),
+        contents: bytes,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+fn output_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test output"),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
+fn read_f32(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    buf: &wgpu::Buffer,
+    offset: u64,
+    bytes: u64,
+) -> Vec<f32> {
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test readback"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&Default::default());
+    enc.copy_buffer_to_buffer(buf, offset, &staging, 0, bytes);
+    queue.submit([enc.finish()]);
+    staging
+        .slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.unwrap());
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let v =
+        bytemuck::cast_slice::<u8, f32>(&staging.slice(..).get_mapped_range().unwrap()).to_vec();
+    staging.unmap();
+    v
+}
+
+/// Evaluate `pairs` through `encode_metrics` on device buffers (input at a
+/// non-zero aligned offset) and read the results back.
+fn via_encode(gpu: &GpuEvaluator, pairs: &[GaussianPair], metrics: Metrics) -> Vec<f32> {
+    let (device, queue) = (gpu.device(), gpu.queue());
+    let pad = 256usize;
+    let mut bytes = vec![0u8; pad];
+    bytes.extend_from_slice(bytemuck::cast_slice(pairs));
+    let input = storage_with(device, &bytes);
+    let out_bytes = (pairs.len() * metrics.len() * 4) as u64;
+    let output = output_buffer(device, out_bytes + 512);
+    let mut enc = device.create_command_encoder(&Default::default());
+    gpu.encode_metrics(
+        &mut enc,
+        input.slice(pad as u64..),
+        output.slice(512..),
+        pairs.len() as u64,
+        metrics,
+    )
+    .unwrap();
+    queue.submit([enc.finish()]);
+    read_f32(device, queue, &output, 512, out_bytes)
+}
+
+#[test]
+fn evaluator_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<GpuEvaluator>();
+    assert_send_sync::<gaussdiv::Evaluator>();
+}
+
+#[test]
+fn encode_equals_evaluate_for_several_sizes() {
+    let Some(gpu) = gpu() else { return };
+    let all = random_pairs(2_500_000, 21);
+    for n in [1usize, 255, 257, 100_000, 2_500_000] {
+        let pairs = &all[..n];
+        let host = gpu.evaluate(pairs).unwrap();
+        let device = via_encode(gpu, pairs, Metrics::ALL);
+        assert_eq!(
+            bytemuck::cast_slice::<Divergences, u32>(&host),
+            bytemuck::cast_slice::<f32, u32>(&device),
+            "n={n}"
+        );
+        let kl_only = via_encode(gpu, pairs, Metrics::new(&[gaussdiv::Metric::Kl]).unwrap());
+        assert!(host
+            .iter()
+            .zip(&kl_only)
+            .all(|(h, k)| h.kl.to_bits() == k.to_bits()));
+    }
+}
+
+#[test]
+fn encode_beyond_one_device_binding() {
+    let Some(shared) = gpu() else { return };
+    let widest = GpuEvaluator::from_device_with_options(
+        shared.device(),
+        shared.queue(),
+        GpuOptions {
+            max_chunk_pairs: u64::MAX,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let n = (widest.max_binding_bytes() / 16 + 1000) as usize;
+    let pairs = random_pairs(n, 5);
+    let host = shared.evaluate(&pairs).unwrap();
+    let device = via_encode(&widest, &pairs, Metrics::ALL);
+    assert_eq!(device.len(), 3 * n);
+    assert_eq!(
+        bytemuck::cast_slice::<Divergences, u32>(&host),
+        bytemuck::cast_slice::<f32, u32>(&device)
+    );
+}
+
+#[test]
+fn every_misuse_is_a_documented_error() {
+    let Some(gpu) = gpu() else { return };
+    let device = gpu.device();
+    let pairs = random_pairs(1024, 1);
+    let input = storage_with(device, bytemuck::cast_slice(&pairs));
+    let output = output_buffer(device, 1024 * 12);
+    let not_storage = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("copy only"),
+        size: 1024 * 16,
+        usage: wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&Default::default());
+    let cases: Vec<(&str, Result<(), Error>)> = vec![
+        (
+            "missing STORAGE",
+            gpu.encode(&mut enc, not_storage.slice(..), output.slice(..), 1024),
+        ),
+        (
+            "output too small",
+            gpu.encode(&mut enc, input.slice(..), output.slice(..1000), 1024),
+        ),
+        (
+            "input too small",
+            gpu.encode(&mut enc, input.slice(..16 * 100), output.slice(..), 1024),
+        ),
+        (
+            "misaligned offset",
+            gpu.encode(&mut enc, input.slice(4..), output.slice(..), 10),
+        ),
+        (
+            "count 0",
+            gpu.encode(&mut enc, input.slice(..), output.slice(..), 0),
+        ),
+        (
+            "count overflow",
+            gpu.encode(&mut enc, input.slice(..), output.slice(..), u64::MAX / 2),
+        ),
+    ];
+    for (name, r) in cases {
+        match r {
+            Err(Error::InvalidBuffer(msg)) => println!("{name}: {msg}"),
+            other => panic!("{name}: expected InvalidBuffer, got {other:?}"),
+        }
+    }
+    // Nothing invalid reached wgpu: the encoder still finishes and submits cleanly.
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    gpu.queue().submit([enc.finish()]);
+    assert!(pollster::block_on(scope.pop()).is_none());
+}
+
+#[test]
+fn repeated_encode_creates_no_wgpu_objects() {
+    let Some(shared) = gpu() else { return };
+    let gpu = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let device = gpu.device();
+    let pairs = random_pairs(3_000_000, 2); // several bindings at the default chunk size
+    let input = storage_with(device, bytemuck::cast_slice(&pairs));
+    let output = output_buffer(device, pairs.len() as u64 * 12);
+    let run = || {
+        let mut enc = device.create_command_encoder(&Default::default());
+        gpu.encode(
+            &mut enc,
+            input.slice(..),
+            output.slice(..),
+            pairs.len() as u64,
+        )
+        .unwrap();
+        gpu.queue().submit([enc.finish()]);
+    };
+    run();
+    let before = gpu.stats();
+    for _ in 0..5 {
+        run();
+    }
+    let after = gpu.stats();
+    assert_eq!(
+        before, after,
+        "no buffers, pipelines or bind groups created after warm-up"
+    );
+    assert!(
+        before.bind_groups >= 3,
+        "several bindings were used: {before:?}"
+    );
+}
+
+#[test]
+fn structure_of_arrays_host_and_device() {
+    let Some(gpu) = gpu() else { return };
+    let pairs = random_pairs(300_001, 8);
+    let cols: [Vec<f32>; 4] = [
+        pairs.iter().map(|p| p.mu1).collect(),
+        pairs.iter().map(|p| p.sigma1).collect(),
+        pairs.iter().map(|p| p.mu2).collect(),
+        pairs.iter().map(|p| p.sigma2).collect(),
+    ];
+    let aos = gpu.evaluate(&pairs).unwrap();
+    let soa = gpu
+        .evaluate_soa(&cols[0], &cols[1], &cols[2], &cols[3])
+        .unwrap();
+    assert_eq!(aos, soa);
+    // device SoA: four buffers
+    let device = gpu.device();
+    let bufs: Vec<wgpu::Buffer> = cols
+        .iter()
+        .map(|c| storage_with(device, bytemuck::cast_slice(c)))
+        .collect();
+    let output = output_buffer(device, pairs.len() as u64 * 12);
+    let mut enc = device.create_command_encoder(&Default::default());
+    let input = SoaSlices {
+        mu1: bufs[0].slice(..),
+        sigma1: bufs[1].slice(..),
+        mu2: bufs[2].slice(..),
+        sigma2: bufs[3].slice(..),
+    };
+    gpu.encode_soa(
+        &mut enc,
+        input,
+        output.slice(..),
+        pairs.len() as u64,
+        Metrics::ALL,
+    )
+    .unwrap();
+    gpu.queue().submit([enc.finish()]);
+    let dev = read_f32(device, gpu.queue(), &output, 0, pairs.len() as u64 * 12);
+    assert_eq!(
+        bytemuck::cast_slice::<Divergences, u32>(&aos),
+        bytemuck::cast_slice::<f32, u32>(&dev)
+    );
+    // mismatched columns
+    assert!(matches!(
+        gpu.evaluate_soa(&cols[0], &cols[1][..10], &cols[2], &cols[3]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    // an invalid row reports its absolute index through the SoA path too
+    let mut bad = cols[3].clone();
+    bad[299_999] = -2.0;
+    match gpu.evaluate_soa(&cols[0], &cols[1], &cols[2], &bad) {
+        Err(Error::InvalidInput { index, .. }) => assert_eq!(index, 299_999),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn two_evaluators_one_device_and_one_evaluator_many_threads() {
+    let Some(shared) = gpu() else { return };
+    let a = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let b = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let pairs = random_pairs(50_000, 4);
+    let expected = shared.evaluate(&pairs).unwrap();
+    assert_eq!(a.evaluate(&pairs).unwrap(), expected);
+    assert_eq!(b.evaluate(&pairs).unwrap(), expected);
+    std::thread::scope(|s| {
+        for t in 0..6u64 {
+            let (a, b) = (&a, &b);
+            s.spawn(move || {
+                for round in 0..5u64 {
+                    let n = ((t * 7919 + round * 104_729) % 200_000) as usize;
+                    let p = random_pairs(n, t * 100 + round + 1);
+                    let want = shared.evaluate(&p).unwrap();
+                    let ev = if round % 2 == 0 { a } else { b };
+                    let got = if t % 2 == 0 {
+                        ev.evaluate(&p).unwrap()
+                    } else {
+                        pollster::block_on(ev.evaluate_async(&p)).unwrap()
+                    };
+                    assert_eq!(got, want, "thread {t} round {round} n={n}");
+                }
+            });
+        }
+    });
+}
