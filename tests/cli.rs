@@ -339,3 +339,340 @@ fn info_lists_adapters() {
         assert!(s.contains("chosen: ") && s.contains("SHADER_F64"), "{s}");
     }
 }
+
+/// A version-1.0 NPY file of shape (rows, cols).
+fn write_npy(path: &Path, descr: &str, fortran: bool, shape: &str, data: &[u8]) {
+    let dict = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
+    let total = (10 + dict.len() + 1).next_multiple_of(64);
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h.resize(total - 1, b' ');
+    h.push(b'\n');
+    h.extend_from_slice(data);
+    std::fs::write(path, h).unwrap();
+}
+
+/// (descr, shape, data bytes) of an NPY file.
+fn read_npy(path: &Path) -> (String, String, Vec<u8>) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
+    let len = u16::from_le_bytes([b[8], b[9]]) as usize;
+    assert_eq!((10 + len) % 64, 0, "header padded to 64 bytes");
+    let dict = String::from_utf8(b[10..10 + len].to_vec()).unwrap();
+    let descr = dict
+        .split("'descr': '")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let shape = dict
+        .split("'shape': ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string()
+        + ")";
+    (descr, shape, b[10 + len..].to_vec())
+}
+
+#[test]
+fn npy_f32_in_and_out_equals_the_library() {
+    let dir = TempDir::new("npy32");
+    let pairs = random_pairs(300_000, 17);
+    let input = dir.path("in.npy");
+    write_npy(
+        &input,
+        "<f4",
+        false,
+        "(300000, 4)",
+        bytemuck::cast_slice(&pairs),
+    );
+    let out = dir.path("out.npy");
+    let o = run(&[
+        "eval",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--metrics",
+        "kl,cross_entropy",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (descr, shape, data) = read_npy(&out);
+    assert_eq!(descr, "<f4");
+    assert_eq!(shape, "(300000, 2)");
+    let vals: &[f32] = bytemuck::cast_slice(&data);
+    let want = gaussdiv::cpu::evaluate(&pairs);
+    for (i, d) in want.iter().enumerate() {
+        assert_eq!(vals[2 * i].to_bits(), d.kl.to_bits());
+        assert_eq!(vals[2 * i + 1].to_bits(), d.cross_entropy.to_bits());
+    }
+    // NPY in, CSV out, same numbers
+    let csv = dir.path("out.csv");
+    let o = run(&[
+        "eval",
+        input.to_str().unwrap(),
+        "-o",
+        csv.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--metrics",
+        "kl,cross_entropy",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (_, rows) = parse_output(&std::fs::read_to_string(&csv).unwrap());
+    assert_eq!(rows.len(), 300_000);
+    assert!(rows.iter().zip(&want).all(|(r, d)| r[0] as f32 == d.kl));
+}
+
+#[test]
+fn npy_gpu_path_and_f64() {
+    let dir = TempDir::new("npy64");
+    let pairs = random_pairs(5000, 3);
+    let wide: Vec<f64> = pairs
+        .iter()
+        .flat_map(|p| [p.mu1, p.sigma1, p.mu2, p.sigma2].map(f64::from))
+        .collect();
+    let input = dir.path("in.npy");
+    write_npy(
+        &input,
+        "<f8",
+        false,
+        "(5000, 4)",
+        bytemuck::cast_slice(&wide),
+    );
+    // f64 in, f64 out
+    let out = dir.path("out.npy");
+    let o = run(&[
+        "eval",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--precision",
+        "f64",
+        "--metrics",
+        "cross_entropy,kl,entropy",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (descr, shape, data) = read_npy(&out);
+    assert_eq!((descr.as_str(), shape.as_str()), ("<f8", "(5000, 3)"));
+    let vals: &[f64] = bytemuck::cast_slice(&data);
+    let want = gaussdiv::cpu::reference(&pairs);
+    for (i, d) in want.iter().enumerate() {
+        assert_eq!(vals[3 * i..3 * i + 3], [d.cross_entropy, d.kl, d.entropy]);
+    }
+    // f64 in, f32 evaluation on the GPU
+    if gpu().is_some() {
+        let out32 = dir.path("out32.npy");
+        let o = run(&[
+            "eval",
+            input.to_str().unwrap(),
+            "-o",
+            out32.to_str().unwrap(),
+            "--backend",
+            "gpu",
+            "--verify",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let (descr, shape, _) = read_npy(&out32);
+        assert_eq!((descr.as_str(), shape.as_str()), ("<f4", "(5000, 2)"));
+    }
+}
+
+#[test]
+fn npy_bad_inputs_exit_2_and_leave_nothing() {
+    let dir = TempDir::new("npybad");
+    let out = dir.path("out.npy");
+    let good: Vec<f32> = vec![0.0, 1.0, 0.0, 1.0, 0.0, -3.0, 1.0, 1.0];
+    type Case<'a> = (&'a str, &'a str, bool, &'a str, Vec<u8>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "shape.npy",
+            "<f4",
+            false,
+            "(4, 2)",
+            bytemuck::cast_slice(&good).to_vec(),
+            "shape (N, 4)",
+        ),
+        (
+            "fortran.npy",
+            "<f4",
+            true,
+            "(2, 4)",
+            bytemuck::cast_slice(&good).to_vec(),
+            "Fortran",
+        ),
+        (
+            "dtype.npy",
+            "<i4",
+            false,
+            "(2, 4)",
+            bytemuck::cast_slice(&good).to_vec(),
+            "dtype",
+        ),
+        (
+            "trunc.npy",
+            "<f4",
+            false,
+            "(3, 4)",
+            bytemuck::cast_slice(&good).to_vec(),
+            "truncated",
+        ),
+        (
+            "invalid.npy",
+            "<f4",
+            false,
+            "(2, 4)",
+            bytemuck::cast_slice(&good).to_vec(),
+            "row 1",
+        ),
+    ];
+    for (name, descr, fortran, shape, data, expect) in cases {
+        let p = dir.path(name);
+        write_npy(&p, descr, fortran, shape, &data);
+        let o = run(&[
+            "eval",
+            p.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{name}: {}", stderr(&o));
+        if name == "invalid.npy" {
+            assert!(
+                stderr(&o).contains("sigma1") && stderr(&o).contains("-3"),
+                "{}",
+                stderr(&o)
+            );
+        }
+        assert!(!out.exists(), "{name}: no output");
+    }
+    std::fs::write(dir.path("junk.npy"), b"not an npy file at all").unwrap();
+    let o = run(&[
+        "eval",
+        dir.path("junk.npy").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+    let leftovers: Vec<_> = dir
+        .entries()
+        .into_iter()
+        .filter(|e| e.contains("gaussdiv"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn progress_always_reports_rows() {
+    let golden_csv = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden_public.csv");
+    let o = run(&[
+        "eval",
+        golden_csv,
+        "--backend",
+        "cpu",
+        "--progress",
+        "always",
+        "-o",
+        "/dev/null",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2000 rows"), "{}", stderr(&o));
+    let o = run(&[
+        "eval",
+        golden_csv,
+        "--backend",
+        "cpu",
+        "--progress",
+        "never",
+        "-o",
+        "/dev/null",
+    ]);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn interrupted_run_leaves_no_output() {
+    let dir = TempDir::new("sigint");
+    let out = dir.path("out.csv");
+    let mut child = bin()
+        .args(["eval", "-", "-o", out.to_str().unwrap(), "--backend", "cpu"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"mu1,sigma1,mu2,sigma2\n").unwrap();
+    for _ in 0..2000 {
+        stdin.write_all(b"0,1,1,2\n").unwrap();
+    }
+    stdin.flush().unwrap();
+    // wait until the temporary file exists, then interrupt
+    for _ in 0..200 {
+        if dir.entries().iter().any(|e| e.starts_with(".gaussdiv-")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
+}
+
+#[test]
+fn bench_json_has_the_documented_fields() {
+    let mut args = vec![
+        "bench",
+        "--pairs",
+        "20000",
+        "--runs",
+        "2",
+        "--json",
+        "--backend",
+        "cpu",
+    ];
+    if gpu().is_some() {
+        let last = args.len() - 1;
+        args[last] = "cpu,gpu";
+    }
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        s.trim_start().starts_with('[') && s.trim_end().ends_with(']'),
+        "{s}"
+    );
+    for key in [
+        "\"backend\": \"cpu\"",
+        "\"pairs\": 20000",
+        "\"mpairs_per_s\"",
+        "\"worst_error\"",
+    ] {
+        assert!(s.contains(key), "{key} missing in {s}");
+    }
+    if gpu().is_some() {
+        assert!(
+            s.contains("\"backend\": \"gpu\"") && s.contains("\"kernel_mpairs_per_s\""),
+            "{s}"
+        );
+    }
+}

@@ -1,18 +1,23 @@
-//! `gaussdiv eval`: stream a CSV of pairs through the evaluator.
+//! `gaussdiv eval`: stream pairs through the evaluator —
+//! read ‖ evaluate ‖ write on three threads, chunk by chunk, with bounded memory.
 
-use super::io::{CsvOut, PairReader};
-use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg};
+use super::io::{self, Rows, Values};
+use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg, ProgressArg};
 use gaussdiv::verify::{verify_f64, verify_metrics};
 use gaussdiv::{
     cpu, evaluator::AUTO_GPU_MIN_PAIRS, Divergences64, GpuEvaluator, GpuOptions, Metric, Metrics,
     OnInvalid, Tolerance, VerifyReport,
 };
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::time::Instant;
 
-/// Rows per chunk: bounded memory whatever the file size.
+/// Rows per chunk: memory stays bounded whatever the file size.
 const CHUNK_ROWS: usize = 1 << 20;
 
 /// The metrics in the user's order, their set, and each one's column in a computed row.
-fn parse_metrics(list: &str) -> Result<(Vec<Metric>, Metrics, Vec<usize>), CliError> {
+pub fn parse_metrics(list: &str) -> Result<(Vec<Metric>, Metrics, Vec<usize>), CliError> {
     let mut wanted = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let m = Metric::from_name(name).ok_or_else(|| {
@@ -34,115 +39,219 @@ fn parse_metrics(list: &str) -> Result<(Vec<Metric>, Metrics, Vec<usize>), CliEr
     Ok((wanted, set, order))
 }
 
+/// The GPU evaluator for `backend`, or `None` for the CPU (with the fallback said on stderr).
+pub fn gpu_for(backend: BackendArg) -> Result<Option<GpuEvaluator>, CliError> {
+    if backend == BackendArg::Cpu {
+        return Ok(None);
+    }
+    // Callers validate; the kernel writes NaN for what they let through.
+    let options = GpuOptions {
+        on_invalid: OnInvalid::Nan,
+        ..GpuOptions::default()
+    };
+    match GpuEvaluator::with_options(options) {
+        Ok(g) => Ok(Some(g)),
+        Err(e) if backend == BackendArg::Gpu => Err(CliError {
+            code: 3,
+            message: format!("--backend gpu: {e}"),
+        }),
+        Err(e) => {
+            eprintln!("gaussdiv: no usable GPU ({e}); falling back to the CPU");
+            Ok(None)
+        }
+    }
+}
+
+/// What the writer thread receives.
+enum ToWriter {
+    Chunk(Values),
+    /// Everything went well: complete the output.
+    Commit,
+}
+
+/// Progress on standard error: a bar on a terminal, plain lines (at most
+/// one a second, and a last one) when forced on a non-terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    lines: bool,
+    size: Option<u64>,
+    started: Instant,
+    last_line: Instant,
+    rows: u64,
+    bytes: u64,
+}
+
+impl Progress {
+    fn new(mode: ProgressArg, size: Option<u64>) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        let on = match mode {
+            ProgressArg::Always => true,
+            ProgressArg::Never => false,
+            ProgressArg::Auto => tty,
+        };
+        let bar = (on && tty).then(|| {
+            let target = indicatif::ProgressDrawTarget::stderr();
+            let (b, template) = match size {
+                Some(total) => (
+                    indicatif::ProgressBar::with_draw_target(Some(total), target),
+                    "{bar:30} {percent:>3}% {msg} ETA {eta}",
+                ),
+                None => (
+                    indicatif::ProgressBar::with_draw_target(None, target),
+                    "{spinner} {msg}",
+                ),
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                b.set_style(style);
+            }
+            b
+        });
+        let now = Instant::now();
+        Progress {
+            bar,
+            lines: on && !tty,
+            size,
+            started: now,
+            last_line: now,
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    fn message(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let rate = self.rows as f64 / secs;
+        let mut m = format!("{} rows, {:.2} M rows/s", self.rows, rate / 1e6);
+        if let Some(total) = self.size.filter(|t| *t > 0) {
+            let done = (self.bytes as f64 / total as f64).min(1.0);
+            let eta = if done > 0.0 {
+                secs * (1.0 - done) / done
+            } else {
+                0.0
+            };
+            m.push_str(&format!(", {:.0}%, ETA {:.0} s", done * 100.0, eta));
+        }
+        m
+    }
+
+    fn update(&mut self, rows: usize, bytes: u64) {
+        self.rows += rows as u64;
+        self.bytes = bytes;
+        if let Some(b) = &self.bar {
+            b.set_position(bytes);
+            let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+            b.set_message(format!(
+                "{} rows, {:.2} M rows/s",
+                self.rows,
+                self.rows as f64 / secs / 1e6
+            ));
+        } else if self.lines && self.last_line.elapsed().as_secs_f64() >= 1.0 {
+            self.last_line = Instant::now();
+            eprintln!("gaussdiv: {}", self.message());
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        } else if self.lines {
+            eprintln!("gaussdiv: done: {}", self.message());
+        }
+    }
+}
+
 pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     let (wanted, set, order) = parse_metrics(&args.metrics)?;
     let on_invalid = match args.on_invalid {
         OnInvalidArg::Error => OnInvalid::Error,
         OnInvalidArg::Nan => OnInvalid::Nan,
     };
-    if args.precision == PrecisionArg::F64 && args.backend == BackendArg::Gpu {
+    let f64_mode = args.precision == PrecisionArg::F64;
+    if f64_mode && args.backend == BackendArg::Gpu {
         return Err(CliError::input(
             "--precision f64 runs on the CPU reference path; GPU f64 is not available yet \
              (use --backend cpu or auto)",
         ));
     }
-    // Open input and output before any GPU work, so that usage errors come first.
-    let mut reader = PairReader::open(args.input.as_deref(), on_invalid == OnInvalid::Error)?;
-    let names: Vec<&str> = wanted.iter().map(|m| m.name()).collect();
-
-    let gpu = match (args.precision, args.backend) {
-        (PrecisionArg::F64, _) | (_, BackendArg::Cpu) => None,
-        (PrecisionArg::F32, backend) => {
-            // Rows were validated while parsing; the kernel writes NaN for the rest.
-            let options = GpuOptions {
-                on_invalid: OnInvalid::Nan,
-                ..GpuOptions::default()
-            };
-            match GpuEvaluator::with_options(options) {
-                Ok(g) => Some(g),
-                Err(e) if backend == BackendArg::Gpu => {
-                    return Err(CliError {
-                        code: 3,
-                        message: format!("--backend gpu: {e}"),
-                    })
-                }
-                Err(e) => {
-                    eprintln!("gaussdiv: no usable GPU ({e}); falling back to the CPU");
-                    None
-                }
-            }
-        }
+    // Input first, so that bad input and usage errors come before any GPU work.
+    let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error)?;
+    let gpu = if f64_mode {
+        None
+    } else {
+        gpu_for(args.backend)?
     };
-
-    let mut out = CsvOut::create(args.output.as_deref())?;
-    out.header(&names)?;
-
+    let names: Vec<&str> = wanted.iter().map(|m| m.name()).collect();
+    let sink = io::create_sink(args.output.as_deref(), &names, f64_mode)?;
+    let mut progress = Progress::new(args.progress, input.size);
+    let bytes_read = input.bytes_read.clone();
     let k = set.len();
+    let mut source = input.source;
     let mut report: Option<VerifyReport> = None;
-    let mut offset = 0usize;
-    match args.precision {
-        PrecisionArg::F32 => {
-            let mut pairs = Vec::with_capacity(CHUNK_ROWS.min(1 << 16));
-            let mut flat = Vec::new();
-            loop {
-                let n = reader.chunk_f32(CHUNK_ROWS, &mut pairs)?;
-                if n == 0 {
-                    break;
+
+    let outcome = std::thread::scope(|s| -> Result<(), CliError> {
+        let (rows_tx, rows_rx) = sync_channel::<Result<Rows, CliError>>(1);
+        let (free_rows_tx, free_rows_rx) = sync_channel::<Rows>(2);
+        let (out_tx, out_rx) = sync_channel::<ToWriter>(1);
+        let (free_out_tx, free_out_rx) = sync_channel::<Values>(2);
+
+        // Reader: parse chunks ahead of the evaluator.
+        s.spawn(move || read_loop(&mut *source, f64_mode, rows_tx, free_rows_rx));
+
+        // Writer: format and write behind the evaluator; completes the output
+        // only on Commit (otherwise the temporary file is dropped).
+        let order = &order;
+        let writer = s.spawn(move || -> Result<(), CliError> {
+            let mut sink = sink;
+            for msg in out_rx {
+                match msg {
+                    ToWriter::Chunk(values) => {
+                        sink.write(&values, k, order)?;
+                        let _ = free_out_tx.try_send(values);
+                    }
+                    ToWriter::Commit => return sink.finish(),
                 }
-                flat.resize(n * k, 0.0f32);
-                let on_gpu = match &gpu {
-                    Some(g) if args.backend == BackendArg::Gpu || n >= AUTO_GPU_MIN_PAIRS => {
-                        g.evaluate_metrics_into(&pairs, set, &mut flat)?;
-                        true
-                    }
-                    _ => {
-                        cpu::evaluate_metrics_into(&pairs, set, &mut flat)?;
-                        false
-                    }
-                };
-                if args.verify {
-                    let tol = if on_gpu {
-                        Tolerance::GPU_F32
-                    } else {
-                        Tolerance::CPU_F32
-                    };
-                    let r = verify_metrics(&pairs, set, &flat, tol)?;
+            }
+            Ok(()) // aborted: nothing is renamed into place
+        });
+
+        let evaluated = (|| -> Result<(), CliError> {
+            let mut offset = 0usize;
+            for item in rows_rx.iter() {
+                let rows = item?;
+                let n = rows.len();
+                let mut values = free_out_rx.try_recv().unwrap_or(if f64_mode {
+                    Values::F64(Vec::new())
+                } else {
+                    Values::F32(Vec::new())
+                });
+                let chunk_report = evaluate(&rows, &mut values, set, gpu.as_ref(), args)?;
+                if let Some(r) = chunk_report {
                     report
-                        .get_or_insert_with(|| VerifyReport::empty(tol))
+                        .get_or_insert_with(|| VerifyReport::empty(r.tolerance))
                         .merge(&r, offset);
                 }
-                out.rows(&flat, k, &order)?;
                 offset += n;
+                progress.update(n, bytes_read.load(Ordering::Relaxed));
+                if out_tx.send(ToWriter::Chunk(values)).is_err() {
+                    return Ok(()); // the writer failed: its error is reported below
+                }
+                let _ = free_rows_tx.try_send(rows);
             }
-        }
-        PrecisionArg::F64 => {
-            let mut pairs = Vec::new();
-            let mut full = Vec::new();
-            let mut flat = Vec::new();
-            loop {
-                let n = reader.chunk_f64(CHUNK_ROWS, &mut pairs)?;
-                if n == 0 {
-                    break;
-                }
-                full.resize(n, Divergences64::default());
-                cpu::evaluate_f64_into(&pairs, &mut full)?;
-                if args.verify {
-                    let r = verify_f64(&pairs, &full, Tolerance::F64)?;
-                    report
-                        .get_or_insert_with(|| VerifyReport::empty(Tolerance::F64))
-                        .merge(&r, offset);
-                }
-                flat.clear();
-                for d in &full {
-                    let all = [d.cross_entropy, d.kl, d.entropy];
-                    flat.extend(set.iter().map(|m| all[m.index()]));
-                }
-                out.rows(&flat, k, &order)?;
-                offset += n;
+            if out_tx.send(ToWriter::Commit).is_err() {
+                return Ok(());
             }
-        }
-    }
-    out.finish()?;
+            Ok(())
+        })();
+        drop(out_tx);
+        drop(rows_rx); // stops the reader if it is still going
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(CliError::input("the writer thread panicked")));
+        evaluated?;
+        written
+    });
+    progress.finish();
+    outcome?;
 
     if args.verify {
         let report = report.unwrap_or_else(|| VerifyReport::empty(Tolerance::CPU_F32));
@@ -152,4 +261,82 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
         }
     }
     Ok(0)
+}
+
+fn read_loop(
+    source: &mut dyn io::Source,
+    f64_mode: bool,
+    tx: SyncSender<Result<Rows, CliError>>,
+    free: Receiver<Rows>,
+) {
+    loop {
+        let mut rows = free.try_recv().unwrap_or(if f64_mode {
+            Rows::F64(Vec::with_capacity(CHUNK_ROWS))
+        } else {
+            Rows::F32(Vec::with_capacity(CHUNK_ROWS))
+        });
+        match source.read(CHUNK_ROWS, &mut rows) {
+            Ok(0) => return,
+            Ok(_) => {
+                if tx.send(Ok(rows)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+/// Evaluate one chunk into `values`; the chunk's verification report if asked for.
+fn evaluate(
+    rows: &Rows,
+    values: &mut Values,
+    set: Metrics,
+    gpu: Option<&GpuEvaluator>,
+    args: &EvalArgs,
+) -> Result<Option<VerifyReport>, CliError> {
+    let k = set.len();
+    match (rows, values) {
+        (Rows::F32(pairs), Values::F32(flat)) => {
+            flat.resize(pairs.len() * k, 0.0);
+            let on_gpu = match gpu {
+                Some(g) if args.backend == BackendArg::Gpu || pairs.len() >= AUTO_GPU_MIN_PAIRS => {
+                    g.evaluate_metrics_into(pairs, set, flat)?;
+                    true
+                }
+                _ => {
+                    cpu::evaluate_metrics_into(pairs, set, flat)?;
+                    false
+                }
+            };
+            if !args.verify {
+                return Ok(None);
+            }
+            let tol = if on_gpu {
+                Tolerance::GPU_F32
+            } else {
+                Tolerance::CPU_F32
+            };
+            Ok(Some(verify_metrics(pairs, set, flat, tol)?))
+        }
+        (Rows::F64(pairs), Values::F64(flat)) => {
+            let mut full = vec![Divergences64::default(); pairs.len()];
+            cpu::evaluate_f64_into(pairs, &mut full)?;
+            flat.clear();
+            for d in &full {
+                let all = [d.cross_entropy, d.kl, d.entropy];
+                flat.extend(set.iter().map(|m| all[m.index()]));
+            }
+            if !args.verify {
+                return Ok(None);
+            }
+            Ok(Some(verify_f64(pairs, &full, Tolerance::F64)?))
+        }
+        _ => Err(CliError::input(
+            "internal: precision mismatch between input and output buffers",
+        )),
+    }
 }

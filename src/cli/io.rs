@@ -1,12 +1,13 @@
-//! Streaming CSV input and atomic CSV output.
+//! Streaming input (CSV, NPY) and atomic output (CSV, NPY).
 
+use super::npy;
 use super::CliError;
 use gaussdiv::{Field, GaussianPair, GaussianPair64};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Accepted header names per field (first is canonical).
+/// Accepted CSV header names per field (first is canonical).
 const NAMES: [(Field, &[&str]); 4] = [
     (Field::Mu1, &["mu1"]),
     (Field::Sigma1, &["sigma1", "s1"]),
@@ -14,9 +15,143 @@ const NAMES: [(Field, &[&str]); 4] = [
     (Field::Sigma2, &["sigma2", "s2"]),
 ];
 
-/// Reads pairs from a CSV file or standard input, chunk by chunk.
-pub struct PairReader {
-    reader: csv::Reader<Box<dyn Read>>,
+/// A file format, from a path's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Npy,
+}
+
+impl Format {
+    /// `.npy` is NPY; anything else (and standard input/output) is CSV.
+    pub fn of(path: Option<&Path>) -> Format {
+        match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
+            _ => Format::Csv,
+        }
+    }
+}
+
+/// One chunk of input rows in the precision asked for.
+pub enum Rows {
+    F32(Vec<GaussianPair>),
+    F64(Vec<GaussianPair64>),
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::F32(v) => v.len(),
+            Rows::F64(v) => v.len(),
+        }
+    }
+}
+
+/// Where rows come from.
+pub trait Source: Send {
+    /// Read up to `max` rows into `out` (cleared first); 0 at the end.
+    fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError>;
+}
+
+/// Bytes of input consumed so far, shared with the progress display.
+pub type ByteCounter = std::sync::Arc<std::sync::atomic::AtomicU64>;
+
+fn is_stdin(path: Option<&Path>) -> bool {
+    path.is_none_or(|p| p.as_os_str() == "-")
+}
+
+/// Counts bytes read, for progress.
+struct Counted<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// An input stream with its label for messages, its size if known, and its byte counter.
+struct Opened {
+    reader: Box<dyn Read + Send>,
+    label: String,
+    size: Option<u64>,
+    count: ByteCounter,
+}
+
+/// Open the input: `None` or `-` is standard input.
+fn open_input(path: Option<&Path>) -> Result<Opened, CliError> {
+    let count = ByteCounter::default();
+    if is_stdin(path) {
+        let reader = Box::new(Counted {
+            inner: io::BufReader::with_capacity(1 << 20, io::stdin()),
+            count: count.clone(),
+        });
+        return Ok(Opened {
+            reader,
+            label: "<stdin>".into(),
+            size: None,
+            count,
+        });
+    }
+    let p = path.unwrap_or(Path::new("-"));
+    let f =
+        File::open(p).map_err(|e| CliError::input(format!("cannot open {}: {e}", p.display())))?;
+    let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    let reader = Box::new(Counted {
+        inner: io::BufReader::with_capacity(1 << 20, f),
+        count: count.clone(),
+    });
+    Ok(Opened {
+        reader,
+        label: p.display().to_string(),
+        size,
+        count,
+    })
+}
+
+/// An opened input: the row source, its byte counter and its size if known.
+pub struct Input {
+    pub source: Box<dyn Source>,
+    pub bytes_read: ByteCounter,
+    pub size: Option<u64>,
+}
+
+/// Open `path` (`None` or `-`: standard input) in the format of its extension.
+pub fn open_source(path: Option<&Path>, reject_invalid: bool) -> Result<Input, CliError> {
+    let Opened {
+        reader,
+        label,
+        size,
+        count,
+    } = open_input(path)?;
+    let source: Box<dyn Source> = match Format::of(path) {
+        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid)?),
+        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid)?),
+    };
+    Ok(Input {
+        source,
+        bytes_read: count,
+        size,
+    })
+}
+
+/// The error for an invalid parameter value.
+pub fn invalid_value(label: &str, place: &str, field: Field, text: &str, reason: &str) -> CliError {
+    CliError::input(format!(
+        "{label}: {place}, column {}: invalid value {text}: {reason} \
+         (use --on-invalid nan to write NaN for such rows)",
+        field.name()
+    ))
+}
+
+/// Reads pairs from CSV, chunk by chunk.
+pub struct CsvSource {
+    reader: csv::Reader<Box<dyn Read + Send>>,
     cols: [usize; 4],
     label: String,
     record: csv::ByteRecord,
@@ -24,21 +159,12 @@ pub struct PairReader {
     reject_invalid: bool,
 }
 
-impl PairReader {
-    /// Open `path` (`None` or `-`: standard input) and read its header.
-    pub fn open(path: Option<&Path>, reject_invalid: bool) -> Result<PairReader, CliError> {
-        let (source, label): (Box<dyn Read>, String) = match path {
-            None => (Box::new(io::stdin().lock()), "<stdin>".into()),
-            Some(p) if p.as_os_str() == "-" => (Box::new(io::stdin().lock()), "<stdin>".into()),
-            Some(p) => {
-                let f = File::open(p)
-                    .map_err(|e| CliError::input(format!("cannot open {}: {e}", p.display())))?;
-                (
-                    Box::new(io::BufReader::with_capacity(1 << 20, f)),
-                    p.display().to_string(),
-                )
-            }
-        };
+impl CsvSource {
+    fn new(
+        source: Box<dyn Read + Send>,
+        label: String,
+        reject_invalid: bool,
+    ) -> Result<CsvSource, CliError> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .trim(csv::Trim::All)
@@ -72,7 +198,7 @@ impl PairReader {
                 names.join(",")
             )));
         }
-        Ok(PairReader {
+        Ok(CsvSource {
             reader,
             cols,
             label,
@@ -86,7 +212,7 @@ impl PairReader {
     fn chunk<T: Copy + Default>(
         &mut self,
         max: usize,
-        parse: impl Fn(&str) -> Option<T>,
+        parse: impl Fn(&[u8]) -> Option<T>,
         check: impl Fn([T; 4]) -> Option<(Field, &'static str)>,
         mut push: impl FnMut([T; 4]),
     ) -> Result<usize, CliError> {
@@ -99,22 +225,21 @@ impl PairReader {
             if !more {
                 break;
             }
-            let line = self.record.position().map_or(0, |p| p.line());
             self.rows += 1;
             let mut row = [T::default(); 4];
             for (i, slot) in row.iter_mut().enumerate() {
                 let raw = self.record.get(self.cols[i]).unwrap_or(b"");
-                let parsed = std::str::from_utf8(raw).ok().and_then(&parse);
-                match parsed {
+                match parse(raw) {
                     Some(v) => *slot = v,
                     None => {
+                        let line = self.record.position().map_or(0, |p| p.line());
                         return Err(CliError::input(format!(
-                        "{}: line {line} (data row {}), column {}: cannot parse {:?} as a number",
-                        self.label,
-                        self.rows,
-                        NAMES[i].0.name(),
-                        String::from_utf8_lossy(raw)
-                    )))
+                            "{}: line {line} (data row {}), column {}: cannot parse {:?} as a number",
+                            self.label,
+                            self.rows,
+                            NAMES[i].0.name(),
+                            String::from_utf8_lossy(raw)
+                        )));
                     }
                 }
             }
@@ -122,14 +247,14 @@ impl PairReader {
                 if let Some((field, reason)) = check(row) {
                     let i = field_index(field);
                     let raw = self.record.get(self.cols[i]).unwrap_or(b"");
-                    return Err(CliError::input(format!(
-                        "{}: line {line} (data row {}), column {}: invalid value {:?}: {reason} \
-                         (use --on-invalid nan to write NaN for such rows)",
-                        self.label,
-                        self.rows,
-                        field.name(),
-                        String::from_utf8_lossy(raw)
-                    )));
+                    let line = self.record.position().map_or(0, |p| p.line());
+                    return Err(invalid_value(
+                        &self.label,
+                        &format!("line {line} (data row {})", self.rows),
+                        field,
+                        &format!("{:?}", String::from_utf8_lossy(raw)),
+                        reason,
+                    ));
                 }
             }
             push(row);
@@ -137,45 +262,40 @@ impl PairReader {
         }
         Ok(n)
     }
+}
 
-    /// Read up to `max` rows as f32 pairs into `out` (cleared first).
-    pub fn chunk_f32(
-        &mut self,
-        max: usize,
-        out: &mut Vec<GaussianPair>,
-    ) -> Result<usize, CliError> {
-        out.clear();
-        self.chunk(
-            max,
-            |t| t.parse::<f32>().ok(),
-            |r| gaussdiv::validate::check_pair(&GaussianPair::new(r[0], r[1], r[2], r[3])),
-            |r| out.push(GaussianPair::new(r[0], r[1], r[2], r[3])),
-        )
-    }
-
-    /// Read up to `max` rows as f64 pairs into `out` (cleared first).
-    pub fn chunk_f64(
-        &mut self,
-        max: usize,
-        out: &mut Vec<GaussianPair64>,
-    ) -> Result<usize, CliError> {
-        out.clear();
-        let make = |r: [f64; 4]| GaussianPair64 {
-            mu1: r[0],
-            sigma1: r[1],
-            mu2: r[2],
-            sigma2: r[3],
-        };
-        self.chunk(
-            max,
-            |t| t.parse::<f64>().ok(),
-            |r| gaussdiv::validate::check_pair_f64(&make(r)),
-            |r| out.push(make(r)),
-        )
+impl Source for CsvSource {
+    fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError> {
+        match out {
+            Rows::F32(v) => {
+                v.clear();
+                self.chunk(
+                    max,
+                    |t| fast_float2::parse::<f32, _>(t).ok(),
+                    |r| gaussdiv::validate::check_pair(&GaussianPair::new(r[0], r[1], r[2], r[3])),
+                    |r| v.push(GaussianPair::new(r[0], r[1], r[2], r[3])),
+                )
+            }
+            Rows::F64(v) => {
+                v.clear();
+                let make = |r: [f64; 4]| GaussianPair64 {
+                    mu1: r[0],
+                    sigma1: r[1],
+                    mu2: r[2],
+                    sigma2: r[3],
+                };
+                self.chunk(
+                    max,
+                    |t| fast_float2::parse::<f64, _>(t).ok(),
+                    |r| gaussdiv::validate::check_pair_f64(&make(r)),
+                    |r| v.push(make(r)),
+                )
+            }
+        }
     }
 }
 
-fn field_index(f: Field) -> usize {
+pub fn field_index(f: Field) -> usize {
     match f {
         Field::Mu1 => 0,
         Field::Sigma1 => 1,
@@ -185,7 +305,7 @@ fn field_index(f: Field) -> usize {
 }
 
 /// A value in the shortest form that parses back to the same float.
-pub trait Shortest: Copy {
+pub trait Shortest: Copy + bytemuck::Pod {
     /// Append the text of `self`.
     fn push(self, buf: &mut Vec<u8>, ryu: &mut ryu::Buffer);
 }
@@ -210,31 +330,74 @@ macro_rules! shortest {
 shortest!(f32);
 shortest!(f64);
 
-/// CSV output to a file (through a temporary file renamed on success) or to standard output.
-pub struct CsvOut {
-    out: BufWriter<Box<dyn Write>>,
-    temp: Option<(tempfile::TempPath, PathBuf)>,
-    label: String,
-    line: Vec<u8>,
-    ryu: ryu::Buffer,
+/// One chunk of results: `k` values per row in canonical metric order.
+pub enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
 }
 
-impl CsvOut {
-    /// Create the output. Nothing appears at `path` until [`CsvOut::finish`].
-    pub fn create(path: Option<&Path>) -> Result<CsvOut, CliError> {
-        let (sink, temp, label): (Box<dyn Write>, _, String) = match path {
-            None => (Box::new(io::stdout().lock()), None, "<stdout>".into()),
-            Some(p) if p.as_os_str() == "-" => {
-                (Box::new(io::stdout().lock()), None, "<stdout>".into())
-            }
+/// Where results go.
+pub trait Sink: Send {
+    /// Write rows of `k` values; `order[j]` is the index in a row of the j-th output column.
+    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError>;
+    /// Complete the output (flush, fix up headers, rename into place).
+    fn finish(self: Box<Self>) -> Result<(), CliError>;
+}
+
+trait WriteSeek: Write + Seek + Send {}
+impl<T: Write + Seek + Send> WriteSeek for T {}
+
+/// A writable destination: a temporary file renamed on success, a device
+/// written in place, or standard output.
+struct Target {
+    out: BufWriter<Box<dyn WriteSeek>>,
+    temp: Option<(tempfile::TempPath, PathBuf)>,
+    label: String,
+    seekable: bool,
+}
+
+/// Standard output as a (never seeked) `WriteSeek`.
+struct Stdout(io::Stdout);
+impl Write for Stdout {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.write(b)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+impl Seek for Stdout {
+    fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "standard output cannot seek",
+        ))
+    }
+}
+
+impl Target {
+    fn create(path: Option<&Path>) -> Result<Target, CliError> {
+        let (sink, temp, label, seekable): (Box<dyn WriteSeek>, _, String, bool) = match path {
+            None => (
+                Box::new(Stdout(io::stdout())),
+                None,
+                "<stdout>".into(),
+                false,
+            ),
+            Some(p) if p.as_os_str() == "-" => (
+                Box::new(Stdout(io::stdout())),
+                None,
+                "<stdout>".into(),
+                false,
+            ),
             Some(p) if p.exists() && !p.metadata().map(|m| m.is_file()).unwrap_or(false) => {
-                // A device or pipe (/dev/null, /dev/full, a FIFO): write to it directly,
-                // never replace it.
+                // A device or pipe (/dev/null, /dev/full, a FIFO): write to it
+                // directly, never replace it.
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .open(p)
                     .map_err(|e| CliError::input(format!("cannot open {}: {e}", p.display())))?;
-                (Box::new(f), None, p.display().to_string())
+                (Box::new(f), None, p.display().to_string(), false)
             }
             Some(p) => {
                 let dir = match p.parent() {
@@ -252,19 +415,20 @@ impl CsvOut {
                         ))
                     })?;
                 let (file, temp_path) = tmp.into_parts();
+                super::signals::register_temp(&temp_path);
                 (
                     Box::new(file),
                     Some((temp_path, p.to_path_buf())),
                     p.display().to_string(),
+                    true,
                 )
             }
         };
-        Ok(CsvOut {
+        Ok(Target {
             out: BufWriter::with_capacity(1 << 20, sink),
             temp,
             label,
-            line: Vec::with_capacity(256),
-            ryu: ryu::Buffer::new(),
+            seekable,
         })
     }
 
@@ -272,22 +436,54 @@ impl CsvOut {
         CliError::input(format!("cannot write {}: {e}", self.label))
     }
 
-    /// Write the header line.
-    pub fn header(&mut self, names: &[&str]) -> Result<(), CliError> {
-        let text = format!("{}\n", names.join(","));
-        let r = self.out.write_all(text.as_bytes());
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), CliError> {
+        let r = self.out.write_all(bytes);
         r.map_err(|e| self.io(e))
     }
 
-    /// Write rows: `flat` holds `k` values per row; `order[j]` is the index in
-    /// a row of the j-th column to print.
-    pub fn rows<T: Shortest>(
-        &mut self,
-        flat: &[T],
-        k: usize,
-        order: &[usize],
-    ) -> Result<(), CliError> {
-        let mut block = std::mem::take(&mut self.line);
+    /// Overwrite bytes at `offset` (seekable targets only), then return to the end.
+    fn patch(&mut self, offset: u64, bytes: &[u8]) -> Result<(), CliError> {
+        let r = (|| {
+            self.out.flush()?;
+            let f = self.out.get_mut();
+            f.seek(SeekFrom::Start(offset))?;
+            f.write_all(bytes)?;
+            f.seek(SeekFrom::End(0))?;
+            Ok(())
+        })();
+        r.map_err(|e: io::Error| self.io(e))
+    }
+
+    fn finish(mut self) -> Result<(), CliError> {
+        let r = self.out.flush();
+        r.map_err(|e| self.io(e))?;
+        if let Some((temp, target)) = self.temp.take() {
+            let synced = File::open(&temp).and_then(|f| f.sync_all());
+            synced.map_err(|e| self.io(e))?;
+            let temp_name = temp.to_path_buf();
+            temp.persist(&target).map_err(|e| {
+                CliError::input(format!(
+                    "cannot move the output into {}: {e}",
+                    target.display()
+                ))
+            })?;
+            super::signals::unregister_temp(&temp_name);
+        }
+        Ok(())
+    }
+}
+
+/// CSV output.
+pub struct CsvSink {
+    target: Target,
+    block: Vec<u8>,
+    ryu: ryu::Buffer,
+}
+
+impl CsvSink {
+    fn rows<T: Shortest>(&mut self, flat: &[T], k: usize, order: &[usize]) -> Result<(), CliError> {
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
         for row in flat.chunks_exact(k) {
             for (j, &c) in order.iter().enumerate() {
                 if j > 0 {
@@ -297,31 +493,95 @@ impl CsvOut {
             }
             block.push(b'\n');
             if block.len() >= 1 << 16 {
-                let r = self.out.write_all(&block);
-                r.map_err(|e| self.io(e))?;
+                self.target.write_all(&block)?;
                 block.clear();
             }
         }
-        let r = self.out.write_all(&block);
-        block.clear();
-        self.line = block;
-        r.map_err(|e| self.io(e))
+        let r = self.target.write_all(&block);
+        self.block = block;
+        r
+    }
+}
+
+impl Sink for CsvSink {
+    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError> {
+        match values {
+            Values::F32(v) => self.rows(v, k, order),
+            Values::F64(v) => self.rows(v, k, order),
+        }
     }
 
-    /// Flush, sync and move the temporary file into place.
-    pub fn finish(mut self) -> Result<(), CliError> {
-        let r = self.out.flush();
-        r.map_err(|e| self.io(e))?;
-        if let Some((temp, target)) = self.temp.take() {
-            let file = File::open(&temp).and_then(|f| f.sync_all());
-            file.map_err(|e| self.io(e))?;
-            temp.persist(&target).map_err(|e| {
-                CliError::input(format!(
-                    "cannot move the output into {}: {e}",
-                    target.display()
-                ))
-            })?;
+    fn finish(self: Box<Self>) -> Result<(), CliError> {
+        self.target.finish()
+    }
+}
+
+/// NPY output: shape (N, k) in the output precision, C order. The header is
+/// written with room for any N and patched with the final N at the end.
+pub struct NpySink {
+    target: Target,
+    rows: u64,
+    cols: usize,
+    descr: &'static str,
+    block: Vec<u8>,
+}
+
+impl Sink for NpySink {
+    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError> {
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
+        match values {
+            Values::F32(v) => npy::reorder_into(v, k, order, &mut block),
+            Values::F64(v) => npy::reorder_into(v, k, order, &mut block),
         }
-        Ok(())
+        self.rows += (block.len() / (order.len() * npy::descr_size(self.descr))) as u64;
+        let r = self.target.write_all(&block);
+        self.block = block;
+        r
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), CliError> {
+        let header = npy::header(self.descr, self.rows, self.cols);
+        self.target.patch(0, &header)?;
+        self.target.finish()
+    }
+}
+
+/// Create the output for `path` (`None`/`-`: CSV on standard output) with
+/// the given column names and precision.
+pub fn create_sink(
+    path: Option<&Path>,
+    names: &[&str],
+    f64_out: bool,
+) -> Result<Box<dyn Sink>, CliError> {
+    let mut target = Target::create(path)?;
+    match Format::of(path) {
+        Format::Csv => {
+            target.write_all(format!("{}\n", names.join(",")).as_bytes())?;
+            Ok(Box::new(CsvSink {
+                target,
+                block: Vec::with_capacity(1 << 17),
+                ryu: ryu::Buffer::new(),
+            }))
+        }
+        Format::Npy => {
+            if !target.seekable {
+                return Err(CliError::input(format!(
+                    "{}: NPY output needs a regular file (its header is completed at the end)",
+                    target.label
+                )));
+            }
+            let descr = if f64_out { "<f8" } else { "<f4" };
+            // Placeholder with the widest N, patched in finish().
+            let header = npy::header(descr, u64::MAX, names.len());
+            target.write_all(&header)?;
+            Ok(Box::new(NpySink {
+                target,
+                rows: 0,
+                cols: names.len(),
+                descr,
+                block: Vec::new(),
+            }))
+        }
     }
 }

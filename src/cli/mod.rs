@@ -3,8 +3,11 @@
 //! Exit codes: 0 success; 1 `--verify` found a result outside tolerance;
 //! 2 bad input, usage or I/O error; 3 no GPU adapter for `--backend gpu`.
 
+mod bench;
 mod eval;
 mod io;
+mod npy;
+mod signals;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -54,8 +57,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Evaluate every row of a CSV file of pairs (columns mu1,sigma1,mu2,sigma2, any order).
+    /// Evaluate every row of a CSV or NPY file of pairs (mu1, sigma1, mu2, sigma2).
     Eval(EvalArgs),
+    /// Measure throughput on a random batch held in memory, per backend.
+    Bench(bench::BenchArgs),
     /// List the GPU adapters, which one is chosen and why, and its features and limits.
     Info,
 }
@@ -86,11 +91,23 @@ pub enum OnInvalidArg {
     Nan,
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressArg {
+    /// When standard error is a terminal.
+    Auto,
+    /// Always, on standard error.
+    Always,
+    /// Never.
+    Never,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Input CSV with a header naming mu1, sigma1 (or s1), mu2, sigma2 (or s2); `-` or absent: standard input.
+    /// Input: .csv with a header naming mu1, sigma1 (or s1), mu2, sigma2 (or s2) in any order,
+    /// or .npy of float32/float64 with shape (N, 4); `-` or absent: CSV on standard input.
     pub input: Option<PathBuf>,
-    /// Output CSV; absent: standard output. Written to a temporary file and renamed on success.
+    /// Output by extension (.csv, or .npy of shape (N, k)); absent: CSV on standard output.
+    /// Written to a temporary file and renamed on success.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Where to compute.
@@ -108,6 +125,9 @@ pub struct EvalArgs {
     /// Check every result against the CPU f64 reference; exit 1 and print the worst row if any is out of tolerance.
     #[arg(long)]
     pub verify: bool,
+    /// Progress bar on standard error (rows/s, ETA).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressArg,
 }
 
 pub fn main() -> ExitCode {
@@ -118,8 +138,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    signals::install();
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Info => info(),
     };
     match result {

@@ -1,0 +1,271 @@
+//! `gaussdiv bench`: end-to-end and kernel-only throughput per backend, on a
+//! random batch held in memory; medians of several runs after a warm-up.
+
+use super::eval::parse_metrics;
+use super::CliError;
+use gaussdiv::wgpu;
+use gaussdiv::{cpu, GaussianPair, GpuEvaluator, Metrics, Tolerance};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Pairs per batch.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub pairs: usize,
+    /// Comma-separated backends to measure: cpu, gpu.
+    #[arg(long, default_value = "cpu,gpu")]
+    pub backend: String,
+    /// Measures to compute.
+    #[arg(long, default_value = "cross_entropy,kl")]
+    pub metrics: String,
+    /// Timed runs per backend (after one warm-up run); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Row {
+    backend: &'static str,
+    device: String,
+    pairs: usize,
+    median: Duration,
+    kernel_median: Option<Duration>,
+    worst_error: f64,
+    runs: usize,
+}
+
+/// A reproducible batch mixing ordinary and adversarial pairs.
+pub fn batch(n: usize) -> Vec<GaussianPair> {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|i| {
+            let mu1 = (next() * 20.0 - 10.0) as f32;
+            let s1 = 10f64.powf(next() * 4.0 - 2.0) as f32;
+            let mu2 = (next() * 20.0 - 10.0) as f32;
+            let s2 = 10f64.powf(next() * 4.0 - 2.0) as f32;
+            if i % 16 == 0 {
+                GaussianPair::new(mu1, s1, mu1, s1 * 1.000_001)
+            } else {
+                GaussianPair::new(mu1, s1, mu2, s2)
+            }
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn worst(
+    pairs: &[GaussianPair],
+    set: Metrics,
+    out: &[f32],
+    tol: Tolerance,
+) -> Result<f64, CliError> {
+    let r = gaussdiv::verify::verify_metrics(pairs, set, out, tol)?;
+    Ok(r.metrics
+        .iter()
+        .filter_map(|m| m.worst.map(|w| w.error))
+        .fold(0.0, f64::max))
+}
+
+fn bench_cpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, CliError> {
+    let mut out = vec![0f32; pairs.len() * set.len()];
+    cpu::evaluate_metrics_into(pairs, set, &mut out)?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        cpu::evaluate_metrics_into(pairs, set, &mut out)?;
+        times.push(t.elapsed());
+    }
+    Ok(Row {
+        backend: "cpu",
+        device: format!("{} threads", rayon::current_num_threads()),
+        pairs: pairs.len(),
+        median: median(times),
+        kernel_median: None,
+        worst_error: worst(pairs, set, &out, Tolerance::CPU_F32)?,
+        runs,
+    })
+}
+
+fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, CliError> {
+    let gpu = GpuEvaluator::new().map_err(|e| CliError {
+        code: 3,
+        message: format!("bench --backend gpu: {e}"),
+    })?;
+    let mut out = vec![0f32; pairs.len() * set.len()];
+    gpu.evaluate_metrics_into(pairs, set, &mut out)?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        gpu.evaluate_metrics_into(pairs, set, &mut out)?;
+        times.push(t.elapsed());
+    }
+    let worst_error = worst(pairs, set, &out, Tolerance::GPU_F32)?;
+
+    // Kernel only: the data already on the device; submit to completion.
+    let kernel_median = if pairs.is_empty() {
+        None
+    } else {
+        let device = gpu.device();
+        let input = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench input"),
+            size: pairs.len() as u64 * 16,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue()
+            .write_buffer(&input, 0, bytemuck::cast_slice(pairs));
+        let output = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench output"),
+            size: (pairs.len() * set.len() * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let once = || -> Result<Duration, CliError> {
+            let t = Instant::now();
+            let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("bench kernel"),
+            });
+            gpu.encode_metrics(
+                &mut enc,
+                input.slice(..),
+                output.slice(..),
+                pairs.len() as u64,
+                set,
+            )?;
+            let idx = gpu.queue().submit([enc.finish()]);
+            device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: Some(idx),
+                    timeout: None,
+                })
+                .map_err(|e| CliError::input(format!("GPU wait failed: {e}")))?;
+            Ok(t.elapsed())
+        };
+        once()?;
+        let mut k = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            k.push(once()?);
+        }
+        Some(median(k))
+    };
+    Ok(Row {
+        backend: "gpu",
+        device: gpu
+            .adapter()
+            .map(|a| format!("{} ({:?})", a.info.name, a.info.backend))
+            .unwrap_or_default(),
+        pairs: pairs.len(),
+        median: median(times),
+        kernel_median,
+        worst_error,
+        runs,
+    })
+}
+
+fn rate(pairs: usize, d: Duration) -> f64 {
+    pairs as f64 / d.as_secs_f64().max(1e-12) / 1e6
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
+    let (_, set, _) = parse_metrics(&args.metrics)?;
+    let runs = args.runs.max(1);
+    let mut backends = Vec::new();
+    for b in args
+        .backend
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    {
+        match b {
+            "cpu" | "gpu" => backends.push(b),
+            other => {
+                return Err(CliError::input(format!(
+                    "unknown backend {other:?} in --backend (valid: cpu, gpu)"
+                )))
+            }
+        }
+    }
+    if backends.is_empty() {
+        return Err(CliError::input("--backend names no backend"));
+    }
+    let pairs = batch(args.pairs);
+    let mut rows = Vec::new();
+    for b in backends {
+        rows.push(match b {
+            "gpu" => bench_gpu(&pairs, set, runs)?,
+            _ => bench_cpu(&pairs, set, runs)?,
+        });
+    }
+    if args.json {
+        let items: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let mut o = format!(
+                    "{{\"backend\": {}, \"device\": {}, \"pairs\": {}, \"runs\": {}, \"median_s\": {:e}, \"mpairs_per_s\": {:.3}",
+                    json_str(r.backend),
+                    json_str(&r.device),
+                    r.pairs,
+                    r.runs,
+                    r.median.as_secs_f64(),
+                    rate(r.pairs, r.median)
+                );
+                if let Some(k) = r.kernel_median {
+                    o.push_str(&format!(
+                        ", \"kernel_median_s\": {:e}, \"kernel_mpairs_per_s\": {:.3}",
+                        k.as_secs_f64(),
+                        rate(r.pairs, k)
+                    ));
+                }
+                let w = if r.worst_error.is_finite() { format!("{:e}", r.worst_error) } else { "null".into() };
+                o.push_str(&format!(", \"worst_error\": {w}}}"));
+                o
+            })
+            .collect();
+        println!("[{}]", items.join(",\n "));
+    } else {
+        println!(
+            "{:<5} {:>11} {:>16} {:>18} {:>12}  device",
+            "", "pairs", "end-to-end Mp/s", "kernel-only Mp/s", "worst error"
+        );
+        for r in &rows {
+            println!(
+                "{:<5} {:>11} {:>16.1} {:>18} {:>12.2e}  {}",
+                r.backend,
+                r.pairs,
+                rate(r.pairs, r.median),
+                r.kernel_median
+                    .map_or("-".to_string(), |k| format!("{:.1}", rate(r.pairs, k))),
+                r.worst_error,
+                r.device
+            );
+        }
+        println!("(median of {runs} runs after a warm-up; CE+KL unless --metrics says otherwise)");
+    }
+    Ok(0)
+}

@@ -1,0 +1,34 @@
+//! SIGINT/SIGTERM: remove the temporary output files, exit 130 — an
+//! interrupted run leaves no partial output behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+static TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Install the handler (once, at start-up).
+pub fn install() {
+    let _ = ctrlc::set_handler(|| {
+        if let Ok(list) = TEMPS.lock() {
+            for p in list.iter() {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        eprintln!("gaussdiv: interrupted; no output written");
+        std::process::exit(130);
+    });
+}
+
+/// A temporary file to delete if the run is interrupted.
+pub fn register_temp(p: &Path) {
+    if let Ok(mut list) = TEMPS.lock() {
+        list.push(p.to_path_buf());
+    }
+}
+
+/// The temporary file is about to become the output: stop tracking it.
+pub fn unregister_temp(p: &Path) {
+    if let Ok(mut list) = TEMPS.lock() {
+        list.retain(|q| q != p);
+    }
+}
