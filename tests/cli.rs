@@ -410,6 +410,15 @@ fn npy_f32_in_and_out_equals_the_library() {
     let (descr, shape, data) = read_npy(&out);
     assert_eq!(descr, "<f4");
     assert_eq!(shape, "(300000, 2)");
+    #[cfg(unix)]
+    {
+        // The output gets the permissions of an ordinary new file, not the temporary file's 0600.
+        use std::os::unix::fs::PermissionsExt;
+        let plain = dir.path("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&out), mode(&plain));
+    }
     let vals: &[f32] = bytemuck::cast_slice(&data);
     let want = gaussdiv::cpu::evaluate(&pairs);
     for (i, d) in want.iter().enumerate() {

@@ -404,9 +404,17 @@ impl Target {
                     Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
                     _ => PathBuf::from("."),
                 };
-                let tmp = tempfile::Builder::new()
-                    .prefix(".gaussdiv-")
-                    .suffix(".tmp")
+                let mut builder = tempfile::Builder::new();
+                builder.prefix(".gaussdiv-").suffix(".tmp");
+                // The permissions a plain create would give (0666 less the umask),
+                // or those of the file being replaced.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(p).map_or(0o666, |m| m.permissions().mode());
+                    builder.permissions(std::fs::Permissions::from_mode(mode));
+                }
+                let tmp = builder
                     .tempfile_in(&dir)
                     .map_err(|e| {
                         CliError::input(format!(
