@@ -75,23 +75,19 @@ fn frexp1(bits: u32) -> Frexp {
     return Frexp(bitcast<f32>(normal | 0x3f800000u), -126 - i32(shift));
 }
 
-// 2^e for MIN_EXP <= e < MAX_EXP; 0 below MIN_EXP.
+// 2^e for MIN_EXP <= e < MAX_EXP; 0 below MIN_EXP (the bits are then 0);
+// 2^127 above (such values are always selected away).
 fn pow2(e: i32) -> f32 {
-    if (e < MIN_EXP) {
-        return 0.0;
-    }
-    return bitcast<f32>(u32(e + 127) << 23u);
+    let c = clamp(e, -127, 127);
+    return bitcast<f32>(u32(c + 127) << 23u);
 }
 
 // ln(x * 2^k) for positive normal x: fdlibm's reduction and polynomial.
 fn ln_scaled(x: f32, k: i32) -> f32 {
     let fr = frexp1(bitcast<u32>(x));
-    var m = fr.m;
-    var e = fr.k;
-    if (m > SQRT2) {
-        m = m * 0.5;
-        e = e + 1;
-    }
+    let high = fr.m > SQRT2;
+    let m = select(fr.m, fr.m * 0.5, high);
+    let e = fr.k + select(0, 1, high);
     let dk = f32(e + k);
     let f = m - 1.0;
     let s = f / (2.0 + f);
@@ -120,12 +116,9 @@ fn is_finite_bits(bits: u32) -> bool {
 }
 
 // (cross_entropy, kl, entropy) of one pair; NaN for invalid input.
+// Branch-free like src/math.rs: every path computed, the right one selected.
 fn divergences(p: vec4<u32>) -> vec3<f32> {
     let valid = is_valid_sigma(p.y) && is_valid_sigma(p.w) && is_finite_bits(p.x) && is_finite_bits(p.z);
-    if (!valid) {
-        let nan = bitcast<f32>(NAN_BITS);
-        return vec3<f32>(nan, nan, nan);
-    }
     let mu1 = bitcast<f32>(p.x);
     let mu2 = bitcast<f32>(p.z);
     let f1 = frexp1(p.y);
@@ -139,60 +132,44 @@ fn divergences(p: vec4<u32>) -> vec3<f32> {
 
     // Mean part M = q^2/2 * 2^e_m.
     let halve = abs(mu1) > HALVE_THRESHOLD || abs(mu2) > HALVE_THRESHOLD;
-    var diff = mu1 - mu2;
-    if (halve) {
-        diff = 0.5 * mu1 - 0.5 * mu2;
-    }
-    var q = 0.0;
-    var e_m = NO_EXP;
-    if (diff != 0.0) {
-        let fh = frexp1(bitcast<u32>(abs(diff)));
-        q = fh.m / m2;
-        e_m = 2 * (fh.k - f2.k + select(0, 1, halve));
-    }
+    let diff = select(mu1 - mu2, 0.5 * mu1 - 0.5 * mu2, halve);
+    let has_diff = diff != 0.0;
+    let fh = frexp1(bitcast<u32>(select(1.0, abs(diff), has_diff)));
+    let q = select(0.0, fh.m / m2, has_diff);
+    let e_m = select(NO_EXP, 2 * (fh.k - f2.k + select(0, 1, halve)), has_diff);
 
-    // Scale part V = r^2/2 * 2^e_b + v_rest.
-    let a = pow2(clamp(kk, -1, 1)) * m1;
-    let near = kk >= -1 && kk <= 1 && a <= 2.0 * m2 && 2.0 * a >= m2;
-    var r = 0.0;
-    var e_b = NO_EXP;
-    var v_rest = 0.0;
-    if (near) {
-        let w = (a - m2) / (a + m2);
-        v_rest = scale_part_near(w);
-    } else {
-        r = m1 / m2;
-        e_b = 2 * kk;
-        v_rest = -0.5 - ln_scaled(r, kk);
-    }
+    // Scale part V = r^2/2 * 2^e_b + v_rest; near rho = 1 the series, else rho^2/2 - 1/2 - ln rho.
+    let kc = clamp(kk, -1, 1);
+    let a = pow2(kc) * m1;
+    let near = kk == kc && a <= 2.0 * m2 && 2.0 * a >= m2;
+    let w = (a - m2) / (a + m2);
+    let v_near = scale_part_near(w);
+    let r_far = m1 / m2;
+    let v_far = -0.5 - ln_scaled(r_far, kk);
+    let r = select(r_far, 0.0, near);
+    let e_b = select(2 * kk, NO_EXP, near);
+    let v_rest = select(v_far, v_near, near);
 
     let g = max(e_m, e_b);
-    var kl = 0.0;
-    var kl_inf = false;
-    if (g > SAFE_EXP) {
-        if (g >= MAX_EXP + 3) {
-            kl_inf = true;
-        } else {
-            let y = 0.5 * q * q * pow2(e_m - g) + 0.5 * r * r * pow2(e_b - g);
-            let hi = g - SAFE_EXP;
-            let limit = F32_MAX * pow2(-SAFE_EXP) * pow2(-hi);
-            if (y > limit) {
-                kl_inf = true;
-            } else {
-                kl = y * pow2(hi) * pow2(SAFE_EXP);
-            }
-        }
-    } else {
-        let m_term = 0.5 * q * q * pow2(e_m);
-        let b_term = 0.5 * r * r * pow2(e_b);
-        kl = m_term + (b_term + v_rest);
-    }
-    if (kl_inf) {
-        let inf = bitcast<f32>(INF_BITS);
-        return vec3<f32>(inf, inf, entropy);
-    }
+    // Ordinary magnitudes: sum directly.
+    let m_term = 0.5 * q * q * pow2(e_m);
+    let b_term = 0.5 * r * r * pow2(e_b);
+    let kl_direct = m_term + (b_term + v_rest);
+    // Large terms: summed at scale 2^-g, compared with MAX at that scale.
+    let y = 0.5 * q * q * pow2(e_m - g) + 0.5 * r * r * pow2(e_b - g);
+    let hi = g - SAFE_EXP;
+    let limit = F32_MAX * pow2(-SAFE_EXP) * pow2(-hi);
+    let kl_scaled = y * pow2(hi) * pow2(SAFE_EXP);
+    let big = g > SAFE_EXP;
+    let kl_inf = big && (g >= MAX_EXP + 3 || y > limit);
+    let kl = select(kl_direct, kl_scaled, big);
+
+    let inf = bitcast<f32>(INF_BITS);
+    let nan = bitcast<f32>(NAN_BITS);
     let cross_entropy = entropy + kl;
-    return vec3<f32>(cross_entropy, kl, entropy);
+    let ce = select(cross_entropy, inf, kl_inf);
+    let kl_out = select(kl, inf, kl_inf);
+    return select(vec3<f32>(nan, nan, nan), vec3<f32>(ce, kl_out, entropy), valid);
 }
 
 // Write the selected metrics of row i, canonical order.

@@ -85,9 +85,11 @@ pub trait Real:
     /// R(t) = Σ t^j/(2j+3): 1/3, 1/5, 1/7, … (as many as the precision needs for t ≤ 1/9).
     const ATANH_COEFFS: &'static [Self];
 
-    /// `m, k` with `self = m·2^k`, `m ∈ [1, 2)`, for positive finite `self` (subnormals included).
+    /// `m, k` with `self = m·2^k`, `m ∈ [1, 2)`, for positive finite `self`
+    /// (subnormals included); for other inputs some value, without panicking.
     fn frexp1(self) -> (Self, i32);
-    /// 2^e for `MIN_EXP ≤ e < MAX_EXP`; 0 below `MIN_EXP` (flush, as the GPU does).
+    /// 2^e for `MIN_EXP ≤ e < MAX_EXP`; 0 below `MIN_EXP` (flush, as the GPU
+    /// does); 2^(MAX_EXP−1) above (callers select such values away).
     fn pow2(e: i32) -> Self;
     /// The value of a small integer.
     fn from_i32(i: i32) -> Self;
@@ -124,28 +126,29 @@ macro_rules! impl_real {
             fn frexp1(self) -> (Self, i32) {
                 const MANT: u32 = $mant;
                 const MANT_MASK: $bits = ((1 as $bits) << MANT) - 1;
+                const EXP_MASK: $bits = (2 * ($bias) + 1) as $bits;
                 const ONE_BITS: $bits = (($bias) as $bits) << MANT;
-                let bits = self.to_bits();
-                let exp_field = (bits >> MANT) as i32;
-                let frac = bits & MANT_MASK;
-                if exp_field != 0 {
-                    (<$t>::from_bits(frac | ONE_BITS), exp_field - $bias)
-                } else {
-                    // Subnormal: shift the leading one into the implicit position.
-                    let width = <$bits>::BITS - MANT; // sign + exponent bits
-                    let shift = frac.leading_zeros() - (width - 1);
-                    let normal = (frac << shift) & MANT_MASK;
-                    (<$t>::from_bits(normal | ONE_BITS), 1 - $bias - shift as i32)
-                }
+                // A subnormal is first scaled by 2^MANT (exact); branch-free, so
+                // that batch loops vectorise. (The WGSL kernel normalises with
+                // integer operations instead, as devices may flush subnormals;
+                // both are exact, so the results are identical.)
+                let subnormal = (self.to_bits() >> MANT) & EXP_MASK == 0;
+                let scale = <$t>::from_bits(((MANT + $bias) as $bits) << MANT);
+                let x = if subnormal { self * scale } else { self };
+                let bits = x.to_bits();
+                let exp_field = ((bits >> MANT) & EXP_MASK) as i32;
+                let shift = if subnormal { MANT as i32 } else { 0 };
+                (
+                    <$t>::from_bits((bits & MANT_MASK) | ONE_BITS),
+                    exp_field - $bias - shift,
+                )
             }
 
             #[inline(always)]
             fn pow2(e: i32) -> Self {
-                if e < 1 - $bias {
-                    0.0
-                } else {
-                    <$t>::from_bits(((e + $bias) as $bits) << $mant)
-                }
+                // Clamped so that any e is safe: below MIN_EXP the bits are 0 (+0.0).
+                let c = e.clamp(-$bias, $bias);
+                <$t>::from_bits(((c + $bias) as $bits) << $mant)
             }
 
             #[inline(always)]
@@ -250,11 +253,9 @@ fn horner<T: Real>(coeffs: &[T], t: T) -> T {
 #[inline(always)]
 pub fn ln_scaled<T: Real>(x: T, k: i32) -> T {
     let (m0, e0) = x.frexp1();
-    let (m, e) = if m0 > T::SQRT2 {
-        (m0 * T::HALF, e0 + 1)
-    } else {
-        (m0, e0)
-    };
+    let high = m0 > T::SQRT2;
+    let m = sel(high, m0 * T::HALF, m0);
+    let e = e0 + i32::from(high);
     let dk = T::from_i32(e + k);
     let f = m - T::ONE;
     let s = f / (T::TWO + f);
@@ -284,11 +285,25 @@ pub fn scale_part_near<T: Real>(w: T) -> T {
     T::TWO * t * (lead - tail)
 }
 
+/// `if c { a } else { b }` on values already computed: a select, not a branch.
+#[inline(always)]
+fn sel<T>(c: bool, a: T, b: T) -> T {
+    if c {
+        a
+    } else {
+        b
+    }
+}
+
 /// Cross-entropy, KL divergence and entropy of p1 for one pair, in one precision.
 ///
 /// The result is `[cross_entropy, kl, entropy]`. Invalid input (σ ≤ 0, NaN or
 /// ±∞ anywhere) gives NaN in all three; callers that must reject it validate
 /// first (see [`crate::validate`]).
+///
+/// Branch-free: every path is computed and the right one selected, so that
+/// loops over this function vectorise (see [`crate::cpu`]); no input, however
+/// invalid, can make it panic.
 #[inline(always)]
 pub fn divergences<T: Real>(mu1: T, sigma1: T, mu2: T, sigma2: T) -> [T; 3] {
     let valid = sigma1 > T::ZERO
@@ -297,9 +312,6 @@ pub fn divergences<T: Real>(mu1: T, sigma1: T, mu2: T, sigma2: T) -> [T; 3] {
         && sigma2 <= T::MAX
         && mu1.is_finite()
         && mu2.is_finite();
-    if !valid {
-        return [T::NAN; 3];
-    }
     let (m1, k1) = sigma1.frexp1();
     let (m2, k2) = sigma2.frexp1();
     let kk = k1 - k2;
@@ -309,56 +321,48 @@ pub fn divergences<T: Real>(mu1: T, sigma1: T, mu2: T, sigma2: T) -> [T; 3] {
 
     // Mean part M = ½q²·2^e_m: D = |μ1 − μ2|/σ2 = q·2^(e_m/2).
     let halve = mu1.abs() > T::HALVE_THRESHOLD || mu2.abs() > T::HALVE_THRESHOLD;
-    let mut diff = mu1 - mu2;
-    if halve {
-        diff = T::HALF * mu1 - T::HALF * mu2;
-    }
-    let (q, e_m) = if diff != T::ZERO {
-        let (mh, kh) = diff.abs().frexp1();
-        (mh / m2, 2 * (kh - k2 + i32::from(halve)))
-    } else {
-        (T::ZERO, NO_EXP)
-    };
+    let diff = sel(halve, T::HALF * mu1 - T::HALF * mu2, mu1 - mu2);
+    let has_diff = diff != T::ZERO;
+    let (mh, kh) = sel(has_diff, diff.abs(), T::ONE).frexp1();
+    let q = sel(has_diff, mh / m2, T::ZERO);
+    let e_m = sel(has_diff, 2 * (kh - k2 + i32::from(halve)), NO_EXP);
 
-    // Scale part: V = ½r²·2^e_b + v_rest.
-    let a = T::pow2(kk.clamp(-1, 1)) * m1; // ρ·m2 when |K| ≤ 1
-    let near = (-1..=1).contains(&kk) && a <= T::TWO * m2 && T::TWO * a >= m2;
-    let (r, e_b, v_rest) = if near {
-        let w = (a - m2) / (a + m2);
-        (T::ZERO, NO_EXP, scale_part_near(w))
-    } else {
-        let r = m1 / m2;
-        (r, 2 * kk, -T::HALF - ln_scaled(r, kk))
-    };
+    // Scale part: V = ½r²·2^e_b + v_rest; near ρ = 1 the series, else ½ρ² − ½ − ln ρ.
+    let kc = kk.clamp(-1, 1);
+    let a = T::pow2(kc) * m1; // ρ·m2 when |K| ≤ 1
+    let near = kk == kc && a <= T::TWO * m2 && T::TWO * a >= m2;
+    let w = (a - m2) / (a + m2);
+    let v_near = scale_part_near(w);
+    let r_far = m1 / m2;
+    let v_far = -T::HALF - ln_scaled(r_far, kk);
+    let r = sel(near, T::ZERO, r_far);
+    let e_b = sel(near, NO_EXP, 2 * kk);
+    let v_rest = sel(near, v_near, v_far);
 
     let g = e_m.max(e_b);
-    let mut kl = T::ZERO;
-    let mut kl_inf = false;
-    if g > T::SAFE_EXP {
-        // At least one term exceeds 2^(SAFE_EXP−3): sum the large terms at scale 2^−g
-        // (v_rest, at most a few hundred, is far below their last bit).
-        if g >= T::MAX_EXP + 3 {
-            kl_inf = true;
-        } else {
-            let y = T::HALF * q * q * T::pow2(e_m - g) + T::HALF * r * r * T::pow2(e_b - g);
-            let hi = g - T::SAFE_EXP;
-            let limit = T::MAX * T::pow2(-T::SAFE_EXP) * T::pow2(-hi);
-            if y > limit {
-                kl_inf = true;
-            } else {
-                kl = y * T::pow2(hi) * T::pow2(T::SAFE_EXP);
-            }
-        }
-    } else {
-        let m_term = T::HALF * q * q * T::pow2(e_m);
-        let b_term = T::HALF * r * r * T::pow2(e_b);
-        kl = m_term + (b_term + v_rest);
-    }
-    if kl_inf {
-        return [T::INFINITY, T::INFINITY, entropy];
-    }
+    // Ordinary magnitudes: sum directly.
+    let m_term = T::HALF * q * q * T::pow2(e_m);
+    let b_term = T::HALF * r * r * T::pow2(e_b);
+    let kl_direct = m_term + (b_term + v_rest);
+    // At least one term beyond 2^(SAFE_EXP−3): sum the large terms at scale
+    // 2^−g (v_rest, at most a few hundred, is far below their last bit) and
+    // compare with MAX at that scale.
+    let y = T::HALF * q * q * T::pow2(e_m - g) + T::HALF * r * r * T::pow2(e_b - g);
+    let hi = g - T::SAFE_EXP;
+    let limit = T::MAX * T::pow2(-T::SAFE_EXP) * T::pow2(-hi);
+    let kl_scaled = y * T::pow2(hi) * T::pow2(T::SAFE_EXP);
+    let big = g > T::SAFE_EXP;
+    let kl_inf = big && (g >= T::MAX_EXP + 3 || y > limit);
+    let kl = sel(big, kl_scaled, kl_direct);
+
     let cross_entropy = entropy + kl;
-    [cross_entropy, kl, entropy]
+    let ce = sel(kl_inf, T::INFINITY, cross_entropy);
+    let kl = sel(kl_inf, T::INFINITY, kl);
+    [
+        sel(valid, ce, T::NAN),
+        sel(valid, kl, T::NAN),
+        sel(valid, entropy, T::NAN),
+    ]
 }
 
 /// The textbook f64 formulas, for comparison in tests and benchmarks only.

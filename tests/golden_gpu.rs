@@ -79,15 +79,23 @@ fn metric_subsets_are_consistent() {
         let mut flat = vec![0f32; pairs.len() * metrics.len()];
         gpu.evaluate_metrics_into(&pairs, metrics, &mut flat)
             .unwrap();
+        // Each metric set is its own pipeline, which a driver may compile with
+        // different floating-point contractions (SPIR-V allows fusing a*b+c):
+        // the values agree to a few ulps, not necessarily bit for bit.
+        let mut max_ulps = 0u32;
         for (i, d) in all.iter().enumerate() {
             let full = [d.cross_entropy, d.kl, d.entropy];
             for (j, m) in metrics.iter().enumerate() {
-                assert_eq!(
-                    flat[i * metrics.len() + j].to_bits(),
-                    full[m.index()].to_bits()
+                let (a, b) = (flat[i * metrics.len() + j], full[m.index()]);
+                let ulps = (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32;
+                max_ulps = max_ulps.max(ulps);
+                assert!(
+                    ulps <= 4 || (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
+                    "row {i} {m}: {a} vs {b}"
                 );
             }
         }
+        println!("{names:?}: max difference to the full set {max_ulps} ulps");
     }
 }
 

@@ -414,14 +414,12 @@ impl Target {
                     let mode = std::fs::metadata(p).map_or(0o666, |m| m.permissions().mode());
                     builder.permissions(std::fs::Permissions::from_mode(mode));
                 }
-                let tmp = builder
-                    .tempfile_in(&dir)
-                    .map_err(|e| {
-                        CliError::input(format!(
-                            "cannot create a temporary file in {}: {e}",
-                            dir.display()
-                        ))
-                    })?;
+                let tmp = builder.tempfile_in(&dir).map_err(|e| {
+                    CliError::input(format!(
+                        "cannot create a temporary file in {}: {e}",
+                        dir.display()
+                    ))
+                })?;
                 let (file, temp_path) = tmp.into_parts();
                 super::signals::register_temp(&temp_path);
                 (
