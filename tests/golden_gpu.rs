@@ -198,3 +198,34 @@ fn evaluate_async_matches_blocking() {
         bytemuck::cast_slice::<_, u32>(&b)
     );
 }
+
+#[test]
+fn every_transfer_mode_and_depth_gives_the_same_results() {
+    let Some(shared) = gpu() else { return };
+    let pairs = random_pairs(700_001, 29);
+    let reference = shared.evaluate(&pairs).unwrap();
+    for transfer in [
+        gaussdiv::gpu::Transfer::Staging,
+        gaussdiv::gpu::Transfer::MappedStorage,
+    ] {
+        for chunks_in_flight in [1, 2, 3] {
+            let g = gaussdiv::GpuEvaluator::from_device_with_options(
+                shared.device(),
+                shared.queue(),
+                gaussdiv::GpuOptions {
+                    transfer,
+                    chunks_in_flight,
+                    host_chunk_pairs: 1 << 16,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let out = g.evaluate(&pairs).unwrap();
+            assert_eq!(out, reference, "{transfer:?} × {chunks_in_flight}");
+            println!(
+                "{transfer:?} × {chunks_in_flight}: mapped storage {}",
+                g.maps_storage_directly()
+            );
+        }
+    }
+}

@@ -177,9 +177,18 @@ fn every_misuse_is_a_documented_error() {
 #[test]
 fn repeated_encode_creates_no_wgpu_objects() {
     let Some(shared) = gpu() else { return };
-    let gpu = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    // 1 Mi-pair bindings, so that 3 M pairs take several passes and bind groups.
+    let gpu = GpuEvaluator::from_device_with_options(
+        shared.device(),
+        shared.queue(),
+        GpuOptions {
+            max_chunk_pairs: 1 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let device = gpu.device();
-    let pairs = random_pairs(3_000_000, 2); // several bindings at the default chunk size
+    let pairs = random_pairs(3_000_000, 2);
     let input = storage_with(device, bytemuck::cast_slice(&pairs));
     let output = output_buffer(device, pairs.len() as u64 * 12);
     let run = || {

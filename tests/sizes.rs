@@ -26,7 +26,7 @@ fn check(gpu: &GpuEvaluator, pairs: &[gaussdiv::GaussianPair], label: &str) {
 fn sizes_around_every_boundary() {
     let Some(shared) = gpu() else { return };
     let all = random_pairs(*SIZES.iter().max().unwrap(), 42);
-    // Default chunking (1 Mi pairs per chunk, two in flight).
+    // Default chunking (256 Ki pairs per host chunk, two in flight).
     let default = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
     // Chunks as large as one binding allows, and a small workgroup so that a
     // single dispatch needs more than 65535 workgroups (a 2-D grid).
@@ -35,6 +35,7 @@ fn sizes_around_every_boundary() {
         shared.queue(),
         GpuOptions {
             max_chunk_pairs: u64::MAX,
+            host_chunk_pairs: u64::MAX,
             workgroup_size: 64,
             ..Default::default()
         },
@@ -45,12 +46,12 @@ fn sizes_around_every_boundary() {
         "adapter binding limit {} bytes = {} pairs; widest chunk {} pairs; workgroup {}",
         widest.max_binding_bytes(),
         binding_pairs,
-        widest.chunk_pairs(),
+        widest.host_chunk_pairs(),
         widest.options().workgroup_size
     );
     if binding_pairs >= 65536 * 64 {
         assert!(
-            widest.chunk_pairs().div_ceil(64) > 65535,
+            widest.host_chunk_pairs().div_ceil(64) > 65535,
             "one full chunk must need a 2-D grid of workgroups"
         );
     }

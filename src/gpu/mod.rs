@@ -28,9 +28,6 @@ use std::time::Duration;
 
 pub use kernel::SHADER_SOURCE;
 
-/// Chunks in flight at once on the host path (upload ‖ compute ‖ readback).
-const SLOTS: usize = 2;
-
 /// Smallest staging capacity, in pairs (buffers grow by powers of two from here).
 const MIN_CAPACITY: u64 = 4096;
 
@@ -41,10 +38,15 @@ const CHUNK_GRANULE: u64 = 256;
 /// Tunables of a [`GpuEvaluator`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct GpuOptions {
-    /// Largest chunk of pairs per dispatch on the host path (and per binding on
-    /// the device path); clamped to what one storage binding can hold.
-    /// Default 1 Mi pairs (16 MiB in, 12 MiB out per chunk, two chunks in flight).
+    /// Largest chunk of pairs per binding and dispatch on the device path
+    /// ([`GpuEvaluator::encode`]); clamped to what one storage binding and one
+    /// dispatch grid can hold. Default: as large as the device allows.
     pub max_chunk_pairs: u64,
+    /// Pairs per chunk on the host path ([`GpuEvaluator::evaluate`]): small
+    /// enough to stay in cache while the next chunk is uploaded, large enough
+    /// to amortise a submission. Clamped to `max_chunk_pairs`. Default 256 Ki
+    /// pairs (4 MiB in, 3 MiB out per chunk), measured best on lavapipe.
+    pub host_chunk_pairs: u64,
     /// Invocations per workgroup (WGSL `override WORKGROUP_SIZE`), clamped to
     /// the device's limits. Default 256.
     pub workgroup_size: u32,
@@ -53,15 +55,38 @@ pub struct GpuOptions {
     /// Longest wait for the GPU before giving up with [`Error::DeviceLost`];
     /// `None` waits indefinitely. Default: 60 s.
     pub timeout: Option<Duration>,
+    /// How host data reaches the device on the host path.
+    pub transfer: Transfer,
+    /// Chunks in flight at once on the host path (2 or more overlap upload,
+    /// compute and readback). Default 2.
+    pub chunks_in_flight: usize,
+}
+
+/// How the host path moves data to and from the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transfer {
+    /// Map the storage buffers themselves when the device has
+    /// `MAPPABLE_PRIMARY_BUFFERS` and its memory is the host's (a CPU or
+    /// integrated adapter); reused staging buffers otherwise.
+    #[default]
+    Auto,
+    /// Reused mapped staging buffers and copies on the device.
+    Staging,
+    /// Mapped storage buffers (requires `MAPPABLE_PRIMARY_BUFFERS`; falls back
+    /// to staging without it).
+    MappedStorage,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
         GpuOptions {
-            max_chunk_pairs: 1 << 20,
+            max_chunk_pairs: u64::MAX,
+            host_chunk_pairs: 1 << 18,
             workgroup_size: 256,
             on_invalid: OnInvalid::Error,
             timeout: Some(Duration::from_secs(60)),
+            transfer: Transfer::Auto,
+            chunks_in_flight: 2,
         }
     }
 }
@@ -83,8 +108,10 @@ pub struct GpuStats {
 struct Slot {
     input: wgpu::Buffer,
     output: wgpu::Buffer,
-    upload: wgpu::Buffer,
-    download: wgpu::Buffer,
+    /// Staging for the upload; `None` when `input` itself is mappable.
+    upload: Option<wgpu::Buffer>,
+    /// Staging for the readback; `None` when `output` itself is mappable.
+    download: Option<wgpu::Buffer>,
     last_submission: Option<wgpu::SubmissionIndex>,
     /// Bind groups by (pairs, values per pair): a full chunk and the tail.
     bind_groups: HashMap<(u64, usize), wgpu::BindGroup>,
@@ -161,9 +188,12 @@ pub struct GpuEvaluator {
     kernel: Kernel,
     options: GpuOptions,
     chunk_pairs: u64,
+    host_chunk_pairs: u64,
     max_groups_x: u32,
     offset_alignment: u64,
     max_binding: u64,
+    mapped_storage: bool,
+    slots: usize,
     scratch: futures_intrusive::sync::Mutex<Option<Scratch>>,
     encode_cache: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     counters: Counters,
@@ -279,11 +309,33 @@ impl GpuEvaluator {
             .min(limits.max_compute_workgroup_size_x);
         let workgroup_size = options.workgroup_size.clamp(1, wg_limit.max(1));
         let binding_pairs = (max_binding / PAIR_BYTES) / CHUNK_GRANULE * CHUNK_GRANULE;
-        let chunk_pairs = options.max_chunk_pairs.clamp(CHUNK_GRANULE, binding_pairs)
+        // One chunk is one dispatch: at most max_x × max_x workgroups in the 2-D grid.
+        let max_x = u64::from(limits.max_compute_workgroups_per_dimension);
+        let grid_pairs =
+            (max_x * max_x * u64::from(workgroup_size)) / CHUNK_GRANULE * CHUNK_GRANULE;
+        let chunk_pairs = options.max_chunk_pairs.clamp(
+            CHUNK_GRANULE,
+            binding_pairs.min(grid_pairs).max(CHUNK_GRANULE),
+        ) / CHUNK_GRANULE
+            * CHUNK_GRANULE;
+        let host_chunk_pairs = options.host_chunk_pairs.clamp(CHUNK_GRANULE, chunk_pairs)
             / CHUNK_GRANULE
             * CHUNK_GRANULE;
         let kernel = Kernel::new(device, workgroup_size);
         let counters = Counters::default();
+        let can_map = device
+            .features()
+            .contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
+        let unified = matches!(
+            device.adapter_info().device_type,
+            wgpu::DeviceType::Cpu | wgpu::DeviceType::IntegratedGpu
+        );
+        let mapped_storage = can_map
+            && match options.transfer {
+                Transfer::Auto => unified,
+                Transfer::MappedStorage => true,
+                Transfer::Staging => false,
+            };
         Ok(GpuEvaluator {
             device: device.clone(),
             queue: queue.clone(),
@@ -293,16 +345,25 @@ impl GpuEvaluator {
             options: GpuOptions {
                 workgroup_size,
                 max_chunk_pairs: chunk_pairs,
+                host_chunk_pairs,
                 ..options
             },
             chunk_pairs,
+            host_chunk_pairs,
             max_groups_x: limits.max_compute_workgroups_per_dimension,
             offset_alignment: u64::from(limits.min_storage_buffer_offset_alignment.max(4)),
             max_binding,
+            mapped_storage,
+            slots: options.chunks_in_flight.clamp(1, 8),
             scratch: futures_intrusive::sync::Mutex::new(None, false),
             encode_cache: Mutex::new(HashMap::new()),
             counters,
         })
+    }
+
+    /// Whether the host path maps the storage buffers directly (no staging copies).
+    pub fn maps_storage_directly(&self) -> bool {
+        self.mapped_storage
     }
 
     /// Compile the pipelines of the common metric sets and run them once, so
@@ -341,9 +402,14 @@ impl GpuEvaluator {
         &self.options
     }
 
-    /// Pairs per chunk (per dispatch and per binding).
+    /// Pairs per binding and dispatch on the device path.
     pub fn chunk_pairs(&self) -> u64 {
         self.chunk_pairs
+    }
+
+    /// Pairs per chunk on the host path.
+    pub fn host_chunk_pairs(&self) -> u64 {
+        self.host_chunk_pairs
     }
 
     /// Counts of wgpu objects created so far.
@@ -475,7 +541,7 @@ impl GpuEvaluator {
             });
         }
         // Interleave block by block into a bounded host buffer.
-        let block = self.chunk_pairs as usize;
+        let block = self.host_chunk_pairs as usize;
         let mut pairs = Vec::with_capacity(n.min(block));
         let mut start = 0;
         while start < n {
@@ -572,11 +638,11 @@ impl GpuEvaluator {
             outcome: MapOutcome,
             submission: wgpu::SubmissionIndex,
         }
-        let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(SLOTS);
+        let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(self.slots);
 
         for (c, chunk_pairs) in pairs.chunks(chunk).enumerate() {
-            let slot_index = c % SLOTS;
-            if inflight.len() == SLOTS {
+            let slot_index = c % self.slots;
+            if inflight.len() == self.slots {
                 if let Some(done) = inflight.pop_front() {
                     let slot = &scratch.slots[done.slot];
                     self.wait(&done.outcome, Some(done.submission), mode)
@@ -590,18 +656,18 @@ impl GpuEvaluator {
             let out_bytes = len * value_bytes;
 
             // Upload through the reused, mapped staging buffer.
-            let upload = Self::request_map(&slot.upload, in_bytes, wgpu::MapMode::Write);
+            let up = slot.upload.as_ref().unwrap_or(&slot.input);
+            let upload = Self::request_map(up, in_bytes, wgpu::MapMode::Write);
             self.wait(&upload, slot.last_submission.clone(), mode)
                 .await?;
             {
-                let mut view = slot
-                    .upload
+                let mut view = up
                     .slice(..in_bytes)
                     .get_mapped_range_mut()
                     .map_err(|e| Error::Map(e.to_string()))?;
                 view.copy_from_slice(bytemuck::cast_slice(chunk_pairs));
             }
-            slot.upload.unmap();
+            up.unmap();
 
             let bind_group = {
                 let key = (len, k);
@@ -620,9 +686,13 @@ impl GpuEvaluator {
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("gaussdiv host chunk"),
                 });
-            encoder.copy_buffer_to_buffer(&slot.upload, 0, &slot.input, 0, in_bytes);
+            if let Some(up) = &slot.upload {
+                encoder.copy_buffer_to_buffer(up, 0, &slot.input, 0, in_bytes);
+            }
             self.record_pass(&mut encoder, pipeline, &bind_group, len);
-            encoder.copy_buffer_to_buffer(&slot.output, 0, &slot.download, 0, out_bytes);
+            if let Some(down) = &slot.download {
+                encoder.copy_buffer_to_buffer(&slot.output, 0, down, 0, out_bytes);
+            }
             let submission = self.queue.submit([encoder.finish()]);
             Counters::bump(&self.counters.submissions);
             let error = scope.pop();
@@ -630,7 +700,8 @@ impl GpuEvaluator {
                 return Err(Error::Gpu(e.to_string()));
             }
             slot.last_submission = Some(submission.clone());
-            let outcome = Self::request_map(&slot.download, out_bytes, wgpu::MapMode::Read);
+            let down = slot.download.as_ref().unwrap_or(&slot.output);
+            let outcome = Self::request_map(down, out_bytes, wgpu::MapMode::Read);
             inflight.push_back(InFlight {
                 slot: slot_index,
                 start: c * chunk,
@@ -650,16 +721,16 @@ impl GpuEvaluator {
 
     fn read_back(slot: &Slot, start: usize, len: usize, k: usize, out: &mut [f32]) -> Result<()> {
         let bytes = (len * k * 4) as u64;
+        let down = slot.download.as_ref().unwrap_or(&slot.output);
         {
-            let view = slot
-                .download
+            let view = down
                 .slice(..bytes)
                 .get_mapped_range()
                 .map_err(|e| Error::Map(e.to_string()))?;
             let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut out[start * k..(start + len) * k]);
             dst.copy_from_slice(&view);
         }
-        slot.download.unmap();
+        down.unmap();
         Ok(())
     }
 
@@ -741,11 +812,11 @@ impl GpuEvaluator {
             .max(MIN_CAPACITY)
             .checked_next_power_of_two()
             .unwrap_or(u64::MAX)
-            .min(self.chunk_pairs);
+            .min(self.host_chunk_pairs);
         let enough = matches!(guard, Some(s) if s.capacity >= want);
         if !enough {
             *guard = None; // release the old buffers first
-            let slots = (0..SLOTS)
+            let slots = (0..self.slots)
                 .map(|_| self.make_slot(want))
                 .collect::<Result<Vec<_>>>()?;
             *guard = Some(Scratch {
@@ -764,18 +835,34 @@ impl GpuEvaluator {
         let out_bytes = capacity * 12;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let input = self.buffer("gaussdiv input", in_bytes, U::STORAGE | U::COPY_DST);
-        let output = self.buffer("gaussdiv output", out_bytes, U::STORAGE | U::COPY_SRC);
-        let upload = self.buffer(
-            "gaussdiv upload staging",
-            in_bytes,
-            U::MAP_WRITE | U::COPY_SRC,
-        );
-        let download = self.buffer(
-            "gaussdiv readback staging",
-            out_bytes,
-            U::MAP_READ | U::COPY_DST,
-        );
+        let (input, output, upload, download) = if self.mapped_storage {
+            // Unified memory: map the storage buffers themselves, no staging copies.
+            let input = self.buffer(
+                "gaussdiv input (mapped)",
+                in_bytes,
+                U::STORAGE | U::MAP_WRITE,
+            );
+            let output = self.buffer(
+                "gaussdiv output (mapped)",
+                out_bytes,
+                U::STORAGE | U::MAP_READ,
+            );
+            (input, output, None, None)
+        } else {
+            let input = self.buffer("gaussdiv input", in_bytes, U::STORAGE | U::COPY_DST);
+            let output = self.buffer("gaussdiv output", out_bytes, U::STORAGE | U::COPY_SRC);
+            let upload = self.buffer(
+                "gaussdiv upload staging",
+                in_bytes,
+                U::MAP_WRITE | U::COPY_SRC,
+            );
+            let download = self.buffer(
+                "gaussdiv readback staging",
+                out_bytes,
+                U::MAP_READ | U::COPY_DST,
+            );
+            (input, output, Some(upload), Some(download))
+        };
         let v = now(validation.pop()).flatten();
         let o = now(oom.pop()).flatten();
         if let Some(e) = v.or(o) {
