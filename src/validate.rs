@@ -54,7 +54,13 @@ fn first_invalid<P: Sync>(
     check: impl Fn(&P) -> Option<(Field, &'static str)> + Sync,
     value: impl Fn(&P, Field) -> f64,
 ) -> Result<()> {
-    match pairs.par_iter().position_first(|p| check(p).is_some()) {
+    // Small inputs are scanned on this thread (no task overhead).
+    let first = if pairs.len() < 1 << 15 {
+        pairs.iter().position(|p| check(p).is_some())
+    } else {
+        pairs.par_iter().position_first(|p| check(p).is_some())
+    };
+    match first {
         None => Ok(()),
         Some(i) => {
             let (field, reason) = check(&pairs[i]).unwrap_or((Field::Mu1, "invalid"));

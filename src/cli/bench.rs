@@ -12,7 +12,7 @@ pub struct BenchArgs {
     /// Pairs per batch.
     #[arg(long, default_value_t = 10_000_000)]
     pub pairs: usize,
-    /// Comma-separated backends to measure: cpu, gpu.
+    /// Comma-separated backends to measure: cpu, gpu, auto.
     #[arg(long, default_value = "cpu,gpu")]
     pub backend: String,
     /// Measures to compute.
@@ -28,6 +28,8 @@ pub struct BenchArgs {
 
 struct Row {
     backend: &'static str,
+    /// For auto: which backend it chose for this batch, and its crossover.
+    chose: Option<(&'static str, usize)>,
     device: String,
     pairs: usize,
     median: Duration,
@@ -89,6 +91,7 @@ fn bench_cpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
     }
     Ok(Row {
         backend: "cpu",
+        chose: None,
         device: format!("{} threads", rayon::current_num_threads()),
         pairs: pairs.len(),
         median: median(times),
@@ -162,6 +165,7 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
     };
     Ok(Row {
         backend: "gpu",
+        chose: None,
         device: gpu
             .adapter()
             .map(|a| format!("{} ({:?})", a.info.name, a.info.backend))
@@ -170,6 +174,45 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
         median: median(times),
         kernel_median,
         worst_error,
+        runs,
+    })
+}
+
+fn bench_auto(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, CliError> {
+    let ev = gaussdiv::Evaluator::with_policy(gaussdiv::Backend::Auto, gaussdiv::OnInvalid::Nan)?;
+    let mut out = vec![0f32; pairs.len() * set.len()];
+    ev.evaluate_metrics_into(pairs, set, &mut out)?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        ev.evaluate_metrics_into(pairs, set, &mut out)?;
+        times.push(t.elapsed());
+    }
+    let on_gpu = ev.uses_gpu_for(pairs.len());
+    let tol = if on_gpu {
+        Tolerance::GPU_F32
+    } else {
+        Tolerance::CPU_F32
+    };
+    let crossover = ev.crossover().map_or(usize::MAX, |c| c.gpu_min_pairs);
+    Ok(Row {
+        backend: "auto",
+        chose: Some((if on_gpu { "gpu" } else { "cpu" }, crossover)),
+        device: match ev.crossover() {
+            Some(c) if c.measured => format!(
+                "measured: cpu {:.1} us + {:.0} Mp/s, gpu {:.1} us + {:.0} Mp/s",
+                c.cpu_latency_s * 1e6,
+                c.cpu_pairs_per_s / 1e6,
+                c.gpu_latency_s * 1e6,
+                c.gpu_pairs_per_s / 1e6
+            ),
+            Some(_) => "crossover set by hand".into(),
+            None => ev.fallback_reason().unwrap_or("no GPU").to_string(),
+        },
+        pairs: pairs.len(),
+        median: median(times),
+        kernel_median: None,
+        worst_error: worst(pairs, set, &out, tol)?,
         runs,
     })
 }
@@ -203,10 +246,10 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
         .filter(|b| !b.is_empty())
     {
         match b {
-            "cpu" | "gpu" => backends.push(b),
+            "cpu" | "gpu" | "auto" => backends.push(b),
             other => {
                 return Err(CliError::input(format!(
-                    "unknown backend {other:?} in --backend (valid: cpu, gpu)"
+                    "unknown backend {other:?} in --backend (valid: cpu, gpu, auto)"
                 )))
             }
         }
@@ -219,6 +262,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
     for b in backends {
         rows.push(match b {
             "gpu" => bench_gpu(&pairs, set, runs)?,
+            "auto" => bench_auto(&pairs, set, runs)?,
             _ => bench_cpu(&pairs, set, runs)?,
         });
     }
@@ -242,6 +286,10 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
                         rate(r.pairs, k)
                     ));
                 }
+                if let Some((chose, crossover)) = r.chose {
+                    let c = if crossover == usize::MAX { "null".to_string() } else { crossover.to_string() };
+                    o.push_str(&format!(", \"chose\": {}, \"crossover_pairs\": {c}", json_str(chose)));
+                }
                 let w = if r.worst_error.is_finite() { format!("{:e}", r.worst_error) } else { "null".into() };
                 o.push_str(&format!(", \"worst_error\": {w}}}"));
                 o
@@ -250,13 +298,17 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
         println!("[{}]", items.join(",\n "));
     } else {
         println!(
-            "{:<5} {:>11} {:>16} {:>18} {:>12}  device",
+            "{:<8} {:>11} {:>16} {:>18} {:>12}  device",
             "", "pairs", "end-to-end Mp/s", "kernel-only Mp/s", "worst error"
         );
         for r in &rows {
+            let name = match r.chose {
+                Some((c, _)) => format!("{}>{c}", r.backend),
+                None => r.backend.to_string(),
+            };
             println!(
-                "{:<5} {:>11} {:>16.1} {:>18} {:>12.2e}  {}",
-                r.backend,
+                "{:<8} {:>11} {:>16.1} {:>18} {:>12.2e}  {}",
+                name,
                 r.pairs,
                 rate(r.pairs, r.median),
                 r.kernel_median

@@ -5,8 +5,8 @@ use super::io::{self, Rows, Values};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg, ProgressArg};
 use gaussdiv::verify::{verify_f64, verify_metrics};
 use gaussdiv::{
-    cpu, evaluator::AUTO_GPU_MIN_PAIRS, Divergences64, GpuEvaluator, GpuOptions, Metric, Metrics,
-    OnInvalid, Tolerance, VerifyReport,
+    cpu, Backend, Divergences64, Evaluator, GpuEvaluator, GpuOptions, Metric, Metrics, OnInvalid,
+    Tolerance, VerifyReport,
 };
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
@@ -39,25 +39,32 @@ pub fn parse_metrics(list: &str) -> Result<(Vec<Metric>, Metrics, Vec<usize>), C
     Ok((wanted, set, order))
 }
 
-/// The GPU evaluator for `backend`, or `None` for the CPU (with the fallback said on stderr).
-pub fn gpu_for(backend: BackendArg) -> Result<Option<GpuEvaluator>, CliError> {
-    if backend == BackendArg::Cpu {
-        return Ok(None);
-    }
-    // Callers validate; the kernel writes NaN for what they let through.
-    let options = GpuOptions {
-        on_invalid: OnInvalid::Nan,
-        ..GpuOptions::default()
-    };
-    match GpuEvaluator::with_options(options) {
-        Ok(g) => Ok(Some(g)),
-        Err(e) if backend == BackendArg::Gpu => Err(CliError {
-            code: 3,
-            message: format!("--backend gpu: {e}"),
-        }),
-        Err(e) => {
-            eprintln!("gaussdiv: no usable GPU ({e}); falling back to the CPU");
-            Ok(None)
+/// The evaluator for `backend` (f32). Callers validate while parsing, so
+/// the evaluator's policy is NaN. `--backend gpu` without an adapter is exit 3;
+/// `auto` falls back to the CPU and says so on stderr.
+pub fn evaluator_for(backend: BackendArg) -> Result<Evaluator, CliError> {
+    match backend {
+        BackendArg::Cpu => Ok(Evaluator::with_policy(Backend::Cpu, OnInvalid::Nan)?),
+        BackendArg::Gpu => {
+            let options = GpuOptions {
+                on_invalid: OnInvalid::Nan,
+                ..GpuOptions::default()
+            };
+            match GpuEvaluator::with_options(options) {
+                Ok(g) => Ok(Evaluator::from_gpu(g)),
+                Err(e) => Err(CliError {
+                    code: 3,
+                    message: format!("--backend gpu: {e}"),
+                }),
+            }
+        }
+        BackendArg::Auto => {
+            let ev = Evaluator::with_policy(Backend::Auto, OnInvalid::Nan)?;
+            if ev.gpu().is_none() {
+                let why = ev.fallback_reason().unwrap_or("no GPU");
+                eprintln!("gaussdiv: {why}; falling back to the CPU");
+            }
+            Ok(ev)
         }
     }
 }
@@ -175,10 +182,10 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     }
     // Input first, so that bad input and usage errors come before any GPU work.
     let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error)?;
-    let gpu = if f64_mode {
+    let evaluator = if f64_mode {
         None
     } else {
-        gpu_for(args.backend)?
+        Some(evaluator_for(args.backend)?)
     };
     let names: Vec<&str> = wanted.iter().map(|m| m.name()).collect();
     let sink = io::create_sink(args.output.as_deref(), &names, f64_mode)?;
@@ -224,7 +231,7 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                 } else {
                     Values::F32(Vec::new())
                 });
-                let chunk_report = evaluate(&rows, &mut values, set, gpu.as_ref(), args)?;
+                let chunk_report = evaluate(&rows, &mut values, set, evaluator.as_ref(), args)?;
                 if let Some(r) = chunk_report {
                     report
                         .get_or_insert_with(|| VerifyReport::empty(r.tolerance))
@@ -295,19 +302,19 @@ fn evaluate(
     rows: &Rows,
     values: &mut Values,
     set: Metrics,
-    gpu: Option<&GpuEvaluator>,
+    evaluator: Option<&Evaluator>,
     args: &EvalArgs,
 ) -> Result<Option<VerifyReport>, CliError> {
     let k = set.len();
     match (rows, values) {
         (Rows::F32(pairs), Values::F32(flat)) => {
             flat.resize(pairs.len() * k, 0.0);
-            let on_gpu = match gpu {
-                Some(g) if args.backend == BackendArg::Gpu || pairs.len() >= AUTO_GPU_MIN_PAIRS => {
-                    g.evaluate_metrics_into(pairs, set, flat)?;
-                    true
+            let on_gpu = match evaluator {
+                Some(ev) => {
+                    ev.evaluate_metrics_into(pairs, set, flat)?;
+                    ev.uses_gpu_for(pairs.len())
                 }
-                _ => {
+                None => {
                     cpu::evaluate_metrics_into(pairs, set, flat)?;
                     false
                 }

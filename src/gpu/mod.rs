@@ -563,12 +563,12 @@ impl GpuEvaluator {
         if self.options.on_invalid == OnInvalid::Error {
             validate::validate_at(pairs, offset)?;
         }
-        Ok(pairs
-            .par_iter()
-            .enumerate()
-            .filter(|(_, p)| validate::needs_host_fixup(p))
-            .map(|(i, _)| i)
-            .collect())
+        let fixup = |(i, p): (usize, &GaussianPair)| validate::needs_host_fixup(p).then_some(i);
+        Ok(if pairs.len() < 1 << 15 {
+            pairs.iter().enumerate().filter_map(fixup).collect()
+        } else {
+            pairs.par_iter().enumerate().filter_map(fixup).collect()
+        })
     }
 
     async fn run(
