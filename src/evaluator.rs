@@ -60,7 +60,7 @@ impl Crossover {
     /// From the two linear cost models `a + n/r`: the smallest n at which the GPU wins.
     fn from_models(cl: f64, cr: f64, gl: f64, gr: f64) -> usize {
         let per_pair_gain = 1.0 / cr - 1.0 / gr; // seconds saved per pair on the GPU
-        if !(per_pair_gain > 0.0) || !gl.is_finite() {
+        if per_pair_gain.is_nan() || per_pair_gain <= 0.0 || !gl.is_finite() {
             return usize::MAX;
         }
         let n = ((gl - cl).max(0.0) / per_pair_gain).ceil();
