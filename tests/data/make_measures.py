@@ -715,8 +715,7 @@ def main():
             "min_agree_digits_50_vs_100": (None if math.isinf(mind) else round(mind, 2))}
         print(f"{P:10s} rows={kept} dropped={dropped} {reasons} -> {path}")
     meta.update({"family_params": fam_params, "numpy": np.__version__,
-                 "mpmath": mp.__version__, "python": sys.version.split()[0],
-                 "seconds": round(time.time() - t0, 1)})
+                 "mpmath": mp.__version__, "python": sys.version.split()[0]})
     with open(os.path.join(a.outdir, "golden_measures.meta.json"), "w") as fh:
         json.dump(meta, fh, indent=1)
     print(f"done in {time.time() - t0:.1f}s; escalations: {len(meta['escalations'])}")
