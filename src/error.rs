@@ -74,9 +74,17 @@ pub enum Error {
     /// Mapping a buffer for readback or upload failed.
     #[error("mapping a GPU buffer failed: {0}")]
     Map(String),
-    /// Waiting for the GPU failed or the device was lost; the evaluator must be recreated.
-    #[error("GPU device lost or not answering: {0}")]
+    /// The device was lost (destroyed, reset, driver failure); the evaluator
+    /// must be recreated (see [`crate::GpuEvaluator::is_lost`]).
+    #[error("GPU device lost: {0}")]
     DeviceLost(String),
+    /// The GPU did not finish within the evaluator's timeout. The evaluator
+    /// stays usable: its buffers are released and recreated on the next call.
+    #[error("the GPU did not finish within {waited:?}")]
+    Timeout {
+        /// The timeout that expired.
+        waited: std::time::Duration,
+    },
     /// An output slice or buffer does not have the length the input requires.
     #[error("length mismatch for {what}: expected {expected}, got {got}")]
     LengthMismatch {

@@ -1,10 +1,11 @@
 //! [`Evaluator`]: one front for the GPU and CPU backends.
 
 use crate::cpu;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{GpuEvaluator, GpuOptions};
 use crate::pair::{Divergences, GaussianPair, Metrics};
 use crate::validate::{self, OnInvalid};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// Which backend an [`Evaluator`] should use.
@@ -121,14 +122,31 @@ fn calibrate(gpu: &GpuEvaluator) -> Result<Crossover> {
     })
 }
 
+/// What [`Backend::Auto`] does when the GPU fails (device lost, mapping
+/// failed, timeout, GPU error).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Recovery {
+    /// Recreate the GPU evaluator on a new device and retry the call; if that
+    /// fails too, use the CPU from then on (default).
+    #[default]
+    Recreate,
+    /// Use the CPU for the failed call and from then on.
+    Cpu,
+}
+
 /// Evaluates batches on the GPU or the CPU, with one API.
+///
+/// `Send + Sync`; under [`Backend::Auto`] it survives GPU failures (see
+/// [`Recovery`]) and records what it did ([`Evaluator::recoveries`]).
 #[derive(Debug)]
 pub struct Evaluator {
-    gpu: Option<GpuEvaluator>,
+    gpu: RwLock<Option<Arc<GpuEvaluator>>>,
     backend: Backend,
     on_invalid: OnInvalid,
     fallback_reason: Option<String>,
     crossover: Option<Crossover>,
+    recovery: Recovery,
+    events: Mutex<Vec<String>>,
 }
 
 impl Evaluator {
@@ -137,14 +155,18 @@ impl Evaluator {
         Self::with_policy(backend, OnInvalid::Error)
     }
 
+    fn gpu_options(on_invalid: OnInvalid) -> GpuOptions {
+        GpuOptions {
+            on_invalid,
+            ..GpuOptions::default()
+        }
+    }
+
     /// An evaluator for `backend` with the given invalid-input policy. Under
     /// [`Backend::Auto`] with an adapter, the crossover is measured here
     /// unless [`AUTO_ENV`] fixes it.
     pub fn with_policy(backend: Backend, on_invalid: OnInvalid) -> Result<Evaluator> {
-        let options = GpuOptions {
-            on_invalid,
-            ..GpuOptions::default()
-        };
+        let options = Self::gpu_options(on_invalid);
         let (gpu, fallback_reason) = match backend {
             Backend::Cpu => (None, None),
             Backend::Gpu => (Some(GpuEvaluator::with_options(options)?), None),
@@ -166,11 +188,13 @@ impl Evaluator {
             _ => None,
         };
         Ok(Evaluator {
-            gpu,
+            gpu: RwLock::new(gpu.map(Arc::new)),
             backend,
             on_invalid,
             fallback_reason,
             crossover,
+            recovery: Recovery::default(),
+            events: Mutex::new(Vec::new()),
         })
     }
 
@@ -178,20 +202,27 @@ impl Evaluator {
     pub fn from_gpu(gpu: GpuEvaluator) -> Evaluator {
         let on_invalid = gpu.options().on_invalid;
         Evaluator {
-            gpu: Some(gpu),
+            gpu: RwLock::new(Some(Arc::new(gpu))),
             backend: Backend::Gpu,
             on_invalid,
             fallback_reason: None,
             crossover: None,
+            recovery: Recovery::default(),
+            events: Mutex::new(Vec::new()),
         }
     }
 
     /// Under [`Backend::Auto`], send batches of at least `pairs` to the GPU
     /// (replaces the measured crossover).
     pub fn set_auto_gpu_min_pairs(&mut self, pairs: usize) {
-        if self.backend == Backend::Auto && self.gpu.is_some() {
+        if self.backend == Backend::Auto && self.gpu().is_some() {
             self.crossover = Some(Crossover::fixed(pairs));
         }
+    }
+
+    /// Under [`Backend::Auto`], what to do when the GPU fails.
+    pub fn set_recovery(&mut self, recovery: Recovery) {
+        self.recovery = recovery;
     }
 
     /// What [`Backend::Auto`] measured (or was told), if it has a GPU to choose.
@@ -199,9 +230,12 @@ impl Evaluator {
         self.crossover
     }
 
-    /// The GPU evaluator, if this evaluator has one.
-    pub fn gpu(&self) -> Option<&GpuEvaluator> {
-        self.gpu.as_ref()
+    /// The GPU evaluator in use, if any.
+    pub fn gpu(&self) -> Option<Arc<GpuEvaluator>> {
+        match self.gpu.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     /// The backend requested.
@@ -214,12 +248,22 @@ impl Evaluator {
         self.fallback_reason.as_deref()
     }
 
+    /// What [`Backend::Auto`] did after GPU failures, oldest first (e.g.
+    /// "GPU failed (…); recreated the GPU evaluator" or "…; using the CPU").
+    pub fn recoveries(&self) -> Vec<String> {
+        match self.events.lock() {
+            Ok(e) => e.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
     /// Whether a batch of `n` pairs goes to the GPU.
     pub fn uses_gpu_for(&self, n: usize) -> bool {
-        match (self.backend, &self.gpu) {
-            (_, None) | (Backend::Cpu, _) => false,
-            (Backend::Gpu, Some(_)) => true,
-            (Backend::Auto, Some(_)) => self.crossover.is_some_and(|c| n >= c.gpu_min_pairs),
+        let has_gpu = self.gpu().is_some();
+        match self.backend {
+            Backend::Cpu => false,
+            Backend::Gpu => has_gpu,
+            Backend::Auto => has_gpu && self.crossover.is_some_and(|c| n >= c.gpu_min_pairs),
         }
     }
 
@@ -237,18 +281,80 @@ impl Evaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        match &self.gpu {
-            Some(gpu) if self.uses_gpu_for(pairs.len()) => {
-                gpu.evaluate_metrics_into(pairs, metrics, out)
-            }
-            _ => {
-                if self.on_invalid == OnInvalid::Error {
-                    validate::validate(pairs)?;
+        let gpu = self.gpu();
+        match gpu {
+            Some(g) if self.uses_gpu_for(pairs.len()) => {
+                match g.evaluate_metrics_into(pairs, metrics, out) {
+                    Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
+                        self.recover(&g, e, pairs, metrics, out)
+                    }
+                    r => r,
                 }
-                cpu::evaluate_metrics_into(pairs, metrics, out)
+            }
+            _ => self.cpu(pairs, metrics, out),
+        }
+    }
+
+    fn cpu(&self, pairs: &[GaussianPair], metrics: Metrics, out: &mut [f32]) -> Result<()> {
+        if self.on_invalid == OnInvalid::Error {
+            validate::validate(pairs)?;
+        }
+        cpu::evaluate_metrics_into(pairs, metrics, out)
+    }
+
+    fn log(&self, event: String) {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(event);
+        }
+    }
+
+    fn set_gpu(&self, failed: &Arc<GpuEvaluator>, new: Option<Arc<GpuEvaluator>>) {
+        if let Ok(mut slot) = self.gpu.write() {
+            // Only replace the evaluator that failed (another thread may have recovered already).
+            if slot.as_ref().is_some_and(|g| Arc::ptr_eq(g, failed)) {
+                *slot = new;
             }
         }
     }
+
+    /// Backend::Auto after a GPU failure: recreate or fall back, then finish the call.
+    fn recover(
+        &self,
+        failed: &Arc<GpuEvaluator>,
+        error: Error,
+        pairs: &[GaussianPair],
+        metrics: Metrics,
+        out: &mut [f32],
+    ) -> Result<()> {
+        if self.recovery == Recovery::Recreate {
+            match GpuEvaluator::with_options(Self::gpu_options(self.on_invalid)) {
+                Ok(new) => {
+                    let new = Arc::new(new);
+                    if new.evaluate_metrics_into(pairs, metrics, out).is_ok() {
+                        self.log(format!("GPU failed ({error}); recreated the GPU evaluator"));
+                        self.set_gpu(failed, Some(new));
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    self.log(format!(
+                        "GPU failed ({error}); recreating it failed too ({e})"
+                    ));
+                }
+            }
+        }
+        self.log(format!("GPU failed ({error}); using the CPU from now on"));
+        self.set_gpu(failed, None);
+        self.cpu(pairs, metrics, out)
+    }
+}
+
+/// Errors after which the GPU, not the input, is to blame.
+fn is_gpu_failure(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::DeviceLost(_) | Error::Timeout { .. } | Error::Map(_) | Error::Gpu(_)
+    )
 }
 
 #[cfg(test)]

@@ -41,10 +41,11 @@ pub(crate) struct Kernel {
     module: wgpu::ShaderModule,
     /// Bind group layout of `main` (bindings 0, 1).
     pub layout: wgpu::BindGroupLayout,
-    /// Bind group layout of `main_soa` (bindings 1–5).
-    pub soa_layout: wgpu::BindGroupLayout,
+    /// Bind group layout of `main_soa` (bindings 1–5); `None` on devices
+    /// with fewer than 5 storage buffers per shader stage.
+    pub soa_layout: Option<wgpu::BindGroupLayout>,
     pipeline_layout: wgpu::PipelineLayout,
-    soa_pipeline_layout: wgpu::PipelineLayout,
+    soa_pipeline_layout: Option<wgpu::PipelineLayout>,
     pub workgroup_size: u32,
     pipelines: Mutex<HashMap<(Layout, u8), wgpu::ComputePipeline>>,
 }
@@ -69,25 +70,29 @@ impl Kernel {
             label: Some("gaussdiv bind group layout"),
             entries: &[storage(0, true), storage(1, false)],
         });
-        let soa_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("gaussdiv SoA bind group layout"),
-            entries: &[
-                storage(1, false),
-                storage(2, true),
-                storage(3, true),
-                storage(4, true),
-                storage(5, true),
-            ],
+        let soa_layout = (device.limits().max_storage_buffers_per_shader_stage >= 5).then(|| {
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("gaussdiv SoA bind group layout"),
+                entries: &[
+                    storage(1, false),
+                    storage(2, true),
+                    storage(3, true),
+                    storage(4, true),
+                    storage(5, true),
+                ],
+            })
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("gaussdiv pipeline layout"),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let soa_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("gaussdiv SoA pipeline layout"),
-            bind_group_layouts: &[Some(&soa_layout)],
-            immediate_size: 0,
+        let soa_pipeline_layout = soa_layout.as_ref().map(|l| {
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("gaussdiv SoA pipeline layout"),
+                bind_group_layouts: &[Some(l)],
+                immediate_size: 0,
+            })
         });
         Kernel {
             module,
@@ -100,19 +105,25 @@ impl Kernel {
         }
     }
 
-    /// The pipeline for `layout` writing `metrics`, created on first use.
+    /// The pipeline for `layout` writing `metrics`, created on first use;
+    /// `None` for the SoA layout on devices without enough storage bindings.
     pub fn pipeline(
         &self,
         device: &wgpu::Device,
         layout: Layout,
         metrics: Metrics,
         counters: &Counters,
-    ) -> wgpu::ComputePipeline {
+    ) -> Option<wgpu::ComputePipeline> {
+        let (pipeline_layout, entry) = match layout {
+            Layout::Pairs => (&self.pipeline_layout, "main"),
+            Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa"),
+        };
         let mut map = match self.pipelines.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.entry((layout, metrics.bits()))
+        let pipeline = map
+            .entry((layout, metrics.bits()))
             .or_insert_with(|| {
                 Counters::bump(&counters.pipelines);
                 let flag = |m: Metric| if metrics.contains(m) { 1.0 } else { 0.0 };
@@ -122,10 +133,6 @@ impl Kernel {
                     ("WRITE_KL", flag(Metric::Kl)),
                     ("WRITE_ENTROPY", flag(Metric::Entropy)),
                 ];
-                let (pipeline_layout, entry) = match layout {
-                    Layout::Pairs => (&self.pipeline_layout, "main"),
-                    Layout::Soa => (&self.soa_pipeline_layout, "main_soa"),
-                };
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some("gaussdiv divergence pipeline"),
                     layout: Some(pipeline_layout),
@@ -138,7 +145,8 @@ impl Kernel {
                     cache: None,
                 })
             })
-            .clone()
+            .clone();
+        Some(pipeline)
     }
 }
 

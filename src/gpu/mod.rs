@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -163,6 +163,17 @@ struct BindKey {
     k: usize,
 }
 
+/// Faults that tests can inject into an evaluator.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fault {
+    /// The next buffer mapping fails.
+    MapFailure = 1,
+    /// The next wait for the GPU never completes (it lasts the timeout).
+    Hang = 2,
+}
+
 /// How a wait for the GPU is carried out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum WaitMode {
@@ -194,6 +205,12 @@ pub struct GpuEvaluator {
     max_binding: u64,
     mapped_storage: bool,
     slots: usize,
+    /// Set when the device is known to be lost (own devices: lost callback).
+    lost: Arc<AtomicBool>,
+    /// Current wait timeout in nanoseconds; `u64::MAX`: none.
+    timeout_ns: AtomicU64,
+    /// Fault injected for tests (see [`GpuEvaluator::inject_fault`]).
+    fault: std::sync::atomic::AtomicU8,
     scratch: futures_intrusive::sync::Mutex<Option<Scratch>>,
     encode_cache: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     counters: Counters,
@@ -210,6 +227,12 @@ impl std::fmt::Debug for GpuEvaluator {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
+}
+
+fn duration_ns(d: Option<Duration>) -> u64 {
+    d.map_or(u64::MAX, |d| {
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
+    })
 }
 
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -249,6 +272,10 @@ impl GpuEvaluator {
             eprintln!("gaussdiv: uncaptured wgpu error: {e}");
         }));
         let mut ev = Self::build(&device, &queue, options)?;
+        let lost = ev.lost.clone();
+        device.set_device_lost_callback(move |_reason, _message| {
+            lost.store(true, Ordering::SeqCst);
+        });
         ev.adapter = Some(context::summarize(&adapter));
         ev.reason = Some(reason);
         ev.warm_up()?;
@@ -280,9 +307,9 @@ impl GpuEvaluator {
     ) -> Result<GpuEvaluator> {
         let limits = device.limits();
         let mut missing = Vec::new();
-        if limits.max_storage_buffers_per_shader_stage < 5 {
+        if limits.max_storage_buffers_per_shader_stage < 2 {
             missing.push(format!(
-                "max_storage_buffers_per_shader_stage is {} (need 5)",
+                "max_storage_buffers_per_shader_stage is {} (need 2)",
                 limits.max_storage_buffers_per_shader_stage
             ));
         }
@@ -355,10 +382,51 @@ impl GpuEvaluator {
             max_binding,
             mapped_storage,
             slots: options.chunks_in_flight.clamp(1, 8),
+            lost: Arc::new(AtomicBool::new(false)),
+            timeout_ns: AtomicU64::new(duration_ns(options.timeout)),
+            fault: std::sync::atomic::AtomicU8::new(0),
             scratch: futures_intrusive::sync::Mutex::new(None, false),
             encode_cache: Mutex::new(HashMap::new()),
             counters,
         })
+    }
+
+    /// Whether the device is known to be lost: every call then fails with
+    /// [`Error::DeviceLost`] and the evaluator must be recreated. (Known
+    /// through the lost callback on devices the evaluator created, and through
+    /// failed waits on any device.)
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Change the longest wait for the GPU (`None`: wait indefinitely).
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        self.timeout_ns
+            .store(duration_ns(timeout), Ordering::SeqCst);
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        match self.timeout_ns.load(Ordering::SeqCst) {
+            u64::MAX => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
+
+    /// Make the next buffer mapping fail, as a driver error would (for
+    /// testing the failure paths of callers; not part of the stable API).
+    #[doc(hidden)]
+    pub fn inject_fault(&self, fault: Fault) {
+        self.fault.store(fault as u8, Ordering::SeqCst);
+    }
+
+    fn check_alive(&self) -> Result<()> {
+        if self.is_lost() {
+            Err(Error::DeviceLost(
+                "the device was lost earlier; create a new evaluator".into(),
+            ))
+        } else {
+            Ok(())
+        }
     }
 
     /// Whether the host path maps the storage buffers directly (no staging copies).
@@ -592,9 +660,11 @@ impl GpuEvaluator {
         if n == 0 {
             return Ok(());
         }
+        self.check_alive()?;
         let pipeline = self
             .kernel
-            .pipeline(&self.device, Layout::Pairs, metrics, &self.counters);
+            .pipeline(&self.device, Layout::Pairs, metrics, &self.counters)
+            .ok_or_else(|| Error::Unsupported("no pipeline for the pair layout".into()))?;
         let mut guard = self.scratch.lock().await;
         let result = self
             .run_chunks(&mut guard, &pipeline, pairs, k, out, mode)
@@ -657,7 +727,7 @@ impl GpuEvaluator {
 
             // Upload through the reused, mapped staging buffer.
             let up = slot.upload.as_ref().unwrap_or(&slot.input);
-            let upload = Self::request_map(up, in_bytes, wgpu::MapMode::Write);
+            let upload = self.request_map(up, in_bytes, wgpu::MapMode::Write)?;
             self.wait(&upload, slot.last_submission.clone(), mode)
                 .await?;
             {
@@ -701,7 +771,7 @@ impl GpuEvaluator {
             }
             slot.last_submission = Some(submission.clone());
             let down = slot.download.as_ref().unwrap_or(&slot.output);
-            let outcome = Self::request_map(down, out_bytes, wgpu::MapMode::Read);
+            let outcome = self.request_map(down, out_bytes, wgpu::MapMode::Read)?;
             inflight.push_back(InFlight {
                 slot: slot_index,
                 start: c * chunk,
@@ -734,15 +804,41 @@ impl GpuEvaluator {
         Ok(())
     }
 
-    fn request_map(buffer: &wgpu::Buffer, bytes: u64, mode: wgpu::MapMode) -> MapOutcome {
+    /// Request a mapping; a validation error (e.g. on a lost device) is
+    /// returned here instead of reaching the device's uncaptured-error handler.
+    fn request_map(
+        &self,
+        buffer: &wgpu::Buffer,
+        bytes: u64,
+        mode: wgpu::MapMode,
+    ) -> Result<MapOutcome> {
+        if self.fault.load(Ordering::SeqCst) == Fault::MapFailure as u8 {
+            self.fault.store(0, Ordering::SeqCst);
+            return Err(self.map_failure("injected mapping failure".into()));
+        }
         let outcome: MapOutcome = Arc::new(Mutex::new(None));
         let sink = outcome.clone();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         buffer.slice(..bytes).map_async(mode, move |r| {
             if let Ok(mut s) = sink.lock() {
                 *s = Some(r);
             }
         });
-        outcome
+        match now(scope.pop()).flatten() {
+            None => Ok(outcome),
+            Some(e) => Err(self.map_failure(e.to_string())),
+        }
+    }
+
+    /// A mapping failed: on a lost device that is the reason to report.
+    fn map_failure(&self, message: String) -> Error {
+        if self.is_lost() {
+            Error::DeviceLost(format!(
+                "{message} (the device was lost; create a new evaluator)"
+            ))
+        } else {
+            Error::Map(message)
+        }
     }
 
     /// Wait until `until` (or the latest submission) has completed and the
@@ -753,6 +849,7 @@ impl GpuEvaluator {
         until: Option<wgpu::SubmissionIndex>,
         mode: WaitMode,
     ) -> Result<()> {
+        let lost = self.lost.clone();
         let poll = move |device: &wgpu::Device, timeout: Option<Duration>| -> Result<()> {
             device
                 .poll(wgpu::PollType::Wait {
@@ -761,24 +858,49 @@ impl GpuEvaluator {
                 })
                 .map(|_| ())
                 .map_err(|e| match e {
-                    wgpu::PollError::Timeout => Error::DeviceLost(format!(
-                        "the GPU did not finish within {:?}",
-                        timeout.unwrap_or_default()
-                    )),
-                    other => Error::DeviceLost(other.to_string()),
+                    wgpu::PollError::Timeout => Error::Timeout {
+                        waited: timeout.unwrap_or_default(),
+                    },
+                    other => {
+                        lost.store(true, Ordering::SeqCst);
+                        Error::DeviceLost(other.to_string())
+                    }
                 })
         };
-        let take = |outcome: &MapOutcome| -> Result<()> {
+        let lost = self.lost.clone();
+        let take = move |outcome: &MapOutcome| -> Result<()> {
             let got = outcome.lock().ok().and_then(|mut s| s.take());
+            let lost = lost.load(Ordering::SeqCst);
             match got {
                 Some(Ok(())) => Ok(()),
+                Some(Err(e)) if lost => Err(Error::DeviceLost(format!(
+                    "{e} (the device was lost; create a new evaluator)"
+                ))),
                 Some(Err(e)) => Err(Error::Map(e.to_string())),
                 None => Err(Error::Map(
                     "the mapping did not complete after the GPU finished".into(),
                 )),
             }
         };
-        let timeout = self.options.timeout;
+        let timeout = self.timeout();
+        if self.fault.load(Ordering::SeqCst) == Fault::Hang as u8 {
+            self.fault.store(0, Ordering::SeqCst);
+            let waited = timeout.unwrap_or_default();
+            if mode == WaitMode::Block {
+                std::thread::sleep(waited);
+            } else {
+                let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+                std::thread::Builder::new()
+                    .name("gaussdiv-hang".into())
+                    .spawn(move || {
+                        std::thread::sleep(waited);
+                        let _ = tx.send(());
+                    })
+                    .map_err(|e| Error::Gpu(format!("could not start a thread: {e}")))?;
+                let _ = rx.receive().await;
+            }
+            return Err(Error::Timeout { waited });
+        }
         match mode {
             WaitMode::Block => {
                 poll(&self.device, timeout)?;
@@ -918,9 +1040,15 @@ impl GpuEvaluator {
             }
             BindInputs::Soa(arrays) => {
                 let [a, b, c, d] = arrays;
+                // encode_chunks checked that the SoA pipeline (and layout) exists.
+                let layout = self
+                    .kernel
+                    .soa_layout
+                    .as_ref()
+                    .unwrap_or(&self.kernel.layout);
                 self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("gaussdiv SoA bind group"),
-                    layout: &self.kernel.soa_layout,
+                    layout,
                     entries: &[
                         out,
                         entry(2, &a.0, a.1, pairs * 4),
@@ -1027,7 +1155,14 @@ impl GpuEvaluator {
         self.check_slice("output", &output, count, value_bytes)?;
         let pipeline = self
             .kernel
-            .pipeline(&self.device, layout, metrics, &self.counters);
+            .pipeline(&self.device, layout, metrics, &self.counters)
+            .ok_or_else(|| {
+                Error::Unsupported(
+                    "structure-of-arrays input needs 5 storage buffers per shader stage; \
+                     this device has fewer (use the array-of-pairs layout)"
+                        .into(),
+                )
+            })?;
         let mut start = 0u64;
         while start < count {
             let len = (count - start).min(self.chunk_pairs);
