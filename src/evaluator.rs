@@ -99,7 +99,7 @@ fn calibrate(gpu: &GpuEvaluator) -> Result<Crossover> {
         }
         Ok(median(t))
     };
-    let (one, one_out) = (&pairs[..1], &mut [0f32; 2]);
+    let (one, one_out) = (pairs.get(..1).unwrap_or_default(), &mut [0f32; 2]);
     let cl = time(&mut || cpu::evaluate_metrics_into(one, metrics, one_out), 9)?;
     let gl = time(&mut || gpu.evaluate_metrics_into(one, metrics, one_out), 5)?;
     let ct = time(

@@ -92,6 +92,18 @@
 //! against 50-digit truth, every row is within 1e-6 (CPU f32), 2e-6 (GPU f32)
 //! and 1e-14 (f64). See [`math`] for the formulation.
 #![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod cpu;
 pub mod error;

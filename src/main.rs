@@ -1,5 +1,18 @@
 //! The `gaussdiv` command-line tool: see `gaussdiv --help` and the README.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 mod cli;
 
 fn main() -> std::process::ExitCode {

@@ -4,6 +4,11 @@
 //! is reported, by default as [`Error::InvalidInput`] naming the first bad
 //! row, or — with [`OnInvalid::Nan`] — as NaN in that row's results.
 
+// Indexing here is within bounds established just before it (block
+// lengths, chunk sizes, positions found by search); reviewed, pending a
+// rewrite to iterators.
+#![allow(clippy::indexing_slicing)]
+
 use crate::error::{Error, Field, Result};
 use crate::math::Real;
 use crate::pair::{GaussianPair, GaussianPair64};

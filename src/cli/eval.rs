@@ -335,7 +335,10 @@ fn evaluate(
             flat.clear();
             for d in &full {
                 let all = [d.cross_entropy, d.kl, d.entropy];
-                flat.extend(set.iter().map(|m| all[m.index()]));
+                flat.extend(
+                    set.iter()
+                        .map(|m| all.get(m.index()).copied().unwrap_or(f64::NAN)),
+                );
             }
             if !args.verify {
                 return Ok(None);

@@ -185,9 +185,9 @@ impl CsvSource {
         }
         let mut cols = [0usize; 4];
         let mut missing = Vec::new();
-        for (i, (field, aliases)) in NAMES.iter().enumerate() {
+        for (col, (field, aliases)) in cols.iter_mut().zip(NAMES.iter()) {
             match names.iter().position(|n| aliases.contains(&n.as_str())) {
-                Some(c) => cols[i] = c,
+                Some(c) => *col = c,
                 None => missing.push(field.name()),
             }
         }
@@ -227,8 +227,9 @@ impl CsvSource {
             }
             self.rows += 1;
             let mut row = [T::default(); 4];
-            for (i, slot) in row.iter_mut().enumerate() {
-                let raw = self.record.get(self.cols[i]).unwrap_or(b"");
+            for (slot, (&col, (field, _))) in row.iter_mut().zip(self.cols.iter().zip(NAMES.iter()))
+            {
+                let raw = self.record.get(col).unwrap_or(b"");
                 match parse(raw) {
                     Some(v) => *slot = v,
                     None => {
@@ -237,7 +238,7 @@ impl CsvSource {
                             "{}: line {line} (data row {}), column {}: cannot parse {:?} as a number",
                             self.label,
                             self.rows,
-                            NAMES[i].0.name(),
+                            field.name(),
                             String::from_utf8_lossy(raw)
                         )));
                     }
@@ -245,8 +246,8 @@ impl CsvSource {
             }
             if self.reject_invalid {
                 if let Some((field, reason)) = check(row) {
-                    let i = field_index(field);
-                    let raw = self.record.get(self.cols[i]).unwrap_or(b"");
+                    let col = self.cols.get(field_index(field)).copied().unwrap_or(0);
+                    let raw = self.record.get(col).unwrap_or(b"");
                     let line = self.record.position().map_or(0, |p| p.line());
                     return Err(invalid_value(
                         &self.label,
@@ -495,7 +496,9 @@ impl CsvSink {
                 if j > 0 {
                     block.push(b',');
                 }
-                row[c].push(&mut block, &mut self.ryu);
+                if let Some(v) = row.get(c) {
+                    v.push(&mut block, &mut self.ryu);
+                }
             }
             block.push(b'\n');
             if block.len() >= 1 << 16 {

@@ -47,7 +47,9 @@ pub fn reorder_into<T: Shortest>(values: &[T], k: usize, order: &[usize], out: &
     out.reserve(values.len() / k.max(1) * order.len() * std::mem::size_of::<T>());
     for row in values.chunks_exact(k) {
         for &c in order {
-            out.extend_from_slice(bytemuck::bytes_of(&row[c]));
+            if let Some(v) = row.get(c) {
+                out.extend_from_slice(bytemuck::bytes_of(v));
+            }
         }
     }
 }
@@ -199,7 +201,10 @@ impl NpySource {
         self.buf.resize(n * width, 0);
         let mut got = 0;
         while got < self.buf.len() {
-            match self.reader.read(&mut self.buf[got..]) {
+            let Some(rest) = self.buf.get_mut(got..) else {
+                break;
+            };
+            match self.reader.read(rest) {
                 Ok(0) => {
                     return Err(CliError::input(format!(
                         "{}: truncated: the header says {} rows, the data ends after {}",
@@ -288,7 +293,7 @@ impl Source for NpySource {
                             );
                             gaussdiv::validate::check_pair(&p)
                         },
-                        |r, i| format!("{:e} (as f32: {:e})", r[i], r[i] as f32),
+                        |r, i| format!("{:e} (as f32: {:e})", at(r, i), at(r, i) as f32),
                     )?;
                     v.extend(self.values(f64::byte_swapped).map(|r| {
                         GaussianPair::new(r[0] as f32, r[1] as f32, r[2] as f32, r[3] as f32)
@@ -302,7 +307,7 @@ impl Source for NpySource {
                                 r[0], r[1], r[2], r[3],
                             ))
                         },
-                        |r, i| format!("{:e}", r[i]),
+                        |r, i| format!("{:e}", at(r, i)),
                     )?;
                     if self.header.big_endian {
                         v.extend(
@@ -327,7 +332,7 @@ impl Source for NpySource {
                         start,
                         self.values(f64::byte_swapped),
                         |r| gaussdiv::validate::check_pair_f64(&make(r)),
-                        |r, i| format!("{:e}", r[i]),
+                        |r, i| format!("{:e}", at(r, i)),
                     )?;
                     v.extend(self.values(f64::byte_swapped).map(make));
                 } else {
@@ -336,7 +341,7 @@ impl Source for NpySource {
                         start,
                         self.values(f32::byte_swapped),
                         |r| gaussdiv::validate::check_pair_f64(&widen(r)),
-                        |r, i| format!("{:e}", r[i]),
+                        |r, i| format!("{:e}", at(r, i)),
                     )?;
                     v.extend(self.values(f32::byte_swapped).map(widen));
                 }
@@ -344,6 +349,11 @@ impl Source for NpySource {
         }
         Ok(n)
     }
+}
+
+/// `r[i]`, or the default outside the row.
+fn at<T: Copy + Default>(r: &[T; 4], i: usize) -> T {
+    r.get(i).copied().unwrap_or_default()
 }
 
 /// Byte-swapping of a float's representation (for big-endian files).

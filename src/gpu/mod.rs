@@ -609,18 +609,25 @@ impl GpuEvaluator {
             });
         }
         // Interleave block by block into a bounded host buffer.
-        let block = self.host_chunk_pairs as usize;
+        let block = (self.host_chunk_pairs as usize).max(1);
         let mut pairs = Vec::with_capacity(n.min(block));
+        let [mu1, s1, mu2, s2] = columns;
+        let blocks = mu1
+            .chunks(block)
+            .zip(s1.chunks(block))
+            .zip(mu2.chunks(block).zip(s2.chunks(block)))
+            .zip(out.chunks_mut(block * k));
         let mut start = 0;
-        while start < n {
-            let end = (start + block).min(n);
+        for (((a, b), (c, d)), dst) in blocks {
             pairs.clear();
-            pairs.extend((start..end).map(|i| {
-                GaussianPair::new(columns[0][i], columns[1][i], columns[2][i], columns[3][i])
-            }));
-            self.run(&pairs, metrics, &mut out[start * k..end * k], mode, start)
-                .await?;
-            start = end;
+            pairs.extend(
+                a.iter()
+                    .zip(b)
+                    .zip(c.iter().zip(d))
+                    .map(|((&a, &b), (&c, &d))| GaussianPair::new(a, b, c, d)),
+            );
+            self.run(&pairs, metrics, dst, mode, start).await?;
+            start += pairs.len();
         }
         Ok(())
     }
@@ -678,10 +685,15 @@ impl GpuEvaluator {
 
         // Rows whose arithmetic may meet subnormals the device flushes: CPU.
         for i in fixups {
-            let all = cpu::eval32(&pairs[i]);
-            let all = [all.cross_entropy, all.kl, all.entropy];
-            for (j, m) in metrics.iter().enumerate() {
-                out[i * k + j] = all[m.index()];
+            let (Some(p), Some(row)) = (pairs.get(i), out.chunks_exact_mut(k).nth(i)) else {
+                continue;
+            };
+            let d = cpu::eval32(p);
+            let all = [d.cross_entropy, d.kl, d.entropy];
+            for (dst, m) in row.iter_mut().zip(metrics.iter()) {
+                if let Some(v) = all.get(m.index()) {
+                    *dst = *v;
+                }
             }
         }
         Ok(())
@@ -714,13 +726,16 @@ impl GpuEvaluator {
             let slot_index = c % self.slots;
             if inflight.len() == self.slots {
                 if let Some(done) = inflight.pop_front() {
-                    let slot = &scratch.slots[done.slot];
+                    let slot = Self::slot(&scratch.slots, done.slot)?;
                     self.wait(&done.outcome, Some(done.submission), mode)
                         .await?;
                     Self::read_back(slot, done.start, done.len, k, out)?;
                 }
             }
-            let slot = &mut scratch.slots[slot_index];
+            let slot = scratch
+                .slots
+                .get_mut(slot_index)
+                .ok_or_else(|| Error::Gpu("staging slot missing".into()))?;
             let len = chunk_pairs.len() as u64;
             let in_bytes = len * PAIR_BYTES;
             let out_bytes = len * value_bytes;
@@ -781,12 +796,18 @@ impl GpuEvaluator {
             });
         }
         while let Some(done) = inflight.pop_front() {
-            let slot = &scratch.slots[done.slot];
+            let slot = Self::slot(&scratch.slots, done.slot)?;
             self.wait(&done.outcome, Some(done.submission), mode)
                 .await?;
             Self::read_back(slot, done.start, done.len, k, out)?;
         }
         Ok(())
+    }
+
+    fn slot(slots: &[Slot], i: usize) -> Result<&Slot> {
+        slots
+            .get(i)
+            .ok_or_else(|| Error::Gpu("staging slot missing".into()))
     }
 
     fn read_back(slot: &Slot, start: usize, len: usize, k: usize, out: &mut [f32]) -> Result<()> {
@@ -797,7 +818,13 @@ impl GpuEvaluator {
                 .slice(..bytes)
                 .get_mapped_range()
                 .map_err(|e| Error::Map(e.to_string()))?;
-            let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut out[start * k..(start + len) * k]);
+            let dst = out
+                .get_mut(start * k..(start + len) * k)
+                .ok_or_else(|| Error::Gpu("readback range outside the output".into()))?;
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(dst);
+            if dst.len() != view.len() {
+                return Err(Error::Gpu("readback size mismatch".into()));
+            }
             dst.copy_from_slice(&view);
         }
         down.unmap();
