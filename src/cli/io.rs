@@ -129,14 +129,24 @@ pub fn open_source(path: Option<&Path>, reject_invalid: bool) -> Result<Input, C
         size,
         count,
     } = open_input(path)?;
-    let source: Box<dyn Source> = match Format::of(path) {
-        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid)?),
-        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid)?),
-    };
+    let source = source_from_reader(reader, label, Format::of(path), reject_invalid)?;
     Ok(Input {
         source,
         bytes_read: count,
         size,
+    })
+}
+
+/// A row source over any reader (a file, standard input, bytes in memory).
+pub fn source_from_reader(
+    reader: Box<dyn Read + Send>,
+    label: String,
+    format: Format,
+    reject_invalid: bool,
+) -> Result<Box<dyn Source>, CliError> {
+    Ok(match format {
+        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid)?),
+        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid)?),
     })
 }
 

@@ -5,8 +5,10 @@
 
 mod bench;
 mod eval;
-mod io;
-mod npy;
+// Visible to the crate so that the fuzz targets and tests/readers.rs, which
+// include this module tree, can drive the readers directly.
+pub(crate) mod io;
+pub(crate) mod npy;
 mod signals;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -315,7 +315,16 @@ impl Source for NpySource {
                                 .map(|r| GaussianPair::new(r[0], r[1], r[2], r[3])),
                         );
                     } else {
-                        v.extend_from_slice(bytemuck::cast_slice(&self.buf[..]));
+                        // The byte buffer need not be 4-byte aligned (an empty Vec's is not):
+                        // cast when it is, read unaligned otherwise.
+                        match bytemuck::try_cast_slice::<u8, GaussianPair>(&self.buf) {
+                            Ok(rows) => v.extend_from_slice(rows),
+                            Err(_) => v.extend(
+                                self.buf
+                                    .chunks_exact(16)
+                                    .map(bytemuck::pod_read_unaligned::<GaussianPair>),
+                            ),
+                        }
                     }
                 }
             }
