@@ -163,6 +163,16 @@ struct BindKey {
     k: usize,
 }
 
+/// `(start, len)` of the chunks covering `count` pairs, `chunk` at a time
+/// (all in u64: counts and byte offsets beyond 2^32 are fine).
+fn chunk_ranges(count: u64, chunk: u64) -> impl Iterator<Item = (u64, u64)> {
+    let chunk = chunk.max(1);
+    (0..count.div_ceil(chunk)).map(move |c| {
+        let start = c * chunk;
+        (start, chunk.min(count - start))
+    })
+}
+
 /// Faults that tests can inject into an evaluator.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1190,9 +1200,7 @@ impl GpuEvaluator {
                         .into(),
                 )
             })?;
-        let mut start = 0u64;
-        while start < count {
-            let len = (count - start).min(self.chunk_pairs);
+        for (start, len) in chunk_ranges(count, self.chunk_pairs) {
             let key = BindKey {
                 inputs: inputs.advanced(start),
                 output: output.buffer().clone(),
@@ -1219,7 +1227,6 @@ impl GpuEvaluator {
                 }
             };
             self.record_pass(encoder, &pipeline, &bind_group, len);
-            start += len;
         }
         Ok(())
     }
@@ -1263,5 +1270,47 @@ impl GpuEvaluator {
     /// The largest single binding this device allows, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
         self.max_binding
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chunk_ranges, PAIR_BYTES};
+
+    /// Index arithmetic at the 2^31 / 2^32 boundaries: chunks cover every
+    /// pair exactly once and byte offsets do not wrap.
+    #[test]
+    fn chunk_ranges_at_32_bit_boundaries() {
+        let chunk = 8_388_608u64; // one 128 MiB binding of 16-byte pairs
+        for count in [
+            (1u64 << 31) - 1,
+            1 << 31,
+            (1 << 31) + 1,
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 32) + 1,
+            (1 << 34) + 12_345,
+        ] {
+            let mut next = 0u64;
+            let mut n = 0u64;
+            let mut last = (0, 0);
+            for (start, len) in chunk_ranges(count, chunk) {
+                assert_eq!(start, next);
+                assert!(len >= 1 && len <= chunk);
+                next = start + len;
+                n += 1;
+                last = (start, len);
+            }
+            assert_eq!(next, count, "all pairs covered");
+            assert_eq!(n, count.div_ceil(chunk));
+            // the byte offset of the last chunk needs more than 32 bits
+            assert_eq!(last.0 * PAIR_BYTES, (count - last.1) * 16);
+        }
+        assert_eq!(chunk_ranges(0, 256).count(), 0);
+        assert_eq!(
+            chunk_ranges(5, 0).count(),
+            5,
+            "a zero chunk is treated as 1"
+        );
     }
 }

@@ -1,0 +1,12 @@
+//! The tool's CSV reader on arbitrary bytes: rows or an error, never a panic.
+#![no_main]
+
+#[path = "../../src/cli/mod.rs"]
+#[allow(dead_code)]
+mod cli;
+#[path = "readers_common.rs"]
+mod readers_common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    readers_common::read_all(data, cli::io::Format::Csv);
+});
