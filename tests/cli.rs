@@ -19,8 +19,13 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn run_stdin(args: &[&str], input: &str) -> Output {
+    run_stdin_env(args, input, &[])
+}
+
+fn run_stdin_env(args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
     let mut child = bin()
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -252,22 +257,8 @@ fn bad_usage_exits_2() {
 #[test]
 fn no_adapter_gpu_exits_3_and_auto_falls_back() {
     let input = "mu1,sigma1,mu2,sigma2\n0,1,1,2\n";
-    let mut c = bin();
-    c.env("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere");
-    let mut child = c
-        .args(["eval", "--backend", "gpu"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let no_adapter = [("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere")];
+    let o = run_stdin_env(&["eval", "--backend", "gpu"], input, &no_adapter);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("no-such-adapter-anywhere"),
@@ -275,22 +266,7 @@ fn no_adapter_gpu_exits_3_and_auto_falls_back() {
         stderr(&o)
     );
 
-    let mut c = bin();
-    c.env("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere");
-    let mut child = c
-        .args(["eval", "--backend", "auto"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run_stdin_env(&["eval", "--backend", "auto"], input, &no_adapter);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("falling back to the CPU"),
