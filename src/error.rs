@@ -95,8 +95,10 @@ pub enum Error {
         /// The length given.
         got: u64,
     },
-    /// A buffer passed to [`crate::GpuEvaluator::encode`] is unusable: wrong
-    /// usage flags, too small, from another device or misaligned offset.
+    /// A buffer passed to [`crate::GpuEvaluator::encode`] is unusable: no
+    /// `STORAGE` usage, too small, a misaligned offset, a count of 0, or the
+    /// output aliasing an input. (Buffers from another device cannot be
+    /// detected here; wgpu reports them when the encoder is submitted.)
     #[error("invalid buffer argument: {0}")]
     InvalidBuffer(String),
     /// The request is too large for this platform's address space.

@@ -167,7 +167,7 @@ impl Evaluator {
     /// unless [`AUTO_ENV`] fixes it.
     pub fn with_policy(backend: Backend, on_invalid: OnInvalid) -> Result<Evaluator> {
         let options = Self::gpu_options(on_invalid);
-        let (gpu, fallback_reason) = match backend {
+        let (mut gpu, mut fallback_reason) = match backend {
             Backend::Cpu => (None, None),
             Backend::Gpu => (Some(GpuEvaluator::with_options(options)?), None),
             Backend::Auto => match GpuEvaluator::with_options(options) {
@@ -175,18 +175,22 @@ impl Evaluator {
                 Err(e) => (None, Some(format!("no usable GPU ({e}); using the CPU"))),
             },
         };
-        let crossover = match (&gpu, backend) {
-            (Some(g), Backend::Auto) => Some(
-                match std::env::var(AUTO_ENV)
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok())
-                {
-                    Some(n) => Crossover::fixed(n),
-                    None => calibrate(g)?,
-                },
-            ),
-            _ => None,
-        };
+        let mut crossover = None;
+        if let (Some(g), Backend::Auto) = (&gpu, backend) {
+            let fixed = std::env::var(AUTO_ENV)
+                .ok()
+                .and_then(|v| v.trim().parse().ok());
+            match fixed.map_or_else(|| calibrate(g), |n| Ok(Crossover::fixed(n))) {
+                Ok(c) => crossover = Some(c),
+                Err(e) => {
+                    // A GPU that fails its calibration is not usable: the CPU it is.
+                    fallback_reason = Some(format!(
+                        "the GPU failed while measuring the crossover ({e}); using the CPU"
+                    ));
+                    gpu = None;
+                }
+            }
+        }
         Ok(Evaluator {
             gpu: RwLock::new(gpu.map(Arc::new)),
             backend,

@@ -168,3 +168,25 @@ fn auto_recovers_by_recreating_the_device_or_falling_back_to_the_cpu() {
     assert!(ev.gpu().is_none() && !ev.uses_gpu_for(pairs.len()));
     assert!(ev.recoveries().iter().any(|l| l.contains("using the CPU")));
 }
+
+#[test]
+fn a_cancelled_async_call_leaves_the_evaluator_usable() {
+    let Some(shared) = gpu() else { return };
+    let g = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let pairs = random_pairs(3_000_000, 6);
+    // Poll the future a few times (so that buffers are mapped or in flight), then drop it.
+    {
+        use std::future::Future;
+        use std::task::{Context, Waker};
+        let mut fut = Box::pin(g.evaluate_async(&pairs));
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..3 {
+            let _ = fut.as_mut().poll(&mut cx);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let out = g.evaluate(&pairs).unwrap();
+    assert_eq!(out, shared.evaluate(&pairs).unwrap());
+    let out = pollster::block_on(g.evaluate_async(&pairs)).unwrap();
+    assert_eq!(out.len(), pairs.len());
+}

@@ -161,6 +161,10 @@ fn every_misuse_is_a_documented_error() {
             "count overflow",
             gpu.encode(&mut enc, input.slice(..), output.slice(..), u64::MAX / 2),
         ),
+        (
+            "output aliases the input",
+            gpu.encode(&mut enc, input.slice(..8192), input.slice(8192..), 100),
+        ),
     ];
     for (name, r) in cases {
         match r {

@@ -117,7 +117,12 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
     let worst_error = worst(pairs, set, &out, Tolerance::GPU_F32)?;
 
     // Kernel only: the data already on the device; submit to completion.
-    let kernel_median = if pairs.is_empty() {
+    let fits = |bytes: u64| bytes <= gpu.device().limits().max_buffer_size;
+    let kernel_median = if pairs.is_empty()
+        || !fits(pairs.len() as u64 * 16)
+        || !fits((pairs.len() * set.len() * 4) as u64)
+    {
+        // (Too large for one device buffer: the end-to-end path chunks, this measurement does not.)
         None
     } else {
         let device = gpu.device();

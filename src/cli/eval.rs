@@ -192,17 +192,22 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     let mut progress = Progress::new(args.progress, input.size);
     let bytes_read = input.bytes_read.clone();
     let k = set.len();
-    let mut source = input.source;
+    let source = input.source;
     let mut report: Option<VerifyReport> = None;
 
+    // Reader: parse chunks ahead of the evaluator. Not joined: after an error
+    // the tool reports it at once, even if the reader is blocked on a slow
+    // standard input (the thread ends with the process).
+    let (rows_tx, rows_rx) = sync_channel::<FromReader>(1);
+    let (free_rows_tx, free_rows_rx) = sync_channel::<Rows>(2);
+    std::thread::Builder::new()
+        .name("gaussdiv-reader".into())
+        .spawn(move || read_loop(source, f64_mode, rows_tx, free_rows_rx))
+        .map_err(|e| CliError::input(format!("cannot start the reader thread: {e}")))?;
+
     let outcome = std::thread::scope(|s| -> Result<(), CliError> {
-        let (rows_tx, rows_rx) = sync_channel::<Result<Rows, CliError>>(1);
-        let (free_rows_tx, free_rows_rx) = sync_channel::<Rows>(2);
         let (out_tx, out_rx) = sync_channel::<ToWriter>(1);
         let (free_out_tx, free_out_rx) = sync_channel::<Values>(2);
-
-        // Reader: parse chunks ahead of the evaluator.
-        s.spawn(move || read_loop(&mut *source, f64_mode, rows_tx, free_rows_rx));
 
         // Writer: format and write behind the evaluator; completes the output
         // only on Commit (otherwise the temporary file is dropped).
@@ -223,8 +228,14 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
 
         let evaluated = (|| -> Result<(), CliError> {
             let mut offset = 0usize;
-            for item in rows_rx.iter() {
-                let rows = item?;
+            loop {
+                let rows = match rows_rx.recv() {
+                    Ok(FromReader::Rows(rows)) => rows,
+                    Ok(FromReader::End) => break,
+                    Ok(FromReader::Failed(e)) => return Err(e),
+                    // Never commit an output the reader did not finish.
+                    Err(_) => return Err(CliError::input("the reader stopped unexpectedly")),
+                };
                 let n = rows.len();
                 let mut values = free_out_rx.try_recv().unwrap_or(if f64_mode {
                     Values::F64(Vec::new())
@@ -250,7 +261,6 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
             Ok(())
         })();
         drop(out_tx);
-        drop(rows_rx); // stops the reader if it is still going
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(CliError::input("the writer thread panicked")));
@@ -270,10 +280,18 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
+/// What the reader thread sends.
+enum FromReader {
+    Rows(Rows),
+    /// The input is exhausted: everything has been sent.
+    End,
+    Failed(CliError),
+}
+
 fn read_loop(
-    source: &mut dyn io::Source,
+    mut source: Box<dyn io::Source>,
     f64_mode: bool,
-    tx: SyncSender<Result<Rows, CliError>>,
+    tx: SyncSender<FromReader>,
     free: Receiver<Rows>,
 ) {
     loop {
@@ -282,17 +300,14 @@ fn read_loop(
         } else {
             Rows::F32(Vec::with_capacity(CHUNK_ROWS))
         });
-        match source.read(CHUNK_ROWS, &mut rows) {
-            Ok(0) => return,
-            Ok(_) => {
-                if tx.send(Ok(rows)).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
+        let msg = match source.read(CHUNK_ROWS, &mut rows) {
+            Ok(0) => FromReader::End,
+            Ok(_) => FromReader::Rows(rows),
+            Err(e) => FromReader::Failed(e),
+        };
+        let last = !matches!(msg, FromReader::Rows(_));
+        if tx.send(msg).is_err() || last {
+            return;
         }
     }
 }

@@ -478,13 +478,14 @@ impl Target {
             let synced = File::open(&temp).and_then(|f| f.sync_all());
             synced.map_err(|e| self.io(e))?;
             let temp_name = temp.to_path_buf();
-            temp.persist(&target).map_err(|e| {
-                CliError::input(format!(
-                    "cannot move the output into {}: {e}",
-                    target.display()
-                ))
+            super::signals::persist_temp(&temp_name, || {
+                temp.persist(&target).map(|_| ()).map_err(|e| {
+                    CliError::input(format!(
+                        "cannot move the output into {}: {e}",
+                        target.display()
+                    ))
+                })
             })?;
-            super::signals::unregister_temp(&temp_name);
         }
         Ok(())
     }

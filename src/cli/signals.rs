@@ -14,7 +14,7 @@ pub fn install() {
                 let _ = std::fs::remove_file(p);
             }
         }
-        eprintln!("gaussdiv: interrupted; no output written");
+        eprintln!("gaussdiv: interrupted; no output file was written");
         std::process::exit(130);
     });
 }
@@ -26,9 +26,14 @@ pub fn register_temp(p: &Path) {
     }
 }
 
-/// The temporary file is about to become the output: stop tracking it.
-pub fn unregister_temp(p: &Path) {
-    if let Ok(mut list) = TEMPS.lock() {
-        list.retain(|q| q != p);
-    }
+/// Move the temporary file into place and stop tracking it, atomically with
+/// respect to the signal handler (which holds the same lock while it deletes).
+pub fn persist_temp<E>(p: &Path, persist: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+    let mut list = match TEMPS.lock() {
+        Ok(l) => l,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    persist()?;
+    list.retain(|q| q != p);
+    Ok(())
 }

@@ -31,6 +31,18 @@ pub use kernel::SHADER_SOURCE;
 /// Smallest staging capacity, in pairs (buffers grow by powers of two from here).
 const MIN_CAPACITY: u64 = 4096;
 
+/// Bind groups cached for the device path (each keeps its buffers alive;
+/// see [`GpuEvaluator::clear_encode_cache`]).
+const ENCODE_CACHE_ENTRIES: usize = 16;
+
+/// Bind groups kept per staging slot on the host path (one per distinct
+/// chunk length and metric count).
+const SLOT_BIND_GROUPS: usize = 8;
+
+/// Largest chunk (one binding, one dispatch): the kernel indexes a chunk's
+/// outputs with u32 `i × k`, which stays below 2^32 for k ≤ 16.
+const MAX_CHUNK_PAIRS: u64 = 1 << 27;
+
 /// Chunk sizes are multiples of this many pairs, so that chunk offsets in
 /// caller buffers meet any `min_storage_buffer_offset_alignment` (≤ 256 bytes).
 const CHUNK_GRANULE: u64 = 256;
@@ -52,7 +64,7 @@ pub struct GpuOptions {
     pub workgroup_size: u32,
     /// What to do with invalid pairs on the host path. Default: error.
     pub on_invalid: OnInvalid,
-    /// Longest wait for the GPU before giving up with [`Error::DeviceLost`];
+    /// Longest wait for the GPU before giving up with [`Error::Timeout`];
     /// `None` waits indefinitely. Default: 60 s.
     pub timeout: Option<Duration>,
     /// How host data reaches the device on the host path.
@@ -120,6 +132,20 @@ struct Slot {
 struct Scratch {
     capacity: u64,
     slots: Vec<Slot>,
+}
+
+/// Drops the scratch buffers unless the run that uses them completed.
+struct ResetUnlessDone<'a> {
+    scratch: &'a mut Option<Scratch>,
+    done: bool,
+}
+
+impl Drop for ResetUnlessDone<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            *self.scratch = None;
+        }
+    }
 }
 
 /// Four device arrays of f32 — μ1, σ1, μ2, σ2 — the structure-of-arrays
@@ -193,7 +219,17 @@ enum WaitMode {
     Offload,
 }
 
-type MapOutcome = Arc<Mutex<Option<core::result::Result<(), wgpu::BufferAsyncError>>>>;
+/// The result of a `map_async` callback, and a signal for it: the callback
+/// may run on whichever thread polls the device (another evaluator's, the
+/// app's), so a waiter that finds it missing after its own poll waits for it.
+type MapOutcome = Arc<(
+    Mutex<Option<core::result::Result<(), wgpu::BufferAsyncError>>>,
+    std::sync::Condvar,
+)>;
+
+/// How long to wait for a mapping callback that another thread collected,
+/// once the submission is known to be complete.
+const CALLBACK_GRACE: Duration = Duration::from_secs(10);
 
 /// Evaluates batches of Gaussian pairs with the WGSL kernel.
 ///
@@ -350,9 +386,12 @@ impl GpuEvaluator {
         let max_x = u64::from(limits.max_compute_workgroups_per_dimension);
         let grid_pairs =
             (max_x * max_x * u64::from(workgroup_size)) / CHUNK_GRANULE * CHUNK_GRANULE;
+        // And below 2^27 pairs, so that the kernel's u32 index × values per pair never wraps.
         let chunk_pairs = options.max_chunk_pairs.clamp(
             CHUNK_GRANULE,
-            binding_pairs.min(grid_pairs).max(CHUNK_GRANULE),
+            binding_pairs
+                .min(grid_pairs)
+                .clamp(CHUNK_GRANULE, MAX_CHUNK_PAIRS),
         ) / CHUNK_GRANULE
             * CHUNK_GRANULE;
         let host_chunk_pairs = options.host_chunk_pairs.clamp(CHUNK_GRANULE, chunk_pairs)
@@ -518,7 +557,12 @@ impl GpuEvaluator {
     }
 
     /// [`evaluate`](Self::evaluate) for async code: the waits for the GPU
-    /// happen on a helper thread, so the executor is never blocked.
+    /// happen on a helper thread and are awaited, so the executor is never
+    /// blocked waiting for the GPU. The call's CPU work — validating the input
+    /// and copying it into the staging buffers, about as long as reading the
+    /// data once — runs on the calling task; for very large batches inside a
+    /// latency-sensitive runtime, run it under `spawn_blocking` or in chunks.
+    /// Dropping the future mid-way is safe: the buffers it used are released.
     pub async fn evaluate_async(&self, pairs: &[GaussianPair]) -> Result<Vec<Divergences>> {
         let mut out = vec![Divergences::default(); pairs.len()];
         self.run(
@@ -683,14 +727,18 @@ impl GpuEvaluator {
             .pipeline(&self.device, Layout::Pairs, metrics, &self.counters)
             .ok_or_else(|| Error::Unsupported("no pipeline for the pair layout".into()))?;
         let mut guard = self.scratch.lock().await;
-        let result = self
-            .run_chunks(&mut guard, &pipeline, pairs, k, out, mode)
-            .await;
-        if result.is_err() {
-            // Buffers may be left mapped or in flight: start afresh next time.
-            *guard = None;
+        {
+            // If the call fails or its future is dropped mid-way (a cancelled
+            // evaluate_async), buffers may be left mapped or in flight: the
+            // reset drops them, and the next call starts afresh.
+            let mut scratch = ResetUnlessDone {
+                scratch: &mut guard,
+                done: false,
+            };
+            self.run_chunks(scratch.scratch, &pipeline, pairs, k, out, mode)
+                .await?;
+            scratch.done = true;
         }
-        result?;
         drop(guard);
 
         // Rows whose arithmetic may meet subnormals the device flushes: CPU.
@@ -767,6 +815,12 @@ impl GpuEvaluator {
             let bind_group = {
                 let key = (len, k);
                 if !slot.bind_groups.contains_key(&key) {
+                    // Bounded: every distinct tail length would otherwise stay
+                    // cached. Full-chunk entries survive the pruning.
+                    if slot.bind_groups.len() >= SLOT_BIND_GROUPS {
+                        let full = chunk as u64;
+                        slot.bind_groups.retain(|(n, _), _| *n == full);
+                    }
                     let inputs = BindInputs::Pairs(slot.input.clone(), 0);
                     let bg = self.bind_group(&inputs, &slot.output, 0, len, k);
                     slot.bind_groups.insert(key, bg);
@@ -853,13 +907,14 @@ impl GpuEvaluator {
             self.fault.store(0, Ordering::SeqCst);
             return Err(self.map_failure("injected mapping failure".into()));
         }
-        let outcome: MapOutcome = Arc::new(Mutex::new(None));
+        let outcome: MapOutcome = Arc::new((Mutex::new(None), std::sync::Condvar::new()));
         let sink = outcome.clone();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         buffer.slice(..bytes).map_async(mode, move |r| {
-            if let Ok(mut s) = sink.lock() {
+            if let Ok(mut s) = sink.0.lock() {
                 *s = Some(r);
             }
+            sink.1.notify_all();
         });
         match now(scope.pop()).flatten() {
             None => Ok(outcome),
@@ -906,7 +961,15 @@ impl GpuEvaluator {
         };
         let lost = self.lost.clone();
         let take = move |outcome: &MapOutcome| -> Result<()> {
-            let got = outcome.lock().ok().and_then(|mut s| s.take());
+            // Our poll has seen the submission complete; the callback has run or
+            // is running on the thread that collected it.
+            let (slot, signal) = &**outcome;
+            let got = slot.lock().ok().and_then(|guard| {
+                signal
+                    .wait_timeout_while(guard, CALLBACK_GRACE, |s| s.is_none())
+                    .ok()
+                    .and_then(|(mut s, _)| s.take())
+            });
             let lost = lost.load(Ordering::SeqCst);
             match got {
                 Some(Ok(())) => Ok(()),
@@ -1116,6 +1179,17 @@ impl GpuEvaluator {
         pass.dispatch_workgroups(x, y, 1);
     }
 
+    /// Drop the bind groups cached by [`encode`](Self::encode) and friends.
+    /// Each cached bind group keeps its buffers alive (at most 16 are kept);
+    /// call this after dropping large buffers used with `encode` to release
+    /// their memory at once.
+    pub fn clear_encode_cache(&self) {
+        match self.encode_cache.lock() {
+            Ok(mut c) => c.clear(),
+            Err(p) => p.into_inner().clear(),
+        }
+    }
+
     /// Record the evaluation of `count` pairs that already live on the device
     /// into the caller's `encoder`: cross-entropy, KL and entropy, written to
     /// `output` in the layout of [`Divergences`] (12 bytes per pair). No
@@ -1190,6 +1264,17 @@ impl GpuEvaluator {
         let k = metrics.len();
         let value_bytes = 4 * k as u64;
         self.check_slice("output", &output, count, value_bytes)?;
+        let aliased = match &inputs {
+            BindInputs::Pairs(b, _) => b == output.buffer(),
+            BindInputs::Soa(a) => a.iter().any(|(b, _)| b == output.buffer()),
+        };
+        if aliased {
+            return Err(Error::InvalidBuffer(
+                "the output buffer is also an input buffer; a buffer cannot be bound both \
+                 read-only and writable in one pass (use separate buffers)"
+                    .into(),
+            ));
+        }
         let pipeline = self
             .kernel
             .pipeline(&self.device, layout, metrics, &self.counters)
@@ -1216,7 +1301,7 @@ impl GpuEvaluator {
                 match cache.get(&key) {
                     Some(bg) => bg.clone(),
                     None => {
-                        if cache.len() >= 256 {
+                        if cache.len() >= ENCODE_CACHE_ENTRIES {
                             cache.clear();
                         }
                         let bg =
