@@ -113,6 +113,32 @@ fn field_f32(p: &GaussianPair, f: Field) -> f32 {
     }
 }
 
+/// Branch-free screen of a slice: `(any invalid pair, any pair needing a
+/// host fix-up)`. Vectorises; the exact (slower) scans run only when it
+/// finds something.
+pub(crate) fn screen(pairs: &[GaussianPair]) -> (bool, bool) {
+    const EXP: u32 = 0x7f80_0000;
+    let mut invalid = false;
+    let mut fixup = false;
+    for p in pairs {
+        let (m1, s1, m2, s2) = (
+            p.mu1.to_bits(),
+            p.sigma1.to_bits(),
+            p.mu2.to_bits(),
+            p.sigma2.to_bits(),
+        );
+        // σ valid: 0 < σ ≤ MAX (sign clear, not zero, exponent not all ones).
+        let bad_sigma = s1.wrapping_sub(1) >= 0x7f7f_ffff || s2.wrapping_sub(1) >= 0x7f7f_ffff;
+        let bad_mu = (m1 & EXP) == EXP || (m2 & EXP) == EXP;
+        invalid |= bad_sigma | bad_mu;
+        // Subnormal (non-zero) μ or μ1 − μ2: exponent field zero, value non-zero.
+        let d = (p.mu1 - p.mu2).to_bits();
+        let tiny = |b: u32| (b & EXP) == 0 && (b & 0x7fff_ffff) != 0;
+        fixup |= tiny(m1) | tiny(m2) | tiny(d);
+    }
+    (invalid, fixup)
+}
+
 /// Whether the GPU kernel may be inexact for this (valid) pair because
 /// floating-point arithmetic on it would meet a subnormal μ or μ1 − μ2,
 /// which WGSL allows a device to flush to zero (DESIGN §2.5). Subnormal σ
@@ -122,4 +148,52 @@ fn field_f32(p: &GaussianPair, f: Field) -> f32 {
 pub(crate) fn needs_host_fixup(p: &GaussianPair) -> bool {
     let tiny = |x: f32| x != 0.0 && x.abs() < f32::MIN_POSITIVE;
     tiny(p.mu1) || tiny(p.mu2) || tiny(p.mu1 - p.mu2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The branch-free screen agrees with the exact checks on every class of bit pattern.
+    #[test]
+    fn screen_agrees_with_the_exact_checks() {
+        let specials = [
+            0u32,
+            0x8000_0000,
+            1,
+            0x8000_0001,
+            0x007f_ffff,
+            0x0080_0000,
+            0x3f80_0000,
+            0xbf80_0000,
+            0x7f7f_ffff,
+            0xff7f_ffff,
+            0x7f80_0000,
+            0xff80_0000,
+            0x7fc0_0000,
+            0xffc0_0001,
+            0x0080_0001,
+        ];
+        let mut n = 0;
+        for &a in &specials {
+            for &b in &specials {
+                for &c in &specials[..6] {
+                    let p = GaussianPair::new(
+                        f32::from_bits(c),
+                        f32::from_bits(a),
+                        f32::from_bits(b ^ c),
+                        f32::from_bits(b),
+                    );
+                    let (invalid, fixup) = screen(&[p]);
+                    assert_eq!(invalid, check_pair(&p).is_some(), "{p:?}");
+                    assert_eq!(fixup, needs_host_fixup(&p), "{p:?}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 1000);
+        // μ1 − μ2 subnormal although both are normal
+        let p = GaussianPair::new(1.5e-38, 1.0, 1.4e-38, 1.0);
+        assert_eq!(screen(&[p]), (false, true));
+    }
 }

@@ -108,24 +108,17 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
     })?;
     let mut out = vec![0f32; pairs.len() * set.len()];
     gpu.evaluate_metrics_into(pairs, set, &mut out)?;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        gpu.evaluate_metrics_into(pairs, set, &mut out)?;
-        times.push(t.elapsed());
-    }
     let worst_error = worst(pairs, set, &out, Tolerance::GPU_F32)?;
 
     // Kernel only: the data already on the device; submit to completion.
-    let fits = |bytes: u64| bytes <= gpu.device().limits().max_buffer_size;
-    let kernel_median = if pairs.is_empty()
-        || !fits(pairs.len() as u64 * 16)
-        || !fits((pairs.len() * set.len() * 4) as u64)
-    {
-        // (Too large for one device buffer: the end-to-end path chunks, this measurement does not.)
-        None
-    } else {
-        let device = gpu.device();
+    // (Skipped when the batch does not fit one device buffer: the end-to-end
+    // path chunks, this measurement does not.)
+    let device = gpu.device();
+    let fits = |bytes: u64| bytes <= device.limits().max_buffer_size;
+    let kernel_buffers = (!pairs.is_empty()
+        && fits(pairs.len() as u64 * 16)
+        && fits((pairs.len() * set.len() * 4) as u64))
+    .then(|| {
         let input = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("bench input"),
             size: pairs.len() as u64 * 16,
@@ -140,7 +133,10 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let once = || -> Result<Duration, CliError> {
+        (input, output)
+    });
+    let kernel_once =
+        |(input, output): &(wgpu::Buffer, wgpu::Buffer)| -> Result<Duration, CliError> {
             let t = Instant::now();
             let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("bench kernel"),
@@ -161,13 +157,22 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
                 .map_err(|e| CliError::input(format!("GPU wait failed: {e}")))?;
             Ok(t.elapsed())
         };
-        once()?;
-        let mut k = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            k.push(once()?);
+    if let Some(b) = &kernel_buffers {
+        kernel_once(b)?; // warm-up
+    }
+    // Interleaved: end-to-end and kernel-only alternate, so that both see the
+    // same machine load and their ratio means something on a noisy machine.
+    let mut times = Vec::with_capacity(runs);
+    let mut kernel = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        gpu.evaluate_metrics_into(pairs, set, &mut out)?;
+        times.push(t.elapsed());
+        if let Some(b) = &kernel_buffers {
+            kernel.push(kernel_once(b)?);
         }
-        Some(median(k))
-    };
+    }
+    let kernel_median = kernel_buffers.as_ref().map(|_| median(kernel));
     Ok(Row {
         backend: "gpu",
         chose: None,

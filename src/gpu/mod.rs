@@ -17,7 +17,6 @@ use crate::pair::{Divergences, GaussianPair, Metrics};
 use crate::validate::{self, OnInvalid};
 use context::AdapterSummary;
 use kernel::{grid, Counters, Kernel, Layout, PAIR_BYTES};
-use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::pin;
@@ -688,16 +687,31 @@ impl GpuEvaluator {
 
     /// Validate (per the policy) and find the rows the CPU must recompute.
     /// `offset` is the index of `pairs[0]` in the caller's input (for errors).
-    fn scan(&self, pairs: &[GaussianPair], offset: usize) -> Result<Vec<usize>> {
-        if self.options.on_invalid == OnInvalid::Error {
-            validate::validate_at(pairs, offset)?;
+    /// One sequential pass over a chunk (just before it is copied, while it is
+    /// in cache): the first invalid row under the error policy, and the rows
+    /// to recompute on the CPU, appended to `fixups` as `base + i`.
+    fn scan_chunk(
+        &self,
+        chunk: &[GaussianPair],
+        offset: usize,
+        base: usize,
+        fixups: &mut Vec<usize>,
+    ) -> Result<()> {
+        let (any_invalid, any_fixup) = validate::screen(chunk);
+        if any_invalid && self.options.on_invalid == OnInvalid::Error {
+            validate::validate_at(chunk, offset)?;
         }
-        let fixup = |(i, p): (usize, &GaussianPair)| validate::needs_host_fixup(p).then_some(i);
-        Ok(if pairs.len() < 1 << 15 {
-            pairs.iter().enumerate().filter_map(fixup).collect()
-        } else {
-            pairs.par_iter().enumerate().filter_map(fixup).collect()
-        })
+        if !any_fixup {
+            return Ok(());
+        }
+        fixups.extend(
+            chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| validate::needs_host_fixup(p))
+                .map(|(i, _)| base + i),
+        );
+        Ok(())
     }
 
     async fn run(
@@ -717,7 +731,6 @@ impl GpuEvaluator {
                 got: out.len() as u64,
             });
         }
-        let fixups = self.scan(pairs, offset)?;
         if n == 0 {
             return Ok(());
         }
@@ -726,6 +739,7 @@ impl GpuEvaluator {
             .kernel
             .pipeline(&self.device, Layout::Pairs, metrics, &self.counters)
             .ok_or_else(|| Error::Unsupported("no pipeline for the pair layout".into()))?;
+        let mut fixups = Vec::new();
         let mut guard = self.scratch.lock().await;
         {
             // If the call fails or its future is dropped mid-way (a cancelled
@@ -735,8 +749,17 @@ impl GpuEvaluator {
                 scratch: &mut guard,
                 done: false,
             };
-            self.run_chunks(scratch.scratch, &pipeline, pairs, k, out, mode)
-                .await?;
+            self.run_chunks(
+                scratch.scratch,
+                &pipeline,
+                pairs,
+                k,
+                out,
+                mode,
+                offset,
+                &mut fixups,
+            )
+            .await?;
             scratch.done = true;
         }
         drop(guard);
@@ -757,6 +780,7 @@ impl GpuEvaluator {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run_chunks(
         &self,
         guard: &mut Option<Scratch>,
@@ -765,6 +789,8 @@ impl GpuEvaluator {
         k: usize,
         out: &mut [f32],
         mode: WaitMode,
+        offset: usize,
+        fixups: &mut Vec<usize>,
     ) -> Result<()> {
         let n = pairs.len();
         let scratch = self.ensure_scratch(guard, n as u64)?;
@@ -790,6 +816,7 @@ impl GpuEvaluator {
                     Self::read_back(slot, done.start, done.len, k, out)?;
                 }
             }
+            self.scan_chunk(chunk_pairs, offset + c * chunk, c * chunk, fixups)?;
             let slot = scratch
                 .slots
                 .get_mut(slot_index)
