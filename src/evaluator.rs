@@ -286,6 +286,15 @@ impl Evaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
+        // Batches below the crossover go straight to the CPU (no lock, no clone).
+        let small = match self.backend {
+            Backend::Cpu => true,
+            Backend::Auto => self.crossover.is_none_or(|c| pairs.len() < c.gpu_min_pairs),
+            Backend::Gpu => false,
+        };
+        if small {
+            return self.cpu(pairs, metrics, out);
+        }
         let gpu = self.gpu();
         match gpu {
             Some(g) if self.uses_gpu_for(pairs.len()) => {
