@@ -44,7 +44,8 @@ echo "== cargo test --release (GAUSSDIV_REQUIRE_GPU=$GAUSSDIV_REQUIRE_GPU)"
 cargo test --release -- --nocapture 2>&1 | tee target/test-output.txt
 echo "== examples"
 cargo run --release --quiet --example quickstart
-if [ -f examples/wgpu_app.rs ]; then cargo run --release --quiet --example wgpu_app; fi
+cargo run --release --quiet --example wgpu_app
+cargo run --release --quiet --example async_app
 grep -E '^test result:' target/test-output.txt | awk '
     { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
     END { printf "all targets: %d passed, %d failed\n", p, f }'

@@ -77,7 +77,9 @@
 //! ```
 //!
 //! In async code, [`GpuEvaluator::evaluate_async`] waits for the GPU on a
-//! helper thread and never blocks the executor:
+//! helper thread and never blocks the executor waiting for it
+//! (`examples/async_app.rs` runs it on a tokio runtime next to a task that
+//! must stay responsive):
 //!
 //! ```no_run
 //! # async fn app(gpu: &gaussdiv::GpuEvaluator, pairs: &[gaussdiv::GaussianPair]) -> gaussdiv::Result<()> {
