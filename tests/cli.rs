@@ -661,3 +661,75 @@ fn bench_json_has_the_documented_fields() {
         );
     }
 }
+
+#[test]
+fn hostile_inputs_exit_0_or_2_with_a_message_within_seconds() {
+    let dir = TempDir::new("hostile");
+    let mut rng = Rng(0x5eed);
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..12 {
+        let len = (rng.next_u64() % 4096) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        inputs.push((format!("random{i}.csv"), bytes.clone()));
+        inputs.push((format!("random{i}.npy"), bytes));
+    }
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&u16::MAX.to_le_bytes());
+    inputs.push(("huge_header.npy".into(), npy));
+    inputs.push(("magic_only.npy".into(), b"\x93NUMPY".to_vec()));
+    inputs.push((
+        "huge_rows.npy".into(),
+        b"\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999, 4), }    \n".to_vec(),
+    ));
+    inputs.push((
+        "nul.csv".into(),
+        b"mu1,sigma1,mu2,sigma2\n\0,\0,\0,\0\n".to_vec(),
+    ));
+    inputs.push((
+        "long_line.csv".into(),
+        format!("mu1,sigma1,mu2,sigma2\n{}\n", "9".repeat(1 << 20)).into_bytes(),
+    ));
+    inputs.push((
+        "quotes.csv".into(),
+        b"mu1,sigma1,mu2,sigma2\n\"1,2\",\"3\n".to_vec(),
+    ));
+    inputs.push((
+        "ragged.csv".into(),
+        b"mu1,sigma1,mu2,sigma2\n1,2\n1,2,3,4,5\n".to_vec(),
+    ));
+    inputs.push((
+        "bom.csv".into(),
+        b"\xef\xbb\xbfmu1,sigma1,mu2,sigma2\n0,1,0,1\n".to_vec(),
+    ));
+    for (name, bytes) in &inputs {
+        let path = dir.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = dir.path("out.csv");
+        let t = std::time::Instant::now();
+        let o = run(&[
+            "eval",
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ]);
+        let code = o.status.code();
+        assert!(
+            code == Some(0) || code == Some(2),
+            "{name}: exit {code:?}: {}",
+            stderr(&o)
+        );
+        if code == Some(2) {
+            assert!(stderr(&o).contains("error"), "{name}: no message");
+            assert!(!out.exists(), "{name}: output left behind");
+        }
+        assert!(!stderr(&o).contains("panicked"), "{name}: {}", stderr(&o));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{name}: took {:?}",
+            t.elapsed()
+        );
+        let _ = std::fs::remove_file(&out);
+    }
+}
