@@ -6,6 +6,9 @@
 // mu1, sigma1, mu2, sigma2; output = the selected metrics in the order
 // cross_entropy, kl, entropy, 4 bytes each).
 //
+// KEEP IN SYNC with shaders/divergence_f64.wgsl, this kernel's f64 twin
+// (the f64 instantiation of src/math.rs, line for line like this one).
+//
 // One invocation per pair. The dispatch is a 2-D grid of workgroups
 // (x ≤ max_compute_workgroups_per_dimension); every invocation is bounds-checked
 // against arrayLength(&pairs), i.e. the bound range of the input binding.

@@ -33,6 +33,9 @@
 //!   blocking [`evaluate`](GpuEvaluator::evaluate),
 //!   [`evaluate_async`](GpuEvaluator::evaluate_async), and
 //!   [`encode`](GpuEvaluator::encode) into your command encoder.
+//! * [`GpuEvaluator::evaluate_f64`]: f64 on the GPU (`shaders/divergence_f64.wgsl`)
+//!   on devices with `SHADER_F64` and `SHADER_INT64`; [`Error::Unsupported`]
+//!   naming the missing features elsewhere.
 //! * [`cpu`]: the same formulas on all cores, f32 (mirror of the kernel) and
 //!   f64 (the reference).
 //! * [`verify()`]: the tolerance model; reports the worst row.
@@ -92,7 +95,7 @@
 //!
 //! Measured on the 2000 adversarial rows of `tests/data/golden_public.csv`
 //! against 50-digit truth, every row is within 1e-6 (CPU f32), 2e-6 (GPU f32)
-//! and 1e-14 (f64). See [`math`] for the formulation.
+//! and 1e-14 (CPU and GPU f64). See [`math`] for the formulation.
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),

@@ -5,6 +5,10 @@
 //! same order of operations, same constants). A change on one side is a
 //! change on both.
 //!
+//! KEEP IN SYNC with `shaders/divergence_f64.wgsl` too: the GPU f64 kernel
+//! mirrors the f64 instantiation of `divergences` the same way (its constants
+//! are checked against these by `tests/shader.rs`).
+//!
 //! # Formulation (DESIGN §2)
 //!
 //! Write σ = m·2^k with m ∈ [1, 2) (exact, from the bits; subnormals are

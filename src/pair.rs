@@ -71,7 +71,10 @@ pub struct Divergences {
     pub entropy: f32,
 }
 
-/// A pair of Gaussians in f64, for the reference path.
+/// A pair of Gaussians in f64, for the reference path and the GPU f64 kernel.
+///
+/// KEEP IN SYNC with `shaders/divergence_f64.wgsl`: its input element
+/// (`vec4<u64>` of f64 bits: mu1, sigma1, mu2, sigma2; 32 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct GaussianPair64 {
@@ -85,7 +88,8 @@ pub struct GaussianPair64 {
     pub sigma2: f64,
 }
 
-/// The measures of one pair in f64.
+/// The measures of one pair in f64 (also the f64 kernel's output layout
+/// when it writes all three).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct Divergences64 {

@@ -150,6 +150,37 @@ pub(crate) fn needs_host_fixup(p: &GaussianPair) -> bool {
     tiny(p.mu1) || tiny(p.mu2) || tiny(p.mu1 - p.mu2)
 }
 
+/// [`screen`] for f64 pairs.
+pub(crate) fn screen_f64(pairs: &[GaussianPair64]) -> (bool, bool) {
+    const EXP: u64 = 0x7ff0_0000_0000_0000;
+    const MAX_BITS: u64 = 0x7fef_ffff_ffff_ffff;
+    let mut invalid = false;
+    let mut fixup = false;
+    for p in pairs {
+        let (m1, s1, m2, s2) = (
+            p.mu1.to_bits(),
+            p.sigma1.to_bits(),
+            p.mu2.to_bits(),
+            p.sigma2.to_bits(),
+        );
+        let bad_sigma = s1.wrapping_sub(1) >= MAX_BITS || s2.wrapping_sub(1) >= MAX_BITS;
+        let bad_mu = (m1 & EXP) == EXP || (m2 & EXP) == EXP;
+        invalid |= bad_sigma | bad_mu;
+        let d = (p.mu1 - p.mu2).to_bits();
+        let tiny = |b: u64| (b & EXP) == 0 && (b & !(1 << 63)) != 0;
+        fixup |= tiny(m1) | tiny(m2) | tiny(d);
+    }
+    (invalid, fixup)
+}
+
+/// [`needs_host_fixup`] for f64 pairs (the f64 kernel on a device that
+/// flushes subnormal doubles, as lavapipe does).
+#[inline]
+pub(crate) fn needs_host_fixup_f64(p: &GaussianPair64) -> bool {
+    let tiny = |x: f64| x != 0.0 && x.abs() < f64::MIN_POSITIVE;
+    tiny(p.mu1) || tiny(p.mu2) || tiny(p.mu1 - p.mu2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +226,52 @@ mod tests {
         // μ1 − μ2 subnormal although both are normal
         let p = GaussianPair::new(1.5e-38, 1.0, 1.4e-38, 1.0);
         assert_eq!(screen(&[p]), (false, true));
+    }
+
+    /// The same for the f64 screen.
+    #[test]
+    fn screen_f64_agrees_with_the_exact_checks() {
+        let specials = [
+            0u64,
+            1 << 63,
+            1,
+            (1 << 63) | 1,
+            0x000f_ffff_ffff_ffff,
+            0x0010_0000_0000_0000,
+            0x3ff0_0000_0000_0000,
+            0xbff0_0000_0000_0000,
+            0x7fef_ffff_ffff_ffff,
+            0xffef_ffff_ffff_ffff,
+            0x7ff0_0000_0000_0000,
+            0xfff0_0000_0000_0000,
+            0x7ff8_0000_0000_0000,
+            0xfff8_0000_0000_0001,
+            0x0010_0000_0000_0001,
+        ];
+        let mut n = 0;
+        for &a in &specials {
+            for &b in &specials {
+                for &c in &specials[..6] {
+                    let p = GaussianPair64 {
+                        mu1: f64::from_bits(c),
+                        sigma1: f64::from_bits(a),
+                        mu2: f64::from_bits(b ^ c),
+                        sigma2: f64::from_bits(b),
+                    };
+                    let (invalid, fixup) = screen_f64(&[p]);
+                    assert_eq!(invalid, check_pair_f64(&p).is_some(), "{p:?}");
+                    assert_eq!(fixup, needs_host_fixup_f64(&p), "{p:?}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 1000);
+        let p = GaussianPair64 {
+            mu1: 2.5e-308,
+            sigma1: 1.0,
+            mu2: 2.4e-308,
+            sigma2: 1.0,
+        };
+        assert_eq!(screen_f64(&[p]), (false, true));
     }
 }

@@ -129,6 +129,53 @@ fn golden_file_through_the_tool_f64() {
 }
 
 #[test]
+fn golden_file_through_the_tool_gpu_f64() {
+    let Some(gpu) = gpu() else { return };
+    if !gpu.supports_f64() {
+        eprintln!("SKIPPED: the adapter lacks SHADER_F64/SHADER_INT64");
+        return;
+    }
+    golden_via_cli(
+        &["--precision", "f64", "--backend", "gpu"],
+        "tool GPU f64",
+        1e-14,
+        Precision::F64,
+    );
+}
+
+#[test]
+fn gpu_f64_without_the_features_exits_3_naming_them() {
+    let input = "mu1,sigma1,mu2,sigma2\n0,1,1,2\n";
+    // Mesa's GL adapter (llvmpipe through EGL) has neither SHADER_F64 nor SHADER_INT64.
+    let gl = [("WGPU_BACKEND", "gl")];
+    let o = run_stdin_env(
+        &["eval", "--backend", "gpu", "--precision", "f64"],
+        input,
+        &gl,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let message = stderr(&o);
+    if message.contains("no GPU adapter") {
+        eprintln!("SKIPPED: no GL adapter here: {message}");
+        return;
+    }
+    assert!(
+        message.contains("SHADER_F64") && message.contains("SHADER_INT64"),
+        "{message}"
+    );
+    assert!(o.stdout.is_empty(), "no partial output");
+    // `auto` and `cpu` run f64 on the CPU whatever the adapter.
+    for backend in ["auto", "cpu"] {
+        let o = run_stdin_env(
+            &["eval", "--backend", backend, "--precision", "f64"],
+            input,
+            &gl,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn golden_file_through_the_tool_gpu_f32() {
     if gpu().is_none() {
         return;

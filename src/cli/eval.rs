@@ -69,6 +69,36 @@ pub fn evaluator_for(backend: BackendArg) -> Result<Evaluator, CliError> {
     }
 }
 
+/// The GPU evaluator for `--precision f64 --backend gpu`: exit 3 without an
+/// adapter or without the device features the f64 kernel needs.
+pub fn gpu_f64_evaluator() -> Result<GpuEvaluator, CliError> {
+    let options = GpuOptions {
+        on_invalid: OnInvalid::Nan,
+        ..GpuOptions::default()
+    };
+    let gpu = GpuEvaluator::with_options(options).map_err(|e| CliError {
+        code: 3,
+        message: format!("--backend gpu: {e}"),
+    })?;
+    if !gpu.supports_f64() {
+        let missing: Vec<&str> = gpu
+            .missing_f64_features()
+            .iter_names()
+            .map(|(name, _)| name)
+            .collect();
+        let adapter = gpu.adapter().map(|a| a.to_string()).unwrap_or_default();
+        return Err(CliError {
+            code: 3,
+            message: format!(
+                "--backend gpu --precision f64: the adapter {adapter} lacks the device \
+                 feature(s) {} that f64 on the GPU needs (use --backend cpu or auto)",
+                missing.join(", ")
+            ),
+        });
+    }
+    Ok(gpu)
+}
+
 /// What the writer thread receives.
 enum ToWriter {
     Chunk(Values),
@@ -174,14 +204,15 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
         OnInvalidArg::Nan => OnInvalid::Nan,
     };
     let f64_mode = args.precision == PrecisionArg::F64;
-    if f64_mode && args.backend == BackendArg::Gpu {
-        return Err(CliError::input(
-            "--precision f64 runs on the CPU reference path; GPU f64 is not available yet \
-             (use --backend cpu or auto)",
-        ));
-    }
     // Input first, so that bad input and usage errors come before any GPU work.
     let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error)?;
+    // f64: the GPU kernel with `--backend gpu`; `auto` and `cpu` use the CPU
+    // reference path (fast on all cores, and the reference itself).
+    let gpu64 = if f64_mode && args.backend == BackendArg::Gpu {
+        Some(gpu_f64_evaluator()?)
+    } else {
+        None
+    };
     let evaluator = if f64_mode {
         None
     } else {
@@ -242,7 +273,14 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                 } else {
                     Values::F32(Vec::new())
                 });
-                let chunk_report = evaluate(&rows, &mut values, set, evaluator.as_ref(), args)?;
+                let chunk_report = evaluate(
+                    &rows,
+                    &mut values,
+                    set,
+                    evaluator.as_ref(),
+                    gpu64.as_ref(),
+                    args,
+                )?;
                 if let Some(r) = chunk_report {
                     report
                         .get_or_insert_with(|| VerifyReport::empty(r.tolerance))
@@ -318,6 +356,7 @@ fn evaluate(
     values: &mut Values,
     set: Metrics,
     evaluator: Option<&Evaluator>,
+    gpu64: Option<&GpuEvaluator>,
     args: &EvalArgs,
 ) -> Result<Option<VerifyReport>, CliError> {
     let k = set.len();
@@ -346,7 +385,16 @@ fn evaluate(
         }
         (Rows::F64(pairs), Values::F64(flat)) => {
             let mut full = vec![Divergences64::default(); pairs.len()];
-            cpu::evaluate_f64_into(pairs, &mut full)?;
+            match gpu64 {
+                Some(gpu) => {
+                    gpu.evaluate_f64_metrics_into(
+                        pairs,
+                        Metrics::ALL,
+                        bytemuck::cast_slice_mut(&mut full),
+                    )?;
+                }
+                None => cpu::evaluate_f64_into(pairs, &mut full)?,
+            }
             flat.clear();
             for d in &full {
                 let all = [d.cross_entropy, d.kl, d.entropy];

@@ -81,7 +81,8 @@ pub enum BackendArg {
 pub enum PrecisionArg {
     /// 32-bit floats (GPU or CPU).
     F32,
-    /// 64-bit floats (CPU reference path).
+    /// 64-bit floats: the CPU reference path, or the GPU f64 kernel with
+    /// `--backend gpu` (adapters with SHADER_F64 and SHADER_INT64; `auto` uses the CPU).
     F64,
 }
 

@@ -135,10 +135,14 @@ pub(crate) fn choose_from(adapters: Vec<wgpu::Adapter>) -> Result<(wgpu::Adapter
 }
 
 /// Request a device with the adapter's own limits (the defaults cap buffers
-/// at 256 MiB) and the optional features gaussdiv can use.
+/// at 256 MiB) and the optional features gaussdiv can use, when offered:
+/// `MAPPABLE_PRIMARY_BUFFERS`, `TIMESTAMP_QUERY`, and `SHADER_F64` with
+/// `SHADER_INT64` (the f64 kernel).
 pub async fn request_device(adapter: &wgpu::Adapter) -> Result<(wgpu::Device, wgpu::Queue)> {
     let offered = adapter.features();
-    let wanted = wgpu::Features::MAPPABLE_PRIMARY_BUFFERS | wgpu::Features::TIMESTAMP_QUERY;
+    let wanted = wgpu::Features::MAPPABLE_PRIMARY_BUFFERS
+        | wgpu::Features::TIMESTAMP_QUERY
+        | super::kernel::f64_features();
     let desc = wgpu::DeviceDescriptor {
         label: Some("gaussdiv device"),
         required_features: offered & wanted,

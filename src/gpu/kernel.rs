@@ -1,6 +1,7 @@
 //! The shader module, bind group layout and pipelines: created once per
 //! evaluator, pipelines specialised per metric set through WGSL `override`s.
 
+use crate::error::{Error, Result};
 use crate::pair::{Metric, Metrics};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,8 +10,17 @@ use std::sync::Mutex;
 /// The kernel's WGSL source (`shaders/divergence.wgsl`).
 pub const SHADER_SOURCE: &str = include_str!("../../shaders/divergence.wgsl");
 
+/// The f64 kernel's WGSL source (`shaders/divergence_f64.wgsl`); needs the
+/// device features `SHADER_F64` and `SHADER_INT64`.
+pub const SHADER_SOURCE_F64: &str = include_str!("../../shaders/divergence_f64.wgsl");
+
 /// Bytes of one input pair in the kernel's input binding.
 pub const PAIR_BYTES: u64 = 16;
+
+/// The device features the f64 kernel needs (`f64`, and `u64` for its bit manipulation).
+pub fn f64_features() -> wgpu::Features {
+    wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64
+}
 
 /// Counters of the wgpu objects an evaluator has created (diagnostics; used
 /// by tests to show that repeated calls allocate nothing).
@@ -35,6 +45,9 @@ pub(crate) enum Layout {
     Pairs,
     /// `main_soa`: four arrays of f32 (μ1, σ1, μ2, σ2) at bindings 2–5.
     Soa,
+    /// `main` of the f64 kernel: an array of 32-byte pairs at binding 0, f64
+    /// values at binding 1 (the bind group layout of [`Layout::Pairs`]).
+    Pairs64,
 }
 
 pub(crate) struct Kernel {
@@ -48,6 +61,8 @@ pub(crate) struct Kernel {
     soa_pipeline_layout: Option<wgpu::PipelineLayout>,
     pub workgroup_size: u32,
     pipelines: Mutex<HashMap<(Layout, u8), wgpu::ComputePipeline>>,
+    /// The f64 module, compiled on first use (only on devices with [`f64_features`]).
+    module_f64: Mutex<Option<wgpu::ShaderModule>>,
 }
 
 impl Kernel {
@@ -102,6 +117,7 @@ impl Kernel {
             soa_pipeline_layout,
             workgroup_size,
             pipelines: Mutex::new(HashMap::new()),
+            module_f64: Mutex::new(None),
         }
     }
 
@@ -114,10 +130,13 @@ impl Kernel {
         metrics: Metrics,
         counters: &Counters,
     ) -> Option<wgpu::ComputePipeline> {
-        let (pipeline_layout, entry) = match layout {
-            Layout::Pairs => (&self.pipeline_layout, "main"),
-            Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa"),
+        let (pipeline_layout, entry, module_f64) = match layout {
+            Layout::Pairs => (&self.pipeline_layout, "main", None),
+            Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa", None),
+            // Created by `pipeline_f64`, which checks the device's features.
+            Layout::Pairs64 => (&self.pipeline_layout, "main", Some(self.f64_module()?)),
         };
+        let module = module_f64.as_ref().unwrap_or(&self.module);
         let mut map = match self.pipelines.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
@@ -136,7 +155,7 @@ impl Kernel {
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some("gaussdiv divergence pipeline"),
                     layout: Some(pipeline_layout),
-                    module: &self.module,
+                    module,
                     entry_point: Some(entry),
                     compilation_options: wgpu::PipelineCompilationOptions {
                         constants: &constants,
@@ -147,6 +166,63 @@ impl Kernel {
             })
             .clone();
         Some(pipeline)
+    }
+}
+
+impl Kernel {
+    /// The f64 module, if it has been created.
+    fn f64_module(&self) -> Option<wgpu::ShaderModule> {
+        match self.module_f64.lock() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The f64 pipeline writing `metrics`, creating the f64 module and the
+    /// pipeline on first use. The caller has checked that the device has
+    /// [`f64_features`]; a compilation failure is an error, and nothing is
+    /// cached then.
+    pub fn pipeline_f64(
+        &self,
+        device: &wgpu::Device,
+        metrics: Metrics,
+        counters: &Counters,
+    ) -> Result<wgpu::ComputePipeline> {
+        let cached = match self.pipelines.lock() {
+            Ok(m) => m.get(&(Layout::Pairs64, metrics.bits())).cloned(),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .get(&(Layout::Pairs64, metrics.bits()))
+                .cloned(),
+        };
+        if let Some(p) = cached {
+            return Ok(p);
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        {
+            let mut module = match self.module_f64.lock() {
+                Ok(m) => m,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if module.is_none() {
+                *module = Some(device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("gaussdiv divergence_f64.wgsl"),
+                    source: wgpu::ShaderSource::Wgsl(SHADER_SOURCE_F64.into()),
+                }));
+            }
+        }
+        let pipeline = self.pipeline(device, Layout::Pairs64, metrics, counters);
+        if let Some(e) = super::now(scope.pop()).flatten() {
+            // Drop what failed, so that a later call reports the error again.
+            if let Ok(mut m) = self.pipelines.lock() {
+                m.remove(&(Layout::Pairs64, metrics.bits()));
+            }
+            if let Ok(mut m) = self.module_f64.lock() {
+                *m = None;
+            }
+            return Err(Error::Gpu(format!("the f64 kernel did not compile: {e}")));
+        }
+        pipeline.ok_or_else(|| Error::Gpu("the f64 kernel module is missing".into()))
     }
 }
 

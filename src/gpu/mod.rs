@@ -9,13 +9,14 @@
 //! executor); device-resident data through [`encode`](GpuEvaluator::encode).
 
 pub mod context;
+mod element;
 pub(crate) mod kernel;
 
-use crate::cpu;
 use crate::error::{Error, Result};
-use crate::pair::{Divergences, GaussianPair, Metrics};
-use crate::validate::{self, OnInvalid};
+use crate::pair::{Divergences, Divergences64, GaussianPair, GaussianPair64, Metrics};
+use crate::validate::OnInvalid;
 use context::AdapterSummary;
+use element::HostPair;
 use kernel::{grid, Counters, Kernel, Layout, PAIR_BYTES};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -25,9 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-pub use kernel::SHADER_SOURCE;
+pub use kernel::{f64_features, SHADER_SOURCE, SHADER_SOURCE_F64};
 
-/// Smallest staging capacity, in pairs (buffers grow by powers of two from here).
+/// Smallest staging capacity, in f32 pairs (buffers grow by powers of two
+/// from here; f64 pairs take twice the bytes).
 const MIN_CAPACITY: u64 = 4096;
 
 /// Bind groups cached for the device path (each keeps its buffers alive;
@@ -124,12 +126,15 @@ struct Slot {
     /// Staging for the readback; `None` when `output` itself is mappable.
     download: Option<wgpu::Buffer>,
     last_submission: Option<wgpu::SubmissionIndex>,
-    /// Bind groups by (pairs, values per pair): a full chunk and the tail.
-    bind_groups: HashMap<(u64, usize), wgpu::BindGroup>,
+    /// Bind groups by (input bytes, output bytes): a full chunk and the tail
+    /// (of either precision: the kernels share one bind group layout).
+    bind_groups: HashMap<(u64, u64), wgpu::BindGroup>,
 }
 
 struct Scratch {
-    capacity: u64,
+    /// Bytes of each slot's input buffer (its output holds ¾ of that: 12
+    /// bytes per 16-byte f32 pair, 24 per 32-byte f64 pair).
+    in_bytes: u64,
     slots: Vec<Slot>,
 }
 
@@ -596,6 +601,119 @@ impl GpuEvaluator {
         self.run(pairs, metrics, out, WaitMode::Offload, 0).await
     }
 
+    /// The device features f64 evaluation needs and this device lacks
+    /// (empty when [`evaluate_f64`](Self::evaluate_f64) is available).
+    pub fn missing_f64_features(&self) -> wgpu::Features {
+        f64_features() - self.device.features()
+    }
+
+    /// Whether the device can run the f64 kernel (it has `SHADER_F64` and
+    /// `SHADER_INT64`; see [`evaluate_f64`](Self::evaluate_f64)).
+    pub fn supports_f64(&self) -> bool {
+        self.missing_f64_features().is_empty()
+    }
+
+    fn require_f64(&self) -> Result<()> {
+        let missing = self.missing_f64_features();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = missing.iter_names().map(|(name, _)| name).collect();
+        Err(Error::Unsupported(format!(
+            "f64 on the GPU needs the device features SHADER_F64 and SHADER_INT64; \
+             this device lacks {}{} (use the CPU f64 path, cpu::evaluate_f64)",
+            names.join(" and "),
+            self.adapter
+                .as_ref()
+                .map(|a| format!(" (adapter {})", a.info.name))
+                .unwrap_or_default()
+        )))
+    }
+
+    /// Compile the f64 kernel's common pipelines and run them once, so that
+    /// the first [`evaluate_f64`](Self::evaluate_f64) call is not slowed by
+    /// compilation. Optional: without it, the first f64 call compiles what it
+    /// needs. [`Error::Unsupported`] without the f64 device features.
+    pub fn prepare_f64(&self) -> Result<()> {
+        self.require_f64()?;
+        let pair = [GaussianPair64 {
+            mu1: 0.0,
+            sigma1: 1.0,
+            mu2: 1.0,
+            sigma2: 2.0,
+        }];
+        for metrics in [Metrics::ALL, Metrics::CE_KL] {
+            let mut out = vec![0.0f64; metrics.len()];
+            self.evaluate_f64_metrics_into(&pair, metrics, &mut out)?;
+        }
+        Ok(())
+    }
+
+    /// Cross-entropy, KL and entropy of every pair in f64, on the GPU
+    /// (blocking): the f64 twin of the f32 kernel (`shaders/divergence_f64.wgsl`,
+    /// a mirror of the CPU f64 reference, within 1e-14 of it and of the truth).
+    ///
+    /// Needs the device features `SHADER_F64` and `SHADER_INT64` (requested by
+    /// [`GpuEvaluator::new`] when the adapter offers them; an app's device must
+    /// have been created with them): without them the result is
+    /// [`Error::Unsupported`] naming what is missing — see
+    /// [`supports_f64`](Self::supports_f64). The kernel is compiled at the
+    /// first f64 call (or by [`prepare_f64`](Self::prepare_f64)). Invalid pairs
+    /// follow the evaluator's [`OnInvalid`] policy; rows with subnormal μ or
+    /// μ1 − μ2 are recomputed on the CPU, as on the f32 path. Host chunks hold
+    /// the same bytes as f32 chunks: half as many pairs.
+    pub fn evaluate_f64(&self, pairs: &[GaussianPair64]) -> Result<Vec<Divergences64>> {
+        self.require_f64()?;
+        let mut out = vec![Divergences64::default(); pairs.len()];
+        block_on(self.run(
+            pairs,
+            Metrics::ALL,
+            bytemuck::cast_slice_mut(&mut out),
+            WaitMode::Block,
+            0,
+        ))?;
+        Ok(out)
+    }
+
+    /// [`evaluate_f64`](Self::evaluate_f64) for async code (see
+    /// [`evaluate_async`](Self::evaluate_async)).
+    pub async fn evaluate_f64_async(&self, pairs: &[GaussianPair64]) -> Result<Vec<Divergences64>> {
+        self.require_f64()?;
+        let mut out = vec![Divergences64::default(); pairs.len()];
+        self.run(
+            pairs,
+            Metrics::ALL,
+            bytemuck::cast_slice_mut(&mut out),
+            WaitMode::Offload,
+            0,
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// [`evaluate_f64`](Self::evaluate_f64) of the selected metrics into `out`
+    /// (`pairs.len() × metrics.len()` values, row-major, canonical order). Blocking.
+    pub fn evaluate_f64_metrics_into(
+        &self,
+        pairs: &[GaussianPair64],
+        metrics: Metrics,
+        out: &mut [f64],
+    ) -> Result<()> {
+        self.require_f64()?;
+        block_on(self.run(pairs, metrics, out, WaitMode::Block, 0))
+    }
+
+    /// [`evaluate_f64_metrics_into`](Self::evaluate_f64_metrics_into) for async code.
+    pub async fn evaluate_f64_metrics_into_async(
+        &self,
+        pairs: &[GaussianPair64],
+        metrics: Metrics,
+        out: &mut [f64],
+    ) -> Result<()> {
+        self.require_f64()?;
+        self.run(pairs, metrics, out, WaitMode::Offload, 0).await
+    }
+
     /// Cross-entropy, KL and entropy of pairs kept as a structure of arrays
     /// (`mu1[i], sigma1[i], mu2[i], sigma2[i]` is pair `i`). Blocking.
     pub fn evaluate_soa(
@@ -690,16 +808,16 @@ impl GpuEvaluator {
     /// One sequential pass over a chunk (just before it is copied, while it is
     /// in cache): the first invalid row under the error policy, and the rows
     /// to recompute on the CPU, appended to `fixups` as `base + i`.
-    fn scan_chunk(
+    fn scan_chunk<P: HostPair>(
         &self,
-        chunk: &[GaussianPair],
+        chunk: &[P],
         offset: usize,
         base: usize,
         fixups: &mut Vec<usize>,
     ) -> Result<()> {
-        let (any_invalid, any_fixup) = validate::screen(chunk);
+        let (any_invalid, any_fixup) = P::screen(chunk);
         if any_invalid && self.options.on_invalid == OnInvalid::Error {
-            validate::validate_at(chunk, offset)?;
+            P::validate_at(chunk, offset)?;
         }
         if !any_fixup {
             return Ok(());
@@ -708,17 +826,32 @@ impl GpuEvaluator {
             chunk
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| validate::needs_host_fixup(p))
+                .filter(|(_, p)| p.needs_host_fixup())
                 .map(|(i, _)| base + i),
         );
         Ok(())
     }
 
-    async fn run(
+    /// The pipeline of precision `P` writing `metrics`.
+    fn host_pipeline<P: HostPair>(&self, metrics: Metrics) -> Result<wgpu::ComputePipeline> {
+        match P::LAYOUT {
+            Layout::Pairs64 => {
+                self.require_f64()?;
+                self.kernel
+                    .pipeline_f64(&self.device, metrics, &self.counters)
+            }
+            layout => self
+                .kernel
+                .pipeline(&self.device, layout, metrics, &self.counters)
+                .ok_or_else(|| Error::Unsupported("no pipeline for the pair layout".into())),
+        }
+    }
+
+    async fn run<P: HostPair>(
         &self,
-        pairs: &[GaussianPair],
+        pairs: &[P],
         metrics: Metrics,
-        out: &mut [f32],
+        out: &mut [P::Value],
         mode: WaitMode,
         offset: usize,
     ) -> Result<()> {
@@ -735,10 +868,7 @@ impl GpuEvaluator {
             return Ok(());
         }
         self.check_alive()?;
-        let pipeline = self
-            .kernel
-            .pipeline(&self.device, Layout::Pairs, metrics, &self.counters)
-            .ok_or_else(|| Error::Unsupported("no pipeline for the pair layout".into()))?;
+        let pipeline = self.host_pipeline::<P>(metrics)?;
         let mut fixups = Vec::new();
         let mut guard = self.scratch.lock().await;
         {
@@ -769,8 +899,7 @@ impl GpuEvaluator {
             let (Some(p), Some(row)) = (pairs.get(i), out.chunks_exact_mut(k).nth(i)) else {
                 continue;
             };
-            let d = cpu::eval32(p);
-            let all = [d.cross_entropy, d.kl, d.entropy];
+            let all = p.eval_cpu();
             for (dst, m) in row.iter_mut().zip(metrics.iter()) {
                 if let Some(v) = all.get(m.index()) {
                     *dst = *v;
@@ -781,21 +910,22 @@ impl GpuEvaluator {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn run_chunks(
+    async fn run_chunks<P: HostPair>(
         &self,
         guard: &mut Option<Scratch>,
         pipeline: &wgpu::ComputePipeline,
-        pairs: &[GaussianPair],
+        pairs: &[P],
         k: usize,
-        out: &mut [f32],
+        out: &mut [P::Value],
         mode: WaitMode,
         offset: usize,
         fixups: &mut Vec<usize>,
     ) -> Result<()> {
         let n = pairs.len();
-        let scratch = self.ensure_scratch(guard, n as u64)?;
-        let chunk = scratch.capacity as usize;
-        let value_bytes = 4 * k as u64;
+        let scratch = self.ensure_scratch(guard, n as u64 * P::PAIR_BYTES)?;
+        let full_in_bytes = scratch.in_bytes;
+        let chunk = (full_in_bytes / P::PAIR_BYTES) as usize;
+        let value_bytes = P::VALUE_BYTES * k as u64;
 
         struct InFlight {
             slot: usize,
@@ -813,7 +943,7 @@ impl GpuEvaluator {
                     let slot = Self::slot(&scratch.slots, done.slot)?;
                     self.wait(&done.outcome, Some(done.submission), mode)
                         .await?;
-                    Self::read_back(slot, done.start, done.len, k, out)?;
+                    Self::read_back(slot, done.start * k, done.len * k, out)?;
                 }
             }
             self.scan_chunk(chunk_pairs, offset + c * chunk, c * chunk, fixups)?;
@@ -822,7 +952,7 @@ impl GpuEvaluator {
                 .get_mut(slot_index)
                 .ok_or_else(|| Error::Gpu("staging slot missing".into()))?;
             let len = chunk_pairs.len() as u64;
-            let in_bytes = len * PAIR_BYTES;
+            let in_bytes = len * P::PAIR_BYTES;
             let out_bytes = len * value_bytes;
 
             // Upload through the reused, mapped staging buffer.
@@ -840,16 +970,14 @@ impl GpuEvaluator {
             up.unmap();
 
             let bind_group = {
-                let key = (len, k);
+                let key = (in_bytes, out_bytes);
                 if !slot.bind_groups.contains_key(&key) {
                     // Bounded: every distinct tail length would otherwise stay
                     // cached. Full-chunk entries survive the pruning.
                     if slot.bind_groups.len() >= SLOT_BIND_GROUPS {
-                        let full = chunk as u64;
-                        slot.bind_groups.retain(|(n, _), _| *n == full);
+                        slot.bind_groups.retain(|(b, _), _| *b == full_in_bytes);
                     }
-                    let inputs = BindInputs::Pairs(slot.input.clone(), 0);
-                    let bg = self.bind_group(&inputs, &slot.output, 0, len, k);
+                    let bg = self.pairs_bind_group(&slot.input, in_bytes, &slot.output, out_bytes);
                     slot.bind_groups.insert(key, bg);
                 }
                 slot.bind_groups.get(&key).cloned()
@@ -890,7 +1018,7 @@ impl GpuEvaluator {
             let slot = Self::slot(&scratch.slots, done.slot)?;
             self.wait(&done.outcome, Some(done.submission), mode)
                 .await?;
-            Self::read_back(slot, done.start, done.len, k, out)?;
+            Self::read_back(slot, done.start * k, done.len * k, out)?;
         }
         Ok(())
     }
@@ -901,8 +1029,14 @@ impl GpuEvaluator {
             .ok_or_else(|| Error::Gpu("staging slot missing".into()))
     }
 
-    fn read_back(slot: &Slot, start: usize, len: usize, k: usize, out: &mut [f32]) -> Result<()> {
-        let bytes = (len * k * 4) as u64;
+    /// Copy `count` values from the slot's (mapped) output to `out[first..]`.
+    fn read_back<V: bytemuck::Pod>(
+        slot: &Slot,
+        first: usize,
+        count: usize,
+        out: &mut [V],
+    ) -> Result<()> {
+        let bytes = (count * size_of::<V>()) as u64;
         let down = slot.download.as_ref().unwrap_or(&slot.output);
         {
             let view = down
@@ -910,7 +1044,7 @@ impl GpuEvaluator {
                 .get_mapped_range()
                 .map_err(|e| Error::Map(e.to_string()))?;
             let dst = out
-                .get_mut(start * k..(start + len) * k)
+                .get_mut(first..first + count)
                 .ok_or_else(|| Error::Gpu("readback range outside the output".into()))?;
             let dst: &mut [u8] = bytemuck::cast_slice_mut(dst);
             if dst.len() != view.len() {
@@ -1052,24 +1186,27 @@ impl GpuEvaluator {
         }
     }
 
+    /// Scratch buffers for an input of `n_bytes`: a power of two from
+    /// `MIN_CAPACITY` f32 pairs up to one host chunk (`host_chunk_pairs` f32
+    /// pairs; f64 chunks hold the same bytes, half the pairs).
     fn ensure_scratch<'a>(
         &self,
         guard: &'a mut Option<Scratch>,
-        n: u64,
+        n_bytes: u64,
     ) -> Result<&'a mut Scratch> {
-        let want = n
-            .max(MIN_CAPACITY)
+        let want = n_bytes
+            .max(MIN_CAPACITY * PAIR_BYTES)
             .checked_next_power_of_two()
             .unwrap_or(u64::MAX)
-            .min(self.host_chunk_pairs);
-        let enough = matches!(guard, Some(s) if s.capacity >= want);
+            .min(self.host_chunk_pairs * PAIR_BYTES);
+        let enough = matches!(guard, Some(s) if s.in_bytes >= want);
         if !enough {
             *guard = None; // release the old buffers first
             let slots = (0..self.slots)
                 .map(|_| self.make_slot(want))
                 .collect::<Result<Vec<_>>>()?;
             *guard = Some(Scratch {
-                capacity: want,
+                in_bytes: want,
                 slots,
             });
         }
@@ -1078,10 +1215,10 @@ impl GpuEvaluator {
             .ok_or_else(|| Error::Gpu("scratch buffers missing".into()))
     }
 
-    fn make_slot(&self, capacity: u64) -> Result<Slot> {
+    fn make_slot(&self, in_bytes: u64) -> Result<Slot> {
         use wgpu::BufferUsages as U;
-        let in_bytes = capacity * PAIR_BYTES;
-        let out_bytes = capacity * 12;
+        // 12 bytes out per 16 in (f32), 24 per 32 (f64).
+        let out_bytes = in_bytes / 4 * 3;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let (input, output, upload, download) = if self.mapped_storage {
@@ -1116,7 +1253,8 @@ impl GpuEvaluator {
         let o = now(oom.pop()).flatten();
         if let Some(e) = v.or(o) {
             return Err(Error::Gpu(format!(
-                "could not allocate staging for {capacity} pairs: {e}"
+                "could not allocate staging for {} pairs: {e}",
+                in_bytes / PAIR_BYTES
             )));
         }
         Ok(Slot {
@@ -1186,6 +1324,30 @@ impl GpuEvaluator {
                 })
             }
         }
+    }
+
+    /// The bind group of a `main` entry point (either kernel) on whole buffers' prefixes.
+    fn pairs_bind_group(
+        &self,
+        input: &wgpu::Buffer,
+        in_bytes: u64,
+        output: &wgpu::Buffer,
+        out_bytes: u64,
+    ) -> wgpu::BindGroup {
+        Counters::bump(&self.counters.bind_groups);
+        let entry = |binding, buffer, size| wgpu::BindGroupEntry {
+            binding,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(size),
+            }),
+        };
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("gaussdiv bind group"),
+            layout: &self.kernel.layout,
+            entries: &[entry(0, input, in_bytes), entry(1, output, out_bytes)],
+        })
     }
 
     fn record_pass(
