@@ -3,7 +3,7 @@
 use crate::cpu;
 use crate::error::Result;
 use crate::gpu::{GpuEvaluator, GpuOptions};
-use crate::pair::{Divergences, GaussianPair, Metrics};
+use crate::pair::{Divergences, EvalOptions, GaussianPair, Metrics};
 use crate::validate::{self, OnInvalid};
 use std::time::Instant;
 
@@ -237,15 +237,24 @@ impl Evaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
+        self.evaluate_with(pairs, metrics.into(), out)
+    }
+
+    /// `options.metrics` of every pair given in `options.param` (see
+    /// [`crate::Param`]) into `out` (`pairs.len() × options.metrics.len()`).
+    pub fn evaluate_with(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
         match &self.gpu {
-            Some(gpu) if self.uses_gpu_for(pairs.len()) => {
-                gpu.evaluate_metrics_into(pairs, metrics, out)
-            }
+            Some(gpu) if self.uses_gpu_for(pairs.len()) => gpu.evaluate_with(pairs, options, out),
             _ => {
                 if self.on_invalid == OnInvalid::Error {
-                    validate::validate(pairs)?;
+                    validate::validate_param(pairs, options.param)?;
                 }
-                cpu::evaluate_metrics_into(pairs, metrics, out)
+                cpu::evaluate_with(pairs, options, out)
             }
         }
     }

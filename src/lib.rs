@@ -106,7 +106,8 @@ pub use error::{Error, Field, Result};
 pub use evaluator::{Backend, Evaluator};
 pub use gpu::{GpuEvaluator, GpuOptions, GpuStats};
 pub use pair::{
-    Divergences, Divergences64, Gaussian, GaussianPair, GaussianPair64, Metric, Metrics,
+    Divergences, Divergences64, EvalOptions, Gaussian, GaussianPair, GaussianPair64, Metric,
+    Metrics, Param,
 };
 pub use validate::OnInvalid;
 pub use verify::{verify, Precision, Tolerance, VerifyReport};

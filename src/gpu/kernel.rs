@@ -1,7 +1,8 @@
 //! The shader module, bind group layout and pipelines: created once per
-//! evaluator, pipelines specialised per metric set through WGSL `override`s.
+//! evaluator, pipelines specialised per metric set and parameterisation
+//! through WGSL `override`s.
 
-use crate::pair::{Metric, Metrics};
+use crate::pair::{EvalOptions, Metric};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -46,7 +47,7 @@ pub(crate) struct Kernel {
     pipeline_layout: wgpu::PipelineLayout,
     soa_pipeline_layout: wgpu::PipelineLayout,
     pub workgroup_size: u32,
-    pipelines: Mutex<HashMap<(Layout, u8), wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<(Layout, u16, u32), wgpu::ComputePipeline>>,
 }
 
 impl Kernel {
@@ -100,27 +101,41 @@ impl Kernel {
         }
     }
 
-    /// The pipeline for `layout` writing `metrics`, created on first use.
+    /// The pipeline for `layout` writing `options.metrics` of pairs in
+    /// `options.param`, created on first use.
     pub fn pipeline(
         &self,
         device: &wgpu::Device,
         layout: Layout,
-        metrics: Metrics,
+        options: EvalOptions,
         counters: &Counters,
     ) -> wgpu::ComputePipeline {
+        let metrics = options.metrics;
+        let param = options.param.code();
         let mut map = match self.pipelines.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.entry((layout, metrics.bits()))
+        map.entry((layout, metrics.bits(), param))
             .or_insert_with(|| {
                 Counters::bump(&counters.pipelines);
                 let flag = |m: Metric| if metrics.contains(m) { 1.0 } else { 0.0 };
                 let constants = [
                     ("WORKGROUP_SIZE", f64::from(self.workgroup_size)),
+                    ("PARAM", f64::from(param)),
                     ("WRITE_CE", flag(Metric::CrossEntropy)),
                     ("WRITE_KL", flag(Metric::Kl)),
                     ("WRITE_ENTROPY", flag(Metric::Entropy)),
+                    ("WRITE_ENTROPY_Q", flag(Metric::EntropyQ)),
+                    ("WRITE_REVERSE_KL", flag(Metric::ReverseKl)),
+                    ("WRITE_JEFFREYS", flag(Metric::Jeffreys)),
+                    ("WRITE_BHATTACHARYYA", flag(Metric::Bhattacharyya)),
+                    (
+                        "WRITE_BHATTACHARYYA_COEFFICIENT",
+                        flag(Metric::BhattacharyyaCoefficient),
+                    ),
+                    ("WRITE_HELLINGER", flag(Metric::Hellinger)),
+                    ("WRITE_WASSERSTEIN2", flag(Metric::Wasserstein2)),
                 ];
                 let (pipeline_layout, entry) = match layout {
                     Layout::Pairs => (&self.pipeline_layout, "main"),

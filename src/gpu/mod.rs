@@ -13,7 +13,7 @@ pub(crate) mod kernel;
 
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::pair::{Divergences, GaussianPair, Metrics};
+use crate::pair::{Divergences, EvalOptions, GaussianPair, Metric, Metrics};
 use crate::validate::{self, OnInvalid};
 use context::AdapterSummary;
 use kernel::{grid, Counters, Kernel, Layout, PAIR_BYTES};
@@ -431,7 +431,7 @@ impl GpuEvaluator {
         let mut out = vec![Divergences::default(); pairs.len()];
         block_on(self.run(
             pairs,
-            Metrics::ALL,
+            Metrics::ALL.into(),
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Block,
             0,
@@ -445,7 +445,7 @@ impl GpuEvaluator {
         let mut out = vec![Divergences::default(); pairs.len()];
         self.run(
             pairs,
-            Metrics::ALL,
+            Metrics::ALL.into(),
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Offload,
             0,
@@ -462,7 +462,7 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        block_on(self.run(pairs, metrics, out, WaitMode::Block, 0))
+        block_on(self.run(pairs, metrics.into(), out, WaitMode::Block, 0))
     }
 
     /// [`evaluate_metrics_into`](Self::evaluate_metrics_into) for async code.
@@ -472,7 +472,32 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        self.run(pairs, metrics, out, WaitMode::Offload, 0).await
+        self.run(pairs, metrics.into(), out, WaitMode::Offload, 0)
+            .await
+    }
+
+    /// Evaluate `options.metrics` of pairs in the parameterisation
+    /// `options.param` (the `sigma` fields of each pair hold `a1`, `a2`; see
+    /// [`crate::Param`]) into `out` (`pairs.len() × options.metrics.len()`
+    /// values, row-major, metrics in canonical order). Blocking. Inputs are
+    /// validated for the parameterisation (see [`crate::validate::check_param`]).
+    pub fn evaluate_with(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        block_on(self.run(pairs, options, out, WaitMode::Block, 0))
+    }
+
+    /// [`evaluate_with`](Self::evaluate_with) for async code.
+    pub async fn evaluate_with_async(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.run(pairs, options, out, WaitMode::Offload, 0).await
     }
 
     /// Cross-entropy, KL and entropy of pairs kept as a structure of arrays
@@ -487,7 +512,7 @@ impl GpuEvaluator {
         let mut out = vec![Divergences::default(); mu1.len()];
         block_on(self.run_soa(
             [mu1, sigma1, mu2, sigma2],
-            Metrics::ALL,
+            Metrics::ALL.into(),
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Block,
         ))?;
@@ -502,7 +527,18 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        block_on(self.run_soa(columns, metrics, out, WaitMode::Block))
+        block_on(self.run_soa(columns, metrics.into(), out, WaitMode::Block))
+    }
+
+    /// [`evaluate_soa_metrics_into`](Self::evaluate_soa_metrics_into) with a
+    /// parameterisation: the columns are μ1, a1, μ2, a2. Blocking.
+    pub fn evaluate_soa_with(
+        &self,
+        columns: [&[f32]; 4],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        block_on(self.run_soa(columns, options, out, WaitMode::Block))
     }
 
     /// [`evaluate_soa_metrics_into`](Self::evaluate_soa_metrics_into) for async code.
@@ -512,13 +548,14 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        self.run_soa(columns, metrics, out, WaitMode::Offload).await
+        self.run_soa(columns, metrics.into(), out, WaitMode::Offload)
+            .await
     }
 
     async fn run_soa(
         &self,
         columns: [&[f32]; 4],
-        metrics: Metrics,
+        options: EvalOptions,
         out: &mut [f32],
         mode: WaitMode,
     ) -> Result<()> {
@@ -532,7 +569,7 @@ impl GpuEvaluator {
                 });
             }
         }
-        let k = metrics.len();
+        let k = options.metrics.len();
         if n.checked_mul(k) != Some(out.len()) {
             return Err(Error::LengthMismatch {
                 what: "output",
@@ -550,7 +587,7 @@ impl GpuEvaluator {
             pairs.extend((start..end).map(|i| {
                 GaussianPair::new(columns[0][i], columns[1][i], columns[2][i], columns[3][i])
             }));
-            self.run(&pairs, metrics, &mut out[start * k..end * k], mode, start)
+            self.run(&pairs, options, &mut out[start * k..end * k], mode, start)
                 .await?;
             start = end;
         }
@@ -559,9 +596,14 @@ impl GpuEvaluator {
 
     /// Validate (per the policy) and find the rows the CPU must recompute.
     /// `offset` is the index of `pairs[0]` in the caller's input (for errors).
-    fn scan(&self, pairs: &[GaussianPair], offset: usize) -> Result<Vec<usize>> {
+    fn scan(
+        &self,
+        pairs: &[GaussianPair],
+        param: crate::Param,
+        offset: usize,
+    ) -> Result<Vec<usize>> {
         if self.options.on_invalid == OnInvalid::Error {
-            validate::validate_at(pairs, offset)?;
+            validate::validate_param_at(pairs, param, offset)?;
         }
         let fixup = |(i, p): (usize, &GaussianPair)| validate::needs_host_fixup(p).then_some(i);
         Ok(if pairs.len() < 1 << 15 {
@@ -574,11 +616,12 @@ impl GpuEvaluator {
     async fn run(
         &self,
         pairs: &[GaussianPair],
-        metrics: Metrics,
+        options: EvalOptions,
         out: &mut [f32],
         mode: WaitMode,
         offset: usize,
     ) -> Result<()> {
+        let metrics = options.metrics;
         let k = metrics.len();
         let n = pairs.len();
         if n.checked_mul(k) != Some(out.len()) {
@@ -588,13 +631,13 @@ impl GpuEvaluator {
                 got: out.len() as u64,
             });
         }
-        let fixups = self.scan(pairs, offset)?;
+        let fixups = self.scan(pairs, options.param, offset)?;
         if n == 0 {
             return Ok(());
         }
         let pipeline = self
             .kernel
-            .pipeline(&self.device, Layout::Pairs, metrics, &self.counters);
+            .pipeline(&self.device, Layout::Pairs, options, &self.counters);
         let mut guard = self.scratch.lock().await;
         let result = self
             .run_chunks(&mut guard, &pipeline, pairs, k, out, mode)
@@ -608,8 +651,7 @@ impl GpuEvaluator {
 
         // Rows whose arithmetic may meet subnormals the device flushes: CPU.
         for i in fixups {
-            let all = cpu::eval32(&pairs[i]);
-            let all = [all.cross_entropy, all.kl, all.entropy];
+            let all = cpu::measures32(&pairs[i], options.param);
             for (j, m) in metrics.iter().enumerate() {
                 out[i * k + j] = all[m.index()];
             }
@@ -832,7 +874,8 @@ impl GpuEvaluator {
     fn make_slot(&self, capacity: u64) -> Result<Slot> {
         use wgpu::BufferUsages as U;
         let in_bytes = capacity * PAIR_BYTES;
-        let out_bytes = capacity * 12;
+        // Room for every measure: 4 bytes each per pair.
+        let out_bytes = capacity * 4 * Metric::COUNT as u64;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let (input, output, upload, download) = if self.mapped_storage {
@@ -989,9 +1032,22 @@ impl GpuEvaluator {
         count: u64,
         metrics: Metrics,
     ) -> Result<()> {
+        self.encode_with(encoder, input, output, count, metrics.into())
+    }
+
+    /// [`encode_metrics`](Self::encode_metrics) with a parameterisation: the
+    /// pairs hold `(μ1, a1, μ2, a2)` in `options.param` (see [`crate::Param`]).
+    pub fn encode_with(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: wgpu::BufferSlice<'_>,
+        output: wgpu::BufferSlice<'_>,
+        count: u64,
+        options: EvalOptions,
+    ) -> Result<()> {
         self.check_slice("input", &input, count, PAIR_BYTES)?;
         let inputs = BindInputs::Pairs(input.buffer().clone(), input.offset());
-        self.encode_chunks(encoder, Layout::Pairs, inputs, output, count, metrics)
+        self.encode_chunks(encoder, Layout::Pairs, inputs, output, count, options)
     }
 
     /// [`encode_metrics`](Self::encode_metrics) for data kept as a structure
@@ -1004,13 +1060,26 @@ impl GpuEvaluator {
         count: u64,
         metrics: Metrics,
     ) -> Result<()> {
+        self.encode_soa_with(encoder, input, output, count, metrics.into())
+    }
+
+    /// [`encode_soa`](Self::encode_soa) with a parameterisation: the four
+    /// arrays hold μ1, a1, μ2, a2 in `options.param`.
+    pub fn encode_soa_with(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: SoaSlices<'_>,
+        output: wgpu::BufferSlice<'_>,
+        count: u64,
+        options: EvalOptions,
+    ) -> Result<()> {
         let names = ["mu1", "sigma1", "mu2", "sigma2"];
         let slices = [input.mu1, input.sigma1, input.mu2, input.sigma2];
         for (name, slice) in names.iter().zip(&slices) {
             self.check_slice(name, slice, count, 4)?;
         }
         let inputs = BindInputs::Soa(slices.map(|s| (s.buffer().clone(), s.offset())));
-        self.encode_chunks(encoder, Layout::Soa, inputs, output, count, metrics)
+        self.encode_chunks(encoder, Layout::Soa, inputs, output, count, options)
     }
 
     fn encode_chunks(
@@ -1020,14 +1089,14 @@ impl GpuEvaluator {
         inputs: BindInputs,
         output: wgpu::BufferSlice<'_>,
         count: u64,
-        metrics: Metrics,
+        options: EvalOptions,
     ) -> Result<()> {
-        let k = metrics.len();
+        let k = options.metrics.len();
         let value_bytes = 4 * k as u64;
         self.check_slice("output", &output, count, value_bytes)?;
         let pipeline = self
             .kernel
-            .pipeline(&self.device, layout, metrics, &self.counters);
+            .pipeline(&self.device, layout, options, &self.counters);
         let mut start = 0u64;
         while start < count {
             let len = (count - start).min(self.chunk_pairs);

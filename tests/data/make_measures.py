@@ -4,7 +4,7 @@ parameterisations of the scale.
 
     p1 = N(mu1, s1^2), p2 = N(mu2, s2^2)
 
-Usage (from the crate root; ~1-2 minutes on 2 cores):
+Usage (from the crate root; ~10 s on 2 cores):
 
     python3 tests/data/make_measures.py --seed 1 --count 2000
 
@@ -71,8 +71,8 @@ mu1,a1,mu2,a2 are the float32 inputs as the shortest decimal that round-trips
 to that float32 (parse them as f32, not f64!); truths have 25 significant
 digits (mpmath nstr; plain or e-notation, always parseable by Rust's f64
 FromStr; values below the f64 range, e.g. bhattacharyya_coefficient
-= 2.04e-5361365379...  for hugely separated pairs, are written exactly and
-parse to 0.0); bits = float32 bit patterns of mu1:a1:mu2:a2 as 8-digit
+~ 3.49e-8002982717... (a 166-digit exponent) for mu1 = 3, mu2 = -1.7e38,
+s1 = s2 = 1e-45, are written exactly and parse to 0.0); bits = float32 bit patterns of mu1:a1:mu2:a2 as 8-digit
 lowercase hex.  No NaN or inf is ever written.  Rows keep generator order.
 """
 import argparse
