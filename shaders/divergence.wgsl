@@ -89,7 +89,8 @@ const R6: f32 = 0.06666666666666667;
 const EXP_P1: f32 = 1.6666625440e-1;
 const EXP_P2: f32 = -2.7667332906e-3;
 
-// 1/n!, n = 1 .. 10: Taylor coefficients of (e^x - 1)/x.
+// 1/n!, n = 1 .. 12: Taylor coefficients of (e^x - 1)/x (and from T2 on of
+// 2(e^x - 1 - x)/x^2).
 const T1: f32 = 1.0;
 const T2: f32 = 0.5;
 const T3: f32 = 0.16666666666666666;
@@ -100,6 +101,8 @@ const T7: f32 = 0.00019841269841269841;
 const T8: f32 = 2.4801587301587302e-05;
 const T9: f32 = 2.7557319223985893e-06;
 const T10: f32 = 2.7557319223985888e-07;
+const T11: f32 = 2.505210838544172e-08;
+const T12: f32 = 2.08767569878681e-09;
 
 struct Frexp {
     m: f32, // in [1, 2) for frexp1; a mantissa of bounded range elsewhere
@@ -185,14 +188,19 @@ fn clampf(x: f32, lo: f32, hi: f32) -> f32 {
     return select(select(x, lo, x < lo), hi, x > hi);
 }
 
-// 1/1! + x/2! + ... + x^9/10!
+// 1/1! + x/2! + ... + x^11/12!
 fn taylor(x: f32) -> f32 {
     return T1 + x * taylor_tail(x);
 }
 
-// 1/2! + x/3! + ... + x^8/10!
+// 1/2! + x/3! + ... + x^10/12!
 fn taylor_tail(x: f32) -> f32 {
-    return T2 + x * (T3 + x * (T4 + x * (T5 + x * (T6 + x * (T7 + x * (T8 + x * (T9 + x * T10)))))));
+    return T2 + x * taylor_tail2(x);
+}
+
+// 1/3! + x/4! + ... + x^9/12!
+fn taylor_tail2(x: f32) -> f32 {
+    return T3 + x * (T4 + x * (T5 + x * (T6 + x * (T7 + x * (T8 + x * (T9 + x * (T10 + x * (T11 + x * T12))))))));
 }
 
 // (y, k) with e^x ~ y * 2^k, y in [sqrt(1/2), sqrt(2)]: fdlibm's exp without the final scaling.
@@ -280,17 +288,27 @@ fn square_dw(m: f32) -> Pair2 {
     return Pair2(a * a, 2.0 * a * b + b * b);
 }
 
-struct ExpDw {
+struct ExpTri {
     k: i32,
-    p: f32,
+    h: f32,
+    l: f32,
 }
 
-// e^x ~ 2^k * (1 + p).
-fn exp_dw(x: f32) -> ExpDw {
+// e^x ~ 2^k * (h + l) to about 2^-30: r = rh - rl kept in two parts, the
+// large terms of 1 + rh + rh^2/2 + ... added exactly.
+fn exp_tri(x: f32) -> ExpTri {
     let xc = clampf(x, -EXP_ARG_MAX, EXP_ARG_MAX);
     let kf = round(xc * INV_LN2);
-    let r = (xc - kf * EXP_LN2_HI) - kf * EXP_LN2_LO;
-    return ExpDw(i32(kf), r + r * r * taylor_tail(r));
+    let rh = xc - kf * EXP_LN2_HI;
+    let rl = kf * EXP_LN2_LO;
+    let ar = abs(rh);
+    let sq = two_prod(ar, ar);
+    let qh = 0.5 * sq.h;
+    let ql = 0.5 * sq.l + sq.h * rh * taylor_tail2(rh);
+    let uv = fast_two_sum(1.0, rh);
+    let hv = fast_two_sum(uv.h, qh);
+    let l = ((uv.l + hv.l) + ql) + (0.5 * rl * rl - rl) * (1.0 + rh + (qh + ql));
+    return ExpTri(i32(kf), hv.h, l);
 }
 
 // y * 2^e for any e.
@@ -317,6 +335,8 @@ struct Prep {
     hl_inf: bool,
     near: bool,
     w: f32,
+    v_near: f32,
+    rv_near: f32,
     ds: f32,
     dse: i32,
     sh: f32,
@@ -380,6 +400,8 @@ fn prep_std(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
         false,
         near,
         w,
+        scale_part_near(w),
+        scale_part_near(-w),
         abs(d.m),
         d.k,
         sh.h,
@@ -463,6 +485,8 @@ fn prep_var(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
         false,
         rs.near,
         rs.w,
+        scale_part_near(rs.w),
+        scale_part_near(-rs.w),
         abs(dv.m) / ss.m,
         dv.k - ss.k,
         sd.h,
@@ -507,6 +531,8 @@ fn prep_precision(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
         false,
         rs.near,
         rs.w,
+        scale_part_near(rs.w),
+        scale_part_near(-rs.w),
         abs(dp.m) / (t1.m * t2.m * st.m),
         dp.k - t1.k - t2.k - st.k,
         sd.h,
@@ -543,10 +569,15 @@ fn prep_log(b1: u32, b2: u32, mh: f32, kd: i32, logvar: bool) -> Prep {
     let em = expm1(select(0.0, ln_rho, near));
     let xm = exp_split(select(s2c, s1c, s1c > s2c));
     let mh2 = mh * mh;
-    let x1 = exp_dw(2.0 * s1c);
-    let x2 = exp_dw(2.0 * s2c);
-    let sd = sum_dw(1.0, x1.k, 1.0, x2.k);
-    let sl = sd.l + (x1.p * pow2(x1.k - sd.k) + x2.p * pow2(x2.k - sd.k));
+    let x1 = exp_tri(2.0 * s1c);
+    let x2 = exp_tri(2.0 * s2c);
+    let sd = sum_dw(x1.h, x1.k, x2.h, x2.k);
+    let sl = sd.l + (x1.l * pow2(x1.k - sd.k) + x2.l * pow2(x2.k - sd.k));
+    // Near rho = 1: V = (ln rho)^2 * phi2(2 ln rho), phi2(x) = 2(e^x - 1 - x)/x^2.
+    let lrn = select(0.0, ln_rho, near);
+    let l2r = lrn * lrn;
+    let v_near = l2r * (2.0 * taylor_tail(2.0 * lrn));
+    let rv_near = l2r * (2.0 * taylor_tail(-2.0 * lrn));
     return Prep(
         is_finite_bits(b1) && is_finite_bits(b2),
         s1,
@@ -564,6 +595,8 @@ fn prep_log(b1: u32, b2: u32, mh: f32, kd: i32, logvar: bool) -> Prep {
         hl_inf,
         near,
         em / (em + 2.0),
+        v_near,
+        rv_near,
         xm.m * -expm1(-abs(ln_rho)),
         xm.k,
         sd.h,
@@ -576,8 +609,7 @@ fn prep_log(b1: u32, b2: u32, mh: f32, kd: i32, logvar: bool) -> Prep {
 }
 
 // KL(p||q) = M + V from its pieces (value, and whether it exceeds F32_MAX).
-fn kl_core(q: f32, e_m: i32, p: f32, pe: i32, ln_rho: f32, v_inf: bool, near: bool, w: f32) -> Scaled {
-    let v_near = scale_part_near(w);
+fn kl_core(q: f32, e_m: i32, p: f32, pe: i32, ln_rho: f32, v_inf: bool, near: bool, v_near: f32) -> Scaled {
     let v_far = -0.5 - ln_rho;
     let b = select(p, 0.0, near);
     let e_b = select(pe, NO_EXP, near);
@@ -646,11 +678,11 @@ fn measures(pv: vec4<u32>) -> array<f32, 10> {
     // Entropies, KL both ways, cross-entropy, Jeffreys.
     let entropy = HALF_LN_2PI_E + pp.ln1;
     let entropy_q = HALF_LN_2PI_E + pp.ln2;
-    let klr = kl_core(q2, e2, pp.p, pp.pe, pp.ln_rho, pp.hl_inf, pp.near, pp.w);
+    let klr = kl_core(q2, e2, pp.p, pp.pe, pp.ln_rho, pp.hl_inf, pp.near, pp.v_near);
     let kl = klr.v;
     let kl_inf = klr.inf;
     let cross_entropy = entropy + kl;
-    let rklr = kl_core(q1, e1, pp.pr, pp.pre, -pp.ln_rho, pp.hl_inf, pp.near, -pp.w);
+    let rklr = kl_core(q1, e1, pp.pr, pp.pre, -pp.ln_rho, pp.hl_inf, pp.near, pp.rv_near);
     let rkl = rklr.v;
     let rkl_inf = rklr.inf;
     let klf = select(kl, 0.0, kl_inf);

@@ -365,6 +365,32 @@ pub fn measures_one<T: Real>(mu1: T, a1: T, mu2: T, a2: T, param: Param) -> [T; 
     }
 }
 
+/// `r` with the measures outside set `S` replaced by NaN (so that, inlined,
+/// the compiler drops their work).
+#[inline(always)]
+fn keep<const S: u16>(r: [f64; MEASURES]) -> [f64; MEASURES] {
+    let mut o = [f64::NAN; MEASURES];
+    for (j, (o, v)) in o.iter_mut().zip(r).enumerate() {
+        if S >> j & 1 == 1 {
+            *o = v;
+        }
+    }
+    o
+}
+
+/// The f64 reference of one pair for verifying `metrics`: those measures and
+/// the ones their error scales need (see [`crate::verify::measure_error`]),
+/// canonical order, the others NaN. Compiled per measure set, like the
+/// batch loops, so that verifying a few measures costs only their work.
+pub fn reference_row(p: &GaussianPair64, param: Param, metrics: Metrics) -> [f64; MEASURES] {
+    let r = || measures_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param);
+    match set_for(metrics) {
+        SET_DIV => keep::<SET_DIV>(r()),
+        SET_CHEAP => keep::<SET_CHEAP>(r()),
+        _ => r(),
+    }
+}
+
 /// Every measure of one f32 pair in parameterisation `param` (canonical order).
 #[inline]
 pub fn measures32(p: &GaussianPair, param: Param) -> [f32; MEASURES] {

@@ -98,7 +98,8 @@ pub trait Real:
     /// Arguments of `exp` are clamped to ±EXP_ARG_MAX (far beyond the format's range,
     /// so that the exponent, carried as an integer, still saturates correctly).
     const EXP_ARG_MAX: Self;
-    /// 1/1!, 1/2!, 1/3!, …: Taylor coefficients of (eˣ − 1)/x, enough for |x| ≤ ½.
+    /// 1/1!, 1/2!, 1/3!, …: Taylor coefficients of (eˣ − 1)/x, enough for
+    /// |x| ≤ ½, and those from 1/2! on of 2(eˣ − 1 − x)/x² for |x| ≤ 2 ln 2.
     const EXP_TAYLOR: &'static [Self];
     /// Log parameterisations: beyond this |ln σ|, ρ² = e^(2 ln ρ) is formed from ln ρ
     /// directly instead of from the product of e^(2 ln σ1) and e^(−2 ln σ2).
@@ -293,7 +294,9 @@ impl_real!(
         1.0 / 5040.0,
         1.0 / 40320.0,
         1.0 / 362880.0,
-        1.0 / 3628800.0
+        1.0 / 3628800.0,
+        1.0 / 39916800.0,
+        1.0 / 479001600.0
     ],
     150.0
 );
@@ -365,7 +368,11 @@ impl_real!(
         1.0 / 87178291200.0,
         1.0 / 1307674368000.0,
         1.0 / 20922789888000.0,
-        1.0 / 355687428096000.0
+        1.0 / 355687428096000.0,
+        1.0 / 6402373705728000.0,
+        1.0 / 121645100408832000.0,
+        1.0 / 2432902008176640000.0,
+        1.0 / 51090942171709440000.0
     ],
     1200.0
 );
@@ -547,16 +554,26 @@ fn square_dw<T: Real>(m: T) -> (T, T) {
     (a * a, T::TWO * a * b + b * b)
 }
 
-/// `(k, p)` with `eˣ ≈ 2^k·(1 + p)`: the reduction of [`exp_split`] and the
-/// Taylor series of `expm1` on the reduced argument, so that `1 + p` holds
-/// about two bits more than one float.
+/// `(k, h, l)` with `eˣ ≈ 2^k·(h + l)` to about 2⁻³⁰ relative (2⁻⁵⁹ in
+/// f64): the reduction of [`exp_split`] kept in two parts, `r = rh − rl`
+/// with `rh` exact, and `e^r = 1 + rh + ½rh² + rh³/6 + …` summed so that
+/// the large terms add exactly (Fast2Sum, an exact square) and only small
+/// ones are rounded.
 #[inline(always)]
-fn exp_dw<T: Real>(x: T) -> (i32, T) {
+fn exp_tri<T: Real>(x: T) -> (i32, T, T) {
     let xc = clampf(x, -T::EXP_ARG_MAX, T::EXP_ARG_MAX);
     let kf = (xc * T::INV_LN2).round_even();
-    let r = (xc - kf * T::EXP_LN2_HI) - kf * T::EXP_LN2_LO;
-    // expm1(r) = r + r²·(1/2! + r/3! + …): the leading term exact.
-    (kf.to_i32(), r + r * r * horner(&T::EXP_TAYLOR[1..], r))
+    let rh = xc - kf * T::EXP_LN2_HI;
+    let rl = kf * T::EXP_LN2_LO;
+    let ar = rh.abs();
+    let (sq, sqe) = two_prod(ar, ar); // rh²
+    let qh = T::HALF * sq;
+    let ql = T::HALF * sqe + sq * rh * horner(&T::EXP_TAYLOR[2..], rh);
+    let (u, v) = fast_two_sum(T::ONE, rh);
+    let (h, v2) = fast_two_sum(u, qh);
+    // e^(rh − rl) = e^rh·(1 − rl + ½rl²) (rl³ is below the last bit).
+    let l = ((v + v2) + ql) + (T::HALF * rl * rl - rl) * (T::ONE + rh + (qh + ql));
+    (kf.to_i32(), h, l)
 }
 
 /// `y·2^e` for any `e` (two factors, so that no power of two leaves the range).
@@ -632,9 +649,12 @@ struct Prep<T> {
     hl: T,
     /// |ln ρ| exceeds the largest finite value (log parameterisations only).
     hl_inf: bool,
-    /// ρ ∈ [½, 2], and there w = (ρ − 1)/(ρ + 1) = tanh(½ ln ρ), relative to itself.
+    /// ρ ∈ [½, 2], and there w = (ρ − 1)/(ρ + 1) = tanh(½ ln ρ), relative to
+    /// itself, and the scale parts V(ρ), V(1/ρ) of KL and reverse KL.
     near: bool,
     w: T,
+    v_near: T,
+    rv_near: T,
     /// |σ1 − σ2| = ds·2^dse.
     ds: T,
     dse: i32,
@@ -691,6 +711,8 @@ fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         hl_inf: false,
         near,
         w,
+        v_near: scale_part_near(w),
+        rv_near: scale_part_near(-w),
         ds: d.abs(),
         dse: km,
         sh,
@@ -760,6 +782,8 @@ fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         hl_inf: false,
         near,
         w,
+        v_near: scale_part_near(w),
+        rv_near: scale_part_near(-w),
         ds: dv.abs() / ss,
         dse: kvm - ksm,
         sh,
@@ -803,6 +827,8 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         hl_inf: false,
         near,
         w,
+        v_near: scale_part_near(w),
+        rv_near: scale_part_near(-w),
         ds: dp.abs() / (mt1 * mt2 * st),
         dse: kpm - kt1 - kt2 - ktm,
         sh,
@@ -843,11 +869,17 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
     // σ1 − σ2 = ±σ_max·(1 − e^(−|ln ρ|)).
     let (xm, xe) = exp_split(sel(s1c > s2c, s1c, s2c));
     let mh2 = mh * mh;
-    // σ1² + σ2² = 2^k1(1 + p1) + 2^k2(1 + p2).
-    let (k1, p1) = exp_dw(T::TWO * s1c);
-    let (k2, p2) = exp_dw(T::TWO * s2c);
-    let (h0, l0, se) = sum_dw(T::ONE, k1, T::ONE, k2);
-    let sl = l0 + (p1 * T::pow2(k1 - se) + p2 * T::pow2(k2 - se));
+    // σ1² + σ2² = 2^k1(h1 + l1) + 2^k2(h2 + l2).
+    let (k1, h1, l1) = exp_tri(T::TWO * s1c);
+    let (k2, h2, l2) = exp_tri(T::TWO * s2c);
+    let (h0, l0, se) = sum_dw(h1, k1, h2, k2);
+    let sl = l0 + (l1 * T::pow2(k1 - se) + l2 * T::pow2(k2 - se));
+    // Near ρ = 1, V(ρ) = ½(e^(2 ln ρ) − 1) − ln ρ = (ln ρ)²·φ₂(2 ln ρ) with
+    // φ₂(x) = 2(eˣ − 1 − x)/x² = 2Σ xᵏ/(k + 2)!, from ln ρ directly.
+    let lrn = sel(near, ln_rho, T::ZERO);
+    let l2r = lrn * lrn;
+    let v_near = l2r * (T::TWO * horner(&T::EXP_TAYLOR[1..], T::TWO * lrn));
+    let rv_near = l2r * (T::TWO * horner(&T::EXP_TAYLOR[1..], -T::TWO * lrn));
     Prep {
         valid: a1.is_finite() && a2.is_finite(),
         ln1: s1,
@@ -865,6 +897,8 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
         hl_inf,
         near,
         w: em / (em + T::TWO),
+        v_near,
+        rv_near,
         ds: xm * -expm1(-ln_rho.abs()),
         dse: xe,
         sh: h0,
@@ -877,7 +911,7 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
 }
 
 /// KL(p‖q) = M + V from the pieces: the mean part M = ½q·2^e (q = 0 for
-/// μ1 = μ2), ρ² = p·2^pe, ln ρ, and near ρ = 1 the series in w. Returns
+/// μ1 = μ2), ρ² = p·2^pe, ln ρ, and near ρ = 1 the series value of V. Returns
 /// the value (meaningless when infinite) and whether it exceeds the format's
 /// largest finite value.
 #[inline(always)]
@@ -890,9 +924,8 @@ fn kl_core<T: Real>(
     ln_rho: T,
     v_inf: bool,
     near: bool,
-    w: T,
+    v_near: T,
 ) -> (T, bool) {
-    let v_near = scale_part_near(w);
     let v_far = -T::HALF - ln_rho;
     let b = sel(near, T::ZERO, p);
     let e_b = sel(near, NO_EXP, pe);
@@ -961,9 +994,13 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     // Entropies, KL both ways, cross-entropy, Jeffreys.
     let entropy = T::HALF_LN_2PI_E + pp.ln1;
     let entropy_q = T::HALF_LN_2PI_E + pp.ln2;
-    let (kl, kl_inf) = kl_core(q2, e2, pp.p, pp.pe, pp.ln_rho, pp.hl_inf, pp.near, pp.w);
+    let (kl, kl_inf) = kl_core(
+        q2, e2, pp.p, pp.pe, pp.ln_rho, pp.hl_inf, pp.near, pp.v_near,
+    );
     let cross_entropy = entropy + kl;
-    let (rkl, rkl_inf) = kl_core(q1, e1, pp.pr, pp.pre, -pp.ln_rho, pp.hl_inf, pp.near, -pp.w);
+    let (rkl, rkl_inf) = kl_core(
+        q1, e1, pp.pr, pp.pre, -pp.ln_rho, pp.hl_inf, pp.near, pp.rv_near,
+    );
     let klf = sel(kl_inf, T::ZERO, kl);
     let rklf = sel(rkl_inf, T::ZERO, rkl);
     let jeffreys = klf + rklf;

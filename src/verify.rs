@@ -82,12 +82,8 @@ impl Tolerance {
     pub const CPU_F32: Tolerance = Tolerance::uniform(1e-6, Precision::F32);
     /// The GPU f32 path's target on any conformant adapter: 2e-6 for every measure.
     pub const GPU_F32: Tolerance = Tolerance::uniform(2e-6, Precision::F32);
-    /// The f64 paths' target: 1e-14, except 1e-13 for the Bhattacharyya
-    /// coefficient (whose error is the absolute error of D_B, up to ~700).
-    pub const F64: Tolerance = Tolerance {
-        bhattacharyya_coefficient: 1e-13,
-        ..Tolerance::uniform(1e-14, Precision::F64)
-    };
+    /// The f64 paths' target: 1e-14 for every measure.
+    pub const F64: Tolerance = Tolerance::uniform(1e-14, Precision::F64);
 
     /// The same bound for every measure.
     pub const fn uniform(bound: f64, precision: Precision) -> Tolerance {
@@ -412,7 +408,7 @@ fn verify_core(
             || vec![Acc::default(); k],
             |mut accs, i| {
                 let p = &pair(i);
-                let reference = cpu::measures64(p, param);
+                let reference = cpu::reference_row(p, param, options.metrics);
                 for (j, &m) in list.iter().enumerate() {
                     let got = value(i, j);
                     let error = measure_error(m, got, &reference, tol.precision);

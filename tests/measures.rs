@@ -2,9 +2,10 @@
 //! (`tests/data/golden_measures_*.csv`), on the CPU (f32, f64) and the GPU
 //! (f32), asserted row by row under the tolerance model of DESIGN §3:
 //!
-//! * every measure within 1e-5 on the f32 paths and 1e-13 on the f64 path;
-//! * KL and cross-entropy within DESIGN §3's targets: 1e-6 (CPU f32),
-//!   2e-6 (GPU f32), 1e-14 (f64).
+//! every measure within DESIGN §3's targets, 1e-6 (CPU f32), 2e-6 (GPU f32),
+//! 1e-14 (f64) — tighter than the issue's 1e-5 (f32) and 1e-13 (f64) for
+//! the measures beyond KL and cross-entropy. Exact zeros must be exact,
+//! truths beyond the format's range +inf (see `gaussdiv::verify`).
 //!
 //! The per-measure, per-parameterisation maxima are printed
 //! (`cargo test --release --test measures -- --nocapture`).
@@ -66,15 +67,15 @@ fn load(param: Param) -> Vec<Row> {
         .collect()
 }
 
-/// The bound of one measure on one path.
-fn bound(path: &str, m: Metric) -> f64 {
-    let design = matches!(m, Metric::Kl | Metric::CrossEntropy);
-    match (path, design) {
-        ("CPU f32", true) => 1e-6,
-        ("GPU f32", true) | ("GPU f32 kernel only", true) => 2e-6,
-        ("CPU f64", true) => 1e-14,
-        ("CPU f64", false) => 1e-13,
-        _ => 1e-5,
+/// The bound of one measure on one path: DESIGN §3's targets for every
+/// measure (the issue asks for 1e-5 on the f32 paths and 1e-13 in f64 for the
+/// new measures; these are the tighter bounds the `Tolerance` constants of
+/// `verify` promise, so they are what is asserted).
+fn bound(path: &str, _m: Metric) -> f64 {
+    match path {
+        "CPU f32" => 1e-6,
+        "CPU f64" => 1e-14,
+        _ => 2e-6, // GPU f32
     }
 }
 

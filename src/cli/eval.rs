@@ -3,10 +3,10 @@
 
 use super::io::{self, Rows, Values};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg, ProgressArg};
-use gaussdiv::verify::{verify_f64, verify_metrics};
+use gaussdiv::verify::{verify_f64_with, verify_with};
 use gaussdiv::{
-    cpu, Backend, Divergences64, Evaluator, GpuEvaluator, GpuOptions, Metric, Metrics, OnInvalid,
-    Tolerance, VerifyReport,
+    cpu, Backend, EvalOptions, Evaluator, GpuEvaluator, GpuOptions, Metric, Metrics, OnInvalid,
+    Param, Tolerance, VerifyReport,
 };
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
@@ -181,7 +181,9 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
         ));
     }
     // Input first, so that bad input and usage errors come before any GPU work.
-    let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error)?;
+    let param: Param = args.param.into();
+    let options = EvalOptions::new(set, param);
+    let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error, param)?;
     let evaluator = if f64_mode {
         None
     } else {
@@ -231,7 +233,7 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                 } else {
                     Values::F32(Vec::new())
                 });
-                let chunk_report = evaluate(&rows, &mut values, set, evaluator.as_ref(), args)?;
+                let chunk_report = evaluate(&rows, &mut values, options, evaluator.as_ref(), args)?;
                 if let Some(r) = chunk_report {
                     report
                         .get_or_insert_with(|| VerifyReport::empty(r.tolerance))
@@ -301,21 +303,21 @@ fn read_loop(
 fn evaluate(
     rows: &Rows,
     values: &mut Values,
-    set: Metrics,
+    options: EvalOptions,
     evaluator: Option<&Evaluator>,
     args: &EvalArgs,
 ) -> Result<Option<VerifyReport>, CliError> {
-    let k = set.len();
+    let k = options.metrics.len();
     match (rows, values) {
         (Rows::F32(pairs), Values::F32(flat)) => {
             flat.resize(pairs.len() * k, 0.0);
             let on_gpu = match evaluator {
                 Some(ev) => {
-                    ev.evaluate_metrics_into(pairs, set, flat)?;
+                    ev.evaluate_with(pairs, options, flat)?;
                     ev.uses_gpu_for(pairs.len())
                 }
                 None => {
-                    cpu::evaluate_metrics_into(pairs, set, flat)?;
+                    cpu::evaluate_with(pairs, options, flat)?;
                     false
                 }
             };
@@ -327,20 +329,15 @@ fn evaluate(
             } else {
                 Tolerance::CPU_F32
             };
-            Ok(Some(verify_metrics(pairs, set, flat, tol)?))
+            Ok(Some(verify_with(pairs, options, flat, tol)?))
         }
         (Rows::F64(pairs), Values::F64(flat)) => {
-            let mut full = vec![Divergences64::default(); pairs.len()];
-            cpu::evaluate_f64_into(pairs, &mut full)?;
-            flat.clear();
-            for d in &full {
-                let all = [d.cross_entropy, d.kl, d.entropy];
-                flat.extend(set.iter().map(|m| all[m.index()]));
-            }
+            flat.resize(pairs.len() * k, 0.0);
+            cpu::evaluate_f64_with(pairs, options, flat)?;
             if !args.verify {
                 return Ok(None);
             }
-            Ok(Some(verify_f64(pairs, &full, Tolerance::F64)?))
+            Ok(Some(verify_f64_with(pairs, options, flat, Tolerance::F64)?))
         }
         _ => Err(CliError::input(
             "internal: precision mismatch between input and output buffers",

@@ -2,18 +2,41 @@
 
 use super::npy;
 use super::CliError;
-use gaussdiv::{Field, GaussianPair, GaussianPair64};
+use gaussdiv::{Field, GaussianPair, GaussianPair64, Param};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Accepted CSV header names per field (first is canonical).
-const NAMES: [(Field, &[&str]); 4] = [
-    (Field::Mu1, &["mu1"]),
-    (Field::Sigma1, &["sigma1", "s1"]),
-    (Field::Mu2, &["mu2"]),
-    (Field::Sigma2, &["sigma2", "s2"]),
-];
+/// The column name of a field in parameterisation `param`: `mu1`, `mu2`,
+/// and `sigma1`, `var1`, `logstd1`, `logvar1` or `precision1` (and `…2`).
+pub fn column_name(field: Field, param: Param) -> &'static str {
+    match field {
+        Field::Mu1 => "mu1",
+        Field::Sigma1 => param.column(1),
+        Field::Mu2 => "mu2",
+        Field::Sigma2 => param.column(2),
+    }
+}
+
+/// Accepted CSV header names per field in parameterisation `param` (first
+/// is canonical): the scale columns also as `s1`/`s2` (σ only) and `a1`/`a2`
+/// (any parameterisation, as in the golden files).
+fn header_names(param: Param) -> [(Field, Vec<&'static str>); 4] {
+    let scale = |field: Field, side: u8| {
+        let mut v = vec![column_name(field, param)];
+        if param == Param::Std {
+            v.push(if side == 1 { "s1" } else { "s2" });
+        }
+        v.push(if side == 1 { "a1" } else { "a2" });
+        (field, v)
+    };
+    [
+        (Field::Mu1, vec!["mu1"]),
+        scale(Field::Sigma1, 1),
+        (Field::Mu2, vec!["mu2"]),
+        scale(Field::Sigma2, 2),
+    ]
+}
 
 /// A file format, from a path's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +144,13 @@ pub struct Input {
     pub size: Option<u64>,
 }
 
-/// Open `path` (`None` or `-`: standard input) in the format of its extension.
-pub fn open_source(path: Option<&Path>, reject_invalid: bool) -> Result<Input, CliError> {
+/// Open `path` (`None` or `-`: standard input) in the format of its extension;
+/// rows are `(μ1, a1, μ2, a2)` in parameterisation `param`.
+pub fn open_source(
+    path: Option<&Path>,
+    reject_invalid: bool,
+    param: Param,
+) -> Result<Input, CliError> {
     let Opened {
         reader,
         label,
@@ -130,8 +158,8 @@ pub fn open_source(path: Option<&Path>, reject_invalid: bool) -> Result<Input, C
         count,
     } = open_input(path)?;
     let source: Box<dyn Source> = match Format::of(path) {
-        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid)?),
-        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid)?),
+        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid, param)?),
+        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid, param)?),
     };
     Ok(Input {
         source,
@@ -140,12 +168,19 @@ pub fn open_source(path: Option<&Path>, reject_invalid: bool) -> Result<Input, C
     })
 }
 
-/// The error for an invalid parameter value.
-pub fn invalid_value(label: &str, place: &str, field: Field, text: &str, reason: &str) -> CliError {
+/// The error for an invalid parameter value (the column named as in `param`).
+pub fn invalid_value(
+    label: &str,
+    place: &str,
+    field: Field,
+    param: Param,
+    text: &str,
+    reason: &str,
+) -> CliError {
     CliError::input(format!(
         "{label}: {place}, column {}: invalid value {text}: {reason} \
          (use --on-invalid nan to write NaN for such rows)",
-        field.name()
+        column_name(field, param)
     ))
 }
 
@@ -157,6 +192,7 @@ pub struct CsvSource {
     record: csv::ByteRecord,
     rows: u64,
     reject_invalid: bool,
+    param: Param,
 }
 
 impl CsvSource {
@@ -164,6 +200,7 @@ impl CsvSource {
         source: Box<dyn Read + Send>,
         label: String,
         reject_invalid: bool,
+        param: Param,
     ) -> Result<CsvSource, CliError> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -180,15 +217,17 @@ impl CsvSource {
             .collect();
         if names.iter().all(|n| n.is_empty()) {
             return Err(CliError::input(format!(
-                "{label}: empty input: expected a header naming mu1,sigma1,mu2,sigma2"
+                "{label}: empty input: expected a header naming mu1,{},mu2,{}",
+                param.column(1),
+                param.column(2)
             )));
         }
         let mut cols = [0usize; 4];
         let mut missing = Vec::new();
-        for (i, (field, aliases)) in NAMES.iter().enumerate() {
+        for (i, (field, aliases)) in header_names(param).iter().enumerate() {
             match names.iter().position(|n| aliases.contains(&n.as_str())) {
                 Some(c) => cols[i] = c,
-                None => missing.push(field.name()),
+                None => missing.push(column_name(*field, param)),
             }
         }
         if !missing.is_empty() {
@@ -205,6 +244,7 @@ impl CsvSource {
             record: csv::ByteRecord::new(),
             rows: 0,
             reject_invalid,
+            param,
         })
     }
 
@@ -237,7 +277,7 @@ impl CsvSource {
                             "{}: line {line} (data row {}), column {}: cannot parse {:?} as a number",
                             self.label,
                             self.rows,
-                            NAMES[i].0.name(),
+                            column_name(Field::ALL[i], self.param),
                             String::from_utf8_lossy(raw)
                         )));
                     }
@@ -252,6 +292,7 @@ impl CsvSource {
                         &self.label,
                         &format!("line {line} (data row {})", self.rows),
                         field,
+                        self.param,
                         &format!("{:?}", String::from_utf8_lossy(raw)),
                         reason,
                     ));
@@ -266,13 +307,19 @@ impl CsvSource {
 
 impl Source for CsvSource {
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError> {
+        let param = self.param;
         match out {
             Rows::F32(v) => {
                 v.clear();
                 self.chunk(
                     max,
                     |t| fast_float2::parse::<f32, _>(t).ok(),
-                    |r| gaussdiv::validate::check_pair(&GaussianPair::new(r[0], r[1], r[2], r[3])),
+                    |r| {
+                        gaussdiv::validate::check_param(
+                            &GaussianPair::new(r[0], r[1], r[2], r[3]),
+                            param,
+                        )
+                    },
                     |r| v.push(GaussianPair::new(r[0], r[1], r[2], r[3])),
                 )
             }
@@ -287,7 +334,7 @@ impl Source for CsvSource {
                 self.chunk(
                     max,
                     |t| fast_float2::parse::<f64, _>(t).ok(),
-                    |r| gaussdiv::validate::check_pair_f64(&make(r)),
+                    |r| gaussdiv::validate::check_param_f64(&make(r), param),
                     |r| v.push(make(r)),
                 )
             }

@@ -2,7 +2,7 @@
 
 use super::io::{field_index, invalid_value, Rows, Shortest, Source};
 use super::CliError;
-use gaussdiv::{Field, GaussianPair, GaussianPair64};
+use gaussdiv::{Field, GaussianPair, GaussianPair64, Param};
 use std::io::Read;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -123,7 +123,7 @@ pub fn parse_dict(dict: &str, label: &str) -> Result<Header, CliError> {
             rows: *rows,
         }),
         _ => Err(CliError::input(format!(
-            "{label}: expected an array of shape (N, 4) (mu1, sigma1, mu2, sigma2), found shape ({})",
+            "{label}: expected an array of shape (N, 4) (mu1, a1, mu2, a2), found shape ({})",
             dims.join(", ")
         ))),
     }
@@ -136,6 +136,7 @@ pub struct NpySource {
     header: Header,
     rows_read: u64,
     reject_invalid: bool,
+    param: Param,
     buf: Vec<u8>,
 }
 
@@ -144,6 +145,7 @@ impl NpySource {
         mut reader: Box<dyn Read + Send>,
         label: String,
         reject_invalid: bool,
+        param: Param,
     ) -> Result<NpySource, CliError> {
         let io = |e: std::io::Error| {
             CliError::input(format!("{label}: cannot read the NPY header: {e}"))
@@ -187,6 +189,7 @@ impl NpySource {
             header,
             rows_read: 0,
             reject_invalid,
+            param,
             buf: Vec::new(),
         })
     }
@@ -256,6 +259,7 @@ impl NpySource {
                     &self.label,
                     &place,
                     field,
+                    self.param,
                     &text(&r, field_index(field)),
                     reason,
                 ));
@@ -268,6 +272,7 @@ impl NpySource {
 impl Source for NpySource {
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError> {
         let start = self.rows_read;
+        let param = self.param;
         let n = self.fill(max)?;
         self.rows_read += n as u64;
         let f64_in = self.header.f64;
@@ -286,7 +291,7 @@ impl Source for NpySource {
                                 r[2] as f32,
                                 r[3] as f32,
                             );
-                            gaussdiv::validate::check_pair(&p)
+                            gaussdiv::validate::check_param(&p, param)
                         },
                         |r, i| format!("{:e} (as f32: {:e})", r[i], r[i] as f32),
                     )?;
@@ -298,9 +303,10 @@ impl Source for NpySource {
                         start,
                         self.values(f32::byte_swapped),
                         |r| {
-                            gaussdiv::validate::check_pair(&GaussianPair::new(
-                                r[0], r[1], r[2], r[3],
-                            ))
+                            gaussdiv::validate::check_param(
+                                &GaussianPair::new(r[0], r[1], r[2], r[3]),
+                                param,
+                            )
                         },
                         |r, i| format!("{:e}", r[i]),
                     )?;
@@ -326,7 +332,7 @@ impl Source for NpySource {
                     self.check(
                         start,
                         self.values(f64::byte_swapped),
-                        |r| gaussdiv::validate::check_pair_f64(&make(r)),
+                        |r| gaussdiv::validate::check_param_f64(&make(r), param),
                         |r, i| format!("{:e}", r[i]),
                     )?;
                     v.extend(self.values(f64::byte_swapped).map(make));
@@ -335,7 +341,7 @@ impl Source for NpySource {
                     self.check(
                         start,
                         self.values(f32::byte_swapped),
-                        |r| gaussdiv::validate::check_pair_f64(&widen(r)),
+                        |r| gaussdiv::validate::check_param_f64(&widen(r), param),
                         |r, i| format!("{:e}", r[i]),
                     )?;
                     v.extend(self.values(f32::byte_swapped).map(widen));
