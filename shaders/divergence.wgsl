@@ -67,7 +67,8 @@ const HALF_LN2: f32 = 0.346573590279972654708616060729;
 const INV_LN2: f32 = 1.442695040888963407359924681;
 const EXP_LN2_HI: f32 = 6.9314575195e-01; // 0x3f317200
 const EXP_LN2_LO: f32 = 1.4286067653e-06; // 0x35bfbe8e
-const EXP_ARG_MAX: f32 = 320.0;
+const EXP_ARG_MAX: f32 = 352.0;
+const SAT_EXP: i32 = 1048576; // 1 << 20: exponent of a saturated exp
 const LOG_BIG: f32 = 150.0;
 
 // fdlibm (FreeBSD e_logf.c) Lg1..Lg4.
@@ -217,6 +218,12 @@ fn exp_split(x: f32) -> Frexp {
     return Frexp(y, k);
 }
 
+// exp_split with the exponent saturated to +-SAT_EXP beyond +-EXP_ARG_MAX.
+fn exp_sat(x: f32) -> Frexp {
+    let e = exp_split(x);
+    return Frexp(e.m, select(select(e.k, -SAT_EXP, x < -EXP_ARG_MAX), SAT_EXP, x > EXP_ARG_MAX));
+}
+
 // e^x - 1, accurate relative to the result for every x.
 fn expm1(x: f32) -> f32 {
     let small = abs(x) <= 0.5;
@@ -308,7 +315,8 @@ fn exp_tri(x: f32) -> ExpTri {
     let uv = fast_two_sum(1.0, rh);
     let hv = fast_two_sum(uv.h, qh);
     let l = ((uv.l + hv.l) + ql) + (0.5 * rl * rl - rl) * (1.0 + rh + (qh + ql));
-    return ExpTri(i32(kf), hv.h, l);
+    let k = select(select(i32(kf), -SAT_EXP, x < -EXP_ARG_MAX), SAT_EXP, x > EXP_ARG_MAX);
+    return ExpTri(k, hv.h, l);
 }
 
 // y * 2^e for any e.
@@ -413,6 +421,13 @@ fn prep_std(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
     );
 }
 
+// (q, e) with q * 2^e unchanged and q < 4 (so that the flush of pow2 below
+// the normal range loses nothing representable in q/2 * 2^e).
+fn norm_q(q: f32, e: i32) -> Frexp {
+    let big = q >= 2.0 * 2.0;
+    return Frexp(select(q, 0.5 * q, big), e + select(0, 1, big));
+}
+
 struct SumDw {
     h: f32,
     l: f32,
@@ -511,17 +526,18 @@ fn prep_precision(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
     let t2 = sqrt_exp(mp2, kp2);
     let dp = diff_scaled(mp2, kp2, mp1, kp1);
     let st = sum_scaled(t1.m, t1.k, t2.m, t2.k);
-    let mh2 = mh * mh;
+    let n1 = norm_q(mh * mh * mp1, 2 * kd + kp1);
+    let n2 = norm_q(mh * mh * mp2, 2 * kd + kp2);
     let sd = sum_dw(mp1, kp1, mp2, kp2);
     let g = two_prod(mp1, mp2);
     return Prep(
         is_valid_sigma(b1) && is_valid_sigma(b2),
         -0.5 * ln_scaled(mp1, kp1),
         -0.5 * ln_scaled(mp2, kp2),
-        mh2 * mp1,
-        2 * kd + kp1,
-        mh2 * mp2,
-        2 * kd + kp2,
+        n1.m,
+        n1.k,
+        n2.m,
+        n2.k,
         rs.p,
         rs.pe,
         rs.pr,
@@ -557,18 +573,20 @@ fn prep_log(b1: u32, b2: u32, mh: f32, kd: i32, logvar: bool) -> Prep {
     let lim = EXP_ARG_MAX;
     let s1c = clampf(s1, -lim, lim);
     let s2c = clampf(s2, -lim, lim);
-    let iv1 = exp_split(-2.0 * s1c);
-    let iv2 = exp_split(-2.0 * s2c);
+    let iv1 = exp_sat(-2.0 * s1c);
+    let iv2 = exp_sat(-2.0 * s2c);
     let sq1 = exp_split(2.0 * s1c);
     let sq2 = exp_split(2.0 * s2c);
     let small = abs(s1) <= LOG_BIG && abs(s2) <= LOG_BIG;
     let hx = clampf(hl, -lim, lim);
-    let pb = exp_split(2.0 * 2.0 * hx);
-    let pbr = exp_split(-2.0 * 2.0 * hx);
+    let pb = exp_sat(2.0 * 2.0 * hx);
+    let pbr = exp_sat(-2.0 * 2.0 * hx);
     let near = abs(hl) <= HALF_LN2;
     let em = expm1(select(0.0, ln_rho, near));
-    let xm = exp_split(select(s2c, s1c, s1c > s2c));
+    let xm = exp_sat(select(s2c, s1c, s1c > s2c));
     let mh2 = mh * mh;
+    let n1 = norm_q(mh2 * iv1.m, 2 * kd + iv1.k);
+    let n2 = norm_q(mh2 * iv2.m, 2 * kd + iv2.k);
     let x1 = exp_tri(2.0 * s1c);
     let x2 = exp_tri(2.0 * s2c);
     let sd = sum_dw(x1.h, x1.k, x2.h, x2.k);
@@ -582,10 +600,10 @@ fn prep_log(b1: u32, b2: u32, mh: f32, kd: i32, logvar: bool) -> Prep {
         is_finite_bits(b1) && is_finite_bits(b2),
         s1,
         s2,
-        mh2 * iv1.m,
-        2 * kd + iv1.k,
-        mh2 * iv2.m,
-        2 * kd + iv2.k,
+        n1.m,
+        n1.k,
+        n2.m,
+        n2.k,
         select(pb.m, sq1.m * iv2.m, small),
         select(pb.k, sq1.k + iv2.k, small),
         select(pbr.m, sq2.m * iv1.m, small),
@@ -609,8 +627,8 @@ fn prep_log(b1: u32, b2: u32, mh: f32, kd: i32, logvar: bool) -> Prep {
 }
 
 // KL(p||q) = M + V from its pieces (value, and whether it exceeds F32_MAX).
-fn kl_core(q: f32, e_m: i32, p: f32, pe: i32, ln_rho: f32, v_inf: bool, near: bool, v_near: f32) -> Scaled {
-    let v_far = -0.5 - ln_rho;
+// logv: log-parameters, where the rest of V may itself be huge.
+fn kl_core(logv: bool, q: f32, e_m: i32, p: f32, pe: i32, v_far: f32, v_inf: bool, near: bool, v_near: f32) -> Scaled {
     let b = select(p, 0.0, near);
     let e_b = select(pe, NO_EXP, near);
     let v_rest = select(v_far, v_near, near);
@@ -621,7 +639,11 @@ fn kl_core(q: f32, e_m: i32, p: f32, pe: i32, ln_rho: f32, v_inf: bool, near: bo
     let b_term = 0.5 * b * pow2(e_b);
     let kl_direct = m_term + (b_term + v_rest);
     // Large terms: summed at scale 2^-g, compared with MAX at that scale.
-    let y = 0.5 * q * pow2(e_m - g) + 0.5 * b * pow2(e_b - g);
+    let y0 = 0.5 * q * pow2(e_m - g) + 0.5 * b * pow2(e_b - g);
+    var y = y0;
+    if (logv) {
+        y = y0 + scale2(v_rest, -g);
+    }
     let hi = g - SAFE_EXP;
     let limit = F32_MAX * pow2(-SAFE_EXP) * pow2(-hi);
     let kl_scaled = y * pow2(hi) * pow2(SAFE_EXP);
@@ -678,26 +700,52 @@ fn measures(pv: vec4<u32>) -> array<f32, 10> {
     // Entropies, KL both ways, cross-entropy, Jeffreys.
     let entropy = HALF_LN_2PI_E + pp.ln1;
     let entropy_q = HALF_LN_2PI_E + pp.ln2;
-    let klr = kl_core(q2, e2, pp.p, pp.pe, pp.ln_rho, pp.hl_inf, pp.near, pp.v_near);
+    let v_far = -0.5 - pp.ln_rho;
+    let logv = PARAM == PARAM_LOGSTD || PARAM == PARAM_LOGVAR;
+    let klr = kl_core(logv, q2, e2, pp.p, pp.pe, v_far, pp.hl_inf, pp.near, pp.v_near);
     let kl = klr.v;
     let kl_inf = klr.inf;
-    let cross_entropy = entropy + kl;
-    let rklr = kl_core(q1, e1, pp.pr, pp.pre, -pp.ln_rho, pp.hl_inf, pp.near, pp.rv_near);
+    // Log-parameters: H(p1, p2) via ln sigma2 where KL overflows through ln rho -> -inf.
+    let m2s = scale_exp(0.5 * q2, e2);
+    let ce_base = HALF_LN_2PI_E - 0.5 + pp.ln2;
+    let ce_alt = ce_base + m2s.v;
+    let ce_alt_inf = m2s.inf || 0.5 * ce_base + 0.5 * m2s.v > 0.5 * F32_MAX;
+    let use_alt = logv && pp.hl_inf && pp.ln_rho < 0.0;
+    let ce_sum_inf = logv && 0.5 * entropy + 0.5 * kl > 0.5 * F32_MAX;
+    let cross_entropy = select(entropy + kl, ce_alt, use_alt);
+    let ce_inf = select(kl_inf || ce_sum_inf, ce_alt_inf, use_alt);
+    let rv_far = -0.5 + pp.ln_rho;
+    let rklr = kl_core(logv, q1, e1, pp.pr, pp.pre, rv_far, pp.hl_inf, pp.near, pp.rv_near);
     let rkl = rklr.v;
     let rkl_inf = rklr.inf;
-    let klf = select(kl, 0.0, kl_inf);
-    let rklf = select(rkl, 0.0, rkl_inf);
-    let jeffreys = klf + rklf;
-    let jeffreys_inf = kl_inf || rkl_inf || klf > F32_MAX - rklf;
 
-    // Bhattacharyya distance D_B = X + ln cosh(ln rho)/2, X = (Delta mu)^2/(4(s1^2 + s2^2)).
+    // rho_s = sigma_small / sigma_big <= 1.
     let side1 = pp.ln_rho >= 0.0;
-    let qs = select(q2, q1, side1);
-    let es = select(e2, e1, side1);
     let ps = select(pp.p, pp.pr, side1);
     let pes = select(pp.pe, pp.pre, side1);
     let rs2 = ps * pow2(pes);
     let one_rs2 = 1.0 + rs2;
+
+    // Jeffreys: one evaluation of the KL shape (the ln rho terms cancel exactly).
+    let ej = max(e1, e2);
+    let nj = norm_q(q1 * pow2(e1 - ej) + q2 * pow2(e2 - ej), ej);
+    let jr = kl_core(
+        logv,
+        nj.m,
+        select(NO_EXP, nj.k, has_diff),
+        select(pp.pr, pp.p, side1),
+        select(pp.pre, pp.pe, side1),
+        0.5 * rs2 - 1.0,
+        pp.hl_inf,
+        pp.near,
+        pp.v_near + pp.rv_near,
+    );
+    let jeffreys = jr.v;
+    let jeffreys_inf = jr.inf;
+
+    // Bhattacharyya distance D_B = X + ln cosh(ln rho)/2, X = (Delta mu)^2/(4(s1^2 + s2^2)).
+    let qs = select(q2, q1, side1);
+    let es = select(e2, e1, side1);
     let xm = 0.5 * 0.5 * qs / one_rs2;
     let xs = scale_exp(xm, es);
     let x = xs.v;
@@ -783,7 +831,7 @@ fn measures(pv: vec4<u32>) -> array<f32, 10> {
     let inf = bitcast<f32>(INF_BITS);
     let nan = bitcast<f32>(NAN_BITS);
     var out = array<f32, 10>(
-        select(cross_entropy, inf, kl_inf),
+        select(cross_entropy, inf, ce_inf),
         select(kl, inf, kl_inf),
         entropy,
         entropy_q,

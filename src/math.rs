@@ -35,6 +35,10 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 /// Exponent marker for "this term is absent" (far below any real exponent).
 const NO_EXP: i32 = -100_000;
 
+/// Exponent of a saturated `exp`: beyond every format's range, and small
+/// enough that sums of a few of them stay far inside the i32 range.
+const SAT_EXP: i32 = 1 << 20;
+
 /// The floating-point operations the formulas need, for `f32` and `f64`.
 pub trait Real:
     Copy
@@ -95,8 +99,9 @@ pub trait Real:
     const EXP_LN2_LO: Self;
     /// fdlibm's minimax coefficients P1, P2, … of `exp` on the reduced range.
     const EXP_COEFFS: &'static [Self];
-    /// Arguments of `exp` are clamped to ±EXP_ARG_MAX (far beyond the format's range,
-    /// so that the exponent, carried as an integer, still saturates correctly).
+    /// Arguments of `exp` are clamped to ±EXP_ARG_MAX (far beyond the
+    /// format's range; the reduction is exact up to there). Beyond, the
+    /// exponent is replaced by ±[`SAT_EXP`] where that matters.
     const EXP_ARG_MAX: Self;
     /// 1/1!, 1/2!, 1/3!, …: Taylor coefficients of (eˣ − 1)/x, enough for
     /// |x| ≤ ½, and those from 1/2! on of 2(eˣ − 1 − x)/x² for |x| ≤ 2 ln 2.
@@ -283,7 +288,7 @@ impl_real!(
     6.931_457_519_5e-1,
     1.428_606_765_3e-6,
     [1.666_662_544_0e-1, -2.766_733_290_6e-3],
-    320.0,
+    352.0,
     [
         1.0,
         1.0 / 2.0,
@@ -350,7 +355,7 @@ impl_real!(
         -1.653_390_220_546_525_153_90e-6,
         4.138_136_797_057_238_460_39e-8
     ],
-    2500.0,
+    3000.0,
     [
         1.0,
         1.0 / 2.0,
@@ -458,6 +463,22 @@ pub fn exp_split<T: Real>(x: T) -> (T, i32) {
     let c = r - t * horner(T::EXP_COEFFS, t);
     let y = T::ONE - ((lo - (r * c) / (T::TWO - c)) - hi);
     (y, k)
+}
+
+/// [`exp_split`] with the exponent saturated to ±[`SAT_EXP`] beyond
+/// `±EXP_ARG_MAX`, so that a product with any finite value still over- or
+/// underflows as the exact one does.
+#[inline(always)]
+fn exp_sat<T: Real>(x: T) -> (T, i32) {
+    let (y, k) = exp_split(x);
+    (
+        y,
+        sel(
+            x > T::EXP_ARG_MAX,
+            SAT_EXP,
+            sel(x < -T::EXP_ARG_MAX, -SAT_EXP, k),
+        ),
+    )
 }
 
 /// `eˣ − 1`, accurate relative to the result for every `x`: the Taylor
@@ -573,7 +594,12 @@ fn exp_tri<T: Real>(x: T) -> (i32, T, T) {
     let (h, v2) = fast_two_sum(u, qh);
     // e^(rh − rl) = e^rh·(1 − rl + ½rl²) (rl³ is below the last bit).
     let l = ((v + v2) + ql) + (T::HALF * rl * rl - rl) * (T::ONE + rh + (qh + ql));
-    (kf.to_i32(), h, l)
+    let k = sel(
+        x > T::EXP_ARG_MAX,
+        SAT_EXP,
+        sel(x < -T::EXP_ARG_MAX, -SAT_EXP, kf.to_i32()),
+    );
+    (k, h, l)
 }
 
 /// `y·2^e` for any `e` (two factors, so that no power of two leaves the range).
@@ -724,6 +750,15 @@ fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     }
 }
 
+/// `(q, e)` with `q·2^e` unchanged and `q < 4`, so that `½q·2^e` is below
+/// the normal range whenever `2^e` is (the flush in [`Real::pow2`] then
+/// loses nothing representable).
+#[inline(always)]
+fn norm_q<T: Real>(q: T, e: i32) -> (T, i32) {
+    let big = q >= T::TWO * T::TWO;
+    (sel(big, T::HALF * q, q), e + i32::from(big))
+}
+
 /// `n1·2^k1 + n2·2^k2 = (h + l)·2^k` exactly, for positive mantissas in [1, 2).
 #[inline(always)]
 fn sum_dw<T: Real>(n1: T, k1: i32, n2: T, k2: i32) -> (T, T, i32) {
@@ -806,7 +841,8 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (mt2, kt2) = sqrt_exp(mp2, kp2);
     let (dp, kpm) = diff_scaled(mp2, kp2, mp1, kp1);
     let (st, ktm) = sum_scaled(mt1, kt1, mt2, kt2);
-    let mh2 = mh * mh;
+    let (q1, e1) = norm_q(mh * mh * mp1, 2 * kd + kp1);
+    let (q2, e2) = norm_q(mh * mh * mp2, 2 * kd + kp2);
     // σ1² + σ2² = (p1 + p2)/(p1·p2): X = ¼Δμ²·p1·p2/(p1 + p2).
     let (sh, sl, se) = sum_dw(mp1, kp1, mp2, kp2);
     let (gh, gl) = two_prod(mp1, mp2);
@@ -814,10 +850,10 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
         ln1: -T::HALF * ln_scaled(mp1, kp1),
         ln2: -T::HALF * ln_scaled(mp2, kp2),
-        q1: mh2 * mp1,
-        e1: 2 * kd + kp1,
-        q2: mh2 * mp2,
-        e2: 2 * kd + kp2,
+        q1,
+        e1,
+        q2,
+        e2,
         p,
         pe,
         pr,
@@ -850,25 +886,29 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
     let half_max = T::HALF * T::MAX;
     let hl_inf = hl.abs() > half_max;
     let ln_rho = T::TWO * clampf(hl, -half_max, half_max);
+    // Clamped so that the doubled arguments below stay finite; the
+    // saturating exps see that they are out of range.
     let lim = T::EXP_ARG_MAX;
     let s1c = clampf(s1, -lim, lim);
     let s2c = clampf(s2, -lim, lim);
     // 1/σ² = e^(−2 ln σ) and σ² = e^(2 ln σ).
-    let (iv1, ive1) = exp_split(-T::TWO * s1c);
-    let (iv2, ive2) = exp_split(-T::TWO * s2c);
+    let (iv1, ive1) = exp_sat(-T::TWO * s1c);
+    let (iv2, ive2) = exp_sat(-T::TWO * s2c);
     let (sq1, sqe1) = exp_split(T::TWO * s1c);
     let (sq2, sqe2) = exp_split(T::TWO * s2c);
     // ρ² = σ1²·σ2⁻² (two exps of exact arguments); for huge |ln σ|, where
     // ln ρ is exact whenever ρ² matters, e^(2 ln ρ) directly.
     let small = s1.abs() <= T::LOG_BIG && s2.abs() <= T::LOG_BIG;
     let hx = clampf(hl, -lim, lim);
-    let (pb, pbe) = exp_split(T::TWO * T::TWO * hx);
-    let (pbr, pbre) = exp_split(-T::TWO * T::TWO * hx);
+    let (pb, pbe) = exp_sat(T::TWO * T::TWO * hx);
+    let (pbr, pbre) = exp_sat(-T::TWO * T::TWO * hx);
     let near = hl.abs() <= T::HALF_LN2;
     let em = expm1(sel(near, ln_rho, T::ZERO));
     // σ1 − σ2 = ±σ_max·(1 − e^(−|ln ρ|)).
-    let (xm, xe) = exp_split(sel(s1c > s2c, s1c, s2c));
+    let (xm, xe) = exp_sat(sel(s1c > s2c, s1c, s2c));
     let mh2 = mh * mh;
+    let (q1, e1) = norm_q(mh2 * iv1, 2 * kd + ive1);
+    let (q2, e2) = norm_q(mh2 * iv2, 2 * kd + ive2);
     // σ1² + σ2² = 2^k1(h1 + l1) + 2^k2(h2 + l2).
     let (k1, h1, l1) = exp_tri(T::TWO * s1c);
     let (k2, h2, l2) = exp_tri(T::TWO * s2c);
@@ -884,10 +924,10 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
         valid: a1.is_finite() && a2.is_finite(),
         ln1: s1,
         ln2: s2,
-        q1: mh2 * iv1,
-        e1: 2 * kd + ive1,
-        q2: mh2 * iv2,
-        e2: 2 * kd + ive2,
+        q1,
+        e1,
+        q2,
+        e2,
         p: sel(small, sq1 * iv2, pb),
         pe: sel(small, sqe1 + ive2, pbe),
         pr: sel(small, sq2 * iv1, pbr),
@@ -911,22 +951,24 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
 }
 
 /// KL(p‖q) = M + V from the pieces: the mean part M = ½q·2^e (q = 0 for
-/// μ1 = μ2), ρ² = p·2^pe, ln ρ, and near ρ = 1 the series value of V. Returns
-/// the value (meaningless when infinite) and whether it exceeds the format's
-/// largest finite value.
+/// μ1 = μ2), ρ² = p·2^pe, the rest of V far from ρ = 1 (−½ − ln ρ), and near
+/// ρ = 1 the series value of V. Returns the value (meaningless when
+/// infinite) and whether it exceeds the format's largest finite value.
+/// (Jeffreys' divergence has the same shape, see [`measures`].) `logv`: the
+/// inputs are log-parameters, so the rest of V may itself be huge.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn kl_core<T: Real>(
+    logv: bool,
     q: T,
     e_m: i32,
     p: T,
     pe: i32,
-    ln_rho: T,
+    v_far: T,
     v_inf: bool,
     near: bool,
     v_near: T,
 ) -> (T, bool) {
-    let v_far = -T::HALF - ln_rho;
     let b = sel(near, T::ZERO, p);
     let e_b = sel(near, NO_EXP, pe);
     let v_rest = sel(near, v_near, v_far);
@@ -937,9 +979,12 @@ fn kl_core<T: Real>(
     let b_term = T::HALF * b * T::pow2(e_b);
     let kl_direct = m_term + (b_term + v_rest);
     // At least one term beyond 2^(SAFE_EXP−3): sum the large terms at scale
-    // 2^−g (v_rest, at most a few hundred, is far below their last bit) and
-    // compare with MAX at that scale.
-    let y = T::HALF * q * T::pow2(e_m - g) + T::HALF * b * T::pow2(e_b - g);
+    // 2^−g (v_rest, at most a few hundred with σ, σ² or 1/σ² given, is far
+    // below their last bit) and compare with MAX at that scale.
+    let y0 = T::HALF * q * T::pow2(e_m - g) + T::HALF * b * T::pow2(e_b - g);
+    // With log-parameters, ln ρ itself may be as large as the largest
+    // finite value: then v_rest belongs in the scaled sum too.
+    let y = if logv { y0 + scale2(v_rest, -g) } else { y0 };
     let hi = g - T::SAFE_EXP;
     let limit = T::MAX * T::pow2(-T::SAFE_EXP) * T::pow2(-hi);
     let kl_scaled = y * T::pow2(hi) * T::pow2(T::SAFE_EXP);
@@ -994,27 +1039,58 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     // Entropies, KL both ways, cross-entropy, Jeffreys.
     let entropy = T::HALF_LN_2PI_E + pp.ln1;
     let entropy_q = T::HALF_LN_2PI_E + pp.ln2;
+    let v_far = -T::HALF - pp.ln_rho;
+    // (A pipeline constant: the branch on it in kl_core folds away.)
+    let logv = matches!(P, param::LOGSTD | param::LOGVAR);
     let (kl, kl_inf) = kl_core(
-        q2, e2, pp.p, pp.pe, pp.ln_rho, pp.hl_inf, pp.near, pp.v_near,
+        logv, q2, e2, pp.p, pp.pe, v_far, pp.hl_inf, pp.near, pp.v_near,
     );
-    let cross_entropy = entropy + kl;
+    // With log-parameters H(p1) may be near −MAX: the cross-entropy can be
+    // finite where KL overflows through ln ρ → −∞ (then H(p1, p2) =
+    // ½(1 + ln 2π) − ½ + ln σ2 + M exactly, as ρ² = 0), and can overflow
+    // where KL does not.
+    let (m2v, m2_inf) = scale_exp(T::HALF * q2, e2);
+    let ce_base = T::HALF_LN_2PI_E - T::HALF + pp.ln2;
+    let ce_alt = ce_base + m2v;
+    let ce_alt_inf = m2_inf || T::HALF * ce_base + T::HALF * m2v > T::HALF * T::MAX;
+    let use_alt = logv && pp.hl_inf && pp.ln_rho < T::ZERO;
+    let ce_sum_inf = logv && T::HALF * entropy + T::HALF * kl > T::HALF * T::MAX;
+    let cross_entropy = sel(use_alt, ce_alt, entropy + kl);
+    let ce_inf = sel(use_alt, ce_alt_inf, kl_inf || ce_sum_inf);
+    let rv_far = -T::HALF + pp.ln_rho;
     let (rkl, rkl_inf) = kl_core(
-        q1, e1, pp.pr, pp.pre, -pp.ln_rho, pp.hl_inf, pp.near, pp.rv_near,
+        logv, q1, e1, pp.pr, pp.pre, rv_far, pp.hl_inf, pp.near, pp.rv_near,
     );
-    let klf = sel(kl_inf, T::ZERO, kl);
-    let rklf = sel(rkl_inf, T::ZERO, rkl);
-    let jeffreys = klf + rklf;
-    let jeffreys_inf = kl_inf || rkl_inf || klf > T::MAX - rklf;
 
-    // Bhattacharyya distance D_B = X + ½ ln cosh(ln ρ), X = ¼Δμ²/(σ1² + σ2²)
-    // = ¼(Δμ/σ_big)²/(1 + ρs²), ρs = σ_small/σ_big.
+    // ρs = σ_small/σ_big ≤ 1.
     let side1 = pp.ln_rho >= T::ZERO; // σ1 ≥ σ2
-    let qs = sel(side1, q1, q2);
-    let es = sel(side1, e1, e2);
     let ps = sel(side1, pp.pr, pp.p);
     let pes = sel(side1, pp.pre, pp.pe);
     let rs2 = ps * T::pow2(pes); // ρs² ≤ 1
     let one_rs2 = T::ONE + rs2;
+
+    // Jeffreys J = ½Δμ²(σ1⁻² + σ2⁻²) + V(ρ) + V(1/ρ), one evaluation of the
+    // KL shape: the ln ρ terms cancel exactly, so far from ρ = 1 the rest is
+    // ½ρs² − 1 next to ½ρ_big² ≥ 2 (no cancellation), and the mean parts are
+    // added before any flush to zero.
+    let ej = e1.max(e2);
+    let (qj, ejn) = norm_q(q1 * T::pow2(e1 - ej) + q2 * T::pow2(e2 - ej), ej);
+    let (jeffreys, jeffreys_inf) = kl_core(
+        logv,
+        qj,
+        sel(has_diff, ejn, NO_EXP),
+        sel(side1, pp.p, pp.pr),
+        sel(side1, pp.pe, pp.pre),
+        T::HALF * rs2 - T::ONE,
+        pp.hl_inf,
+        pp.near,
+        pp.v_near + pp.rv_near,
+    );
+
+    // Bhattacharyya distance D_B = X + ½ ln cosh(ln ρ), X = ¼Δμ²/(σ1² + σ2²)
+    // = ¼(Δμ/σ_big)²/(1 + ρs²).
+    let qs = sel(side1, q1, q2);
+    let es = sel(side1, e1, e2);
     let xm = T::HALF * T::HALF * qs / one_rs2;
     let (x, x_inf) = scale_exp(xm, es);
     // ½ ln cosh(ln ρ) = atanh(w²) near ρ = 1, ½(|ln ρ| − ln 2 + ln(1 + ρs²)) elsewhere
@@ -1111,7 +1187,7 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
 
     let inf = T::INFINITY;
     let out = [
-        sel(kl_inf, inf, cross_entropy),
+        sel(ce_inf, inf, cross_entropy),
         sel(kl_inf, inf, kl),
         entropy,
         entropy_q,

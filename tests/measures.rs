@@ -281,3 +281,306 @@ fn golden_measures_gpu_kernel_alone() {
     report("GPU f32, kernel alone", &table);
     finish(fails);
 }
+
+/// The scale parameter `a` of σ in `param`, rounded to f32 (`None` when it
+/// leaves the f32 range).
+fn to_param(sigma: f64, param: Param) -> Option<f32> {
+    let a = match param {
+        Param::Std => sigma,
+        Param::Var => sigma * sigma,
+        Param::LogStd => sigma.ln(),
+        Param::LogVar => 2.0 * sigma.ln(),
+        _ => 1.0 / (sigma * sigma), // precision
+    } as f32;
+    (a.is_finite() && (a != 0.0 || matches!(param, Param::LogStd | Param::LogVar))).then_some(a)
+}
+
+/// Random and adversarial pairs in `param`: wide scales, near-equal scales
+/// (both sides of the ρ = 2 seam too), tiny and huge mean differences.
+fn random_pairs(n: usize, seed: u64, param: Param) -> Vec<GaussianPair> {
+    let mut rng = common::Rng(seed);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let kind = rng.next_u64() % 6;
+        let s1 = 10f64.powf(rng.unit() * 40.0 - 20.0);
+        let s2 = match kind {
+            0 => s1 * (1.0 + (rng.unit() - 0.5) * 1e-5),
+            1 => s1 * (1.0 + (rng.unit() - 0.5) * 0.5),
+            2 => {
+                s1 * [0.5, 2.0, 0.7, 1.41][(rng.next_u64() % 4) as usize]
+                    * (1.0 + (rng.unit() - 0.5) * 1e-3)
+            }
+            _ => 10f64.powf(rng.unit() * 40.0 - 20.0),
+        };
+        let mu1 = (rng.unit() - 0.5) * 10f64.powf(rng.unit() * 12.0 - 6.0);
+        let mu2 = match kind {
+            3 => mu1,
+            4 => mu1 + (rng.unit() - 0.5) * s1 * 1e-4,
+            _ => (rng.unit() - 0.5) * 10f64.powf(rng.unit() * 12.0 - 6.0),
+        };
+        if let (Some(a1), Some(a2)) = (to_param(s1, param), to_param(s2, param)) {
+            out.push(GaussianPair::new(mu1 as f32, a1, mu2 as f32, a2));
+        }
+    }
+    out
+}
+
+/// Extreme inputs in `param`: the ends of the f32 range, subnormals, huge
+/// log-parameters (σ far outside the f32 range), identical pairs.
+fn extreme_pairs(param: Param) -> Vec<GaussianPair> {
+    let m = f32::MAX;
+    let scales: Vec<f32> = match param {
+        Param::Std | Param::Var | Param::Precision => vec![
+            f32::from_bits(1),
+            1e-40,
+            f32::MIN_POSITIVE,
+            1e-30,
+            0.5,
+            1.0,
+            1.0000001,
+            2.0,
+            1e30,
+            m,
+        ],
+        _ => vec![
+            -m, -1e30, -1e6, -300.0, -104.0, -88.0, -1.0, -1e-30, 0.0, 1e-30, 0.7, 88.0, 104.0,
+            300.0, 1e6, 1e30, m,
+        ],
+    };
+    let mus = [0.0f32, -0.0, 1.0, -3.5, 1e-30, 1e30, -m, m];
+    let mut out = Vec::new();
+    for &a1 in &scales {
+        for &a2 in &scales {
+            for &mu1 in &mus {
+                for &mu2 in &[0.0f32, 1.0, -m, m, mu1] {
+                    out.push(GaussianPair::new(mu1, a1, mu2, a2));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn random_and_extreme_pairs_in_every_parameterisation() {
+    use gaussdiv::verify::verify_with;
+    use gaussdiv::Tolerance;
+    let gpu = gpu();
+    for param in Param::ALL {
+        // Extreme pairs whose truth lies within one f32 rounding of f32::MAX
+        // are left out: f32 arithmetic cannot decide whether such a value
+        // exceeds MAX (the tolerance model asks +inf above it, MAX below).
+        let (extreme, boundary): (Vec<_>, Vec<_>) =
+            extreme_pairs(param).into_iter().partition(|p| {
+                cpu::measures64(&p.to_f64(), param).iter().all(|r| {
+                    let d = (r / f64::from(f32::MAX) - 1.0).abs();
+                    d == 0.0 || d > 1e-6
+                })
+            });
+        println!(
+            "{param}: {} extreme pairs at the f32::MAX boundary left out",
+            boundary.len()
+        );
+        for (label, pairs) in [
+            (
+                "random",
+                random_pairs(100_000, 17 + param.code() as u64, param),
+            ),
+            ("extreme", extreme),
+        ] {
+            let o = every(param);
+            let mut out = vec![0f32; pairs.len() * N];
+            cpu::evaluate_with(&pairs, o, &mut out).unwrap();
+            let report = verify_with(&pairs, o, &out, Tolerance::CPU_F32).unwrap();
+            println!("CPU f32 {param} {label}: {report}");
+            assert!(report.passed(), "CPU f32 {param} {label}: {report}");
+            let mut wide = vec![0f64; pairs.len() * N];
+            let wide_pairs: Vec<_> = pairs.iter().map(|p| p.to_f64()).collect();
+            cpu::evaluate_f64_with(&wide_pairs, o, &mut wide).unwrap();
+            assert!(
+                wide.iter().all(|v| !v.is_nan()),
+                "f64 NaN ({param} {label})"
+            );
+            if let Some(gpu) = gpu {
+                let mut g = vec![0f32; pairs.len() * N];
+                gpu.evaluate_with(&pairs, o, &mut g).unwrap();
+                let report = verify_with(&pairs, o, &g, Tolerance::GPU_F32).unwrap();
+                println!("GPU f32 {param} {label}: {report}");
+                assert!(report.passed(), "GPU f32 {param} {label}: {report}");
+            }
+        }
+    }
+}
+
+#[test]
+fn identical_distributions_give_exact_zeros_and_one() {
+    for param in Param::ALL {
+        for p in extreme_pairs(param) {
+            let same = GaussianPair::new(p.mu1, p.sigma1, p.mu1, p.sigma1);
+            let m = cpu::measures32(&same, param);
+            let d = cpu::measures64(&same.to_f64(), param);
+            for (j, metric) in Metric::ALL.iter().enumerate() {
+                let want = match metric {
+                    Metric::Kl
+                    | Metric::ReverseKl
+                    | Metric::Jeffreys
+                    | Metric::Bhattacharyya
+                    | Metric::Hellinger
+                    | Metric::Wasserstein2 => Some(0.0),
+                    Metric::BhattacharyyaCoefficient => Some(1.0),
+                    _ => None,
+                };
+                if let Some(w) = want {
+                    assert_eq!(m[j], w as f32, "{param} {metric} of {same:?}");
+                    assert_eq!(d[j], w, "{param} {metric} (f64) of {same:?}");
+                }
+            }
+            // Cross-entropy equals entropy exactly for identical distributions.
+            assert_eq!(m[0], m[2], "{param} {same:?}");
+        }
+    }
+}
+
+#[test]
+fn swapping_p1_and_p2_swaps_the_measures() {
+    use gaussdiv::verify::kl_error;
+    for param in Param::ALL {
+        for p in random_pairs(20_000, 99, param) {
+            let q = GaussianPair::new(p.mu2, p.sigma2, p.mu1, p.sigma1);
+            let (a, b) = (cpu::measures32(&p, param), cpu::measures32(&q, param));
+            let close = |x: f32, y: f32| kl_error(x.into(), y.into(), Precision::F32) <= 1e-6;
+            assert_eq!(a[2], b[3], "entropy {param} {p:?}");
+            assert!(
+                close(a[1], b[4]),
+                "kl/reverse {param} {p:?}: {} {}",
+                a[1],
+                b[4]
+            );
+            for j in 5..N {
+                assert!(
+                    close(a[j], b[j]),
+                    "symmetric measure {j} {param} {p:?}: {} {}",
+                    a[j],
+                    b[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_input_per_parameterisation() {
+    use gaussdiv::{validate, Field};
+    let bad: [(Param, f32, &str); 6] = [
+        (Param::Std, 0.0, "a standard deviation must be > 0"),
+        (Param::Var, -1.0, "a variance must be > 0"),
+        (Param::Precision, 0.0, "a precision must be > 0"),
+        (Param::LogStd, f32::INFINITY, "infinite"),
+        (Param::LogVar, f32::NAN, "not a number"),
+        (Param::Var, f32::INFINITY, "infinite"),
+    ];
+    for (param, v, reason) in bad {
+        let mut pairs = random_pairs(100, 5, param);
+        pairs[42].sigma2 = v;
+        match validate::validate_param(&pairs, param) {
+            Err(gaussdiv::Error::InvalidInput {
+                index,
+                field,
+                reason: r,
+                ..
+            }) => {
+                assert_eq!((index, field, r), (42, Field::Sigma2, reason), "{param}");
+            }
+            other => panic!("{param}: expected InvalidInput, got {other:?}"),
+        }
+        let mut out = vec![0f32; pairs.len() * N];
+        cpu::evaluate_with(&pairs, every(param), &mut out).unwrap();
+        assert!(out[42 * N..43 * N].iter().all(|v| v.is_nan()), "{param}");
+        assert!(out[..42 * N].iter().all(|v| !v.is_nan()), "{param}");
+        if let Some(gpu) = gpu() {
+            assert!(matches!(
+                gpu.evaluate_with(&pairs, every(param), &mut out),
+                Err(gaussdiv::Error::InvalidInput { index: 42, .. })
+            ));
+            let nan_gpu = gaussdiv::GpuEvaluator::from_device_with_options(
+                gpu.device(),
+                gpu.queue(),
+                gaussdiv::GpuOptions {
+                    on_invalid: gaussdiv::OnInvalid::Nan,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            nan_gpu
+                .evaluate_with(&pairs, every(param), &mut out)
+                .unwrap();
+            assert!(out[42 * N..43 * N].iter().all(|v| v.is_nan()), "{param}");
+            assert!(out[..42 * N].iter().all(|v| !v.is_nan()), "{param}");
+        }
+    }
+    // Log-parameters may be zero or negative; variances may be subnormal.
+    assert!(
+        validate::validate_param(&[GaussianPair::new(0.0, 0.0, 1.0, -5.0)], Param::LogStd).is_ok()
+    );
+    assert!(
+        validate::validate_param(&[GaussianPair::new(0.0, 1e-45, 1.0, 1.0)], Param::Var).is_ok()
+    );
+}
+
+#[test]
+fn metric_subsets_match_every_measure() {
+    // Each subset is its own pipeline and CPU instantiation: the values agree
+    // with the full set (bit for bit on the CPU; within 1e-6 under the
+    // tolerance model on the GPU, where a driver may contract differently
+    // per pipeline).
+    let subsets: [&[Metric]; 5] = [
+        &[Metric::Kl, Metric::CrossEntropy],
+        &[Metric::Hellinger],
+        &[Metric::Wasserstein2, Metric::ReverseKl, Metric::EntropyQ],
+        &[Metric::BhattacharyyaCoefficient, Metric::Bhattacharyya],
+        &[Metric::Jeffreys, Metric::Entropy],
+    ];
+    for param in Param::ALL {
+        let pairs = random_pairs(5000, 3, param);
+        let mut all = vec![0f32; pairs.len() * N];
+        cpu::evaluate_with(&pairs, every(param), &mut all).unwrap();
+        let mut gall = vec![0f32; pairs.len() * N];
+        if let Some(gpu) = gpu() {
+            gpu.evaluate_with(&pairs, every(param), &mut gall).unwrap();
+        }
+        for s in subsets {
+            let set = Metrics::new(s).unwrap();
+            let k = set.len();
+            let mut out = vec![0f32; pairs.len() * k];
+            cpu::evaluate_with(&pairs, EvalOptions::new(set, param), &mut out).unwrap();
+            for i in 0..pairs.len() {
+                for (j, m) in set.iter().enumerate() {
+                    assert_eq!(
+                        out[i * k + j].to_bits(),
+                        all[i * N + m.index()].to_bits(),
+                        "{param} {m} row {i}"
+                    );
+                }
+            }
+            if let Some(gpu) = gpu() {
+                gpu.evaluate_with(&pairs, EvalOptions::new(set, param), &mut out)
+                    .unwrap();
+                for i in 0..pairs.len() {
+                    let mut full = [0f64; N];
+                    for (f, &v) in full.iter_mut().zip(&gall[i * N..(i + 1) * N]) {
+                        *f = v.into();
+                    }
+                    for (j, m) in set.iter().enumerate() {
+                        let a = out[i * k + j];
+                        let e = measure_error(m, a.into(), &full, Precision::F32);
+                        assert!(
+                            e <= 1e-6,
+                            "GPU {param} {m} row {i}: {a} vs {} ({e:e})",
+                            full[m.index()]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
