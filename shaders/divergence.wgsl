@@ -824,7 +824,8 @@ fn measures(pv: vec4<u32>) -> array<f32, 10> {
     let amu2 = abs(mu2);
     let big_mu = select(amu2, amu1, amu1 > amu2);
     let small_mu = select(amu1, amu2, amu1 > amu2);
-    let opposite = !(mu1 > 0.0 && mu2 > 0.0) && !(mu1 < 0.0 && mu2 < 0.0);
+    let same_sign = (mu1 > 0.0 && mu2 > 0.0) || (mu1 < 0.0 && mu2 < 0.0);
+    let opposite = !same_sign;
     let excess = (0.5 * big_mu - 0.5 * F32_MAX) + 0.5 * small_mu;
     let w2_inf = w2s.inf || (opposite && big_mu >= 0.5 * F32_MAX && excess > scale2(F32_MAX, -55));
 

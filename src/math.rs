@@ -101,7 +101,7 @@ pub trait Real:
     const EXP_COEFFS: &'static [Self];
     /// Arguments of `exp` are clamped to ±EXP_ARG_MAX (far beyond the
     /// format's range; the reduction is exact up to there). Beyond, the
-    /// exponent is replaced by ±[`SAT_EXP`] where that matters.
+    /// exponent is replaced by a saturating one (±2²⁰) where that matters.
     const EXP_ARG_MAX: Self;
     /// 1/1!, 1/2!, 1/3!, …: Taylor coefficients of (eˣ − 1)/x, enough for
     /// |x| ≤ ½, and those from 1/2! on of 2(eˣ − 1 − x)/x² for |x| ≤ 2 ln 2.
@@ -162,7 +162,7 @@ macro_rules! impl_real {
             const LN_COEFFS: &'static [Self] = &$ln;
             const ATANH_COEFFS: &'static [Self] = &$atanh;
             const HALF_LN2: Self = 0.346_573_590_279_972_654_708_616_060_729 as $t;
-            const INV_LN2: Self = 1.442_695_040_888_963_407_359_924_681_0 as $t;
+            const INV_LN2: Self = core::f64::consts::LOG2_E as $t;
             const EXP_LN2_HI: Self = $exp_hi;
             const EXP_LN2_LO: Self = $exp_lo;
             const EXP_COEFFS: &'static [Self] = &$exp;
@@ -1180,7 +1180,8 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let amu2 = mu2.abs();
     let big_mu = sel(amu1 > amu2, amu1, amu2);
     let small_mu = sel(amu1 > amu2, amu2, amu1);
-    let opposite = !(mu1 > T::ZERO && mu2 > T::ZERO) && !(mu1 < T::ZERO && mu2 < T::ZERO);
+    let same_sign = (mu1 > T::ZERO && mu2 > T::ZERO) || (mu1 < T::ZERO && mu2 < T::ZERO);
+    let opposite = !same_sign;
     let excess = (T::HALF * big_mu - T::HALF * T::MAX) + T::HALF * small_mu;
     let w2_inf =
         w2_inf0 || (opposite && big_mu >= T::HALF * T::MAX && excess > scale2(T::MAX, -55));

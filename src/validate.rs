@@ -2,7 +2,8 @@
 //!
 //! Valid: μ finite; σ finite and > 0, subnormal σ included. In the other
 //! parameterisations (see [`Param`]): a variance or a precision finite and
-//! > 0 (subnormal included); a log-standard-deviation or log-variance finite.
+//! positive (subnormal included); a log-standard-deviation or log-variance
+//! finite.
 //! Everything else is reported, by default as [`Error::InvalidInput`] naming
 //! the first bad row and the field ([`Field::Sigma1`] / [`Field::Sigma2`] stand
 //! for the scale parameters `a1`, `a2` in any parameterisation, and the reason
