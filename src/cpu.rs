@@ -125,16 +125,36 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
     for (chunk, dst) in pairs.chunks(BLOCK).zip(out.chunks_mut(BLOCK * k)) {
         P::load(chunk, &mut b);
         b.compute::<PARAM, S>(chunk.len());
-        if k == 3 && sel == [0, 1, 2] {
-            for (i, row) in dst.chunks_exact_mut(3).enumerate() {
-                row[0] = b.out[0][i];
-                row[1] = b.out[1][i];
-                row[2] = b.out[2][i];
+        // Interleave the selected columns into rows; the common widths with
+        // the columns resolved once per block (no per-value index).
+        let col = |j: usize| &b.out[j % MEASURES];
+        match *sel {
+            [a] => {
+                let ca = col(a);
+                for (d, v) in dst.iter_mut().zip(ca) {
+                    *d = *v;
+                }
             }
-        } else {
-            for (i, row) in dst.chunks_exact_mut(k).enumerate() {
-                for (d, &j) in row.iter_mut().zip(sel) {
-                    *d = b.out[j][i];
+            [a, c] => {
+                let (ca, cc) = (col(a), col(c));
+                for (i, row) in dst.chunks_exact_mut(2).enumerate() {
+                    row[0] = ca[i];
+                    row[1] = cc[i];
+                }
+            }
+            [a, c, e] => {
+                let (ca, cc, ce) = (col(a), col(c), col(e));
+                for (i, row) in dst.chunks_exact_mut(3).enumerate() {
+                    row[0] = ca[i];
+                    row[1] = cc[i];
+                    row[2] = ce[i];
+                }
+            }
+            _ => {
+                for (i, row) in dst.chunks_exact_mut(k).enumerate() {
+                    for (d, &j) in row.iter_mut().zip(sel) {
+                        *d = col(j)[i];
+                    }
                 }
             }
         }
