@@ -85,6 +85,15 @@ const R3: f32 = 0.11111111111111111;
 const R4: f32 = 0.09090909090909091;
 const R5: f32 = 0.07692307692307693;
 const R6: f32 = 0.06666666666666667;
+// ... continued to fifteen terms (t <= 0.36).
+const R7: f32 = 0.058823529411764705;
+const R8: f32 = 0.052631578947368418;
+const R9: f32 = 0.047619047619047616;
+const R10: f32 = 0.043478260869565216;
+const R11: f32 = 0.040000000000000001;
+const R12: f32 = 0.037037037037037035;
+const R13: f32 = 0.034482758620689655;
+const R14: f32 = 0.032258064516129031;
 
 // fdlibm (FreeBSD e_expf.c) P1, P2.
 const EXP_P1: f32 = 1.6666625440e-1;
@@ -174,6 +183,18 @@ fn ln_scaled(x: f32, k: i32) -> f32 {
 // R(t) = sum t^j / (2j + 3).
 fn atanh_r(t: f32) -> f32 {
     return R0 + t * (R1 + t * (R2 + t * (R3 + t * (R4 + t * (R5 + t * R6)))));
+}
+
+// R(t) with fifteen terms, t <= 0.36.
+fn atanh_r_wide(t: f32) -> f32 {
+    return R0 + t * (R1 + t * (R2 + t * (R3 + t * (R4 + t * (R5 + t * (R6 + t * (R7 + t * (R8 + t * (R9
+        + t * (R10 + t * (R11 + t * (R12 + t * (R13 + t * R14)))))))))))));
+}
+
+// V(rho) from u = (rho^2 - 1)/(rho^2 + 1), |u| <= 0.6: u^2 (1/(1 - u) - u R(u^2)).
+fn scale_part_u(u: f32) -> f32 {
+    let t = u * u;
+    return t * (1.0 / (1.0 - u) - u * atanh_r_wide(t));
 }
 
 // V(rho) = (rho^2 - 1)/2 - ln(rho) from w = (rho - 1)/(rho + 1), |w| <= 1/3.
@@ -451,6 +472,8 @@ struct Ratio {
     ln_rho: f32,
     near: bool,
     w: f32,
+    v_near: f32,
+    rv_near: f32,
 }
 
 // rho^2 = n / d for squares of scales (variances; or precisions swapped).
@@ -465,7 +488,7 @@ fn ratio_sq(nm: f32, nk: i32, dm: f32, dk: i32) -> Ratio {
     let p = nm / dm;
     let pr = dm / nm;
     let ln_rho = 0.5 * ln_scaled(p, e);
-    return Ratio(p, e, pr, -e, ln_rho, near, w);
+    return Ratio(p, e, pr, -e, ln_rho, near, w, scale_part_u(u), scale_part_u(-u));
 }
 
 // sigma^2 given.
@@ -500,8 +523,8 @@ fn prep_var(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
         false,
         rs.near,
         rs.w,
-        scale_part_near(rs.w),
-        scale_part_near(-rs.w),
+        rs.v_near,
+        rs.rv_near,
         abs(dv.m) / ss.m,
         dv.k - ss.k,
         sd.h,
@@ -547,8 +570,8 @@ fn prep_precision(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
         false,
         rs.near,
         rs.w,
-        scale_part_near(rs.w),
-        scale_part_near(-rs.w),
+        rs.v_near,
+        rs.rv_near,
         abs(dp.m) / (t1.m * t2.m * st.m),
         dp.k - t1.k - t2.k - st.k,
         sd.h,

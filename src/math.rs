@@ -88,6 +88,8 @@ pub trait Real:
     const LN_COEFFS: &'static [Self];
     /// R(t) = Σ t^j/(2j+3): 1/3, 1/5, 1/7, … (as many as the precision needs for t ≤ 1/9).
     const ATANH_COEFFS: &'static [Self];
+    /// The same series with as many terms as the precision needs for t ≤ 0.36.
+    const ATANH_WIDE: &'static [Self];
     /// ½ ln 2, rounded: the bound of the near region in ln ρ.
     const HALF_LN2: Self;
     /// 1/ln 2, rounded (only used to pick the reduction integer of `exp`).
@@ -140,7 +142,7 @@ pub trait Real:
 
 macro_rules! impl_real {
     ($t:ty, $bits:ty, $ibits:ty, $split:expr, $mant:expr, $bias:expr, $max_exp:expr, $safe:expr,
-     $ln2_hi:expr, $ln2_lo:expr, $ln:expr, $atanh:expr,
+     $ln2_hi:expr, $ln2_lo:expr, $ln:expr, $atanh:expr, $atanh_wide:expr,
      $exp_hi:expr, $exp_lo:expr, $exp:expr, $exp_max:expr, $taylor:expr, $log_big:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
@@ -161,6 +163,7 @@ macro_rules! impl_real {
             const SAFE_EXP: i32 = $safe;
             const LN_COEFFS: &'static [Self] = &$ln;
             const ATANH_COEFFS: &'static [Self] = &$atanh;
+            const ATANH_WIDE: &'static [Self] = &$atanh_wide;
             const HALF_LN2: Self = 0.346_573_590_279_972_654_708_616_060_729 as $t;
             const INV_LN2: Self = core::f64::consts::LOG2_E as $t;
             const EXP_LN2_HI: Self = $exp_hi;
@@ -284,6 +287,23 @@ impl_real!(
         1.0 / 13.0,
         1.0 / 15.0
     ],
+    [
+        1.0 / 3.0,
+        1.0 / 5.0,
+        1.0 / 7.0,
+        1.0 / 9.0,
+        1.0 / 11.0,
+        1.0 / 13.0,
+        1.0 / 15.0,
+        1.0 / 17.0,
+        1.0 / 19.0,
+        1.0 / 21.0,
+        1.0 / 23.0,
+        1.0 / 25.0,
+        1.0 / 27.0,
+        1.0 / 29.0,
+        1.0 / 31.0
+    ],
     // FreeBSD e_expf.c: ln2HI 0x3f317200, ln2LO 0x35bfbe8e, P1 0xaaaaa8.0p-26, P2 -0xb55215.0p-32
     6.931_457_519_5e-1,
     1.428_606_765_3e-6,
@@ -344,6 +364,44 @@ impl_real!(
         1.0 / 29.0,
         1.0 / 31.0,
         1.0 / 33.0
+    ],
+    [
+        1.0 / 3.0,
+        1.0 / 5.0,
+        1.0 / 7.0,
+        1.0 / 9.0,
+        1.0 / 11.0,
+        1.0 / 13.0,
+        1.0 / 15.0,
+        1.0 / 17.0,
+        1.0 / 19.0,
+        1.0 / 21.0,
+        1.0 / 23.0,
+        1.0 / 25.0,
+        1.0 / 27.0,
+        1.0 / 29.0,
+        1.0 / 31.0,
+        1.0 / 33.0,
+        1.0 / 35.0,
+        1.0 / 37.0,
+        1.0 / 39.0,
+        1.0 / 41.0,
+        1.0 / 43.0,
+        1.0 / 45.0,
+        1.0 / 47.0,
+        1.0 / 49.0,
+        1.0 / 51.0,
+        1.0 / 53.0,
+        1.0 / 55.0,
+        1.0 / 57.0,
+        1.0 / 59.0,
+        1.0 / 61.0,
+        1.0 / 63.0,
+        1.0 / 65.0,
+        1.0 / 67.0,
+        1.0 / 69.0,
+        1.0 / 71.0,
+        1.0 / 73.0
     ],
     // fdlibm e_exp.c
     6.931_471_803_691_238_164_90e-1,
@@ -771,9 +829,11 @@ fn sum_dw<T: Real>(n1: T, k1: i32, n2: T, k2: i32) -> (T, T, i32) {
 
 /// The ratio part for parameters that are squares of a scale: ρ² = n/d with
 /// n = nm·2^nk, d = dm·2^dk (variances σ1², σ2²; or precisions 1/σ2², 1/σ1²).
-/// Near ρ = 1, u = (n − d)/(n + d) = tanh(ln ρ) and w = u/(1 + √(1 − u²)).
+/// Near ρ = 1, u = (n − d)/(n + d) = tanh(ln ρ) and w = u/(1 + √(1 − u²)),
+/// and the scale parts V(ρ), V(1/ρ) from u directly.
 #[inline(always)]
-fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool, T) {
+#[allow(clippy::type_complexity)]
+fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool, T, T, T) {
     let e = nk - dk;
     let ec = e.clamp(-3, 3);
     let vv = T::pow2(ec) * nm;
@@ -784,7 +844,26 @@ fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool
     let p = nm / dm;
     let pr = dm / nm;
     let ln_rho = T::HALF * ln_scaled(p, e);
-    (p, e, pr, -e, ln_rho, near, w)
+    (
+        p,
+        e,
+        pr,
+        -e,
+        ln_rho,
+        near,
+        w,
+        scale_part_u(u),
+        scale_part_u(-u),
+    )
+}
+
+/// `V(ρ) = ½(ρ² − 1) − ln ρ` from `u = (ρ² − 1)/(ρ² + 1) = tanh(ln ρ)`,
+/// `|u| ≤ 0.6`: `V = u²·[1/(1 − u) − u·R(u²)]` (½(ρ² − 1) = u/(1 − u),
+/// ln ρ = atanh u), terms of one sign, no `ln`.
+#[inline(always)]
+fn scale_part_u<T: Real>(u: T) -> T {
+    let t = u * u;
+    t * (T::ONE / (T::ONE - u) - u * horner(T::ATANH_WIDE, t))
 }
 
 /// σ² given: exact mantissas of the variances; σ by a square root only where needed.
@@ -792,7 +871,7 @@ fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool
 fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (mv1, kv1) = a1.frexp1();
     let (mv2, kv2) = a2.frexp1();
-    let (p, pe, pr, pre, ln_rho, near, w) = ratio_sq(mv1, kv1, mv2, kv2);
+    let (p, pe, pr, pre, ln_rho, near, w, v_near, rv_near) = ratio_sq(mv1, kv1, mv2, kv2);
     // σ1 − σ2 = (σ1² − σ2²)/(σ1 + σ2): no cancellation.
     let (ms1, ks1) = sqrt_exp(mv1, kv1);
     let (ms2, ks2) = sqrt_exp(mv2, kv2);
@@ -817,8 +896,8 @@ fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         hl_inf: false,
         near,
         w,
-        v_near: scale_part_near(w),
-        rv_near: scale_part_near(-w),
+        v_near,
+        rv_near,
         ds: dv.abs() / ss,
         dse: kvm - ksm,
         sh,
@@ -835,7 +914,7 @@ fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
 fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (mp1, kp1) = a1.frexp1();
     let (mp2, kp2) = a2.frexp1();
-    let (p, pe, pr, pre, ln_rho, near, w) = ratio_sq(mp2, kp2, mp1, kp1);
+    let (p, pe, pr, pre, ln_rho, near, w, v_near, rv_near) = ratio_sq(mp2, kp2, mp1, kp1);
     // σ1 − σ2 = (τ2² − τ1²)/(τ1·τ2·(τ1 + τ2)), τ = √precision = 1/σ.
     let (mt1, kt1) = sqrt_exp(mp1, kp1);
     let (mt2, kt2) = sqrt_exp(mp2, kp2);
@@ -863,8 +942,8 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         hl_inf: false,
         near,
         w,
-        v_near: scale_part_near(w),
-        rv_near: scale_part_near(-w),
+        v_near,
+        rv_near,
         ds: dp.abs() / (mt1 * mt2 * st),
         dse: kpm - kt1 - kt2 - ktm,
         sh,

@@ -589,3 +589,67 @@ fn metric_subsets_match_every_measure() {
         }
     }
 }
+
+#[test]
+fn device_path_every_measure_beyond_one_output_binding() {
+    // Ten measures are 40 B per pair: the output binding, not the 16-byte
+    // input, limits a chunk. More pairs than one output binding holds must
+    // split into several bindings and passes.
+    use gaussdiv::wgpu;
+    use wgpu::util::DeviceExt;
+    let Some(gpu) = gpu() else { return };
+    let per_binding = (gpu.max_binding_bytes() / (4 * N as u64)) as usize;
+    let n = per_binding + 1000;
+    let param = Param::LogVar;
+    let pairs = random_pairs(n, 23, param);
+    let device = gpu.device();
+    let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("test pairs"),
+        contents: bytemuck::cast_slice(&pairs),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let size = (n * N * 4) as u64;
+    let output = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test output"),
+        size,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let readback = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&Default::default());
+    gpu.encode_with(
+        &mut encoder,
+        input.slice(..),
+        output.slice(..),
+        n as u64,
+        every(param),
+    )
+    .unwrap();
+    encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, size);
+    gpu.queue().submit([encoder.finish()]);
+    readback.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let device_out: Vec<f32> =
+        bytemuck::cast_slice(&readback.slice(..).get_mapped_range().unwrap()).to_vec();
+    let mut host_out = vec![0f32; n * N];
+    gpu.evaluate_with(&pairs, every(param), &mut host_out)
+        .unwrap();
+    assert_eq!(
+        bytemuck::cast_slice::<f32, u32>(&device_out),
+        bytemuck::cast_slice::<f32, u32>(&host_out),
+        "device path = host path, bit for bit"
+    );
+    let report = gaussdiv::verify::verify_with(
+        &pairs,
+        every(param),
+        &device_out,
+        gaussdiv::Tolerance::GPU_F32,
+    )
+    .unwrap();
+    assert!(report.passed(), "{report}");
+}

@@ -318,8 +318,14 @@ impl GpuEvaluator {
             binding_pairs.min(grid_pairs).max(CHUNK_GRANULE),
         ) / CHUNK_GRANULE
             * CHUNK_GRANULE;
-        let host_chunk_pairs = options.host_chunk_pairs.clamp(CHUNK_GRANULE, chunk_pairs)
-            / CHUNK_GRANULE
+        // The host path's output buffers hold any metric set: every measure
+        // of a chunk must fit one binding.
+        let out_binding_pairs =
+            (max_binding / (4 * Metric::COUNT as u64)) / CHUNK_GRANULE * CHUNK_GRANULE;
+        let host_chunk_pairs = options.host_chunk_pairs.clamp(
+            CHUNK_GRANULE,
+            chunk_pairs.min(out_binding_pairs).max(CHUNK_GRANULE),
+        ) / CHUNK_GRANULE
             * CHUNK_GRANULE;
         let kernel = Kernel::new(device, workgroup_size);
         let counters = Counters::default();
@@ -402,7 +408,9 @@ impl GpuEvaluator {
         &self.options
     }
 
-    /// Pairs per binding and dispatch on the device path.
+    /// Pairs per binding and dispatch on the device path (at most: with
+    /// more than four measures per pair, the output binding limits chunks
+    /// to fewer pairs).
     pub fn chunk_pairs(&self) -> u64 {
         self.chunk_pairs
     }
@@ -1097,9 +1105,14 @@ impl GpuEvaluator {
         let pipeline = self
             .kernel
             .pipeline(&self.device, layout, options, &self.counters);
+        // A chunk's input and output must each fit one binding (with many
+        // measures the output is the larger).
+        let per_binding =
+            (self.max_binding / value_bytes.max(PAIR_BYTES)) / CHUNK_GRANULE * CHUNK_GRANULE;
+        let chunk = self.chunk_pairs.min(per_binding.max(CHUNK_GRANULE));
         let mut start = 0u64;
         while start < count {
-            let len = (count - start).min(self.chunk_pairs);
+            let len = (count - start).min(chunk);
             let key = BindKey {
                 inputs: inputs.advanced(start),
                 output: output.buffer().clone(),
