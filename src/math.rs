@@ -26,6 +26,42 @@
 //!   common power-of-two scale, so overflow is detected by comparison and
 //!   +inf is produced explicitly rather than by IEEE overflow;
 //! * cross-entropy = H(p1) + KL.
+//!
+//! # The other measures ([`measures`])
+//!
+//! * reverse KL: the same with the roles swapped; H(p2) = ½(1 + ln 2π) + ln σ2;
+//! * Jeffreys J = ½Δμ²(σ1⁻² + σ2⁻²) + V(ρ) + V(1/ρ): one evaluation of the
+//!   KL shape — the ln ρ terms cancel exactly, so far from ρ = 1 the rest is
+//!   ½ρ_big² + (½ρs² − 1) (ρs = σ_small/σ_big), without cancellation;
+//! * Bhattacharyya D_B = X + ½ ln cosh ln ρ, X = ¼Δμ²/(σ1² + σ2²) =
+//!   ¼(Δμ/σ_big)²/(1 + ρs²); ½ ln cosh ln ρ = atanh(w²) near ρ = 1 and
+//!   ½(|ln ρ| − ln 2 + ln(1 + ρs²)) elsewhere, ln(1 + x) = 2 atanh(x/(2 + x));
+//!   all series in +, −, ×, ÷;
+//! * coefficient exp(−D_B) = exp(−X)·√(sech ln ρ), sech = (1 − w²)/(1 + w²) or
+//!   2ρs/(1 + ρs²): the large log part never goes through `exp`. An error δ in
+//!   X is an error δ *relative* in the coefficient, so X is formed in
+//!   two-float accuracy: μ1 − μ2 with its exact rounding error, exact squares
+//!   by bit-mask splitting, σ1² + σ2² exactly (or to 2⁻³⁰ from our `exp` with
+//!   log-parameters), a corrected quotient. Every cancelling difference of
+//!   these error-free transformations is taken on the bit patterns
+//!   ([`Real::exact_sub`]), because GPU compilers may rewrite `(a + b) − a`,
+//!   `(a/b)·b` or reassociate sums (Mesa's NIR does);
+//! * Hellinger √(1 − e⁻ᴰ): for D < ½, √D·√φ(D), φ(D) = (1 − e⁻ᴰ)/D by its
+//!   series and √D = hypot(√X, √(log part)) formed without squaring (tiny
+//!   distances do not underflow); √(1 − e⁻ᴰ) directly elsewhere;
+//! * Wasserstein-2: hypot(Δμ, σ1 − σ2) at a common power-of-two scale, with
+//!   σ1 − σ2 formed without cancellation in each parameterisation.
+//!
+//! # Parameterisations ([`param`])
+//!
+//! Each input form is converted to the representation above as accurately as
+//! it allows: σ² (and 1/σ²) keep their exact mantissas — ρ² is a ratio of
+//! inputs, ln σ = ½ ln a, near ρ = 1 u = (σ1² − σ2²)/(σ1² + σ2²) = tanh ln ρ
+//! gives V = u²[1/(1 − u) − u·R(u²)] directly; ln σ and ln σ² give ln σ and
+//! ln ρ directly (near ρ = 1, V = (ln ρ)²·φ₂(2 ln ρ), φ₂(x) = 2(eˣ − 1 − x)/x²),
+//! and σ², 1/σ², ρ² from our own `exp` (fdlibm's reduction and polynomial,
+//! under one ulp, with the exponent carried as an integer and saturated
+//! beyond the exact range), so σ may lie far outside the format's range.
 
 // Constants are written as published (fdlibm), digits beyond the type's precision included.
 #![allow(clippy::excessive_precision)]

@@ -19,16 +19,19 @@ pub struct Gaussian {
 }
 
 /// A pair p1 = N(μ1, σ1²), p2 = N(μ2, σ2²): one row of input, 16 bytes.
+///
+/// With another parameterisation than σ ([`Param`], through [`EvalOptions`]),
+/// `sigma1` and `sigma2` hold its parameters `a1`, `a2` (σ², ln σ, ln σ² or 1/σ²).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct GaussianPair {
     /// Mean of p1.
     pub mu1: f32,
-    /// Standard deviation of p1.
+    /// Standard deviation of p1 (or `a1` of another [`Param`]).
     pub sigma1: f32,
     /// Mean of p2.
     pub mu2: f32,
-    /// Standard deviation of p2.
+    /// Standard deviation of p2 (or `a2` of another [`Param`]).
     pub sigma2: f32,
 }
 
