@@ -1,28 +1,42 @@
-// gaussdiv: cross-entropy, KL divergence and entropy of Gaussian pairs.
+// gaussdiv: information measures of Gaussian pairs.
 //
-// KEEP IN SYNC with src/math.rs (the f32 instantiation of `divergences`,
-// `ln_scaled`, `scale_part_near`, `frexp1`, `pow2`: same steps, same order,
-// same constants) and with src/pair.rs (GaussianPair = 16 bytes
-// mu1, sigma1, mu2, sigma2; output = the selected metrics in the order
-// cross_entropy, kl, entropy, 4 bytes each).
+// KEEP IN SYNC with src/math.rs (the f32 instantiation of `measures` and of
+// every function it calls: same steps, same order, same constants, same
+// names) and with src/pair.rs (GaussianPair = 16 bytes mu1, a1, mu2, a2 with
+// a = sigma, sigma^2, ln sigma, ln sigma^2 or 1/sigma^2 by PARAM; output =
+// the selected measures in canonical order cross_entropy, kl, entropy,
+// entropy_q, reverse_kl, jeffreys, bhattacharyya, bhattacharyya_coefficient,
+// hellinger, wasserstein2, 4 bytes each).
 //
 // KEEP IN SYNC with shaders/divergence_f64.wgsl, this kernel's f64 twin
 // (the f64 instantiation of src/math.rs, line for line like this one).
 //
 // One invocation per pair. The dispatch is a 2-D grid of workgroups
-// (x ≤ max_compute_workgroups_per_dimension); every invocation is bounds-checked
+// (x <= max_compute_workgroups_per_dimension); every invocation is bounds-checked
 // against arrayLength(&pairs), i.e. the bound range of the input binding.
 //
 // No reliance on inf/NaN arithmetic: overflow is detected by comparisons on
-// finite values and +inf / NaN are written as bit patterns. σ is read and
-// decomposed with integer operations only, so subnormal σ is exact even on
-// devices that flush subnormal floats. (Subnormal μ or μ1 − μ2 may flush: the
-// host path recomputes those rows on the CPU.)
+// finite values and +inf / NaN are written as bit patterns. sigma (and a
+// variance or precision) is read and decomposed with integer operations
+// only, so subnormal values are exact even on devices that flush subnormal
+// floats. (Subnormal mu or mu1 - mu2 may flush: the host path recomputes
+// those rows on the CPU.) Where an exact error term is needed, the
+// subtraction that a compiler could simplify algebraically is done on the
+// bit patterns (exact_sub), and products are split by bit masks (two_prod).
 
 override WORKGROUP_SIZE: u32 = 256u;
+// Parameterisation: 0 sigma, 1 sigma^2, 2 ln sigma, 3 ln sigma^2, 4 1/sigma^2.
+override PARAM: u32 = 0u;
 override WRITE_CE: bool = true;
 override WRITE_KL: bool = true;
 override WRITE_ENTROPY: bool = true;
+override WRITE_ENTROPY_Q: bool = true;
+override WRITE_REVERSE_KL: bool = true;
+override WRITE_JEFFREYS: bool = true;
+override WRITE_BHATTACHARYYA: bool = true;
+override WRITE_BHATTACHARYYA_COEFFICIENT: bool = true;
+override WRITE_HELLINGER: bool = true;
+override WRITE_WASSERSTEIN2: bool = true;
 
 // Entry point `main` (array of pairs) uses bindings 0 and 1; `main_soa`
 // (structure of arrays: four arrays of f32 bits) uses bindings 1 to 5.
@@ -33,8 +47,15 @@ override WRITE_ENTROPY: bool = true;
 @group(0) @binding(4) var<storage, read> mu2_in: array<u32>;
 @group(0) @binding(5) var<storage, read> sigma2_in: array<u32>;
 
+const PARAM_STD: u32 = 0u;
+const PARAM_VAR: u32 = 1u;
+const PARAM_LOGSTD: u32 = 2u;
+const PARAM_LOGVAR: u32 = 3u;
+const PARAM_PRECISION: u32 = 4u;
+
 const NO_EXP: i32 = -100000;
 const F32_MAX: f32 = 3.40282347e+38;
+const F32_MIN_NORMAL: f32 = 1.17549435e-38;
 const SQRT2: f32 = 1.41421356237309504880;
 const LN2_HI: f32 = 6.9313812256e-01; // 0x3f317180
 const LN2_LO: f32 = 9.0580006145e-06; // 0x3717f7d1
@@ -45,6 +66,13 @@ const MIN_EXP: i32 = -126;
 const SAFE_EXP: i32 = 64;
 const INF_BITS: u32 = 0x7f800000u;
 const NAN_BITS: u32 = 0x7fc00000u;
+const HALF_LN2: f32 = 0.346573590279972654708616060729;
+const INV_LN2: f32 = 1.442695040888963407359924681;
+const EXP_LN2_HI: f32 = 6.9314575195e-01; // 0x3f317200
+const EXP_LN2_LO: f32 = 1.4286067653e-06; // 0x35bfbe8e
+const EXP_ARG_MAX: f32 = 352.0;
+const SAT_EXP: i32 = 1048576; // 1 << 20: exponent of a saturated exp
+const LOG_BIG: f32 = 150.0;
 
 // fdlibm (FreeBSD e_logf.c) Lg1..Lg4.
 const LG1: f32 = 0.66666662693;
@@ -60,10 +88,43 @@ const R3: f32 = 0.11111111111111111;
 const R4: f32 = 0.09090909090909091;
 const R5: f32 = 0.07692307692307693;
 const R6: f32 = 0.06666666666666667;
+// ... continued to fifteen terms (t <= 0.36).
+const R7: f32 = 0.058823529411764705;
+const R8: f32 = 0.052631578947368418;
+const R9: f32 = 0.047619047619047616;
+const R10: f32 = 0.043478260869565216;
+const R11: f32 = 0.040000000000000001;
+const R12: f32 = 0.037037037037037035;
+const R13: f32 = 0.034482758620689655;
+const R14: f32 = 0.032258064516129031;
+
+// fdlibm (FreeBSD e_expf.c) P1, P2.
+const EXP_P1: f32 = 1.6666625440e-1;
+const EXP_P2: f32 = -2.7667332906e-3;
+
+// 1/n!, n = 1 .. 12: Taylor coefficients of (e^x - 1)/x (and from T2 on of
+// 2(e^x - 1 - x)/x^2).
+const T1: f32 = 1.0;
+const T2: f32 = 0.5;
+const T3: f32 = 0.16666666666666666;
+const T4: f32 = 0.041666666666666664;
+const T5: f32 = 0.0083333333333333332;
+const T6: f32 = 0.0013888888888888889;
+const T7: f32 = 0.00019841269841269841;
+const T8: f32 = 2.4801587301587302e-05;
+const T9: f32 = 2.7557319223985893e-06;
+const T10: f32 = 2.7557319223985888e-07;
+const T11: f32 = 2.505210838544172e-08;
+const T12: f32 = 2.08767569878681e-09;
 
 struct Frexp {
-    m: f32, // in [1, 2)
+    m: f32, // in [1, 2) for frexp1; a mantissa of bounded range elsewhere
     k: i32,
+}
+
+struct Pair2 {
+    h: f32,
+    l: f32,
 }
 
 // x = m * 2^k for the bits of a positive finite f32 (subnormals included).
@@ -85,6 +146,28 @@ fn pow2(e: i32) -> f32 {
     return bitcast<f32>(u32(c + 127) << 23u);
 }
 
+// The high 12 bits of the significand (bit mask).
+fn split_hi(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) & 0xfffff000u);
+}
+
+// a - b exactly for positive normal a, b whose exponents differ by at most one.
+fn exact_sub(a: f32, b: f32) -> f32 {
+    let ab = bitcast<u32>(a);
+    let bb = bitcast<u32>(b);
+    let ea = i32(ab >> 23u);
+    let eb = i32(bb >> 23u);
+    let e = min(ea, eb);
+    let ma = i32((ab & 0x007fffffu) | 0x00800000u);
+    let mb = i32((bb & 0x007fffffu) | 0x00800000u);
+    let sa = u32(clamp(ea - e, 0, 1));
+    let sb = u32(clamp(eb - e, 0, 1));
+    let d = f32((ma << sa) - (mb << sb));
+    let sc = e - 127 - 23;
+    let s1 = sc >> 1u;
+    return d * pow2(s1) * pow2(sc - s1);
+}
+
 // ln(x * 2^k) for positive normal x: fdlibm's reduction and polynomial.
 fn ln_scaled(x: f32, k: i32) -> f32 {
     let fr = frexp1(bitcast<u32>(x));
@@ -100,17 +183,204 @@ fn ln_scaled(x: f32, k: i32) -> f32 {
     return dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f);
 }
 
+// R(t) = sum t^j / (2j + 3).
+fn atanh_r(t: f32) -> f32 {
+    return R0 + t * (R1 + t * (R2 + t * (R3 + t * (R4 + t * (R5 + t * R6)))));
+}
+
+// R(t) with fifteen terms, t <= 0.36.
+fn atanh_r_wide(t: f32) -> f32 {
+    return R0 + t * (R1 + t * (R2 + t * (R3 + t * (R4 + t * (R5 + t * (R6 + t * (R7 + t * (R8 + t * (R9
+        + t * (R10 + t * (R11 + t * (R12 + t * (R13 + t * R14)))))))))))));
+}
+
+// V(rho) from u = (rho^2 - 1)/(rho^2 + 1), |u| <= 0.6: u^2 (1/(1 - u) - u R(u^2)).
+fn scale_part_u(u: f32) -> f32 {
+    let t = u * u;
+    return t * (1.0 / (1.0 - u) - u * atanh_r_wide(t));
+}
+
 // V(rho) = (rho^2 - 1)/2 - ln(rho) from w = (rho - 1)/(rho + 1), |w| <= 1/3.
 fn scale_part_near(w: f32) -> f32 {
     let t = w * w;
     let one_minus_w = 1.0 - w;
     let lead = (2.0 - w) / (one_minus_w * one_minus_w);
-    let tail = w * (R0 + t * (R1 + t * (R2 + t * (R3 + t * (R4 + t * (R5 + t * R6))))));
+    let tail = w * atanh_r(t);
     return 2.0 * t * (lead - tail);
 }
 
+fn clampf(x: f32, lo: f32, hi: f32) -> f32 {
+    return select(select(x, lo, x < lo), hi, x > hi);
+}
+
+// 1/1! + x/2! + ... + x^11/12!
+fn taylor(x: f32) -> f32 {
+    return T1 + x * taylor_tail(x);
+}
+
+// 1/2! + x/3! + ... + x^10/12!
+fn taylor_tail(x: f32) -> f32 {
+    return T2 + x * taylor_tail2(x);
+}
+
+// 1/3! + x/4! + ... + x^9/12!
+fn taylor_tail2(x: f32) -> f32 {
+    return T3 + x * (T4 + x * (T5 + x * (T6 + x * (T7 + x * (T8 + x * (T9 + x * (T10 + x * (T11 + x * T12))))))));
+}
+
+// (y, k) with e^x ~ y * 2^k, y in [sqrt(1/2), sqrt(2)]: fdlibm's exp without the final scaling.
+fn exp_split(x: f32) -> Frexp {
+    let xc = clampf(x, -EXP_ARG_MAX, EXP_ARG_MAX);
+    let kf = round(xc * INV_LN2);
+    let k = i32(kf);
+    let hi = xc - kf * EXP_LN2_HI;
+    let lo = kf * EXP_LN2_LO;
+    let r = hi - lo;
+    let t = r * r;
+    let c = r - t * (EXP_P1 + t * EXP_P2);
+    let y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    return Frexp(y, k);
+}
+
+// exp_split with the exponent saturated to +-SAT_EXP beyond +-EXP_ARG_MAX.
+fn exp_sat(x: f32) -> Frexp {
+    let e = exp_split(x);
+    return Frexp(e.m, select(select(e.k, -SAT_EXP, x < -EXP_ARG_MAX), SAT_EXP, x > EXP_ARG_MAX));
+}
+
+// e^x - 1, accurate relative to the result for every x.
+fn expm1(x: f32) -> f32 {
+    let small = abs(x) <= 0.5;
+    let series = x * taylor(x);
+    let e = exp_split(x);
+    let big = e.m * pow2(e.k) - 1.0;
+    return select(big, series, small);
+}
+
+struct Scaled {
+    v: f32,
+    inf: bool,
+}
+
+// y * 2^e and whether it exceeds F32_MAX (0 <= y <= 2^8, any e).
+fn scale_exp(y: f32, e: i32) -> Scaled {
+    let e1 = e >> 1u;
+    let e2 = e - e1;
+    let v = y * pow2(e1) * pow2(e2);
+    let inf = e > MAX_EXP + 8 || (e > MAX_EXP - 16 && y > F32_MAX * pow2(-e1) * pow2(-e2));
+    return Scaled(v, inf);
+}
+
+// sqrt(m * 2^e) as s * 2^f.
+fn sqrt_exp(m: f32, e: i32) -> Frexp {
+    let odd = e & 1;
+    return Frexp(sqrt(select(m, 2.0 * m, odd != 0)), (e - odd) >> 1u);
+}
+
+// m1 * 2^(k1 - k) - m2 * 2^(k2 - k), k = max(k1, k2).
+fn diff_scaled(m1: f32, k1: i32, m2: f32, k2: i32) -> Frexp {
+    let k = max(k1, k2);
+    return Frexp(m1 * pow2(k1 - k) - m2 * pow2(k2 - k), k);
+}
+
+// m1 * 2^(k1 - k) + m2 * 2^(k2 - k), k = max(k1, k2).
+fn sum_scaled(m1: f32, k1: i32, m2: f32, k2: i32) -> Frexp {
+    let k = max(k1, k2);
+    return Frexp(m1 * pow2(k1 - k) + m2 * pow2(k2 - k), k);
+}
+
+// x + y = h + l exactly for |x| >= |y| (Fast2Sum with s - x on the bit patterns).
+fn fast_two_sum(x: f32, y: f32) -> Pair2 {
+    let s = x + y;
+    let ax = abs(x);
+    let asum = abs(s);
+    let same = (s > 0.0) == (x > 0.0);
+    let ok = same && asum >= 0.5 * ax && 0.5 * asum <= ax && ax >= F32_MIN_NORMAL && asum >= F32_MIN_NORMAL;
+    let z_abs = exact_sub(asum, ax);
+    let z = select(z_abs, -z_abs, x < 0.0);
+    return Pair2(s, select(0.0, y - z, ok));
+}
+
+// x * y = h + l for positive x, y: every partial product exact, the
+// cancelling difference xh * yh - p on the bit patterns.
+fn two_prod(x: f32, y: f32) -> Pair2 {
+    let p = x * y;
+    let xh = split_hi(x);
+    let xl = x - xh;
+    let yh = split_hi(y);
+    let yl = y - yh;
+    return Pair2(p, (exact_sub(xh * yh, p) + (xh * yl + xl * yh)) + xl * yl);
+}
+
+// m^2 = h + l, h exact.
+fn square_dw(m: f32) -> Pair2 {
+    let a = split_hi(m);
+    let b = m - a;
+    return Pair2(a * a, 2.0 * a * b + b * b);
+}
+
+struct ExpTri {
+    k: i32,
+    h: f32,
+    l: f32,
+}
+
+// e^x ~ 2^k * (h + l) to about 2^-30: r = rh - rl kept in two parts, the
+// large terms of 1 + rh + rh^2/2 + ... added exactly.
+fn exp_tri(x: f32) -> ExpTri {
+    let xc = clampf(x, -EXP_ARG_MAX, EXP_ARG_MAX);
+    let kf = round(xc * INV_LN2);
+    let rh = xc - kf * EXP_LN2_HI;
+    let rl = kf * EXP_LN2_LO;
+    let ar = abs(rh);
+    let sq = two_prod(ar, ar);
+    let qh = 0.5 * sq.h;
+    let ql = 0.5 * sq.l + sq.h * rh * taylor_tail2(rh);
+    let uv = fast_two_sum(1.0, rh);
+    let hv = fast_two_sum(uv.h, qh);
+    let l = ((uv.l + hv.l) + ql) + (0.5 * rl * rl - rl) * (1.0 + rh + (qh + ql));
+    let k = select(select(i32(kf), -SAT_EXP, x < -EXP_ARG_MAX), SAT_EXP, x > EXP_ARG_MAX);
+    return ExpTri(k, hv.h, l);
+}
+
+// y * 2^e for any e.
+fn scale2(y: f32, e: i32) -> f32 {
+    let e1 = e >> 1u;
+    return y * pow2(e1) * pow2(e - e1);
+}
+
+// A pair in the internal representation (see src/math.rs, struct Prep).
+struct Prep {
+    valid: bool,
+    ln1: f32,
+    ln2: f32,
+    q1: f32,
+    e1: i32,
+    q2: f32,
+    e2: i32,
+    p: f32,
+    pe: i32,
+    pr: f32,
+    pre: i32,
+    ln_rho: f32,
+    hl: f32,
+    hl_inf: bool,
+    near: bool,
+    w: f32,
+    v_near: f32,
+    rv_near: f32,
+    ds: f32,
+    dse: i32,
+    sh: f32,
+    sl: f32,
+    se: i32,
+    gh: f32,
+    gl: f32,
+    ge: i32,
+}
+
 fn is_valid_sigma(bits: u32) -> bool {
-    // 0 < sigma <= F32_MAX: positive sign, not zero, exponent field not all ones.
+    // 0 < a <= F32_MAX: positive sign, not zero, exponent field not all ones.
     return bits - 1u < 0x7f7fffffu;
 }
 
@@ -118,77 +388,538 @@ fn is_finite_bits(bits: u32) -> bool {
     return (bits & 0x7f800000u) != 0x7f800000u;
 }
 
-// (cross_entropy, kl, entropy) of one pair; NaN for invalid input.
-// Branch-free like src/math.rs: every path computed, the right one selected.
-fn divergences(p: vec4<u32>) -> vec3<f32> {
-    let valid = is_valid_sigma(p.y) && is_valid_sigma(p.w) && is_finite_bits(p.x) && is_finite_bits(p.z);
-    let mu1 = bitcast<f32>(p.x);
-    let mu2 = bitcast<f32>(p.z);
-    let f1 = frexp1(p.y);
-    let f2 = frexp1(p.w);
+// sigma given.
+fn prep_std(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
+    let f1 = frexp1(b1);
+    let f2 = frexp1(b2);
     let m1 = f1.m;
+    let k1 = f1.k;
     let m2 = f2.m;
-    let kk = f1.k - f2.k;
-
-    // Entropy of p1.
-    let entropy = HALF_LN_2PI_E + ln_scaled(m1, f1.k);
-
-    // Mean part M = q^2/2 * 2^e_m.
-    let halve = abs(mu1) > HALVE_THRESHOLD || abs(mu2) > HALVE_THRESHOLD;
-    let diff = select(mu1 - mu2, 0.5 * mu1 - 0.5 * mu2, halve);
-    let has_diff = diff != 0.0;
-    let fh = frexp1(bitcast<u32>(select(1.0, abs(diff), has_diff)));
-    let q = select(0.0, fh.m / m2, has_diff);
-    let e_m = select(NO_EXP, 2 * (fh.k - f2.k + select(0, 1, halve)), has_diff);
-
-    // Scale part V = r^2/2 * 2^e_b + v_rest; near rho = 1 the series, else rho^2/2 - 1/2 - ln rho.
+    let k2 = f2.k;
+    let kk = k1 - k2;
     let kc = clamp(kk, -1, 1);
     let a = pow2(kc) * m1;
     let near = kk == kc && a <= 2.0 * m2 && 2.0 * a >= m2;
     let w = (a - m2) / (a + m2);
-    let v_near = scale_part_near(w);
-    let r_far = m1 / m2;
-    let v_far = -0.5 - ln_scaled(r_far, kk);
-    let r = select(r_far, 0.0, near);
-    let e_b = select(2 * kk, NO_EXP, near);
+    let r = m1 / m2;
+    let rr = m2 / m1;
+    let ln_rho = ln_scaled(r, kk);
+    let q2 = mh / m2;
+    let q1 = mh / m1;
+    let d = diff_scaled(m1, k1, m2, k2);
+    let em = max(k1, k2);
+    let s1 = square_dw(m1);
+    let s2 = square_dw(m2);
+    let c1 = pow2(2 * (k1 - em));
+    let c2 = pow2(2 * (k2 - em));
+    let sa = s1.h * c1;
+    let sb = s2.h * c2;
+    let sh = fast_two_sum(select(sb, sa, sa >= sb), select(sa, sb, sa >= sb));
+    return Prep(
+        is_valid_sigma(b1) && is_valid_sigma(b2),
+        ln_scaled(m1, k1),
+        ln_scaled(m2, k2),
+        q1 * q1,
+        2 * (kd - k1),
+        q2 * q2,
+        2 * (kd - k2),
+        r * r,
+        2 * kk,
+        rr * rr,
+        -2 * kk,
+        ln_rho,
+        0.5 * ln_rho,
+        false,
+        near,
+        w,
+        scale_part_near(w),
+        scale_part_near(-w),
+        abs(d.m),
+        d.k,
+        sh.h,
+        sh.l + (s1.l * c1 + s2.l * c2),
+        2 * em,
+        1.0,
+        0.0,
+        0,
+    );
+}
+
+// (q, e) with q * 2^e unchanged and q < 4 (so that the flush of pow2 below
+// the normal range loses nothing representable in q/2 * 2^e).
+fn norm_q(q: f32, e: i32) -> Frexp {
+    let big = q >= 2.0 * 2.0;
+    return Frexp(select(q, 0.5 * q, big), e + select(0, 1, big));
+}
+
+struct SumDw {
+    h: f32,
+    l: f32,
+    k: i32,
+}
+
+// n1 * 2^k1 + n2 * 2^k2 = (h + l) * 2^k exactly.
+fn sum_dw(n1: f32, k1: i32, n2: f32, k2: i32) -> SumDw {
+    let k = max(k1, k2);
+    let a = n1 * pow2(k1 - k);
+    let b = n2 * pow2(k2 - k);
+    let hl = fast_two_sum(select(b, a, a >= b), select(a, b, a >= b));
+    return SumDw(hl.h, hl.l, k);
+}
+
+struct Ratio {
+    p: f32,
+    pe: i32,
+    pr: f32,
+    pre: i32,
+    ln_rho: f32,
+    near: bool,
+    w: f32,
+    v_near: f32,
+    rv_near: f32,
+}
+
+// rho^2 = n / d for squares of scales (variances; or precisions swapped).
+fn ratio_sq(nm: f32, nk: i32, dm: f32, dk: i32) -> Ratio {
+    let e = nk - dk;
+    let ec = clamp(e, -3, 3);
+    let vv = pow2(ec) * nm;
+    let four = 2.0 * 2.0;
+    let near = e == ec && vv <= four * dm && four * vv >= dm;
+    let u = (vv - dm) / (vv + dm);
+    let w = u / (1.0 + sqrt(1.0 - u * u));
+    let p = nm / dm;
+    let pr = dm / nm;
+    let ln_rho = 0.5 * ln_scaled(p, e);
+    return Ratio(p, e, pr, -e, ln_rho, near, w, scale_part_u(u), scale_part_u(-u));
+}
+
+// sigma^2 given.
+fn prep_var(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
+    let f1 = frexp1(b1);
+    let f2 = frexp1(b2);
+    let mv1 = f1.m;
+    let kv1 = f1.k;
+    let mv2 = f2.m;
+    let kv2 = f2.k;
+    let rs = ratio_sq(mv1, kv1, mv2, kv2);
+    let s1 = sqrt_exp(mv1, kv1);
+    let s2 = sqrt_exp(mv2, kv2);
+    let dv = diff_scaled(mv1, kv1, mv2, kv2);
+    let ss = sum_scaled(s1.m, s1.k, s2.m, s2.k);
+    let mh2 = mh * mh;
+    let sd = sum_dw(mv1, kv1, mv2, kv2);
+    return Prep(
+        is_valid_sigma(b1) && is_valid_sigma(b2),
+        0.5 * ln_scaled(mv1, kv1),
+        0.5 * ln_scaled(mv2, kv2),
+        mh2 / mv1,
+        2 * kd - kv1,
+        mh2 / mv2,
+        2 * kd - kv2,
+        rs.p,
+        rs.pe,
+        rs.pr,
+        rs.pre,
+        rs.ln_rho,
+        0.5 * rs.ln_rho,
+        false,
+        rs.near,
+        rs.w,
+        rs.v_near,
+        rs.rv_near,
+        abs(dv.m) / ss.m,
+        dv.k - ss.k,
+        sd.h,
+        sd.l,
+        sd.k,
+        1.0,
+        0.0,
+        0,
+    );
+}
+
+// 1/sigma^2 given.
+fn prep_precision(b1: u32, b2: u32, mh: f32, kd: i32) -> Prep {
+    let f1 = frexp1(b1);
+    let f2 = frexp1(b2);
+    let mp1 = f1.m;
+    let kp1 = f1.k;
+    let mp2 = f2.m;
+    let kp2 = f2.k;
+    let rs = ratio_sq(mp2, kp2, mp1, kp1);
+    let t1 = sqrt_exp(mp1, kp1);
+    let t2 = sqrt_exp(mp2, kp2);
+    let dp = diff_scaled(mp2, kp2, mp1, kp1);
+    let st = sum_scaled(t1.m, t1.k, t2.m, t2.k);
+    let n1 = norm_q(mh * mh * mp1, 2 * kd + kp1);
+    let n2 = norm_q(mh * mh * mp2, 2 * kd + kp2);
+    let sd = sum_dw(mp1, kp1, mp2, kp2);
+    let g = two_prod(mp1, mp2);
+    return Prep(
+        is_valid_sigma(b1) && is_valid_sigma(b2),
+        -0.5 * ln_scaled(mp1, kp1),
+        -0.5 * ln_scaled(mp2, kp2),
+        n1.m,
+        n1.k,
+        n2.m,
+        n2.k,
+        rs.p,
+        rs.pe,
+        rs.pr,
+        rs.pre,
+        rs.ln_rho,
+        0.5 * rs.ln_rho,
+        false,
+        rs.near,
+        rs.w,
+        rs.v_near,
+        rs.rv_near,
+        abs(dp.m) / (t1.m * t2.m * st.m),
+        dp.k - t1.k - t2.k - st.k,
+        sd.h,
+        sd.l,
+        sd.k,
+        g.h,
+        g.l,
+        kp1 + kp2,
+    );
+}
+
+// ln sigma (logvar false) or ln sigma^2 (logvar true) given.
+fn prep_log(b1: u32, b2: u32, mh: f32, kd: i32, logvar: bool) -> Prep {
+    let a1 = bitcast<f32>(b1);
+    let a2 = bitcast<f32>(b2);
+    let s1 = select(a1, 0.5 * a1, logvar);
+    let s2 = select(a2, 0.5 * a2, logvar);
+    let hl = 0.5 * s1 - 0.5 * s2;
+    let half_max = 0.5 * F32_MAX;
+    let hl_inf = abs(hl) > half_max;
+    let ln_rho = 2.0 * clampf(hl, -half_max, half_max);
+    let lim = EXP_ARG_MAX;
+    let s1c = clampf(s1, -lim, lim);
+    let s2c = clampf(s2, -lim, lim);
+    let iv1 = exp_sat(-2.0 * s1c);
+    let iv2 = exp_sat(-2.0 * s2c);
+    let sq1 = exp_split(2.0 * s1c);
+    let sq2 = exp_split(2.0 * s2c);
+    let small = abs(s1) <= LOG_BIG && abs(s2) <= LOG_BIG;
+    let hx = clampf(hl, -lim, lim);
+    let pb = exp_sat(2.0 * 2.0 * hx);
+    let pbr = exp_sat(-2.0 * 2.0 * hx);
+    let near = abs(hl) <= HALF_LN2;
+    let em = expm1(select(0.0, ln_rho, near));
+    let xm = exp_sat(select(s2c, s1c, s1c > s2c));
+    let mh2 = mh * mh;
+    let n1 = norm_q(mh2 * iv1.m, 2 * kd + iv1.k);
+    let n2 = norm_q(mh2 * iv2.m, 2 * kd + iv2.k);
+    let x1 = exp_tri(2.0 * s1c);
+    let x2 = exp_tri(2.0 * s2c);
+    let sd = sum_dw(x1.h, x1.k, x2.h, x2.k);
+    let sl = sd.l + (x1.l * pow2(x1.k - sd.k) + x2.l * pow2(x2.k - sd.k));
+    // Near rho = 1: V = (ln rho)^2 * phi2(2 ln rho), phi2(x) = 2(e^x - 1 - x)/x^2.
+    let lrn = select(0.0, ln_rho, near);
+    let l2r = lrn * lrn;
+    let v_near = l2r * (2.0 * taylor_tail(2.0 * lrn));
+    let rv_near = l2r * (2.0 * taylor_tail(-2.0 * lrn));
+    return Prep(
+        is_finite_bits(b1) && is_finite_bits(b2),
+        s1,
+        s2,
+        n1.m,
+        n1.k,
+        n2.m,
+        n2.k,
+        select(pb.m, sq1.m * iv2.m, small),
+        select(pb.k, sq1.k + iv2.k, small),
+        select(pbr.m, sq2.m * iv1.m, small),
+        select(pbr.k, sq2.k + iv1.k, small),
+        ln_rho,
+        hl,
+        hl_inf,
+        near,
+        em / (em + 2.0),
+        v_near,
+        rv_near,
+        xm.m * -expm1(-abs(ln_rho)),
+        xm.k,
+        sd.h,
+        sl,
+        sd.k,
+        1.0,
+        0.0,
+        0,
+    );
+}
+
+// KL(p||q) = M + V from its pieces (value, and whether it exceeds F32_MAX).
+// logv: log-parameters, where the rest of V may itself be huge.
+fn kl_core(logv: bool, q: f32, e_m: i32, p: f32, pe: i32, v_far: f32, v_inf: bool, near: bool, v_near: f32) -> Scaled {
+    let b = select(p, 0.0, near);
+    let e_b = select(pe, NO_EXP, near);
     let v_rest = select(v_far, v_near, near);
 
     let g = max(e_m, e_b);
     // Ordinary magnitudes: sum directly.
-    let m_term = 0.5 * q * q * pow2(e_m);
-    let b_term = 0.5 * r * r * pow2(e_b);
+    let m_term = 0.5 * q * pow2(e_m);
+    let b_term = 0.5 * b * pow2(e_b);
     let kl_direct = m_term + (b_term + v_rest);
     // Large terms: summed at scale 2^-g, compared with MAX at that scale.
-    let y = 0.5 * q * q * pow2(e_m - g) + 0.5 * r * r * pow2(e_b - g);
+    let y0 = 0.5 * q * pow2(e_m - g) + 0.5 * b * pow2(e_b - g);
+    var y = y0;
+    if (logv) {
+        y = y0 + scale2(v_rest, -g);
+    }
     let hi = g - SAFE_EXP;
     let limit = F32_MAX * pow2(-SAFE_EXP) * pow2(-hi);
     let kl_scaled = y * pow2(hi) * pow2(SAFE_EXP);
     let big = g > SAFE_EXP;
-    let kl_inf = big && (g >= MAX_EXP + 3 || y > limit);
-    let kl = select(kl_direct, kl_scaled, big);
+    let kl_inf = v_inf || (big && (g >= MAX_EXP + 3 || y > limit));
+    return Scaled(select(kl_direct, kl_scaled, big), kl_inf);
+}
+
+// atanh(t)/t - 1 for 0 <= t <= 1/9.
+fn atanh_tail(t: f32) -> f32 {
+    let t2 = t * t;
+    return t2 * atanh_r(t2);
+}
+
+// Every measure of one pair, canonical order; NaN for invalid input.
+// Branch-free like src/math.rs: every path computed, the right one selected
+// (the branch on PARAM is on a pipeline constant).
+fn measures(pv: vec4<u32>) -> array<f32, 10> {
+    let mu1 = bitcast<f32>(pv.x);
+    let mu2 = bitcast<f32>(pv.z);
+    // Delta mu = mh * 2^kd.
+    let halve = abs(mu1) > HALVE_THRESHOLD || abs(mu2) > HALVE_THRESHOLD;
+    let diff = select(mu1 - mu2, 0.5 * mu1 - 0.5 * mu2, halve);
+    let has_diff = diff != 0.0;
+    let fh = frexp1(bitcast<u32>(select(1.0, abs(diff), has_diff)));
+    let mh = fh.m;
+    let kh = fh.k;
+    let kd = kh + select(0, 1, halve);
+    // Its rounding error: Delta mu = (mh + dl) * 2^kd.
+    let xa = select(mu1, 0.5 * mu1, halve);
+    let ya = select(-mu2, -0.5 * mu2, halve);
+    let swap = abs(xa) < abs(ya);
+    let dd = fast_two_sum(select(xa, ya, swap), select(ya, xa, swap));
+    let dl = scale2(select(dd.l, -dd.l, diff < 0.0), -kh);
+
+    var pp: Prep;
+    if (PARAM == PARAM_VAR) {
+        pp = prep_var(pv.y, pv.w, mh, kd);
+    } else if (PARAM == PARAM_LOGSTD) {
+        pp = prep_log(pv.y, pv.w, mh, kd, false);
+    } else if (PARAM == PARAM_LOGVAR) {
+        pp = prep_log(pv.y, pv.w, mh, kd, true);
+    } else if (PARAM == PARAM_PRECISION) {
+        pp = prep_precision(pv.y, pv.w, mh, kd);
+    } else {
+        pp = prep_std(pv.y, pv.w, mh, kd);
+    }
+    let valid = pp.valid && is_finite_bits(pv.x) && is_finite_bits(pv.z);
+    let q1 = select(0.0, pp.q1, has_diff);
+    let e1 = select(NO_EXP, pp.e1, has_diff);
+    let q2 = select(0.0, pp.q2, has_diff);
+    let e2 = select(NO_EXP, pp.e2, has_diff);
+
+    // Entropies, KL both ways, cross-entropy, Jeffreys.
+    let entropy = HALF_LN_2PI_E + pp.ln1;
+    let entropy_q = HALF_LN_2PI_E + pp.ln2;
+    let v_far = -0.5 - pp.ln_rho;
+    let logv = PARAM == PARAM_LOGSTD || PARAM == PARAM_LOGVAR;
+    let klr = kl_core(logv, q2, e2, pp.p, pp.pe, v_far, pp.hl_inf, pp.near, pp.v_near);
+    let kl = klr.v;
+    let kl_inf = klr.inf;
+    // Log-parameters: H(p1, p2) via ln sigma2 where KL overflows through ln rho -> -inf.
+    let m2s = scale_exp(0.5 * q2, e2);
+    let ce_base = HALF_LN_2PI_E - 0.5 + pp.ln2;
+    let ce_alt = ce_base + m2s.v;
+    let ce_alt_inf = m2s.inf || 0.5 * ce_base + 0.5 * m2s.v > 0.5 * F32_MAX;
+    let use_alt = logv && pp.hl_inf && pp.ln_rho < 0.0;
+    let ce_sum_inf = logv && 0.5 * entropy + 0.5 * kl > 0.5 * F32_MAX;
+    let cross_entropy = select(entropy + kl, ce_alt, use_alt);
+    let ce_inf = select(kl_inf || ce_sum_inf, ce_alt_inf, use_alt);
+    let rv_far = -0.5 + pp.ln_rho;
+    let rklr = kl_core(logv, q1, e1, pp.pr, pp.pre, rv_far, pp.hl_inf, pp.near, pp.rv_near);
+    let rkl = rklr.v;
+    let rkl_inf = rklr.inf;
+
+    // rho_s = sigma_small / sigma_big <= 1.
+    let side1 = pp.ln_rho >= 0.0;
+    let ps = select(pp.p, pp.pr, side1);
+    let pes = select(pp.pe, pp.pre, side1);
+    let rs2 = ps * pow2(pes);
+    let one_rs2 = 1.0 + rs2;
+
+    // Jeffreys: one evaluation of the KL shape (the ln rho terms cancel exactly).
+    let ej = max(e1, e2);
+    let nj = norm_q(q1 * pow2(e1 - ej) + q2 * pow2(e2 - ej), ej);
+    let jr = kl_core(
+        logv,
+        nj.m,
+        select(NO_EXP, nj.k, has_diff),
+        select(pp.pr, pp.p, side1),
+        select(pp.pre, pp.pe, side1),
+        0.5 * rs2 - 1.0,
+        pp.hl_inf,
+        pp.near,
+        pp.v_near + pp.rv_near,
+    );
+    let jeffreys = jr.v;
+    let jeffreys_inf = jr.inf;
+
+    // Bhattacharyya distance D_B = X + ln cosh(ln rho)/2, X = (Delta mu)^2/(4(s1^2 + s2^2)).
+    let qs = select(q2, q1, side1);
+    let es = select(e2, e1, side1);
+    let xm = 0.5 * 0.5 * qs / one_rs2;
+    let xs = scale_exp(xm, es);
+    let x = xs.v;
+    let x_inf = xs.inf;
+    let t = pp.w * pp.w;
+    let at_tail = atanh_tail(t);
+    let lp_near = t + t * at_tail;
+    let sg = rs2 / (2.0 + rs2);
+    let log1p = 2.0 * sg + 2.0 * sg * atanh_tail(sg);
+    let lp_far = ((abs(pp.hl) - 0.5 * LN2_HI) - 0.5 * LN2_LO) + 0.5 * log1p;
+    let lp = select(lp_far, lp_near, pp.near);
+    let bhattacharyya = x + lp;
+
+    // Coefficient exp(-X) * sqrt(sech ln rho), X in two-float accuracy.
+    let na = split_hi(mh);
+    let nb = mh - na;
+    let nh = na * na;
+    let nl = (2.0 * na * nb + nb * nb) + 2.0 * mh * dl;
+    let gpr = two_prod(nh, pp.gh);
+    var ph = nh;
+    var pl = nl;
+    if (PARAM == PARAM_PRECISION) {
+        ph = gpr.h;
+        pl = gpr.l + (nh * pp.gl + nl * pp.gh);
+    }
+    let shl = fast_two_sum(pp.sh, pp.sl);
+    let sh = shl.h;
+    let sl = shl.l;
+    // Quotient truncated by a bit mask (a compiler may rewrite (a/b)*b as a,
+    // or reassociate the residual, but not through integer operations); the
+    // residual gives the correction.
+    let qx = split_hi((ph + pl) / sh);
+    let qpe = two_prod(qx, sh);
+    let cx = (((exact_sub(ph, qpe.h) + pl) - qpe.l) - qx * sl) / sh;
+    let xqc = fast_two_sum(qx, cx);
+    let xe = 2 * kd + pp.ge - pp.se;
+    let xh = select(0.0, scale2(0.5 * 0.5 * xqc.h, xe), has_diff);
+    let xl = select(0.0, scale2(0.5 * 0.5 * xqc.l, xe), has_diff);
+    let x_big = x_inf || xh > EXP_ARG_MAX;
+    let exs = exp_split(-select(xh, EXP_ARG_MAX, x_big));
+    let ex = exs.m * (1.0 - select(xl, 0.0, x_big));
+
+    let f_near = sqrt((1.0 - t) / (1.0 + t));
+    let rhos = sqrt_exp(ps, pes);
+    let ffar = sqrt_exp(2.0 * rhos.m / one_rs2, rhos.k);
+    let fm = select(ffar.m, f_near, pp.near);
+    let fe = select(ffar.k, 0, pp.near);
+    let coefficient = scale_exp(ex * fm, exs.k + fe).v;
+
+    // Hellinger sqrt(1 - e^-D): sqrt(D) * sqrt(phi(D)) for D < 1/2, else directly.
+    let sx = sqrt_exp(xm, es);
+    let ha = sx.m * pow2(sx.k);
+    let hb = select(sqrt(lp_far), abs(pp.w) * sqrt(1.0 + at_tail), pp.near);
+    let hmax = select(hb, ha, ha > hb);
+    let hmin = select(ha, hb, ha > hb);
+    let ratio = hmin / select(1.0, hmax, hmax > 0.0);
+    let sqrt_d = hmax * sqrt(1.0 + ratio * ratio);
+    let small = !x_inf && bhattacharyya < 0.5;
+    let phi = taylor(-bhattacharyya);
+    let h_small = sqrt_d * sqrt(phi);
+    let eds = exp_split(-select(select(bhattacharyya, EXP_ARG_MAX, x_inf), 0.0, small));
+    let h_large = sqrt(1.0 - eds.m * pow2(eds.k));
+    let hellinger = select(h_large, h_small, small);
+
+    // Wasserstein-2: hypot(Delta mu, sigma1 - sigma2) at a common power-of-two scale.
+    let has_ds = pp.ds > 0.0;
+    let fds = frexp1(bitcast<u32>(select(1.0, pp.ds, has_ds)));
+    let kmu = select(NO_EXP, kd, has_diff);
+    let ksd = select(NO_EXP, pp.dse + fds.k, has_ds);
+    let km = max(kmu, ksd);
+    let wa = select(0.0, mh, has_diff) * pow2(kmu - km);
+    let wb = select(0.0, fds.m, has_ds) * pow2(ksd - km);
+    let w2s = scale_exp(sqrt(wa * wa + wb * wb), km);
+    // |Delta mu| just above F32_MAX by more than 2^-54 of it: still +inf.
+    let amu1 = abs(mu1);
+    let amu2 = abs(mu2);
+    let big_mu = select(amu2, amu1, amu1 > amu2);
+    let small_mu = select(amu1, amu2, amu1 > amu2);
+    let same_sign = (mu1 > 0.0 && mu2 > 0.0) || (mu1 < 0.0 && mu2 < 0.0);
+    let opposite = !same_sign;
+    let excess = (0.5 * big_mu - 0.5 * F32_MAX) + 0.5 * small_mu;
+    let w2_inf = w2s.inf || (opposite && big_mu >= 0.5 * F32_MAX && excess > scale2(F32_MAX, -55));
 
     let inf = bitcast<f32>(INF_BITS);
     let nan = bitcast<f32>(NAN_BITS);
-    let cross_entropy = entropy + kl;
-    let ce = select(cross_entropy, inf, kl_inf);
-    let kl_out = select(kl, inf, kl_inf);
-    return select(vec3<f32>(nan, nan, nan), vec3<f32>(ce, kl_out, entropy), valid);
+    var out = array<f32, 10>(
+        select(cross_entropy, inf, ce_inf),
+        select(kl, inf, kl_inf),
+        entropy,
+        entropy_q,
+        select(rkl, inf, rkl_inf),
+        select(jeffreys, inf, jeffreys_inf),
+        select(bhattacharyya, inf, x_inf),
+        coefficient,
+        hellinger,
+        select(w2s.v, inf, w2_inf),
+    );
+    if (!valid) {
+        out = array<f32, 10>(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan);
+    }
+    return out;
 }
 
-// Write the selected metrics of row i, canonical order.
-fn write_row(i: u32, d: vec3<f32>) {
-    let k = select(0u, 1u, WRITE_CE) + select(0u, 1u, WRITE_KL) + select(0u, 1u, WRITE_ENTROPY);
+// Write the selected measures of row i, canonical order.
+fn write_row(i: u32, d: array<f32, 10>) {
+    let k = select(0u, 1u, WRITE_CE) + select(0u, 1u, WRITE_KL) + select(0u, 1u, WRITE_ENTROPY)
+        + select(0u, 1u, WRITE_ENTROPY_Q) + select(0u, 1u, WRITE_REVERSE_KL) + select(0u, 1u, WRITE_JEFFREYS)
+        + select(0u, 1u, WRITE_BHATTACHARYYA) + select(0u, 1u, WRITE_BHATTACHARYYA_COEFFICIENT)
+        + select(0u, 1u, WRITE_HELLINGER) + select(0u, 1u, WRITE_WASSERSTEIN2);
     var o = i * k;
     if (WRITE_CE) {
-        results[o] = d.x;
+        results[o] = d[0];
         o = o + 1u;
     }
     if (WRITE_KL) {
-        results[o] = d.y;
+        results[o] = d[1];
         o = o + 1u;
     }
     if (WRITE_ENTROPY) {
-        results[o] = d.z;
+        results[o] = d[2];
+        o = o + 1u;
+    }
+    if (WRITE_ENTROPY_Q) {
+        results[o] = d[3];
+        o = o + 1u;
+    }
+    if (WRITE_REVERSE_KL) {
+        results[o] = d[4];
+        o = o + 1u;
+    }
+    if (WRITE_JEFFREYS) {
+        results[o] = d[5];
+        o = o + 1u;
+    }
+    if (WRITE_BHATTACHARYYA) {
+        results[o] = d[6];
+        o = o + 1u;
+    }
+    if (WRITE_BHATTACHARYYA_COEFFICIENT) {
+        results[o] = d[7];
+        o = o + 1u;
+    }
+    if (WRITE_HELLINGER) {
+        results[o] = d[8];
+        o = o + 1u;
+    }
+    if (WRITE_WASSERSTEIN2) {
+        results[o] = d[9];
     }
 }
 
@@ -206,7 +937,7 @@ fn main(
     if (i >= arrayLength(&pairs)) {
         return;
     }
-    write_row(i, divergences(pairs[i]));
+    write_row(i, measures(pairs[i]));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -220,5 +951,5 @@ fn main_soa(
         return;
     }
     let p = vec4<u32>(mu1_in[i], sigma1_in[i], mu2_in[i], sigma2_in[i]);
-    write_row(i, divergences(p));
+    write_row(i, measures(p));
 }

@@ -3,7 +3,7 @@
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuEvaluator, GpuOptions};
-use crate::pair::{Divergences, GaussianPair, Metrics};
+use crate::pair::{Divergences, EvalOptions, GaussianPair, Metrics};
 use crate::validate::{self, OnInvalid};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -286,6 +286,18 @@ impl Evaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
+        self.evaluate_with(pairs, metrics.into(), out)
+    }
+
+    /// `options.metrics` of every pair given in `options.param` (see
+    /// [`crate::Param`]) into `out` (`pairs.len() × options.metrics.len()`).
+    /// On an error, the contents of `out` are unspecified.
+    pub fn evaluate_with(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
         // Batches below the crossover go straight to the CPU (no lock, no clone).
         let small = match self.backend {
             Backend::Cpu => true,
@@ -293,28 +305,28 @@ impl Evaluator {
             Backend::Gpu => false,
         };
         if small {
-            return self.cpu(pairs, metrics, out);
+            return self.cpu(pairs, options, out);
         }
         let gpu = self.gpu();
         match gpu {
             Some(g) if self.uses_gpu_for(pairs.len()) => {
-                match g.evaluate_metrics_into(pairs, metrics, out) {
+                match g.evaluate_with(pairs, options, out) {
                     Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
-                        self.recover(&g, e, pairs, metrics, out)
+                        self.recover(&g, e, pairs, options, out)
                     }
                     r => r,
                 }
             }
-            _ => self.cpu(pairs, metrics, out),
+            _ => self.cpu(pairs, options, out),
         }
     }
 
-    fn cpu(&self, pairs: &[GaussianPair], metrics: Metrics, out: &mut [f32]) -> Result<()> {
-        cpu::evaluate_metrics_into(pairs, metrics, out)?;
+    fn cpu(&self, pairs: &[GaussianPair], options: EvalOptions, out: &mut [f32]) -> Result<()> {
+        cpu::evaluate_with(pairs, options, out)?;
         // Every measure of a valid pair is a number; of an invalid one, NaN.
         // So the output itself says whether the (slower) exact scan is needed.
         if self.on_invalid == OnInvalid::Error {
-            let k = metrics.len().max(1);
+            let k = options.metrics.len().max(1);
             let any_nan = if out.len() < 1 << 16 {
                 out.iter().step_by(k).any(|v| v.is_nan())
             } else {
@@ -323,7 +335,7 @@ impl Evaluator {
                     .any(|c| c.iter().step_by(k).any(|v| v.is_nan()))
             };
             if any_nan {
-                validate::validate(pairs)?;
+                validate::validate_param(pairs, options.param)?;
             }
         }
         Ok(())
@@ -350,14 +362,14 @@ impl Evaluator {
         failed: &Arc<GpuEvaluator>,
         error: Error,
         pairs: &[GaussianPair],
-        metrics: Metrics,
+        options: EvalOptions,
         out: &mut [f32],
     ) -> Result<()> {
         if self.recovery == Recovery::Recreate {
             match GpuEvaluator::with_options(Self::gpu_options(self.on_invalid)) {
                 Ok(new) => {
                     let new = Arc::new(new);
-                    if new.evaluate_metrics_into(pairs, metrics, out).is_ok() {
+                    if new.evaluate_with(pairs, options, out).is_ok() {
                         self.log(format!("GPU failed ({error}); recreated the GPU evaluator"));
                         self.set_gpu(failed, Some(new));
                         return Ok(());
@@ -372,7 +384,7 @@ impl Evaluator {
         }
         self.log(format!("GPU failed ({error}); using the CPU from now on"));
         self.set_gpu(failed, None);
-        self.cpu(pairs, metrics, out)
+        self.cpu(pairs, options, out)
     }
 }
 

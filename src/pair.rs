@@ -3,7 +3,7 @@
 //! KEEP IN SYNC with `shaders/divergence.wgsl`: `GaussianPair` is the kernel's
 //! input element (`vec4<u32>` of f32 bits: mu1, sigma1, mu2, sigma2) and the
 //! kernel writes the selected metrics of [`Metric`] in their canonical order,
-//! which for all three is exactly the layout of [`Divergences`].
+//! which for cross-entropy, KL and entropy is exactly the layout of [`Divergences`].
 
 use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
@@ -19,16 +19,19 @@ pub struct Gaussian {
 }
 
 /// A pair p1 = N(μ1, σ1²), p2 = N(μ2, σ2²): one row of input, 16 bytes.
+///
+/// With another parameterisation than σ ([`Param`], through [`EvalOptions`]),
+/// `sigma1` and `sigma2` hold its parameters `a1`, `a2` (σ², ln σ, ln σ² or 1/σ²).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct GaussianPair {
     /// Mean of p1.
     pub mu1: f32,
-    /// Standard deviation of p1.
+    /// Standard deviation of p1 (or `a1` of another [`Param`]).
     pub sigma1: f32,
     /// Mean of p2.
     pub mu2: f32,
-    /// Standard deviation of p2.
+    /// Standard deviation of p2 (or `a2` of another [`Param`]).
     pub sigma2: f32,
 }
 
@@ -117,21 +120,51 @@ const _: () = {
     assert!(size_of::<Gaussian>() == 8);
 };
 
-/// One of the measures gaussdiv computes.
+/// One of the measures gaussdiv computes. The discriminants give the
+/// canonical order: the order of output columns, of the kernel's `WRITE_*`
+/// constants and of [`crate::math::measures`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Metric {
-    /// Cross-entropy H(p1, p2).
+    /// Cross-entropy H(p1, p2) = H(p1) + KL(p1 ‖ p2).
     CrossEntropy,
     /// KL(p1 ‖ p2).
     Kl,
     /// Entropy H(p1).
     Entropy,
+    /// Entropy H(p2).
+    EntropyQ,
+    /// Reverse KL divergence KL(p2 ‖ p1).
+    ReverseKl,
+    /// Jeffreys divergence KL(p1 ‖ p2) + KL(p2 ‖ p1).
+    Jeffreys,
+    /// Bhattacharyya distance D_B = (μ1 − μ2)²/(4(σ1² + σ2²)) + ½ ln((σ1² + σ2²)/(2σ1σ2)).
+    Bhattacharyya,
+    /// Bhattacharyya coefficient exp(−D_B).
+    BhattacharyyaCoefficient,
+    /// Hellinger distance √(1 − exp(−D_B)).
+    Hellinger,
+    /// 2-Wasserstein distance √((μ1 − μ2)² + (σ1 − σ2)²).
+    Wasserstein2,
 }
 
 impl Metric {
+    /// Number of metrics.
+    pub const COUNT: usize = 10;
+
     /// Every metric, in canonical (output) order.
-    pub const ALL: [Metric; 3] = [Metric::CrossEntropy, Metric::Kl, Metric::Entropy];
+    pub const ALL: [Metric; Metric::COUNT] = [
+        Metric::CrossEntropy,
+        Metric::Kl,
+        Metric::Entropy,
+        Metric::EntropyQ,
+        Metric::ReverseKl,
+        Metric::Jeffreys,
+        Metric::Bhattacharyya,
+        Metric::BhattacharyyaCoefficient,
+        Metric::Hellinger,
+        Metric::Wasserstein2,
+    ];
 
     /// The name used on the command line and in CSV headers.
     pub const fn name(self) -> &'static str {
@@ -139,6 +172,13 @@ impl Metric {
             Metric::CrossEntropy => "cross_entropy",
             Metric::Kl => "kl",
             Metric::Entropy => "entropy",
+            Metric::EntropyQ => "entropy_q",
+            Metric::ReverseKl => "reverse_kl",
+            Metric::Jeffreys => "jeffreys",
+            Metric::Bhattacharyya => "bhattacharyya",
+            Metric::BhattacharyyaCoefficient => "bhattacharyya_coefficient",
+            Metric::Hellinger => "hellinger",
+            Metric::Wasserstein2 => "wasserstein2",
         }
     }
 
@@ -147,11 +187,12 @@ impl Metric {
         Metric::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    const fn bit(self) -> u8 {
-        1 << (self as u8)
+    const fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 
-    /// Index of this metric in [`Divergences`] / the full output row.
+    /// Index of this metric in the canonical order (for the first three,
+    /// also the field order of [`Divergences`]).
     pub const fn index(self) -> usize {
         self as usize
     }
@@ -164,25 +205,35 @@ impl core::fmt::Display for Metric {
 }
 
 /// A non-empty set of metrics. Output rows hold the selected metrics in
-/// canonical order (cross-entropy, KL, entropy), whatever order they were named in.
+/// canonical order (that of [`Metric::ALL`]), whatever order they were named in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Metrics(u8);
+pub struct Metrics(u16);
 
 impl Metrics {
-    /// Cross-entropy, KL and entropy: the layout of [`Divergences`].
+    /// Cross-entropy, KL and entropy: the layout of [`Divergences`]. (Not
+    /// every metric: see [`Metrics::EVERY`].)
     pub const ALL: Metrics = Metrics(0b111);
+    /// Cross-entropy, KL and entropy: the layout of [`Divergences`] (same as [`Metrics::ALL`]).
+    pub const DIVERGENCES: Metrics = Metrics(0b111);
     /// Cross-entropy and KL (the command line's default).
     pub const CE_KL: Metrics = Metrics(0b011);
+    /// Every metric of [`Metric::ALL`].
+    pub const EVERY: Metrics = Metrics((1 << Metric::COUNT) - 1);
 
     /// The set of the given metrics; `None` when empty.
     pub fn new(metrics: &[Metric]) -> Option<Metrics> {
-        let bits = metrics.iter().fold(0u8, |acc, m| acc | m.bit());
+        let bits = metrics.iter().fold(0u16, |acc, m| acc | m.bit());
         (bits != 0).then_some(Metrics(bits))
     }
 
     /// Whether `m` is selected.
     pub const fn contains(self, m: Metric) -> bool {
         self.0 & m.bit() != 0
+    }
+
+    /// Whether every metric of `other` is selected.
+    pub const fn contains_all(self, other: Metrics) -> bool {
+        self.0 & other.0 == other.0
     }
 
     /// Number of selected metrics (values per output row).
@@ -201,7 +252,7 @@ impl Metrics {
     }
 
     /// The raw bit set (bit i = `Metric::ALL[i]`).
-    pub const fn bits(self) -> u8 {
+    pub const fn bits(self) -> u16 {
         self.0
     }
 }
@@ -209,5 +260,117 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::ALL
+    }
+}
+
+/// How the second and fourth input columns give the standard deviations:
+/// an input row is `(μ1, a1, μ2, a2)` with `a = σ`, `σ²`, `ln σ`, `ln σ²`
+/// or `1/σ²`. ([`GaussianPair`] keeps its field names `sigma1`, `sigma2`
+/// for `a1`, `a2`.)
+///
+/// The conversion happens inside the kernel and the CPU loops, from the
+/// input directly where that is more accurate: with variances and
+/// precisions, ρ² = σ1²/σ2² is a ratio of exact inputs and ln σ = ½ ln a;
+/// with log-parameters, ln σ is the input itself and ln ρ one subtraction,
+/// while σ (where a measure needs it) carries the rounding of our own `exp`
+/// (under one unit in the last place).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Param {
+    /// `a = σ` (must be finite and > 0).
+    #[default]
+    Std,
+    /// `a = σ²` (finite and > 0).
+    Var,
+    /// `a = ln σ` (finite).
+    LogStd,
+    /// `a = ln σ²` (finite).
+    LogVar,
+    /// `a = 1/σ²` (finite and > 0).
+    Precision,
+}
+
+impl Param {
+    /// Every parameterisation.
+    pub const ALL: [Param; 5] = [
+        Param::Std,
+        Param::Var,
+        Param::LogStd,
+        Param::LogVar,
+        Param::Precision,
+    ];
+
+    /// The name used on the command line (`--param`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Param::Std => "std",
+            Param::Var => "var",
+            Param::LogStd => "logstd",
+            Param::LogVar => "logvar",
+            Param::Precision => "precision",
+        }
+    }
+
+    /// The parameterisation with this name, if any.
+    pub fn from_name(name: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The code of the kernel's `PARAM` override constant (see [`crate::math::param`]).
+    pub const fn code(self) -> u32 {
+        match self {
+            Param::Std => crate::math::param::STD,
+            Param::Var => crate::math::param::VAR,
+            Param::LogStd => crate::math::param::LOGSTD,
+            Param::LogVar => crate::math::param::LOGVAR,
+            Param::Precision => crate::math::param::PRECISION,
+        }
+    }
+
+    /// Name of the scale column of p1 or p2 (`side` 1 or 2) in this
+    /// parameterisation: `sigma1`, `var1`, `logstd1`, `logvar1`, `precision1`.
+    pub const fn column(self, side: u8) -> &'static str {
+        match (self, side) {
+            (Param::Std, 1) => "sigma1",
+            (Param::Std, _) => "sigma2",
+            (Param::Var, 1) => "var1",
+            (Param::Var, _) => "var2",
+            (Param::LogStd, 1) => "logstd1",
+            (Param::LogStd, _) => "logstd2",
+            (Param::LogVar, 1) => "logvar1",
+            (Param::LogVar, _) => "logvar2",
+            (Param::Precision, 1) => "precision1",
+            (Param::Precision, _) => "precision2",
+        }
+    }
+}
+
+impl core::fmt::Display for Param {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to evaluate: which measures, and how the inputs give σ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct EvalOptions {
+    /// The measures to write, `metrics.len()` values per pair in canonical order.
+    pub metrics: Metrics,
+    /// The parameterisation of the inputs.
+    pub param: Param,
+}
+
+impl EvalOptions {
+    /// The given measures of pairs in the given parameterisation.
+    pub const fn new(metrics: Metrics, param: Param) -> EvalOptions {
+        EvalOptions { metrics, param }
+    }
+}
+
+impl From<Metrics> for EvalOptions {
+    /// The given measures of pairs given by σ.
+    fn from(metrics: Metrics) -> EvalOptions {
+        EvalOptions::new(metrics, Param::Std)
     }
 }

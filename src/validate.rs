@@ -1,8 +1,13 @@
 //! Input validation (DESIGN §6).
 //!
-//! Valid: μ finite; σ finite and > 0, subnormal σ included. Everything else
-//! is reported, by default as [`Error::InvalidInput`] naming the first bad
-//! row, or — with [`OnInvalid::Nan`] — as NaN in that row's results.
+//! Valid: μ finite; σ finite and > 0, subnormal σ included. In the other
+//! parameterisations (see [`Param`]): a variance or a precision finite and
+//! positive (subnormal included); a log-standard-deviation or log-variance
+//! finite.
+//! Everything else is reported, by default as [`Error::InvalidInput`] naming
+//! the first bad row and the field ([`Field::Sigma1`] / [`Field::Sigma2`] stand
+//! for the scale parameters `a1`, `a2` in any parameterisation, and the reason
+//! names it), or — with [`OnInvalid::Nan`] — as NaN in that row's results.
 
 // Indexing here is within bounds established just before it (block
 // lengths, chunk sizes, positions found by search); reviewed, pending a
@@ -11,7 +16,7 @@
 
 use crate::error::{Error, Field, Result};
 use crate::math::Real;
-use crate::pair::{GaussianPair, GaussianPair64};
+use crate::pair::{GaussianPair, GaussianPair64, Param};
 use rayon::prelude::*;
 
 /// What to do with pairs that are not valid Gaussians.
@@ -25,9 +30,15 @@ pub enum OnInvalid {
 }
 
 /// Why one parameter is invalid, or `None` if the pair is valid.
-fn check<T: Real>(params: [T; 4]) -> Option<(Field, &'static str)> {
+fn check<T: Real>(params: [T; 4], param: Param) -> Option<(Field, &'static str)> {
+    let positive = match param {
+        Param::Std => Some("a standard deviation must be > 0"),
+        Param::Var => Some("a variance must be > 0"),
+        Param::Precision => Some("a precision must be > 0"),
+        Param::LogStd | Param::LogVar => None,
+    };
     for (i, (&v, field)) in params.iter().zip(Field::ALL).enumerate() {
-        let is_sigma = i % 2 == 1;
+        let is_scale = i % 2 == 1;
         #[allow(clippy::eq_op)]
         let is_nan = v != v;
         if is_nan {
@@ -36,8 +47,10 @@ fn check<T: Real>(params: [T; 4]) -> Option<(Field, &'static str)> {
         if !v.is_finite() {
             return Some((field, "infinite"));
         }
-        if is_sigma && v <= T::ZERO {
-            return Some((field, "a standard deviation must be > 0"));
+        if let (true, Some(reason)) = (is_scale, positive) {
+            if v <= T::ZERO {
+                return Some((field, reason));
+            }
         }
     }
     None
@@ -45,12 +58,24 @@ fn check<T: Real>(params: [T; 4]) -> Option<(Field, &'static str)> {
 
 /// The first problem of a pair, if any: `(field, reason)`.
 pub fn check_pair(p: &GaussianPair) -> Option<(Field, &'static str)> {
-    check([p.mu1, p.sigma1, p.mu2, p.sigma2])
+    check_param(p, Param::Std)
 }
 
 /// The first problem of an f64 pair, if any.
 pub fn check_pair_f64(p: &GaussianPair64) -> Option<(Field, &'static str)> {
-    check([p.mu1, p.sigma1, p.mu2, p.sigma2])
+    check_param_f64(p, Param::Std)
+}
+
+/// The first problem of a pair whose `sigma` fields hold `a1`, `a2` in
+/// parameterisation `param`, if any: μ must be finite; σ, σ², 1/σ² finite
+/// and > 0; ln σ, ln σ² finite.
+pub fn check_param(p: &GaussianPair, param: Param) -> Option<(Field, &'static str)> {
+    check([p.mu1, p.sigma1, p.mu2, p.sigma2], param)
+}
+
+/// [`check_param`] for f64 pairs.
+pub fn check_param_f64(p: &GaussianPair64, param: Param) -> Option<(Field, &'static str)> {
+    check([p.mu1, p.sigma1, p.mu2, p.sigma2], param)
 }
 
 fn first_invalid<P: Sync>(
@@ -86,7 +111,22 @@ pub fn validate(pairs: &[GaussianPair]) -> Result<()> {
 
 /// [`validate`] for a chunk that starts at row `offset` of a larger input (indices in errors are absolute).
 pub fn validate_at(pairs: &[GaussianPair], offset: usize) -> Result<()> {
-    first_invalid(pairs, offset, check_pair, |p, f| f64::from(field_f32(p, f)))
+    validate_param_at(pairs, Param::Std, offset)
+}
+
+/// [`validate`] for pairs in parameterisation `param` (see [`check_param`]).
+pub fn validate_param(pairs: &[GaussianPair], param: Param) -> Result<()> {
+    validate_param_at(pairs, param, 0)
+}
+
+/// [`validate_param`] for a chunk that starts at row `offset` of a larger input.
+pub fn validate_param_at(pairs: &[GaussianPair], param: Param, offset: usize) -> Result<()> {
+    first_invalid(
+        pairs,
+        offset,
+        |p| check_param(p, param),
+        |p, f| f64::from(field_f32(p, f)),
+    )
 }
 
 /// [`validate`] for f64 pairs.
@@ -96,12 +136,22 @@ pub fn validate_f64(pairs: &[GaussianPair64]) -> Result<()> {
 
 /// [`validate_at`] for f64 pairs.
 pub fn validate_f64_at(pairs: &[GaussianPair64], offset: usize) -> Result<()> {
-    first_invalid(pairs, offset, check_pair_f64, |p, f| match f {
-        Field::Mu1 => p.mu1,
-        Field::Sigma1 => p.sigma1,
-        Field::Mu2 => p.mu2,
-        Field::Sigma2 => p.sigma2,
-    })
+    validate_param_f64_at(pairs, Param::Std, offset)
+}
+
+/// [`validate_param_at`] for f64 pairs.
+pub fn validate_param_f64_at(pairs: &[GaussianPair64], param: Param, offset: usize) -> Result<()> {
+    first_invalid(
+        pairs,
+        offset,
+        |p| check_param_f64(p, param),
+        |p, f| match f {
+            Field::Mu1 => p.mu1,
+            Field::Sigma1 => p.sigma1,
+            Field::Mu2 => p.mu2,
+            Field::Sigma2 => p.sigma2,
+        },
+    )
 }
 
 fn field_f32(p: &GaussianPair, f: Field) -> f32 {
@@ -143,7 +193,9 @@ pub(crate) fn screen(pairs: &[GaussianPair]) -> (bool, bool) {
 /// floating-point arithmetic on it would meet a subnormal μ or μ1 − μ2,
 /// which WGSL allows a device to flush to zero (DESIGN §2.5). Subnormal σ
 /// is handled exactly by the kernel (integer decomposition) and is not
-/// listed. The host path recomputes such rows on the CPU.
+/// listed; nor are subnormal variances or precisions (decomposed likewise)
+/// or log-parameters (only ever added to, or exponentiated). The host path
+/// recomputes such rows on the CPU.
 #[inline]
 pub(crate) fn needs_host_fixup(p: &GaussianPair) -> bool {
     let tiny = |x: f32| x != 0.0 && x.abs() < f32::MIN_POSITIVE;

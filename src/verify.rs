@@ -1,12 +1,15 @@
 //! The tolerance model of DESIGN §3, and verification of results against
 //! the CPU f64 reference.
 //!
-//! * KL: relative error `|y − t| / max(t, m)`, `m` the smallest normal number
-//!   of the output format (below it the error is absolute, and an underflow
-//!   to 0 is right). `t = 0` requires `y = 0` exactly; `t` above the format's
-//!   largest finite value requires `y = +∞`.
+//! * KL, and likewise reverse KL, Jeffreys, the Bhattacharyya distance and
+//!   coefficient, Hellinger and Wasserstein-2 (all non-negative): relative
+//!   error `|y − t| / max(t, m)`, `m` the smallest normal number of the
+//!   output format (below it the error is absolute, and an underflow to 0 is
+//!   right). `t = 0` requires `y = 0` exactly; `t` above the format's largest
+//!   finite value requires `y = +∞`.
 //! * Cross-entropy and entropy: `|y − t|` over the magnitude of the summed
-//!   terms, `|½(1 + ln 2π)| + |ln σ1| + KL`.
+//!   terms, `|½(1 + ln 2π)| + |ln σ1| + KL`; the entropy of p2 likewise with
+//!   the roles swapped, `|½(1 + ln 2π)| + |ln σ2| + KL(p2 ‖ p1)`.
 //! * NaN equals nothing, except where the reference is NaN (invalid input
 //!   under the NaN policy).
 
@@ -17,8 +20,10 @@
 
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::math::Real;
-use crate::pair::{Divergences, Divergences64, GaussianPair, GaussianPair64, Metric, Metrics};
+use crate::math::{idx, Real, MEASURES};
+use crate::pair::{
+    Divergences, Divergences64, EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param,
+};
 use rayon::prelude::*;
 use std::fmt;
 
@@ -59,16 +64,30 @@ pub struct Tolerance {
     pub cross_entropy: f64,
     /// Bound on the scaled error of the entropy.
     pub entropy: f64,
+    /// Bound on the scaled error of the entropy of p2.
+    pub entropy_q: f64,
+    /// Bound on the relative error of the reverse KL divergence.
+    pub reverse_kl: f64,
+    /// Bound on the relative error of the Jeffreys divergence.
+    pub jeffreys: f64,
+    /// Bound on the relative error of the Bhattacharyya distance.
+    pub bhattacharyya: f64,
+    /// Bound on the relative error of the Bhattacharyya coefficient.
+    pub bhattacharyya_coefficient: f64,
+    /// Bound on the relative error of the Hellinger distance.
+    pub hellinger: f64,
+    /// Bound on the relative error of the 2-Wasserstein distance.
+    pub wasserstein2: f64,
     /// The output format.
     pub precision: Precision,
 }
 
 impl Tolerance {
-    /// The CPU f32 path's target: 1e-6.
+    /// The CPU f32 path's target: 1e-6 for every measure.
     pub const CPU_F32: Tolerance = Tolerance::uniform(1e-6, Precision::F32);
-    /// The GPU f32 path's target on any conformant adapter: 2e-6.
+    /// The GPU f32 path's target on any conformant adapter: 2e-6 for every measure.
     pub const GPU_F32: Tolerance = Tolerance::uniform(2e-6, Precision::F32);
-    /// The f64 paths' target: 1e-14.
+    /// The f64 paths' target: 1e-14 for every measure.
     pub const F64: Tolerance = Tolerance::uniform(1e-14, Precision::F64);
 
     /// The same bound for every measure.
@@ -77,6 +96,13 @@ impl Tolerance {
             kl: bound,
             cross_entropy: bound,
             entropy: bound,
+            entropy_q: bound,
+            reverse_kl: bound,
+            jeffreys: bound,
+            bhattacharyya: bound,
+            bhattacharyya_coefficient: bound,
+            hellinger: bound,
+            wasserstein2: bound,
             precision,
         }
     }
@@ -87,6 +113,13 @@ impl Tolerance {
             Metric::CrossEntropy => self.cross_entropy,
             Metric::Kl => self.kl,
             Metric::Entropy => self.entropy,
+            Metric::EntropyQ => self.entropy_q,
+            Metric::ReverseKl => self.reverse_kl,
+            Metric::Jeffreys => self.jeffreys,
+            Metric::Bhattacharyya => self.bhattacharyya,
+            Metric::BhattacharyyaCoefficient => self.bhattacharyya_coefficient,
+            Metric::Hellinger => self.hellinger,
+            Metric::Wasserstein2 => self.wasserstein2,
         }
     }
 }
@@ -140,7 +173,8 @@ pub fn scaled_error(got: f64, want: f64, scale: f64, precision: Precision) -> f6
     (got - want).abs() / scale
 }
 
-/// Error of one measure of one pair against its reference.
+/// Error of one measure (cross-entropy, KL or entropy) of one pair given by
+/// σ against its reference.
 pub fn metric_error(
     metric: Metric,
     got: f64,
@@ -149,7 +183,6 @@ pub fn metric_error(
     precision: Precision,
 ) -> f64 {
     match metric {
-        Metric::Kl => kl_error(got, reference.kl, precision),
         Metric::CrossEntropy | Metric::Entropy => {
             let want = if metric == Metric::Entropy {
                 reference.entropy
@@ -163,6 +196,34 @@ pub fn metric_error(
             };
             scaled_error(got, want, scale, precision)
         }
+        _ => kl_error(got, reference.kl, precision),
+    }
+}
+
+/// Error of one measure of one pair against its reference `truth` (every
+/// measure, canonical order, as [`crate::cpu::measures64`] returns them or a
+/// golden file holds them), in any parameterisation: relative error for
+/// the divergences and distances, scaled error for the entropies and the
+/// cross-entropy, whose scale `|½(1 + ln 2π)| + |ln σ| + KL` is taken from
+/// the reference itself (ln σ1 = H(p1) − ½(1 + ln 2π)).
+pub fn measure_error(
+    metric: Metric,
+    got: f64,
+    truth: &[f64; MEASURES],
+    precision: Precision,
+) -> f64 {
+    let h0 = <f64 as Real>::HALF_LN_2PI_E;
+    let want = truth[metric.index()];
+    match metric {
+        Metric::CrossEntropy | Metric::Entropy => {
+            let scale = h0 + (truth[idx::ENTROPY] - h0).abs() + truth[idx::KL];
+            scaled_error(got, want, scale, precision)
+        }
+        Metric::EntropyQ => {
+            let scale = h0 + (truth[idx::ENTROPY_Q] - h0).abs() + truth[idx::REVERSE_KL];
+            scaled_error(got, want, scale, precision)
+        }
+        _ => kl_error(got, want, precision),
     }
 }
 
@@ -201,6 +262,9 @@ pub struct VerifyReport {
     pub rows: usize,
     /// The tolerance applied.
     pub tolerance: Tolerance,
+    /// The parameterisation of the inputs (the `sigma` fields of the worst
+    /// rows hold `a1`, `a2` in it).
+    pub param: Param,
     /// One report per verified measure, canonical order.
     pub metrics: Vec<MetricReport>,
 }
@@ -221,6 +285,7 @@ impl VerifyReport {
     /// indices become absolute.
     pub fn merge(&mut self, other: &VerifyReport, offset: usize) {
         self.rows += other.rows;
+        self.param = other.param;
         for o in &other.metrics {
             let shifted = o.worst.map(|w| WorstRow {
                 index: w.index + offset,
@@ -248,6 +313,7 @@ impl VerifyReport {
         VerifyReport {
             rows: 0,
             tolerance,
+            param: Param::Std,
             metrics: Vec::new(),
         }
     }
@@ -269,13 +335,14 @@ impl fmt::Display for VerifyReport {
             self.rows,
             if self.passed() { "PASS" } else { "FAIL" }
         )?;
+        let (a1, a2) = (self.param.column(1), self.param.column(2));
         for m in &self.metrics {
             match m.worst {
                 None => writeln!(f, "  {:<14} no rows", m.metric.name())?,
                 Some(w) => writeln!(
                     f,
                     "  {:<14} max error {:.3e} (bound {:.0e}, {} rows over) at row {}: \
-                     mu1={:e} sigma1={:e} mu2={:e} sigma2={:e} got={:e} want={:e}",
+                     mu1={:e} {a1}={:e} mu2={:e} {a2}={:e} got={:e} want={:e}",
                     m.metric.name(),
                     w.error,
                     m.bound,
@@ -333,29 +400,28 @@ impl Acc {
 fn verify_core(
     n: usize,
     pair: impl Fn(usize) -> GaussianPair64 + Sync,
-    metrics: Metrics,
+    options: EvalOptions,
     tol: Tolerance,
     value: impl Fn(usize, usize) -> f64 + Sync,
 ) -> VerifyReport {
-    let list: Vec<Metric> = metrics.iter().collect();
+    let list: Vec<Metric> = options.metrics.iter().collect();
     let k = list.len();
+    let param = options.param;
     let accs = (0..n)
         .into_par_iter()
         .fold(
             || vec![Acc::default(); k],
             |mut accs, i| {
                 let p = &pair(i);
-                let reference = cpu::eval64(p);
+                let reference = cpu::reference_row(p, param, options.metrics);
                 for (j, &m) in list.iter().enumerate() {
                     let got = value(i, j);
-                    let want =
-                        [reference.cross_entropy, reference.kl, reference.entropy][m.index()];
-                    let error = metric_error(m, got, &reference, p.sigma1, tol.precision);
+                    let error = measure_error(m, got, &reference, tol.precision);
                     let row = WorstRow {
                         index: i,
                         pair: *p,
                         got,
-                        want,
+                        want: reference[m.index()],
                         error,
                     };
                     accs[j].add(row, tol.bound(m));
@@ -370,6 +436,7 @@ fn verify_core(
     VerifyReport {
         rows: n,
         tolerance: tol,
+        param,
         metrics: list
             .iter()
             .zip(accs)
@@ -395,7 +462,7 @@ pub fn verify(pairs: &[GaussianPair], out: &[Divergences], tol: Tolerance) -> Re
     Ok(verify_core(
         pairs.len(),
         |i| pairs[i].to_f64(),
-        Metrics::ALL,
+        Metrics::ALL.into(),
         tol,
         |i, j| {
             let d = &out[i];
@@ -411,7 +478,18 @@ pub fn verify_metrics(
     out: &[f32],
     tol: Tolerance,
 ) -> Result<VerifyReport> {
-    let k = metrics.len();
+    verify_with(pairs, metrics.into(), out, tol)
+}
+
+/// Verify a flat f32 output of the selected metrics (row-major, canonical
+/// order) of pairs in the selected parameterisation.
+pub fn verify_with(
+    pairs: &[GaussianPair],
+    options: EvalOptions,
+    out: &[f32],
+    tol: Tolerance,
+) -> Result<VerifyReport> {
+    let k = options.metrics.len();
     if pairs.len().checked_mul(k) != Some(out.len()) {
         return Err(Error::LengthMismatch {
             what: "results",
@@ -422,7 +500,7 @@ pub fn verify_metrics(
     Ok(verify_core(
         pairs.len(),
         |i| pairs[i].to_f64(),
-        metrics,
+        options,
         tol,
         |i, j| f64::from(out[i * k + j]),
     ))
@@ -444,11 +522,37 @@ pub fn verify_f64(
     Ok(verify_core(
         pairs.len(),
         |i| pairs[i],
-        Metrics::ALL,
+        Metrics::ALL.into(),
         tol,
         |i, j| {
             let d = &out[i];
             [d.cross_entropy, d.kl, d.entropy][j]
         },
+    ))
+}
+
+/// Verify a flat f64 output of the selected metrics (row-major, canonical
+/// order) of f64 pairs in the selected parameterisation against the f64
+/// reference recomputed here.
+pub fn verify_f64_with(
+    pairs: &[GaussianPair64],
+    options: EvalOptions,
+    out: &[f64],
+    tol: Tolerance,
+) -> Result<VerifyReport> {
+    let k = options.metrics.len();
+    if pairs.len().checked_mul(k) != Some(out.len()) {
+        return Err(Error::LengthMismatch {
+            what: "results",
+            expected: (pairs.len() as u64).saturating_mul(k as u64),
+            got: out.len() as u64,
+        });
+    }
+    Ok(verify_core(
+        pairs.len(),
+        |i| pairs[i],
+        options,
+        tol,
+        |i, j| out[i * k + j],
     ))
 }

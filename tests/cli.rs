@@ -780,3 +780,176 @@ fn hostile_inputs_exit_0_or_2_with_a_message_within_seconds() {
         let _ = std::fs::remove_file(&out);
     }
 }
+/// Every measure in every parameterisation through the tool, columns in the
+/// user's order, against the 50-digit truth of the golden measure files.
+#[test]
+fn every_measure_and_parameterisation_through_the_tool() {
+    use gaussdiv::verify::measure_error;
+    use gaussdiv::Metric;
+    // A user order that is not the canonical one.
+    let order = [
+        "wasserstein2",
+        "kl",
+        "hellinger",
+        "cross_entropy",
+        "entropy_q",
+        "bhattacharyya_coefficient",
+        "reverse_kl",
+        "entropy",
+        "jeffreys",
+        "bhattacharyya",
+    ];
+    let list = order.join(",");
+    for param in ["std", "var", "logstd", "logvar", "precision"] {
+        let file = format!(
+            "{}/tests/data/golden_measures_{param}.csv",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let backends: &[&str] = if gpu().is_some() {
+            &["cpu", "gpu"]
+        } else {
+            &["cpu"]
+        };
+        for &backend in backends {
+            let out = run(&[
+                "eval",
+                &file,
+                "--param",
+                param,
+                "--metrics",
+                &list,
+                "--backend",
+                backend,
+                "--verify",
+            ]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{param} {backend}: {}",
+                stderr(&out)
+            );
+            let (header, rows) = parse_output(&String::from_utf8_lossy(&out.stdout));
+            assert_eq!(header, order);
+            // Truth from the golden file (same row order).
+            let text = std::fs::read_to_string(&file).unwrap();
+            let mut lines = text.lines();
+            let gh: Vec<&str> = lines.next().unwrap().split(',').collect();
+            let truth: Vec<[f64; Metric::COUNT]> = lines
+                .map(|l| {
+                    let f: Vec<&str> = l.split(',').collect();
+                    let mut t = [0.0; Metric::COUNT];
+                    for m in Metric::ALL {
+                        let c = gh.iter().position(|h| *h == m.name()).unwrap();
+                        t[m.index()] = f[c].parse().unwrap();
+                    }
+                    t
+                })
+                .collect();
+            assert_eq!(rows.len(), truth.len());
+            let mut worst = 0f64;
+            for (r, t) in rows.iter().zip(&truth) {
+                for (v, name) in r.iter().zip(order) {
+                    let m = Metric::from_name(name).unwrap();
+                    worst = worst.max(measure_error(m, *v, t, Precision::F32));
+                }
+            }
+            println!("{param} {backend}: worst error {worst:.2e}");
+            let bound = if backend == "cpu" { 1e-6 } else { 2e-6 };
+            assert!(worst <= bound, "{param} {backend}: {worst:e}");
+        }
+    }
+}
+
+#[test]
+fn param_column_names_validation_and_f64() {
+    // Column names follow --param (a1/a2 also accepted); errors name them.
+    let ok = run_stdin(
+        &["eval", "--param", "logvar", "--metrics", "kl,entropy_q"],
+        "logvar2,mu1,logvar1,mu2\n0,0,0,1\n",
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let (h, rows) = parse_output(&String::from_utf8_lossy(&ok.stdout));
+    assert_eq!(h, ["kl", "entropy_q"]);
+    assert!((rows[0][0] - 0.5).abs() < 1e-7, "{rows:?}");
+    let generic = run_stdin(
+        &["eval", "--param", "precision", "--metrics", "wasserstein2"],
+        "mu1,a1,mu2,a2\n0,1,0,0.25\n",
+    );
+    assert_eq!(generic.status.code(), Some(0), "{}", stderr(&generic));
+    let (_, rows) = parse_output(&String::from_utf8_lossy(&generic.stdout));
+    assert_eq!(rows[0][0], 1.0); // sigma 1 vs 2
+    let missing = run_stdin(
+        &["eval", "--param", "var"],
+        "mu1,sigma1,mu2,sigma2\n0,1,0,1\n",
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("var1, var2"),
+        "{}",
+        stderr(&missing)
+    );
+    let bad = run_stdin(
+        &["eval", "--param", "precision"],
+        "mu1,precision1,mu2,precision2\n0,1,0,1\n0,1,0,-3\n",
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let e = stderr(&bad);
+    assert!(
+        e.contains("precision2") && e.contains("-3") && e.contains("a precision must be > 0"),
+        "{e}"
+    );
+    let inf = run_stdin(
+        &["eval", "--param", "logstd"],
+        "mu1,logstd1,mu2,logstd2\n0,inf,0,1\n",
+    );
+    assert_eq!(inf.status.code(), Some(2));
+    assert!(stderr(&inf).contains("logstd1"), "{}", stderr(&inf));
+    // NaN policy: the bad row is NaN in every column, the others are computed.
+    let nan = run_stdin(
+        &[
+            "eval",
+            "--param",
+            "var",
+            "--on-invalid",
+            "nan",
+            "--metrics",
+            "hellinger,jeffreys",
+        ],
+        "mu1,var1,mu2,var2\n0,1,1,1\n0,0,1,1\n",
+    );
+    assert_eq!(nan.status.code(), Some(0), "{}", stderr(&nan));
+    let (_, rows) = parse_output(&String::from_utf8_lossy(&nan.stdout));
+    assert!(rows[0].iter().all(|v| v.is_finite()) && rows[1].iter().all(|v| v.is_nan()));
+    // f64 with a parameterisation, verified.
+    let f64out = run_stdin(
+        &[
+            "eval",
+            "--param",
+            "logstd",
+            "--precision",
+            "f64",
+            "--metrics",
+            "bhattacharyya_coefficient,kl",
+            "--verify",
+        ],
+        "mu1,logstd1,mu2,logstd2\n0,0,1,0.6931471805599453\n",
+    );
+    assert_eq!(f64out.status.code(), Some(0), "{}", stderr(&f64out));
+    let (_, rows) = parse_output_as(&String::from_utf8_lossy(&f64out.stdout), Precision::F64);
+    // KL(N(0,1) || N(1,4)) = (1 + 1)/8 + ln 2 - 1/2.
+    let kl = 0.25 + std::f64::consts::LN_2 - 0.5;
+    assert!((rows[0][1] - kl).abs() < 1e-15, "{rows:?}");
+    // Unknown names are usage errors listing the valid ones.
+    let unknown = run_stdin(
+        &["eval", "--metrics", "kl,jensen_shannon"],
+        "mu1,sigma1,mu2,sigma2\n",
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("wasserstein2"),
+        "{}",
+        stderr(&unknown)
+    );
+    let unknown_param = run_stdin(&["eval", "--param", "scale"], "");
+    assert_eq!(unknown_param.status.code(), Some(2));
+}

@@ -18,9 +18,20 @@ pub fn read_all(
     f64_mode: bool,
     reject: bool,
 ) -> Result<usize, String> {
+    read_all_param(bytes, format, f64_mode, reject, gaussdiv::Param::Std)
+}
+
+/// [`read_all`] with inputs in a given parameterisation.
+pub fn read_all_param(
+    bytes: &[u8],
+    format: Format,
+    f64_mode: bool,
+    reject: bool,
+    param: gaussdiv::Param,
+) -> Result<usize, String> {
     let reader = Box::new(Cursor::new(bytes.to_vec()));
     let mut src =
-        source_from_reader(reader, "fuzz".into(), format, reject).map_err(|e| e.message)?;
+        source_from_reader(reader, "fuzz".into(), format, reject, param).map_err(|e| e.message)?;
     let mut rows = if f64_mode {
         Rows::F64(Vec::new())
     } else {
@@ -120,13 +131,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn csv_never_panics(bytes in prop_oneof![csv_like(), prop::collection::vec(any::<u8>(), 0..200)], f64_mode: bool, reject: bool) {
-        let _ = read_all(&bytes, Format::Csv, f64_mode, reject);
+    fn csv_never_panics(bytes in prop_oneof![csv_like(), prop::collection::vec(any::<u8>(), 0..200)], f64_mode: bool, reject: bool, param in prop::sample::select(gaussdiv::Param::ALL.to_vec())) {
+        let _ = read_all_param(&bytes, Format::Csv, f64_mode, reject, param);
     }
 
     #[test]
-    fn npy_never_panics(bytes in prop_oneof![npy_like(), prop::collection::vec(any::<u8>(), 0..200)], f64_mode: bool, reject: bool) {
-        let _ = read_all(&bytes, Format::Npy, f64_mode, reject);
+    fn npy_never_panics(bytes in prop_oneof![npy_like(), prop::collection::vec(any::<u8>(), 0..200)], f64_mode: bool, reject: bool, param in prop::sample::select(gaussdiv::Param::ALL.to_vec())) {
+        let _ = read_all_param(&bytes, Format::Npy, f64_mode, reject, param);
     }
 
     #[test]
@@ -135,7 +146,7 @@ proptest! {
         let mut h = cli::npy::header("<f4", rows.len() as u64, 4);
         h.extend_from_slice(bytemuck::cast_slice(&values));
         let reader = Box::new(Cursor::new(h));
-        let mut src = source_from_reader(reader, "t".into(), Format::Npy, false).unwrap();
+        let mut src = source_from_reader(reader, "t".into(), Format::Npy, false, gaussdiv::Param::Std).unwrap();
         let mut out = Rows::F32(Vec::new());
         let n = src.read(1000, &mut out).unwrap();
         prop_assert_eq!(n, rows.len());

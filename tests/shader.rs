@@ -20,7 +20,20 @@ fn shader_validates_with_naga() {
         .iter()
         .filter_map(|(_, o)| o.name.clone())
         .collect();
-    for needed in ["WORKGROUP_SIZE", "WRITE_CE", "WRITE_KL", "WRITE_ENTROPY"] {
+    for needed in [
+        "WORKGROUP_SIZE",
+        "PARAM",
+        "WRITE_CE",
+        "WRITE_KL",
+        "WRITE_ENTROPY",
+        "WRITE_ENTROPY_Q",
+        "WRITE_REVERSE_KL",
+        "WRITE_JEFFREYS",
+        "WRITE_BHATTACHARYYA",
+        "WRITE_BHATTACHARYYA_COEFFICIENT",
+        "WRITE_HELLINGER",
+        "WRITE_WASSERSTEIN2",
+    ] {
         assert!(
             names.iter().any(|n| n == needed),
             "override {needed} missing: {names:?}"

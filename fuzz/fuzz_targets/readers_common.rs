@@ -9,9 +9,10 @@ pub fn read_all(data: &[u8], format: Format) {
     };
     let f64_mode = flags & 1 != 0;
     let reject = flags & 2 != 0;
-    let chunk = 1 + usize::from(flags >> 2);
+    let chunk = 1 + usize::from(flags >> 5);
+    let param = gaussdiv::Param::ALL[usize::from((flags >> 2) & 7) % gaussdiv::Param::ALL.len()];
     let reader = Box::new(Cursor::new(bytes.to_vec()));
-    let Ok(mut src) = source_from_reader(reader, "fuzz".into(), format, reject) else {
+    let Ok(mut src) = source_from_reader(reader, "fuzz".into(), format, reject, param) else {
         return;
     };
     let mut rows = if f64_mode {

@@ -2,9 +2,9 @@
 //! random batch held in memory; medians of several runs after a warm-up.
 
 use super::eval::parse_metrics;
-use super::CliError;
+use super::{CliError, ParamArg};
 use gaussdiv::wgpu;
-use gaussdiv::{cpu, GaussianPair, GpuEvaluator, Metrics, Tolerance};
+use gaussdiv::{cpu, EvalOptions, GaussianPair, GpuEvaluator, Param, Tolerance};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -18,6 +18,9 @@ pub struct BenchArgs {
     /// Measures to compute.
     #[arg(long, default_value = "cross_entropy,kl")]
     pub metrics: String,
+    /// Parameterisation of the generated inputs (as `eval --param`).
+    #[arg(long, value_enum, default_value = "std")]
+    pub param: ParamArg,
     /// Timed runs per backend (after one warm-up run); the median is reported.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
@@ -38,8 +41,19 @@ struct Row {
     runs: usize,
 }
 
-/// A reproducible batch mixing ordinary and adversarial pairs.
-pub fn batch(n: usize) -> Vec<GaussianPair> {
+/// A reproducible batch mixing ordinary and adversarial pairs, in the
+/// parameterisation `param` (the same Gaussians whatever it is).
+pub fn batch(n: usize, param: Param) -> Vec<GaussianPair> {
+    let a = |s: f32| -> f32 {
+        let s = f64::from(s);
+        (match param {
+            Param::Var => s * s,
+            Param::LogStd => s.ln(),
+            Param::LogVar => 2.0 * s.ln(),
+            Param::Precision => 1.0 / (s * s),
+            _ => s,
+        }) as f32
+    };
     let mut s = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         s ^= s << 13;
@@ -54,9 +68,9 @@ pub fn batch(n: usize) -> Vec<GaussianPair> {
             let mu2 = (next() * 20.0 - 10.0) as f32;
             let s2 = 10f64.powf(next() * 4.0 - 2.0) as f32;
             if i % 16 == 0 {
-                GaussianPair::new(mu1, s1, mu1, s1 * 1.000_001)
+                GaussianPair::new(mu1, a(s1), mu1, a(s1 * 1.000_001))
             } else {
-                GaussianPair::new(mu1, s1, mu2, s2)
+                GaussianPair::new(mu1, a(s1), mu2, a(s2))
             }
         })
         .collect()
@@ -69,24 +83,24 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn worst(
     pairs: &[GaussianPair],
-    set: Metrics,
+    options: EvalOptions,
     out: &[f32],
     tol: Tolerance,
 ) -> Result<f64, CliError> {
-    let r = gaussdiv::verify::verify_metrics(pairs, set, out, tol)?;
+    let r = gaussdiv::verify::verify_with(pairs, options, out, tol)?;
     Ok(r.metrics
         .iter()
         .filter_map(|m| m.worst.map(|w| w.error))
         .fold(0.0, f64::max))
 }
 
-fn bench_cpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, CliError> {
-    let mut out = vec![0f32; pairs.len() * set.len()];
-    cpu::evaluate_metrics_into(pairs, set, &mut out)?;
+fn bench_cpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Row, CliError> {
+    let mut out = vec![0f32; pairs.len() * set.metrics.len()];
+    cpu::evaluate_with(pairs, set, &mut out)?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        cpu::evaluate_metrics_into(pairs, set, &mut out)?;
+        cpu::evaluate_with(pairs, set, &mut out)?;
         times.push(t.elapsed());
     }
     Ok(Row {
@@ -101,13 +115,13 @@ fn bench_cpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
     })
 }
 
-fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, CliError> {
+fn bench_gpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Row, CliError> {
     let gpu = GpuEvaluator::new().map_err(|e| CliError {
         code: 3,
         message: format!("bench --backend gpu: {e}"),
     })?;
-    let mut out = vec![0f32; pairs.len() * set.len()];
-    gpu.evaluate_metrics_into(pairs, set, &mut out)?;
+    let mut out = vec![0f32; pairs.len() * set.metrics.len()];
+    gpu.evaluate_with(pairs, set, &mut out)?;
     let worst_error = worst(pairs, set, &out, Tolerance::GPU_F32)?;
 
     // Kernel only: the data already on the device; submit to completion.
@@ -117,7 +131,7 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
     let fits = |bytes: u64| bytes <= device.limits().max_buffer_size;
     let kernel_buffers = (!pairs.is_empty()
         && fits(pairs.len() as u64 * 16)
-        && fits((pairs.len() * set.len() * 4) as u64))
+        && fits((pairs.len() * set.metrics.len() * 4) as u64))
     .then(|| {
         let input = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("bench input"),
@@ -129,7 +143,7 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
             .write_buffer(&input, 0, bytemuck::cast_slice(pairs));
         let output = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("bench output"),
-            size: (pairs.len() * set.len() * 4) as u64,
+            size: (pairs.len() * set.metrics.len() * 4) as u64,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
@@ -141,7 +155,7 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
             let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("bench kernel"),
             });
-            gpu.encode_metrics(
+            gpu.encode_with(
                 &mut enc,
                 input.slice(..),
                 output.slice(..),
@@ -166,7 +180,7 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
     let mut kernel = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        gpu.evaluate_metrics_into(pairs, set, &mut out)?;
+        gpu.evaluate_with(pairs, set, &mut out)?;
         times.push(t.elapsed());
         if let Some(b) = &kernel_buffers {
             kernel.push(kernel_once(b)?);
@@ -188,14 +202,14 @@ fn bench_gpu(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, C
     })
 }
 
-fn bench_auto(pairs: &[GaussianPair], set: Metrics, runs: usize) -> Result<Row, CliError> {
+fn bench_auto(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Row, CliError> {
     let ev = gaussdiv::Evaluator::with_policy(gaussdiv::Backend::Auto, gaussdiv::OnInvalid::Nan)?;
-    let mut out = vec![0f32; pairs.len() * set.len()];
-    ev.evaluate_metrics_into(pairs, set, &mut out)?;
+    let mut out = vec![0f32; pairs.len() * set.metrics.len()];
+    ev.evaluate_with(pairs, set, &mut out)?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        ev.evaluate_metrics_into(pairs, set, &mut out)?;
+        ev.evaluate_with(pairs, set, &mut out)?;
         times.push(t.elapsed());
     }
     let on_gpu = ev.uses_gpu_for(pairs.len());
@@ -246,7 +260,9 @@ fn json_str(s: &str) -> String {
 }
 
 pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
-    let (_, set, _) = parse_metrics(&args.metrics)?;
+    let (_, metrics, _) = parse_metrics(&args.metrics)?;
+    let param: Param = args.param.into();
+    let set = EvalOptions::new(metrics, param);
     let runs = args.runs.max(1);
     let mut backends = Vec::new();
     for b in args
@@ -267,7 +283,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
     if backends.is_empty() {
         return Err(CliError::input("--backend names no backend"));
     }
-    let pairs = batch(args.pairs);
+    let pairs = batch(args.pairs, param);
     let mut rows = Vec::new();
     for b in backends {
         rows.push(match b {
@@ -327,7 +343,9 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
                 r.device
             );
         }
-        println!("(median of {runs} runs after a warm-up; CE+KL unless --metrics says otherwise)");
+        println!(
+            "(median of {runs} runs after a warm-up; CE+KL of σ unless --metrics / --param say otherwise)"
+        );
     }
     Ok(0)
 }

@@ -3,10 +3,10 @@
 
 use super::io::{self, Rows, Values};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg, ProgressArg};
-use gaussdiv::verify::{verify_f64, verify_metrics};
+use gaussdiv::verify::{verify_f64_with, verify_with};
 use gaussdiv::{
-    cpu, Backend, Divergences64, Evaluator, GpuEvaluator, GpuOptions, Metric, Metrics, OnInvalid,
-    Tolerance, VerifyReport,
+    cpu, Backend, EvalOptions, Evaluator, GpuEvaluator, GpuOptions, Metric, Metrics, OnInvalid,
+    Param, Tolerance, VerifyReport,
 };
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
@@ -205,10 +205,19 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     };
     let f64_mode = args.precision == PrecisionArg::F64;
     // Input first, so that bad input and usage errors come before any GPU work.
-    let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error)?;
-    // f64: the GPU kernel with `--backend gpu`; `auto` and `cpu` use the CPU
-    // reference path (fast on all cores, and the reference itself).
+    let param: Param = args.param.into();
+    let options = EvalOptions::new(set, param);
+    let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error, param)?;
+    // f64: the GPU kernel with `--backend gpu` (the std parameterisation and
+    // cross-entropy, KL, entropy); `auto` and `cpu` use the CPU reference path
+    // (fast on all cores, and the reference itself).
     let gpu64 = if f64_mode && args.backend == BackendArg::Gpu {
+        if param != Param::Std || !Metrics::DIVERGENCES.contains_all(set) {
+            return Err(CliError::input(
+                "--precision f64 --backend gpu supports --param std and the measures \
+                 cross_entropy, kl, entropy (use --backend cpu for the others)",
+            ));
+        }
         Some(gpu_f64_evaluator()?)
     } else {
         None
@@ -276,7 +285,7 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                 let chunk_report = evaluate(
                     &rows,
                     &mut values,
-                    set,
+                    options,
                     evaluator.as_ref(),
                     gpu64.as_ref(),
                     args,
@@ -354,22 +363,22 @@ fn read_loop(
 fn evaluate(
     rows: &Rows,
     values: &mut Values,
-    set: Metrics,
+    options: EvalOptions,
     evaluator: Option<&Evaluator>,
     gpu64: Option<&GpuEvaluator>,
     args: &EvalArgs,
 ) -> Result<Option<VerifyReport>, CliError> {
-    let k = set.len();
+    let k = options.metrics.len();
     match (rows, values) {
         (Rows::F32(pairs), Values::F32(flat)) => {
             flat.resize(pairs.len() * k, 0.0);
             let on_gpu = match evaluator {
                 Some(ev) => {
-                    ev.evaluate_metrics_into(pairs, set, flat)?;
+                    ev.evaluate_with(pairs, options, flat)?;
                     ev.uses_gpu_for(pairs.len())
                 }
                 None => {
-                    cpu::evaluate_metrics_into(pairs, set, flat)?;
+                    cpu::evaluate_with(pairs, options, flat)?;
                     false
                 }
             };
@@ -381,32 +390,18 @@ fn evaluate(
             } else {
                 Tolerance::CPU_F32
             };
-            Ok(Some(verify_metrics(pairs, set, flat, tol)?))
+            Ok(Some(verify_with(pairs, options, flat, tol)?))
         }
         (Rows::F64(pairs), Values::F64(flat)) => {
-            let mut full = vec![Divergences64::default(); pairs.len()];
+            flat.resize(pairs.len() * k, 0.0);
             match gpu64 {
-                Some(gpu) => {
-                    gpu.evaluate_f64_metrics_into(
-                        pairs,
-                        Metrics::ALL,
-                        bytemuck::cast_slice_mut(&mut full),
-                    )?;
-                }
-                None => cpu::evaluate_f64_into(pairs, &mut full)?,
-            }
-            flat.clear();
-            for d in &full {
-                let all = [d.cross_entropy, d.kl, d.entropy];
-                flat.extend(
-                    set.iter()
-                        .map(|m| all.get(m.index()).copied().unwrap_or(f64::NAN)),
-                );
+                Some(gpu) => gpu.evaluate_f64_metrics_into(pairs, options.metrics, flat)?,
+                None => cpu::evaluate_f64_with(pairs, options, flat)?,
             }
             if !args.verify {
                 return Ok(None);
             }
-            Ok(Some(verify_f64(pairs, &full, Tolerance::F64)?))
+            Ok(Some(verify_f64_with(pairs, options, flat, Tolerance::F64)?))
         }
         _ => Err(CliError::input(
             "internal: precision mismatch between input and output buffers",

@@ -2,18 +2,41 @@
 
 use super::npy;
 use super::CliError;
-use gaussdiv::{Field, GaussianPair, GaussianPair64};
+use gaussdiv::{Field, GaussianPair, GaussianPair64, Param};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Accepted CSV header names per field (first is canonical).
-const NAMES: [(Field, &[&str]); 4] = [
-    (Field::Mu1, &["mu1"]),
-    (Field::Sigma1, &["sigma1", "s1"]),
-    (Field::Mu2, &["mu2"]),
-    (Field::Sigma2, &["sigma2", "s2"]),
-];
+/// The column name of a field in parameterisation `param`: `mu1`, `mu2`,
+/// and `sigma1`, `var1`, `logstd1`, `logvar1` or `precision1` (and `…2`).
+pub fn column_name(field: Field, param: Param) -> &'static str {
+    match field {
+        Field::Mu1 => "mu1",
+        Field::Sigma1 => param.column(1),
+        Field::Mu2 => "mu2",
+        Field::Sigma2 => param.column(2),
+    }
+}
+
+/// Accepted CSV header names per field in parameterisation `param` (first
+/// is canonical): the scale columns also as `s1`/`s2` (σ only) and `a1`/`a2`
+/// (any parameterisation, as in the golden files).
+fn header_names(param: Param) -> [(Field, Vec<&'static str>); 4] {
+    let scale = |field: Field, side: u8| {
+        let mut v = vec![column_name(field, param)];
+        if param == Param::Std {
+            v.push(if side == 1 { "s1" } else { "s2" });
+        }
+        v.push(if side == 1 { "a1" } else { "a2" });
+        (field, v)
+    };
+    [
+        (Field::Mu1, vec!["mu1"]),
+        scale(Field::Sigma1, 1),
+        (Field::Mu2, vec!["mu2"]),
+        scale(Field::Sigma2, 2),
+    ]
+}
 
 /// A file format, from a path's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,15 +144,20 @@ pub struct Input {
     pub size: Option<u64>,
 }
 
-/// Open `path` (`None` or `-`: standard input) in the format of its extension.
-pub fn open_source(path: Option<&Path>, reject_invalid: bool) -> Result<Input, CliError> {
+/// Open `path` (`None` or `-`: standard input) in the format of its extension;
+/// rows are `(μ1, a1, μ2, a2)` in parameterisation `param`.
+pub fn open_source(
+    path: Option<&Path>,
+    reject_invalid: bool,
+    param: Param,
+) -> Result<Input, CliError> {
     let Opened {
         reader,
         label,
         size,
         count,
     } = open_input(path)?;
-    let source = source_from_reader(reader, label, Format::of(path), reject_invalid)?;
+    let source = source_from_reader(reader, label, Format::of(path), reject_invalid, param)?;
     Ok(Input {
         source,
         bytes_read: count,
@@ -143,19 +171,27 @@ pub fn source_from_reader(
     label: String,
     format: Format,
     reject_invalid: bool,
+    param: Param,
 ) -> Result<Box<dyn Source>, CliError> {
     Ok(match format {
-        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid)?),
-        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid)?),
+        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid, param)?),
+        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid, param)?),
     })
 }
 
-/// The error for an invalid parameter value.
-pub fn invalid_value(label: &str, place: &str, field: Field, text: &str, reason: &str) -> CliError {
+/// The error for an invalid parameter value (the column named as in `param`).
+pub fn invalid_value(
+    label: &str,
+    place: &str,
+    field: Field,
+    param: Param,
+    text: &str,
+    reason: &str,
+) -> CliError {
     CliError::input(format!(
         "{label}: {place}, column {}: invalid value {text}: {reason} \
          (use --on-invalid nan to write NaN for such rows)",
-        field.name()
+        column_name(field, param)
     ))
 }
 
@@ -167,6 +203,7 @@ pub struct CsvSource {
     record: csv::ByteRecord,
     rows: u64,
     reject_invalid: bool,
+    param: Param,
 }
 
 impl CsvSource {
@@ -174,6 +211,7 @@ impl CsvSource {
         source: Box<dyn Read + Send>,
         label: String,
         reject_invalid: bool,
+        param: Param,
     ) -> Result<CsvSource, CliError> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -190,15 +228,17 @@ impl CsvSource {
             .collect();
         if names.iter().all(|n| n.is_empty()) {
             return Err(CliError::input(format!(
-                "{label}: empty input: expected a header naming mu1,sigma1,mu2,sigma2"
+                "{label}: empty input: expected a header naming mu1,{},mu2,{}",
+                param.column(1),
+                param.column(2)
             )));
         }
         let mut cols = [0usize; 4];
         let mut missing = Vec::new();
-        for (col, (field, aliases)) in cols.iter_mut().zip(NAMES.iter()) {
+        for (col, (field, aliases)) in cols.iter_mut().zip(header_names(param).iter()) {
             match names.iter().position(|n| aliases.contains(&n.as_str())) {
                 Some(c) => *col = c,
-                None => missing.push(field.name()),
+                None => missing.push(column_name(*field, param)),
             }
         }
         if !missing.is_empty() {
@@ -215,6 +255,7 @@ impl CsvSource {
             record: csv::ByteRecord::new(),
             rows: 0,
             reject_invalid,
+            param,
         })
     }
 
@@ -237,7 +278,7 @@ impl CsvSource {
             }
             self.rows += 1;
             let mut row = [T::default(); 4];
-            for (slot, (&col, (field, _))) in row.iter_mut().zip(self.cols.iter().zip(NAMES.iter()))
+            for (slot, (&col, field)) in row.iter_mut().zip(self.cols.iter().zip(Field::ALL.iter()))
             {
                 let raw = self.record.get(col).unwrap_or(b"");
                 match parse(raw) {
@@ -248,7 +289,7 @@ impl CsvSource {
                             "{}: line {line} (data row {}), column {}: cannot parse {:?} as a number",
                             self.label,
                             self.rows,
-                            field.name(),
+                            column_name(*field, self.param),
                             String::from_utf8_lossy(raw)
                         )));
                     }
@@ -263,6 +304,7 @@ impl CsvSource {
                         &self.label,
                         &format!("line {line} (data row {})", self.rows),
                         field,
+                        self.param,
                         &format!("{:?}", String::from_utf8_lossy(raw)),
                         reason,
                     ));
@@ -277,13 +319,19 @@ impl CsvSource {
 
 impl Source for CsvSource {
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError> {
+        let param = self.param;
         match out {
             Rows::F32(v) => {
                 v.clear();
                 self.chunk(
                     max,
                     |t| fast_float2::parse::<f32, _>(t).ok(),
-                    |r| gaussdiv::validate::check_pair(&GaussianPair::new(r[0], r[1], r[2], r[3])),
+                    |r| {
+                        gaussdiv::validate::check_param(
+                            &GaussianPair::new(r[0], r[1], r[2], r[3]),
+                            param,
+                        )
+                    },
                     |r| v.push(GaussianPair::new(r[0], r[1], r[2], r[3])),
                 )
             }
@@ -298,7 +346,7 @@ impl Source for CsvSource {
                 self.chunk(
                     max,
                     |t| fast_float2::parse::<f64, _>(t).ok(),
-                    |r| gaussdiv::validate::check_pair_f64(&make(r)),
+                    |r| gaussdiv::validate::check_param_f64(&make(r), param),
                     |r| v.push(make(r)),
                 )
             }

@@ -48,7 +48,7 @@ impl From<gaussdiv::Error> for CliError {
 #[command(
     name = "gaussdiv",
     version,
-    about = "Cross-entropy and KL divergence of Gaussian pairs, on the GPU (wgpu) or the CPU, accurate in f32",
+    about = "Cross-entropy, KL divergence and other information measures of Gaussian pairs, on the GPU (wgpu) or the CPU, accurate in f32",
     after_help = "Exit codes: 0 success, 1 --verify found a result out of tolerance, \
                   2 bad input / usage / I/O error, 3 no GPU adapter for --backend gpu."
 )]
@@ -59,7 +59,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Evaluate every row of a CSV or NPY file of pairs (mu1, sigma1, mu2, sigma2).
+    /// Evaluate every row of a CSV or NPY file of pairs (mu1, sigma1, mu2, sigma2, or the --param form).
     Eval(EvalArgs),
     /// Measure throughput on a random batch held in memory, per backend.
     Bench(bench::BenchArgs),
@@ -87,6 +87,32 @@ pub enum PrecisionArg {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamArg {
+    /// Standard deviations σ (columns sigma1, sigma2).
+    Std,
+    /// Variances σ² (columns var1, var2).
+    Var,
+    /// ln σ (columns logstd1, logstd2).
+    Logstd,
+    /// ln σ² (columns logvar1, logvar2).
+    Logvar,
+    /// Precisions 1/σ² (columns precision1, precision2).
+    Precision,
+}
+
+impl From<ParamArg> for gaussdiv::Param {
+    fn from(p: ParamArg) -> gaussdiv::Param {
+        match p {
+            ParamArg::Std => gaussdiv::Param::Std,
+            ParamArg::Var => gaussdiv::Param::Var,
+            ParamArg::Logstd => gaussdiv::Param::LogStd,
+            ParamArg::Logvar => gaussdiv::Param::LogVar,
+            ParamArg::Precision => gaussdiv::Param::Precision,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnInvalidArg {
     /// Stop with an error naming the row, column and value.
     Error,
@@ -106,8 +132,10 @@ pub enum ProgressArg {
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Input: .csv with a header naming mu1, sigma1 (or s1), mu2, sigma2 (or s2) in any order,
-    /// or .npy of float32/float64 with shape (N, 4); `-` or absent: CSV on standard input.
+    /// Input: .csv with a header naming mu1, sigma1 (or s1), mu2, sigma2 (or s2) in any order
+    /// (with --param: var1/var2, logstd1/logstd2, logvar1/logvar2 or precision1/precision2;
+    /// a1/a2 in any parameterisation), or .npy of float32/float64 with shape (N, 4);
+    /// `-` or absent: CSV on standard input.
     pub input: Option<PathBuf>,
     /// Output by extension (.csv, or .npy of shape (N, k)); absent: CSV on standard output.
     /// Written to a temporary file and renamed on success.
@@ -116,9 +144,15 @@ pub struct EvalArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,
-    /// Comma-separated measures to write, in this order: cross_entropy, kl, entropy.
+    /// Comma-separated measures to write, as columns in this order: cross_entropy, kl,
+    /// entropy (of p1), entropy_q (of p2), reverse_kl, jeffreys, bhattacharyya,
+    /// bhattacharyya_coefficient, hellinger, wasserstein2.
     #[arg(long, default_value = "cross_entropy,kl")]
     pub metrics: String,
+    /// How the second and fourth columns give the standard deviations: sigma, sigma^2,
+    /// ln sigma, ln sigma^2 or 1/sigma^2 (converted inside the kernel, from the input directly).
+    #[arg(long, value_enum, default_value = "std")]
+    pub param: ParamArg,
     /// Arithmetic and output precision.
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: PrecisionArg,

@@ -2,7 +2,7 @@
 
 use super::io::{field_index, invalid_value, Rows, Shortest, Source};
 use super::CliError;
-use gaussdiv::{Field, GaussianPair, GaussianPair64};
+use gaussdiv::{Field, GaussianPair, GaussianPair64, Param};
 use std::io::Read;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -125,7 +125,7 @@ pub fn parse_dict(dict: &str, label: &str) -> Result<Header, CliError> {
             rows: *rows,
         }),
         _ => Err(CliError::input(format!(
-            "{label}: expected an array of shape (N, 4) (mu1, sigma1, mu2, sigma2), found shape ({})",
+            "{label}: expected an array of shape (N, 4) (mu1, a1, mu2, a2), found shape ({})",
             dims.join(", ")
         ))),
     }
@@ -138,6 +138,7 @@ pub struct NpySource {
     header: Header,
     rows_read: u64,
     reject_invalid: bool,
+    param: Param,
     buf: Vec<u8>,
 }
 
@@ -146,6 +147,7 @@ impl NpySource {
         mut reader: Box<dyn Read + Send>,
         label: String,
         reject_invalid: bool,
+        param: Param,
     ) -> Result<NpySource, CliError> {
         let io = |e: std::io::Error| {
             CliError::input(format!("{label}: cannot read the NPY header: {e}"))
@@ -189,6 +191,7 @@ impl NpySource {
             header,
             rows_read: 0,
             reject_invalid,
+            param,
             buf: Vec::new(),
         })
     }
@@ -261,6 +264,7 @@ impl NpySource {
                     &self.label,
                     &place,
                     field,
+                    self.param,
                     &text(&r, field_index(field)),
                     reason,
                 ));
@@ -273,6 +277,7 @@ impl NpySource {
 impl Source for NpySource {
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError> {
         let start = self.rows_read;
+        let param = self.param;
         let n = self.fill(max)?;
         self.rows_read += n as u64;
         let f64_in = self.header.f64;
@@ -291,7 +296,7 @@ impl Source for NpySource {
                                 r[2] as f32,
                                 r[3] as f32,
                             );
-                            gaussdiv::validate::check_pair(&p)
+                            gaussdiv::validate::check_param(&p, param)
                         },
                         |r, i| format!("{:e} (as f32: {:e})", at(r, i), at(r, i) as f32),
                     )?;
@@ -303,9 +308,10 @@ impl Source for NpySource {
                         start,
                         self.values(f32::byte_swapped),
                         |r| {
-                            gaussdiv::validate::check_pair(&GaussianPair::new(
-                                r[0], r[1], r[2], r[3],
-                            ))
+                            gaussdiv::validate::check_param(
+                                &GaussianPair::new(r[0], r[1], r[2], r[3]),
+                                param,
+                            )
                         },
                         |r, i| format!("{:e}", at(r, i)),
                     )?;
@@ -340,7 +346,7 @@ impl Source for NpySource {
                     self.check(
                         start,
                         self.values(f64::byte_swapped),
-                        |r| gaussdiv::validate::check_pair_f64(&make(r)),
+                        |r| gaussdiv::validate::check_param_f64(&make(r), param),
                         |r, i| format!("{:e}", at(r, i)),
                     )?;
                     v.extend(self.values(f64::byte_swapped).map(make));
@@ -349,7 +355,7 @@ impl Source for NpySource {
                     self.check(
                         start,
                         self.values(f32::byte_swapped),
-                        |r| gaussdiv::validate::check_pair_f64(&widen(r)),
+                        |r| gaussdiv::validate::check_param_f64(&widen(r), param),
                         |r, i| format!("{:e}", at(r, i)),
                     )?;
                     v.extend(self.values(f32::byte_swapped).map(widen));

@@ -5,7 +5,7 @@
 use super::kernel::Layout;
 use crate::cpu;
 use crate::error::Result;
-use crate::pair::{GaussianPair, GaussianPair64};
+use crate::pair::{GaussianPair, GaussianPair64, Metric, Param};
 use crate::validate;
 
 /// An input pair of one precision and the values the kernel writes for it.
@@ -19,13 +19,13 @@ pub(crate) trait HostPair: bytemuck::Pod + Sync {
     /// The kernel (and entry point) that evaluates this precision.
     const LAYOUT: Layout;
     /// `(any invalid pair, any pair needing a host fix-up)`, branch-free.
-    fn screen(pairs: &[Self]) -> (bool, bool);
+    fn screen(pairs: &[Self], param: Param) -> (bool, bool);
     /// Ok, or the first invalid pair as [`crate::Error::InvalidInput`] (absolute index).
-    fn validate_at(pairs: &[Self], offset: usize) -> Result<()>;
+    fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()>;
     /// Whether the kernel may be inexact here (subnormal μ or μ1 − μ2).
     fn needs_host_fixup(&self) -> bool;
     /// `[cross_entropy, kl, entropy]` on the CPU in the same precision.
-    fn eval_cpu(&self) -> [Self::Value; 3];
+    fn eval_cpu(&self, param: Param) -> [Self::Value; Metric::COUNT];
 }
 
 impl HostPair for GaussianPair {
@@ -35,12 +35,17 @@ impl HostPair for GaussianPair {
     const LAYOUT: Layout = Layout::Pairs;
 
     #[inline]
-    fn screen(pairs: &[Self]) -> (bool, bool) {
-        validate::screen(pairs)
+    fn screen(pairs: &[Self], param: Param) -> (bool, bool) {
+        if param == Param::Std {
+            validate::screen(pairs)
+        } else {
+            // The fast screen knows σ only: other parameterisations take the exact scans.
+            (true, true)
+        }
     }
 
-    fn validate_at(pairs: &[Self], offset: usize) -> Result<()> {
-        validate::validate_at(pairs, offset)
+    fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()> {
+        validate::validate_param_at(pairs, param, offset)
     }
 
     #[inline]
@@ -48,9 +53,8 @@ impl HostPair for GaussianPair {
         validate::needs_host_fixup(self)
     }
 
-    fn eval_cpu(&self) -> [f32; 3] {
-        let d = cpu::eval32(self);
-        [d.cross_entropy, d.kl, d.entropy]
+    fn eval_cpu(&self, param: Param) -> [f32; Metric::COUNT] {
+        cpu::measures32(self, param)
     }
 }
 
@@ -61,11 +65,12 @@ impl HostPair for GaussianPair64 {
     const LAYOUT: Layout = Layout::Pairs64;
 
     #[inline]
-    fn screen(pairs: &[Self]) -> (bool, bool) {
+    fn screen(pairs: &[Self], _param: Param) -> (bool, bool) {
         validate::screen_f64(pairs)
     }
 
-    fn validate_at(pairs: &[Self], offset: usize) -> Result<()> {
+    fn validate_at(pairs: &[Self], offset: usize, _param: Param) -> Result<()> {
+        // The f64 kernel takes the std parameterisation only (checked by its pipeline).
         validate::validate_f64_at(pairs, offset)
     }
 
@@ -74,9 +79,13 @@ impl HostPair for GaussianPair64 {
         validate::needs_host_fixup_f64(self)
     }
 
-    fn eval_cpu(&self) -> [f64; 3] {
+    fn eval_cpu(&self, _param: Param) -> [f64; Metric::COUNT] {
         let d = cpu::eval64(self);
-        [d.cross_entropy, d.kl, d.entropy]
+        let mut all = [f64::NAN; Metric::COUNT];
+        all[0] = d.cross_entropy;
+        all[1] = d.kl;
+        all[2] = d.entropy;
+        all
     }
 }
 

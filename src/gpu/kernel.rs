@@ -1,8 +1,9 @@
 //! The shader module, bind group layout and pipelines: created once per
-//! evaluator, pipelines specialised per metric set through WGSL `override`s.
+//! evaluator, pipelines specialised per metric set and parameterisation
+//! through WGSL `override`s.
 
 use crate::error::{Error, Result};
-use crate::pair::{Metric, Metrics};
+use crate::pair::{EvalOptions, Metric, Metrics, Param};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -60,7 +61,7 @@ pub(crate) struct Kernel {
     pipeline_layout: wgpu::PipelineLayout,
     soa_pipeline_layout: Option<wgpu::PipelineLayout>,
     pub workgroup_size: u32,
-    pipelines: Mutex<HashMap<(Layout, u8), wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<(Layout, u16, u32), wgpu::ComputePipeline>>,
     /// The f64 module, compiled on first use (only on devices with [`f64_features`]).
     module_f64: Mutex<Option<wgpu::ShaderModule>>,
 }
@@ -121,15 +122,18 @@ impl Kernel {
         }
     }
 
-    /// The pipeline for `layout` writing `metrics`, created on first use;
-    /// `None` for the SoA layout on devices without enough storage bindings.
+    /// The pipeline for `layout` writing `options.metrics` of pairs in
+    /// `options.param`, created on first use; `None` for the SoA layout on
+    /// devices without enough storage bindings.
     pub fn pipeline(
         &self,
         device: &wgpu::Device,
         layout: Layout,
-        metrics: Metrics,
+        options: EvalOptions,
         counters: &Counters,
     ) -> Option<wgpu::ComputePipeline> {
+        let metrics = options.metrics;
+        let param = options.param.code();
         let (pipeline_layout, entry, module_f64) = match layout {
             Layout::Pairs => (&self.pipeline_layout, "main", None),
             Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa", None),
@@ -142,16 +146,34 @@ impl Kernel {
             Err(poisoned) => poisoned.into_inner(),
         };
         let pipeline = map
-            .entry((layout, metrics.bits()))
+            .entry((layout, metrics.bits(), param))
             .or_insert_with(|| {
                 Counters::bump(&counters.pipelines);
                 let flag = |m: Metric| if metrics.contains(m) { 1.0 } else { 0.0 };
                 let constants = [
                     ("WORKGROUP_SIZE", f64::from(self.workgroup_size)),
+                    ("PARAM", f64::from(param)),
                     ("WRITE_CE", flag(Metric::CrossEntropy)),
                     ("WRITE_KL", flag(Metric::Kl)),
                     ("WRITE_ENTROPY", flag(Metric::Entropy)),
+                    ("WRITE_ENTROPY_Q", flag(Metric::EntropyQ)),
+                    ("WRITE_REVERSE_KL", flag(Metric::ReverseKl)),
+                    ("WRITE_JEFFREYS", flag(Metric::Jeffreys)),
+                    ("WRITE_BHATTACHARYYA", flag(Metric::Bhattacharyya)),
+                    (
+                        "WRITE_BHATTACHARYYA_COEFFICIENT",
+                        flag(Metric::BhattacharyyaCoefficient),
+                    ),
+                    ("WRITE_HELLINGER", flag(Metric::Hellinger)),
+                    ("WRITE_WASSERSTEIN2", flag(Metric::Wasserstein2)),
                 ];
+                // The f64 kernel (std parameterisation, the first three measures)
+                // declares only these overrides.
+                let f64_names = ["WORKGROUP_SIZE", "WRITE_CE", "WRITE_KL", "WRITE_ENTROPY"];
+                let constants: Vec<(&str, f64)> = constants
+                    .into_iter()
+                    .filter(|(name, _)| layout != Layout::Pairs64 || f64_names.contains(name))
+                    .collect();
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some("gaussdiv divergence pipeline"),
                     layout: Some(pipeline_layout),
@@ -168,6 +190,9 @@ impl Kernel {
         Some(pipeline)
     }
 }
+
+/// Pipeline-cache key part of the std parameterisation (the f64 kernel's only one).
+const STD: u32 = Param::Std.code();
 
 impl Kernel {
     /// The f64 module, if it has been created.
@@ -189,10 +214,10 @@ impl Kernel {
         counters: &Counters,
     ) -> Result<wgpu::ComputePipeline> {
         let cached = match self.pipelines.lock() {
-            Ok(m) => m.get(&(Layout::Pairs64, metrics.bits())).cloned(),
+            Ok(m) => m.get(&(Layout::Pairs64, metrics.bits(), STD)).cloned(),
             Err(poisoned) => poisoned
                 .into_inner()
-                .get(&(Layout::Pairs64, metrics.bits()))
+                .get(&(Layout::Pairs64, metrics.bits(), STD))
                 .cloned(),
         };
         if let Some(p) = cached {
@@ -211,11 +236,12 @@ impl Kernel {
                 }));
             }
         }
-        let pipeline = self.pipeline(device, Layout::Pairs64, metrics, counters);
+        let options = EvalOptions::new(metrics, Param::Std);
+        let pipeline = self.pipeline(device, Layout::Pairs64, options, counters);
         if let Some(e) = super::now(scope.pop()).flatten() {
             // Drop what failed, so that a later call reports the error again.
             if let Ok(mut m) = self.pipelines.lock() {
-                m.remove(&(Layout::Pairs64, metrics.bits()));
+                m.remove(&(Layout::Pairs64, metrics.bits(), STD));
             }
             if let Ok(mut m) = self.module_f64.lock() {
                 *m = None;

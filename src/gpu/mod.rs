@@ -13,7 +13,9 @@ mod element;
 pub(crate) mod kernel;
 
 use crate::error::{Error, Result};
-use crate::pair::{Divergences, Divergences64, GaussianPair, GaussianPair64, Metrics};
+use crate::pair::{
+    Divergences, Divergences64, EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param,
+};
 use crate::validate::OnInvalid;
 use context::AdapterSummary;
 use element::HostPair;
@@ -398,8 +400,14 @@ impl GpuEvaluator {
                 .clamp(CHUNK_GRANULE, MAX_CHUNK_PAIRS),
         ) / CHUNK_GRANULE
             * CHUNK_GRANULE;
-        let host_chunk_pairs = options.host_chunk_pairs.clamp(CHUNK_GRANULE, chunk_pairs)
-            / CHUNK_GRANULE
+        // The host path's output buffers hold any metric set: every measure
+        // of a chunk must fit one binding.
+        let out_binding_pairs =
+            (max_binding / (4 * Metric::COUNT as u64)) / CHUNK_GRANULE * CHUNK_GRANULE;
+        let host_chunk_pairs = options.host_chunk_pairs.clamp(
+            CHUNK_GRANULE,
+            chunk_pairs.min(out_binding_pairs).max(CHUNK_GRANULE),
+        ) / CHUNK_GRANULE
             * CHUNK_GRANULE;
         let kernel = Kernel::new(device, workgroup_size);
         let counters = Counters::default();
@@ -523,7 +531,9 @@ impl GpuEvaluator {
         &self.options
     }
 
-    /// Pairs per binding and dispatch on the device path.
+    /// Pairs per binding and dispatch on the device path (at most: with
+    /// more than four measures per pair, the output binding limits chunks
+    /// to fewer pairs).
     pub fn chunk_pairs(&self) -> u64 {
         self.chunk_pairs
     }
@@ -552,7 +562,7 @@ impl GpuEvaluator {
         let mut out = vec![Divergences::default(); pairs.len()];
         block_on(self.run(
             pairs,
-            Metrics::ALL,
+            Metrics::ALL.into(),
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Block,
             0,
@@ -571,7 +581,7 @@ impl GpuEvaluator {
         let mut out = vec![Divergences::default(); pairs.len()];
         self.run(
             pairs,
-            Metrics::ALL,
+            Metrics::ALL.into(),
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Offload,
             0,
@@ -588,7 +598,7 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        block_on(self.run(pairs, metrics, out, WaitMode::Block, 0))
+        block_on(self.run(pairs, metrics.into(), out, WaitMode::Block, 0))
     }
 
     /// [`evaluate_metrics_into`](Self::evaluate_metrics_into) for async code.
@@ -598,7 +608,32 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        self.run(pairs, metrics, out, WaitMode::Offload, 0).await
+        self.run(pairs, metrics.into(), out, WaitMode::Offload, 0)
+            .await
+    }
+
+    /// Evaluate `options.metrics` of pairs in the parameterisation
+    /// `options.param` (the `sigma` fields of each pair hold `a1`, `a2`; see
+    /// [`crate::Param`]) into `out` (`pairs.len() × options.metrics.len()`
+    /// values, row-major, metrics in canonical order). Blocking. Inputs are
+    /// validated for the parameterisation (see [`crate::validate::check_param`]).
+    pub fn evaluate_with(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        block_on(self.run(pairs, options, out, WaitMode::Block, 0))
+    }
+
+    /// [`evaluate_with`](Self::evaluate_with) for async code.
+    pub async fn evaluate_with_async(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.run(pairs, options, out, WaitMode::Offload, 0).await
     }
 
     /// The device features f64 evaluation needs and this device lacks
@@ -667,7 +702,7 @@ impl GpuEvaluator {
         let mut out = vec![Divergences64::default(); pairs.len()];
         block_on(self.run(
             pairs,
-            Metrics::ALL,
+            Metrics::ALL.into(),
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Block,
             0,
@@ -682,7 +717,7 @@ impl GpuEvaluator {
         let mut out = vec![Divergences64::default(); pairs.len()];
         self.run(
             pairs,
-            Metrics::ALL,
+            Metrics::ALL.into(),
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Offload,
             0,
@@ -700,7 +735,7 @@ impl GpuEvaluator {
         out: &mut [f64],
     ) -> Result<()> {
         self.require_f64()?;
-        block_on(self.run(pairs, metrics, out, WaitMode::Block, 0))
+        block_on(self.run(pairs, metrics.into(), out, WaitMode::Block, 0))
     }
 
     /// [`evaluate_f64_metrics_into`](Self::evaluate_f64_metrics_into) for async code.
@@ -711,7 +746,8 @@ impl GpuEvaluator {
         out: &mut [f64],
     ) -> Result<()> {
         self.require_f64()?;
-        self.run(pairs, metrics, out, WaitMode::Offload, 0).await
+        self.run(pairs, metrics.into(), out, WaitMode::Offload, 0)
+            .await
     }
 
     /// Cross-entropy, KL and entropy of pairs kept as a structure of arrays
@@ -726,7 +762,7 @@ impl GpuEvaluator {
         let mut out = vec![Divergences::default(); mu1.len()];
         block_on(self.run_soa(
             [mu1, sigma1, mu2, sigma2],
-            Metrics::ALL,
+            Metrics::ALL.into(),
             bytemuck::cast_slice_mut(&mut out),
             WaitMode::Block,
         ))?;
@@ -741,7 +777,18 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        block_on(self.run_soa(columns, metrics, out, WaitMode::Block))
+        block_on(self.run_soa(columns, metrics.into(), out, WaitMode::Block))
+    }
+
+    /// [`evaluate_soa_metrics_into`](Self::evaluate_soa_metrics_into) with a
+    /// parameterisation: the columns are μ1, a1, μ2, a2. Blocking.
+    pub fn evaluate_soa_with(
+        &self,
+        columns: [&[f32]; 4],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        block_on(self.run_soa(columns, options, out, WaitMode::Block))
     }
 
     /// [`evaluate_soa_metrics_into`](Self::evaluate_soa_metrics_into) for async code.
@@ -751,13 +798,14 @@ impl GpuEvaluator {
         metrics: Metrics,
         out: &mut [f32],
     ) -> Result<()> {
-        self.run_soa(columns, metrics, out, WaitMode::Offload).await
+        self.run_soa(columns, metrics.into(), out, WaitMode::Offload)
+            .await
     }
 
     async fn run_soa(
         &self,
         columns: [&[f32]; 4],
-        metrics: Metrics,
+        options: EvalOptions,
         out: &mut [f32],
         mode: WaitMode,
     ) -> Result<()> {
@@ -771,7 +819,7 @@ impl GpuEvaluator {
                 });
             }
         }
-        let k = metrics.len();
+        let k = options.metrics.len();
         if n.checked_mul(k) != Some(out.len()) {
             return Err(Error::LengthMismatch {
                 what: "output",
@@ -797,7 +845,7 @@ impl GpuEvaluator {
                     .zip(c.iter().zip(d))
                     .map(|((&a, &b), (&c, &d))| GaussianPair::new(a, b, c, d)),
             );
-            self.run(&pairs, metrics, dst, mode, start).await?;
+            self.run(&pairs, options, dst, mode, start).await?;
             start += pairs.len();
         }
         Ok(())
@@ -811,13 +859,14 @@ impl GpuEvaluator {
     fn scan_chunk<P: HostPair>(
         &self,
         chunk: &[P],
+        param: Param,
         offset: usize,
         base: usize,
         fixups: &mut Vec<usize>,
     ) -> Result<()> {
-        let (any_invalid, any_fixup) = P::screen(chunk);
+        let (any_invalid, any_fixup) = P::screen(chunk, param);
         if any_invalid && self.options.on_invalid == OnInvalid::Error {
-            P::validate_at(chunk, offset)?;
+            P::validate_at(chunk, offset, param)?;
         }
         if !any_fixup {
             return Ok(());
@@ -832,17 +881,26 @@ impl GpuEvaluator {
         Ok(())
     }
 
-    /// The pipeline of precision `P` writing `metrics`.
-    fn host_pipeline<P: HostPair>(&self, metrics: Metrics) -> Result<wgpu::ComputePipeline> {
+    /// The pipeline of precision `P` writing `options`.
+    fn host_pipeline<P: HostPair>(&self, options: EvalOptions) -> Result<wgpu::ComputePipeline> {
         match P::LAYOUT {
             Layout::Pairs64 => {
                 self.require_f64()?;
+                if options.param != Param::Std
+                    || !Metrics::DIVERGENCES.contains_all(options.metrics)
+                {
+                    return Err(Error::Unsupported(
+                        "the GPU f64 kernel computes cross-entropy, KL and entropy in the std \
+                         parameterisation only (use the CPU f64 path for the others)"
+                            .into(),
+                    ));
+                }
                 self.kernel
-                    .pipeline_f64(&self.device, metrics, &self.counters)
+                    .pipeline_f64(&self.device, options.metrics, &self.counters)
             }
             layout => self
                 .kernel
-                .pipeline(&self.device, layout, metrics, &self.counters)
+                .pipeline(&self.device, layout, options, &self.counters)
                 .ok_or_else(|| Error::Unsupported("no pipeline for the pair layout".into())),
         }
     }
@@ -850,11 +908,12 @@ impl GpuEvaluator {
     async fn run<P: HostPair>(
         &self,
         pairs: &[P],
-        metrics: Metrics,
+        options: EvalOptions,
         out: &mut [P::Value],
         mode: WaitMode,
         offset: usize,
     ) -> Result<()> {
+        let metrics = options.metrics;
         let k = metrics.len();
         let n = pairs.len();
         if n.checked_mul(k) != Some(out.len()) {
@@ -868,7 +927,7 @@ impl GpuEvaluator {
             return Ok(());
         }
         self.check_alive()?;
-        let pipeline = self.host_pipeline::<P>(metrics)?;
+        let pipeline = self.host_pipeline::<P>(options)?;
         let mut fixups = Vec::new();
         let mut guard = self.scratch.lock().await;
         {
@@ -886,7 +945,7 @@ impl GpuEvaluator {
                 k,
                 out,
                 mode,
-                offset,
+                (options.param, offset),
                 &mut fixups,
             )
             .await?;
@@ -899,7 +958,7 @@ impl GpuEvaluator {
             let (Some(p), Some(row)) = (pairs.get(i), out.chunks_exact_mut(k).nth(i)) else {
                 continue;
             };
-            let all = p.eval_cpu();
+            let all = p.eval_cpu(options.param);
             for (dst, m) in row.iter_mut().zip(metrics.iter()) {
                 if let Some(v) = all.get(m.index()) {
                     *dst = *v;
@@ -918,7 +977,7 @@ impl GpuEvaluator {
         k: usize,
         out: &mut [P::Value],
         mode: WaitMode,
-        offset: usize,
+        (param, offset): (Param, usize),
         fixups: &mut Vec<usize>,
     ) -> Result<()> {
         let n = pairs.len();
@@ -946,7 +1005,7 @@ impl GpuEvaluator {
                     Self::read_back(slot, done.start * k, done.len * k, out)?;
                 }
             }
-            self.scan_chunk(chunk_pairs, offset + c * chunk, c * chunk, fixups)?;
+            self.scan_chunk(chunk_pairs, param, offset + c * chunk, c * chunk, fixups)?;
             let slot = scratch
                 .slots
                 .get_mut(slot_index)
@@ -1217,8 +1276,9 @@ impl GpuEvaluator {
 
     fn make_slot(&self, in_bytes: u64) -> Result<Slot> {
         use wgpu::BufferUsages as U;
-        // 12 bytes out per 16 in (f32), 24 per 32 (f64).
-        let out_bytes = in_bytes / 4 * 3;
+        // Room for every measure: 4 bytes each per f32 pair (16 bytes in);
+        // f64 pairs (32 bytes in) write at most 3 × 8 bytes.
+        let out_bytes = in_bytes / PAIR_BYTES * 4 * Metric::COUNT as u64;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let (input, output, upload, download) = if self.mapped_storage {
@@ -1417,9 +1477,22 @@ impl GpuEvaluator {
         count: u64,
         metrics: Metrics,
     ) -> Result<()> {
+        self.encode_with(encoder, input, output, count, metrics.into())
+    }
+
+    /// [`encode_metrics`](Self::encode_metrics) with a parameterisation: the
+    /// pairs hold `(μ1, a1, μ2, a2)` in `options.param` (see [`crate::Param`]).
+    pub fn encode_with(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: wgpu::BufferSlice<'_>,
+        output: wgpu::BufferSlice<'_>,
+        count: u64,
+        options: EvalOptions,
+    ) -> Result<()> {
         self.check_slice("input", &input, count, PAIR_BYTES)?;
         let inputs = BindInputs::Pairs(input.buffer().clone(), input.offset());
-        self.encode_chunks(encoder, Layout::Pairs, inputs, output, count, metrics)
+        self.encode_chunks(encoder, Layout::Pairs, inputs, output, count, options)
     }
 
     /// [`encode_metrics`](Self::encode_metrics) for data kept as a structure
@@ -1432,13 +1505,26 @@ impl GpuEvaluator {
         count: u64,
         metrics: Metrics,
     ) -> Result<()> {
+        self.encode_soa_with(encoder, input, output, count, metrics.into())
+    }
+
+    /// [`encode_soa`](Self::encode_soa) with a parameterisation: the four
+    /// arrays hold μ1, a1, μ2, a2 in `options.param`.
+    pub fn encode_soa_with(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: SoaSlices<'_>,
+        output: wgpu::BufferSlice<'_>,
+        count: u64,
+        options: EvalOptions,
+    ) -> Result<()> {
         let names = ["mu1", "sigma1", "mu2", "sigma2"];
         let slices = [input.mu1, input.sigma1, input.mu2, input.sigma2];
         for (name, slice) in names.iter().zip(&slices) {
             self.check_slice(name, slice, count, 4)?;
         }
         let inputs = BindInputs::Soa(slices.map(|s| (s.buffer().clone(), s.offset())));
-        self.encode_chunks(encoder, Layout::Soa, inputs, output, count, metrics)
+        self.encode_chunks(encoder, Layout::Soa, inputs, output, count, options)
     }
 
     fn encode_chunks(
@@ -1448,9 +1534,9 @@ impl GpuEvaluator {
         inputs: BindInputs,
         output: wgpu::BufferSlice<'_>,
         count: u64,
-        metrics: Metrics,
+        options: EvalOptions,
     ) -> Result<()> {
-        let k = metrics.len();
+        let k = options.metrics.len();
         let value_bytes = 4 * k as u64;
         self.check_slice("output", &output, count, value_bytes)?;
         let aliased = match &inputs {
@@ -1466,7 +1552,7 @@ impl GpuEvaluator {
         }
         let pipeline = self
             .kernel
-            .pipeline(&self.device, layout, metrics, &self.counters)
+            .pipeline(&self.device, layout, options, &self.counters)
             .ok_or_else(|| {
                 Error::Unsupported(
                     "structure-of-arrays input needs 5 storage buffers per shader stage; \
@@ -1474,7 +1560,12 @@ impl GpuEvaluator {
                         .into(),
                 )
             })?;
-        for (start, len) in chunk_ranges(count, self.chunk_pairs) {
+        // A chunk's input and output must each fit one binding (with many
+        // measures the output is the larger).
+        let per_binding =
+            (self.max_binding / value_bytes.max(PAIR_BYTES)) / CHUNK_GRANULE * CHUNK_GRANULE;
+        let chunk = self.chunk_pairs.min(per_binding.max(CHUNK_GRANULE));
+        for (start, len) in chunk_ranges(count, chunk) {
             let key = BindKey {
                 inputs: inputs.advanced(start),
                 output: output.buffer().clone(),

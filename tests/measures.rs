@@ -1,0 +1,655 @@
+//! Every measure in every parameterisation against 50-digit truth
+//! (`tests/data/golden_measures_*.csv`), on the CPU (f32, f64) and the GPU
+//! (f32), asserted row by row under the tolerance model of DESIGN §3:
+//!
+//! every measure within DESIGN §3's targets, 1e-6 (CPU f32), 2e-6 (GPU f32),
+//! 1e-14 (f64) — tighter than the issue's 1e-5 (f32) and 1e-13 (f64) for
+//! the measures beyond KL and cross-entropy. Exact zeros must be exact,
+//! truths beyond the format's range +inf (see `gaussdiv::verify`).
+//!
+//! The per-measure, per-parameterisation maxima are printed
+//! (`cargo test --release --test measures -- --nocapture`).
+mod common;
+use common::gpu;
+use gaussdiv::verify::measure_error;
+use gaussdiv::{cpu, EvalOptions, GaussianPair, Metric, Metrics, Param, Precision};
+use std::collections::BTreeMap;
+
+const N: usize = Metric::COUNT;
+
+/// One golden row: float32 inputs (from the bit patterns) and the truth of every measure.
+struct Row {
+    pair: GaussianPair,
+    truth: [f64; N],
+    family: String,
+}
+
+fn load(param: Param) -> Vec<Row> {
+    let path = format!(
+        "{}/tests/data/golden_measures_{}.csv",
+        env!("CARGO_MANIFEST_DIR"),
+        param.name()
+    );
+    let text = std::fs::read_to_string(&path).expect("golden file");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| *h == n)
+            .unwrap_or_else(|| panic!("{path}: no column {n}"))
+    };
+    let cols: Vec<usize> = Metric::ALL.iter().map(|m| col(m.name())).collect();
+    let (fam, bits) = (col("family"), col("bits"));
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let b: Vec<f32> = f[bits]
+                .split(':')
+                .map(|x| f32::from_bits(u32::from_str_radix(x, 16).unwrap()))
+                .collect();
+            // The decimal columns agree with the bit patterns.
+            for (i, v) in b.iter().enumerate() {
+                let dec: f32 = f[i].parse().unwrap();
+                assert!(dec.to_bits() == v.to_bits() || (dec == 0.0 && *v == 0.0));
+            }
+            let mut truth = [0.0; N];
+            for (t, &c) in truth.iter_mut().zip(&cols) {
+                *t = f[c].parse().unwrap();
+            }
+            Row {
+                pair: GaussianPair::new(b[0], b[1], b[2], b[3]),
+                truth,
+                family: f[fam].to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The bound of one measure on one path: DESIGN §3's targets for every
+/// measure (the issue asks for 1e-5 on the f32 paths and 1e-13 in f64 for the
+/// new measures; these are the tighter bounds the `Tolerance` constants of
+/// `verify` promise, so they are what is asserted).
+fn bound(path: &str, _m: Metric) -> f64 {
+    match path {
+        "CPU f32" => 1e-6,
+        "CPU f64" => 1e-14,
+        _ => 2e-6, // GPU f32
+    }
+}
+
+/// Check `got` (every measure of every row, row-major) against the truth;
+/// returns the maxima per measure and the failing rows.
+fn check(
+    path: &str,
+    param: Param,
+    rows: &[Row],
+    got: &[f64],
+    precision: Precision,
+) -> ([f64; N], Vec<String>) {
+    let mut max = [0f64; N];
+    let mut fails = Vec::new();
+    let mut by_family: BTreeMap<&str, [f64; N]> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let fam = by_family.entry(&r.family).or_default();
+        for (j, m) in Metric::ALL.into_iter().enumerate() {
+            let g = got[i * N + j];
+            let e = measure_error(m, g, &r.truth, precision);
+            if e.is_nan() || e > max[j] {
+                max[j] = e;
+            }
+            fam[j] = fam[j].max(e);
+            if e.is_nan() || e > bound(path, m) {
+                fails.push(format!(
+                    "{path} {param} row {i} ({}) {m}: got {g:e} want {:e} error {e:.3e} > {:e}; inputs {:?} (bits {:08x}:{:08x}:{:08x}:{:08x})",
+                    r.family,
+                    r.truth[j],
+                    bound(path, m),
+                    r.pair,
+                    r.pair.mu1.to_bits(),
+                    r.pair.sigma1.to_bits(),
+                    r.pair.mu2.to_bits(),
+                    r.pair.sigma2.to_bits(),
+                ));
+            }
+        }
+        // Structural properties: non-negative divergences and distances.
+        for j in 4..N {
+            if got[i * N + j] < 0.0 || got[i * N + 1] < 0.0 {
+                fails.push(format!(
+                    "{path} {param} row {i}: negative value {:?}",
+                    &got[i * N..i * N + N]
+                ));
+            }
+        }
+    }
+    println!("{path} {param}: {} rows", rows.len());
+    for (j, m) in Metric::ALL.iter().enumerate() {
+        println!(
+            "  {:<26} max error {:.2e}  (bound {:.0e})",
+            m.name(),
+            max[j],
+            bound(path, *m)
+        );
+    }
+    for (fam, e) in &by_family {
+        let worst = e.iter().cloned().fold(0.0, f64::max);
+        println!("    {fam:<18} worst measure error {worst:.2e}");
+    }
+    (max, fails)
+}
+
+fn every(param: Param) -> EvalOptions {
+    EvalOptions::new(Metrics::EVERY, param)
+}
+
+fn report(title: &str, table: &[(Param, [f64; N])]) {
+    println!("\n{title}: maximum error per measure and parameterisation");
+    print!("  {:<26}", "measure");
+    for (p, _) in table {
+        print!(" {:>9}", p.name());
+    }
+    println!();
+    for (j, m) in Metric::ALL.iter().enumerate() {
+        print!("  {:<26}", m.name());
+        for (_, max) in table {
+            print!(" {:>9.2e}", max[j]);
+        }
+        println!();
+    }
+}
+
+fn finish(fails: Vec<String>) {
+    if !fails.is_empty() {
+        let shown: Vec<_> = fails.iter().take(40).cloned().collect();
+        panic!("{} failures:\n{}", fails.len(), shown.join("\n"));
+    }
+}
+
+#[test]
+fn golden_measures_cpu_f32() {
+    let mut table = Vec::new();
+    let mut fails = Vec::new();
+    for param in Param::ALL {
+        let rows = load(param);
+        let pairs: Vec<_> = rows.iter().map(|r| r.pair).collect();
+        let mut out = vec![0f32; pairs.len() * N];
+        cpu::evaluate_with(&pairs, every(param), &mut out).unwrap();
+        let got: Vec<f64> = out.iter().map(|&v| v.into()).collect();
+        let (max, f) = check("CPU f32", param, &rows, &got, Precision::F32);
+        table.push((param, max));
+        fails.extend(f);
+    }
+    report("CPU f32", &table);
+    finish(fails);
+}
+
+#[test]
+fn golden_measures_cpu_f64() {
+    let mut table = Vec::new();
+    let mut fails = Vec::new();
+    for param in Param::ALL {
+        let rows = load(param);
+        let pairs: Vec<_> = rows.iter().map(|r| r.pair.to_f64()).collect();
+        let mut out = vec![0f64; pairs.len() * N];
+        cpu::evaluate_f64_with(&pairs, every(param), &mut out).unwrap();
+        let (max, f) = check("CPU f64", param, &rows, &out, Precision::F64);
+        table.push((param, max));
+        fails.extend(f);
+    }
+    report("CPU f64", &table);
+    finish(fails);
+}
+
+#[test]
+fn golden_measures_gpu_f32() {
+    let Some(gpu) = gpu() else { return };
+    let mut table = Vec::new();
+    let mut fails = Vec::new();
+    for param in Param::ALL {
+        let rows = load(param);
+        let pairs: Vec<_> = rows.iter().map(|r| r.pair).collect();
+        let mut out = vec![0f32; pairs.len() * N];
+        gpu.evaluate_with(&pairs, every(param), &mut out).unwrap();
+        let got: Vec<f64> = out.iter().map(|&v| v.into()).collect();
+        let (max, f) = check("GPU f32", param, &rows, &got, Precision::F32);
+        table.push((param, max));
+        fails.extend(f);
+
+        // GPU ≡ CPU f32 within tolerance (each against the other, same model).
+        let mut cpu_out = vec![0f32; pairs.len() * N];
+        cpu::evaluate_with(&pairs, every(param), &mut cpu_out).unwrap();
+        let mut worst = [0f64; N];
+        for (i, r) in rows.iter().enumerate() {
+            let mut as_truth = [0f64; N];
+            for j in 0..N {
+                as_truth[j] = cpu_out[i * N + j].into();
+            }
+            // The scale of the entropies comes from the CPU values; fall back
+            // to the truth's where the CPU KL is infinite.
+            for (j, m) in Metric::ALL.into_iter().enumerate() {
+                let e = if as_truth[1].is_finite() && as_truth[4].is_finite() {
+                    measure_error(m, out[i * N + j].into(), &as_truth, Precision::F32)
+                } else {
+                    measure_error(m, out[i * N + j].into(), &r.truth, Precision::F32)
+                };
+                worst[j] = worst[j].max(e);
+                if e.is_nan() || e > 4e-6 {
+                    fails.push(format!(
+                        "GPU vs CPU f32 {param} row {i} {m}: GPU {:e} CPU {:e} ({e:.2e})",
+                        out[i * N + j],
+                        cpu_out[i * N + j]
+                    ));
+                }
+            }
+        }
+        let w: Vec<String> = worst.iter().map(|e| format!("{e:.1e}")).collect();
+        println!(
+            "  GPU vs CPU f32 ({param}): max difference per measure [{}]",
+            w.join(", ")
+        );
+    }
+    let name = gpu.adapter().map(|a| a.to_string()).unwrap_or_default();
+    report(&format!("GPU f32 on {name}"), &table);
+    finish(fails);
+}
+
+#[test]
+fn golden_measures_gpu_kernel_alone() {
+    // The kernel's own results on rows without subnormal μ (no CPU fix-ups).
+    let Some(gpu) = gpu() else { return };
+    let mut fails = Vec::new();
+    let mut table = Vec::new();
+    for param in Param::ALL {
+        let rows: Vec<Row> = load(param)
+            .into_iter()
+            .filter(|r| {
+                let tiny = |x: f32| x != 0.0 && x.abs() < f32::MIN_POSITIVE;
+                let p = r.pair;
+                !(tiny(p.mu1) || tiny(p.mu2) || tiny(p.mu1 - p.mu2))
+            })
+            .collect();
+        let pairs: Vec<_> = rows.iter().map(|r| r.pair).collect();
+        let mut out = vec![0f32; pairs.len() * N];
+        gpu.evaluate_with(&pairs, every(param), &mut out).unwrap();
+        let got: Vec<f64> = out.iter().map(|&v| v.into()).collect();
+        let (max, f) = check("GPU f32 kernel only", param, &rows, &got, Precision::F32);
+        table.push((param, max));
+        fails.extend(f);
+    }
+    report("GPU f32, kernel alone", &table);
+    finish(fails);
+}
+
+/// The scale parameter `a` of σ in `param`, rounded to f32 (`None` when it
+/// leaves the f32 range).
+fn to_param(sigma: f64, param: Param) -> Option<f32> {
+    let a = match param {
+        Param::Std => sigma,
+        Param::Var => sigma * sigma,
+        Param::LogStd => sigma.ln(),
+        Param::LogVar => 2.0 * sigma.ln(),
+        _ => 1.0 / (sigma * sigma), // precision
+    } as f32;
+    (a.is_finite() && (a != 0.0 || matches!(param, Param::LogStd | Param::LogVar))).then_some(a)
+}
+
+/// Random and adversarial pairs in `param`: wide scales, near-equal scales
+/// (both sides of the ρ = 2 seam too), tiny and huge mean differences.
+fn random_pairs(n: usize, seed: u64, param: Param) -> Vec<GaussianPair> {
+    let mut rng = common::Rng(seed);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let kind = rng.next_u64() % 6;
+        let s1 = 10f64.powf(rng.unit() * 40.0 - 20.0);
+        let s2 = match kind {
+            0 => s1 * (1.0 + (rng.unit() - 0.5) * 1e-5),
+            1 => s1 * (1.0 + (rng.unit() - 0.5) * 0.5),
+            2 => {
+                s1 * [0.5, 2.0, 0.7, 1.41][(rng.next_u64() % 4) as usize]
+                    * (1.0 + (rng.unit() - 0.5) * 1e-3)
+            }
+            _ => 10f64.powf(rng.unit() * 40.0 - 20.0),
+        };
+        let mu1 = (rng.unit() - 0.5) * 10f64.powf(rng.unit() * 12.0 - 6.0);
+        let mu2 = match kind {
+            3 => mu1,
+            4 => mu1 + (rng.unit() - 0.5) * s1 * 1e-4,
+            _ => (rng.unit() - 0.5) * 10f64.powf(rng.unit() * 12.0 - 6.0),
+        };
+        if let (Some(a1), Some(a2)) = (to_param(s1, param), to_param(s2, param)) {
+            out.push(GaussianPair::new(mu1 as f32, a1, mu2 as f32, a2));
+        }
+    }
+    out
+}
+
+/// Extreme inputs in `param`: the ends of the f32 range, subnormals, huge
+/// log-parameters (σ far outside the f32 range), identical pairs.
+fn extreme_pairs(param: Param) -> Vec<GaussianPair> {
+    let m = f32::MAX;
+    let scales: Vec<f32> = match param {
+        Param::Std | Param::Var | Param::Precision => vec![
+            f32::from_bits(1),
+            1e-40,
+            f32::MIN_POSITIVE,
+            1e-30,
+            0.5,
+            1.0,
+            1.0000001,
+            2.0,
+            1e30,
+            m,
+        ],
+        _ => vec![
+            -m, -1e30, -1e6, -300.0, -104.0, -88.0, -1.0, -1e-30, 0.0, 1e-30, 0.7, 88.0, 104.0,
+            300.0, 1e6, 1e30, m,
+        ],
+    };
+    let mus = [0.0f32, -0.0, 1.0, -3.5, 1e-30, 1e30, -m, m];
+    let mut out = Vec::new();
+    for &a1 in &scales {
+        for &a2 in &scales {
+            for &mu1 in &mus {
+                for &mu2 in &[0.0f32, 1.0, -m, m, mu1] {
+                    out.push(GaussianPair::new(mu1, a1, mu2, a2));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn random_and_extreme_pairs_in_every_parameterisation() {
+    use gaussdiv::verify::verify_with;
+    use gaussdiv::Tolerance;
+    let gpu = gpu();
+    for param in Param::ALL {
+        // Extreme pairs whose truth lies within one f32 rounding of f32::MAX
+        // are left out: f32 arithmetic cannot decide whether such a value
+        // exceeds MAX (the tolerance model asks +inf above it, MAX below).
+        let (extreme, boundary): (Vec<_>, Vec<_>) =
+            extreme_pairs(param).into_iter().partition(|p| {
+                cpu::measures64(&p.to_f64(), param).iter().all(|r| {
+                    let d = (r / f64::from(f32::MAX) - 1.0).abs();
+                    d == 0.0 || d > 1e-6
+                })
+            });
+        let mut bout = vec![0f32; boundary.len() * N];
+        cpu::evaluate_with(&boundary, every(param), &mut bout).unwrap();
+        let b = verify_with(&boundary, every(param), &bout, Tolerance::CPU_F32).unwrap();
+        println!(
+            "{param}: {} extreme pairs at the f32::MAX boundary left out ({} values there \
+             on the other side of MAX than the f64 truth)",
+            boundary.len(),
+            b.metrics.iter().map(|m| m.failures).sum::<usize>()
+        );
+        for (label, pairs) in [
+            (
+                "random",
+                random_pairs(100_000, 17 + param.code() as u64, param),
+            ),
+            ("extreme", extreme),
+        ] {
+            let o = every(param);
+            let mut out = vec![0f32; pairs.len() * N];
+            cpu::evaluate_with(&pairs, o, &mut out).unwrap();
+            let report = verify_with(&pairs, o, &out, Tolerance::CPU_F32).unwrap();
+            println!("CPU f32 {param} {label}: {report}");
+            assert!(report.passed(), "CPU f32 {param} {label}: {report}");
+            let mut wide = vec![0f64; pairs.len() * N];
+            let wide_pairs: Vec<_> = pairs.iter().map(|p| p.to_f64()).collect();
+            cpu::evaluate_f64_with(&wide_pairs, o, &mut wide).unwrap();
+            assert!(
+                wide.iter().all(|v| !v.is_nan()),
+                "f64 NaN ({param} {label})"
+            );
+            if let Some(gpu) = gpu {
+                let mut g = vec![0f32; pairs.len() * N];
+                gpu.evaluate_with(&pairs, o, &mut g).unwrap();
+                let report = verify_with(&pairs, o, &g, Tolerance::GPU_F32).unwrap();
+                println!("GPU f32 {param} {label}: {report}");
+                assert!(report.passed(), "GPU f32 {param} {label}: {report}");
+            }
+        }
+    }
+}
+
+#[test]
+fn identical_distributions_give_exact_zeros_and_one() {
+    for param in Param::ALL {
+        for p in extreme_pairs(param) {
+            let same = GaussianPair::new(p.mu1, p.sigma1, p.mu1, p.sigma1);
+            let m = cpu::measures32(&same, param);
+            let d = cpu::measures64(&same.to_f64(), param);
+            for (j, metric) in Metric::ALL.iter().enumerate() {
+                let want = match metric {
+                    Metric::Kl
+                    | Metric::ReverseKl
+                    | Metric::Jeffreys
+                    | Metric::Bhattacharyya
+                    | Metric::Hellinger
+                    | Metric::Wasserstein2 => Some(0.0),
+                    Metric::BhattacharyyaCoefficient => Some(1.0),
+                    _ => None,
+                };
+                if let Some(w) = want {
+                    assert_eq!(m[j], w as f32, "{param} {metric} of {same:?}");
+                    assert_eq!(d[j], w, "{param} {metric} (f64) of {same:?}");
+                }
+            }
+            // Cross-entropy equals entropy exactly for identical distributions.
+            assert_eq!(m[0], m[2], "{param} {same:?}");
+        }
+    }
+}
+
+#[test]
+fn swapping_p1_and_p2_swaps_the_measures() {
+    use gaussdiv::verify::kl_error;
+    for param in Param::ALL {
+        for p in random_pairs(20_000, 99, param) {
+            let q = GaussianPair::new(p.mu2, p.sigma2, p.mu1, p.sigma1);
+            let (a, b) = (cpu::measures32(&p, param), cpu::measures32(&q, param));
+            let close = |x: f32, y: f32| kl_error(x.into(), y.into(), Precision::F32) <= 1e-6;
+            assert_eq!(a[2], b[3], "entropy {param} {p:?}");
+            assert!(
+                close(a[1], b[4]),
+                "kl/reverse {param} {p:?}: {} {}",
+                a[1],
+                b[4]
+            );
+            for j in 5..N {
+                assert!(
+                    close(a[j], b[j]),
+                    "symmetric measure {j} {param} {p:?}: {} {}",
+                    a[j],
+                    b[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_input_per_parameterisation() {
+    use gaussdiv::{validate, Field};
+    let bad: [(Param, f32, &str); 6] = [
+        (Param::Std, 0.0, "a standard deviation must be > 0"),
+        (Param::Var, -1.0, "a variance must be > 0"),
+        (Param::Precision, 0.0, "a precision must be > 0"),
+        (Param::LogStd, f32::INFINITY, "infinite"),
+        (Param::LogVar, f32::NAN, "not a number"),
+        (Param::Var, f32::INFINITY, "infinite"),
+    ];
+    for (param, v, reason) in bad {
+        let mut pairs = random_pairs(100, 5, param);
+        pairs[42].sigma2 = v;
+        match validate::validate_param(&pairs, param) {
+            Err(gaussdiv::Error::InvalidInput {
+                index,
+                field,
+                reason: r,
+                ..
+            }) => {
+                assert_eq!((index, field, r), (42, Field::Sigma2, reason), "{param}");
+            }
+            other => panic!("{param}: expected InvalidInput, got {other:?}"),
+        }
+        let mut out = vec![0f32; pairs.len() * N];
+        cpu::evaluate_with(&pairs, every(param), &mut out).unwrap();
+        assert!(out[42 * N..43 * N].iter().all(|v| v.is_nan()), "{param}");
+        assert!(out[..42 * N].iter().all(|v| !v.is_nan()), "{param}");
+        if let Some(gpu) = gpu() {
+            assert!(matches!(
+                gpu.evaluate_with(&pairs, every(param), &mut out),
+                Err(gaussdiv::Error::InvalidInput { index: 42, .. })
+            ));
+            let nan_gpu = gaussdiv::GpuEvaluator::from_device_with_options(
+                gpu.device(),
+                gpu.queue(),
+                gaussdiv::GpuOptions {
+                    on_invalid: gaussdiv::OnInvalid::Nan,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            nan_gpu
+                .evaluate_with(&pairs, every(param), &mut out)
+                .unwrap();
+            assert!(out[42 * N..43 * N].iter().all(|v| v.is_nan()), "{param}");
+            assert!(out[..42 * N].iter().all(|v| !v.is_nan()), "{param}");
+        }
+    }
+    // Log-parameters may be zero or negative; variances may be subnormal.
+    assert!(
+        validate::validate_param(&[GaussianPair::new(0.0, 0.0, 1.0, -5.0)], Param::LogStd).is_ok()
+    );
+    assert!(
+        validate::validate_param(&[GaussianPair::new(0.0, 1e-45, 1.0, 1.0)], Param::Var).is_ok()
+    );
+}
+
+#[test]
+fn metric_subsets_match_every_measure() {
+    // Each subset is its own pipeline and CPU instantiation: the values agree
+    // with the full set (bit for bit on the CPU; within 1e-6 under the
+    // tolerance model on the GPU, where a driver may contract differently
+    // per pipeline).
+    let subsets: [&[Metric]; 5] = [
+        &[Metric::Kl, Metric::CrossEntropy],
+        &[Metric::Hellinger],
+        &[Metric::Wasserstein2, Metric::ReverseKl, Metric::EntropyQ],
+        &[Metric::BhattacharyyaCoefficient, Metric::Bhattacharyya],
+        &[Metric::Jeffreys, Metric::Entropy],
+    ];
+    for param in Param::ALL {
+        let pairs = random_pairs(5000, 3, param);
+        let mut all = vec![0f32; pairs.len() * N];
+        cpu::evaluate_with(&pairs, every(param), &mut all).unwrap();
+        let mut gall = vec![0f32; pairs.len() * N];
+        if let Some(gpu) = gpu() {
+            gpu.evaluate_with(&pairs, every(param), &mut gall).unwrap();
+        }
+        for s in subsets {
+            let set = Metrics::new(s).unwrap();
+            let k = set.len();
+            let mut out = vec![0f32; pairs.len() * k];
+            cpu::evaluate_with(&pairs, EvalOptions::new(set, param), &mut out).unwrap();
+            for i in 0..pairs.len() {
+                for (j, m) in set.iter().enumerate() {
+                    assert_eq!(
+                        out[i * k + j].to_bits(),
+                        all[i * N + m.index()].to_bits(),
+                        "{param} {m} row {i}"
+                    );
+                }
+            }
+            if let Some(gpu) = gpu() {
+                gpu.evaluate_with(&pairs, EvalOptions::new(set, param), &mut out)
+                    .unwrap();
+                for i in 0..pairs.len() {
+                    let mut full = [0f64; N];
+                    for (f, &v) in full.iter_mut().zip(&gall[i * N..(i + 1) * N]) {
+                        *f = v.into();
+                    }
+                    for (j, m) in set.iter().enumerate() {
+                        let a = out[i * k + j];
+                        let e = measure_error(m, a.into(), &full, Precision::F32);
+                        assert!(
+                            e <= 1e-6,
+                            "GPU {param} {m} row {i}: {a} vs {} ({e:e})",
+                            full[m.index()]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn device_path_every_measure_beyond_one_output_binding() {
+    // Ten measures are 40 B per pair: the output binding, not the 16-byte
+    // input, limits a chunk. More pairs than one output binding holds must
+    // split into several bindings and passes.
+    use gaussdiv::wgpu;
+    use wgpu::util::DeviceExt;
+    let Some(gpu) = gpu() else { return };
+    let per_binding = (gpu.max_binding_bytes() / (4 * N as u64)) as usize;
+    let n = per_binding + 1000;
+    let param = Param::LogVar;
+    let pairs = random_pairs(n, 23, param);
+    let device = gpu.device();
+    let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("test pairs"),
+        contents: bytemuck::cast_slice(&pairs),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let size = (n * N * 4) as u64;
+    let output = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test output"),
+        size,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let readback = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&Default::default());
+    gpu.encode_with(
+        &mut encoder,
+        input.slice(..),
+        output.slice(..),
+        n as u64,
+        every(param),
+    )
+    .unwrap();
+    encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, size);
+    gpu.queue().submit([encoder.finish()]);
+    readback.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let device_out: Vec<f32> =
+        bytemuck::cast_slice(&readback.slice(..).get_mapped_range().unwrap()).to_vec();
+    let mut host_out = vec![0f32; n * N];
+    gpu.evaluate_with(&pairs, every(param), &mut host_out)
+        .unwrap();
+    assert_eq!(
+        bytemuck::cast_slice::<f32, u32>(&device_out),
+        bytemuck::cast_slice::<f32, u32>(&host_out),
+        "device path = host path, bit for bit"
+    );
+    let report = gaussdiv::verify::verify_with(
+        &pairs,
+        every(param),
+        &device_out,
+        gaussdiv::Tolerance::GPU_F32,
+    )
+    .unwrap();
+    assert!(report.passed(), "{report}");
+}
