@@ -9,11 +9,6 @@
 //! for the scale parameters `a1`, `a2` in any parameterisation, and the reason
 //! names it), or — with [`OnInvalid::Nan`] — as NaN in that row's results.
 
-// Indexing here is within bounds established just before it (block
-// lengths, chunk sizes, positions found by search); reviewed, pending a
-// rewrite to iterators.
-#![allow(clippy::indexing_slicing)]
-
 use crate::error::{Error, Field, Result};
 use crate::math::Real;
 use crate::pair::{GaussianPair, GaussianPair64, Param};
@@ -92,15 +87,18 @@ fn first_invalid<P: Sync>(
     };
     match first {
         None => Ok(()),
-        Some(i) => {
-            let (field, reason) = check(&pairs[i]).unwrap_or((Field::Mu1, "invalid"));
-            Err(Error::InvalidInput {
-                index: offset + i,
-                field,
-                value: value(&pairs[i], field),
-                reason,
-            })
-        }
+        Some(i) => match pairs.get(i) {
+            Some(p) => {
+                let (field, reason) = check(p).unwrap_or((Field::Mu1, "invalid"));
+                Err(Error::InvalidInput {
+                    index: offset + i,
+                    field,
+                    value: value(p, field),
+                    reason,
+                })
+            }
+            None => Ok(()),
+        },
     }
 }
 
