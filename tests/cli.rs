@@ -953,3 +953,62 @@ fn param_column_names_validation_and_f64() {
     let unknown_param = run_stdin(&["eval", "--param", "scale"], "");
     assert_eq!(unknown_param.status.code(), Some(2));
 }
+
+#[test]
+fn pairwise_tool_matrix_csv_and_npy() {
+    let dir = TempDir::new("pairwise");
+    let p = dir.path("p.csv");
+    let q = dir.path("q.csv");
+    std::fs::write(&p, "mu,sigma\n0,1\n1,2\n0.5,0.5\n").unwrap();
+    std::fs::write(&q, "id,sigma,mu\nx,1,0\ny,3,2\n").unwrap();
+    let o = run(&[
+        "pairwise",
+        p.to_str().unwrap(),
+        q.to_str().unwrap(),
+        "--metric",
+        "kl",
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (header, rows) = parse_output(&String::from_utf8(o.stdout).unwrap());
+    assert_eq!(header, ["q0", "q1"]);
+    assert_eq!(rows.len(), 3);
+    for (i, (mu1, s1)) in [(0.0f32, 1.0f32), (1.0, 2.0), (0.5, 0.5)]
+        .iter()
+        .enumerate()
+    {
+        for (j, (mu2, s2)) in [(0.0f32, 1.0f32), (2.0, 3.0)].iter().enumerate() {
+            let d = gaussdiv::cpu::eval32(&gaussdiv::GaussianPair::new(*mu1, *s1, *mu2, *s2));
+            assert_eq!(rows[i][j] as f32, d.kl, "({i}, {j})");
+        }
+    }
+    let out = dir.path("m.npy");
+    let o = run(&[
+        "pairwise",
+        p.to_str().unwrap(),
+        q.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--metric",
+        "wasserstein2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (descr, shape, data) = read_npy(&out);
+    assert_eq!((descr.as_str(), shape.as_str()), ("<f4", "(3, 2)"));
+    let w: &[f32] = bytemuck::cast_slice(&data);
+    assert!((w[1] - (4.0f32 + 4.0).sqrt()).abs() < 1e-6, "{w:?}");
+    // an invalid row is named; nothing is written
+    std::fs::write(&q, "mu,sigma\n0,1\n2,-3\n").unwrap();
+    let bad = dir.path("bad.npy");
+    let o = run(&[
+        "pairwise",
+        p.to_str().unwrap(),
+        q.to_str().unwrap(),
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("row 2 of Q"), "{}", stderr(&o));
+    assert!(!bad.exists());
+}

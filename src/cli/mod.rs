@@ -9,6 +9,7 @@ mod eval;
 // include this module tree, can drive the readers directly.
 pub(crate) mod io;
 pub(crate) mod npy;
+mod pairwise;
 mod signals;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -63,6 +64,8 @@ enum Command {
     Eval(EvalArgs),
     /// Measure throughput on a random batch held in memory, per backend.
     Bench(bench::BenchArgs),
+    /// The N × M matrix of one measure between every p of P and every q of Q.
+    Pairwise(pairwise::PairwiseArgs),
     /// List the GPU adapters, which one is chosen and why, and its features and limits.
     Info,
 }
@@ -179,6 +182,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Pairwise(args) => pairwise::run(&args),
         Command::Info => info(),
     };
     match result {

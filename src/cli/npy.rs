@@ -71,8 +71,18 @@ fn value_after<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[colon + 1..].trim_start())
 }
 
-/// Parse the dictionary of an NPY header.
+/// Parse the dictionary of an NPY header of an (N, 4) array of pairs.
 pub fn parse_dict(dict: &str, label: &str) -> Result<Header, CliError> {
+    parse_dict_cols(dict, label, 4, "(mu1, a1, mu2, a2)")
+}
+
+/// Parse the dictionary of an NPY header of an (N, `cols`) array.
+pub fn parse_dict_cols(
+    dict: &str,
+    label: &str,
+    cols: u64,
+    meaning: &str,
+) -> Result<Header, CliError> {
     let bad = |what: &str| {
         CliError::input(format!(
             "{label}: not a valid NPY header: {what} (header: {dict:?})"
@@ -119,16 +129,54 @@ pub fn parse_dict(dict: &str, label: &str) -> Result<Header, CliError> {
         .collect();
     let parsed: Option<Vec<u64>> = dims.iter().map(|d| d.parse().ok()).collect();
     match parsed.as_deref() {
-        Some([rows, 4]) => Ok(Header {
+        Some([rows, c]) if *c == cols => Ok(Header {
             f64,
             big_endian,
             rows: *rows,
         }),
         _ => Err(CliError::input(format!(
-            "{label}: expected an array of shape (N, 4) (mu1, a1, mu2, a2), found shape ({})",
+            "{label}: expected an array of shape (N, {cols}) {meaning}, found shape ({})",
             dims.join(", ")
         ))),
     }
+}
+
+/// Read the magic, version and header dictionary of an NPY stream.
+pub fn read_header_dict(reader: &mut dyn Read, label: &str) -> Result<String, CliError> {
+    let io =
+        |e: std::io::Error| CliError::input(format!("{label}: cannot read the NPY header: {e}"));
+    let mut pre = [0u8; 8];
+    reader.read_exact(&mut pre).map_err(io)?;
+    if &pre[..6] != MAGIC {
+        return Err(CliError::input(format!(
+            "{label}: not an NPY file (bad magic)"
+        )));
+    }
+    let len = match pre[6] {
+        1 => {
+            let mut b = [0u8; 2];
+            reader.read_exact(&mut b).map_err(io)?;
+            u64::from(u16::from_le_bytes(b))
+        }
+        2 | 3 => {
+            let mut b = [0u8; 4];
+            reader.read_exact(&mut b).map_err(io)?;
+            u64::from(u32::from_le_bytes(b))
+        }
+        v => {
+            return Err(CliError::input(format!(
+                "{label}: unsupported NPY version {v}"
+            )))
+        }
+    };
+    if len > 1 << 20 {
+        return Err(CliError::input(format!(
+            "{label}: NPY header of {len} bytes is implausible"
+        )));
+    }
+    let mut dict = vec![0u8; len as usize];
+    reader.read_exact(&mut dict).map_err(io)?;
+    Ok(String::from_utf8_lossy(&dict).into_owned())
 }
 
 /// Reads pairs from an NPY file.
@@ -149,41 +197,7 @@ impl NpySource {
         reject_invalid: bool,
         param: Param,
     ) -> Result<NpySource, CliError> {
-        let io = |e: std::io::Error| {
-            CliError::input(format!("{label}: cannot read the NPY header: {e}"))
-        };
-        let mut pre = [0u8; 8];
-        reader.read_exact(&mut pre).map_err(io)?;
-        if &pre[..6] != MAGIC {
-            return Err(CliError::input(format!(
-                "{label}: not an NPY file (bad magic)"
-            )));
-        }
-        let len = match pre[6] {
-            1 => {
-                let mut b = [0u8; 2];
-                reader.read_exact(&mut b).map_err(io)?;
-                u64::from(u16::from_le_bytes(b))
-            }
-            2 | 3 => {
-                let mut b = [0u8; 4];
-                reader.read_exact(&mut b).map_err(io)?;
-                u64::from(u32::from_le_bytes(b))
-            }
-            v => {
-                return Err(CliError::input(format!(
-                    "{label}: unsupported NPY version {v}"
-                )))
-            }
-        };
-        if len > 1 << 20 {
-            return Err(CliError::input(format!(
-                "{label}: NPY header of {len} bytes is implausible"
-            )));
-        }
-        let mut dict = vec![0u8; len as usize];
-        reader.read_exact(&mut dict).map_err(io)?;
-        let dict = String::from_utf8_lossy(&dict).into_owned();
+        let dict = read_header_dict(&mut reader, &label)?;
         let header = parse_dict(&dict, &label)?;
         Ok(NpySource {
             reader,
