@@ -448,15 +448,22 @@ fn verify_core(
     }
 }
 
+/// `len` must be `n × k` (k values per pair).
+fn check_flat_len(n: usize, k: usize, len: usize) -> Result<()> {
+    if n.checked_mul(k) == Some(len) {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            what: "results",
+            expected: (n as u64).saturating_mul(k as u64),
+            got: len as u64,
+        })
+    }
+}
+
 /// Verify f32 results (all three measures) against the CPU f64 reference.
 pub fn verify(pairs: &[GaussianPair], out: &[Divergences], tol: Tolerance) -> Result<VerifyReport> {
-    if pairs.len() != out.len() {
-        return Err(Error::LengthMismatch {
-            what: "results",
-            expected: pairs.len() as u64,
-            got: out.len() as u64,
-        });
-    }
+    // (The flat check below covers the lengths: 3 values per result.)
     verify_with(pairs, Metrics::ALL.into(), bytemuck::cast_slice(out), tol)
 }
 
@@ -479,13 +486,7 @@ pub fn verify_with(
     tol: Tolerance,
 ) -> Result<VerifyReport> {
     let k = options.metrics.len();
-    if pairs.len().checked_mul(k) != Some(out.len()) {
-        return Err(Error::LengthMismatch {
-            what: "results",
-            expected: (pairs.len() as u64).saturating_mul(k as u64),
-            got: out.len() as u64,
-        });
-    }
+    check_flat_len(pairs.len(), k, out.len())?;
     Ok(verify_core(
         pairs.len(),
         |i| pairs.get(i).map(|p| p.to_f64()).unwrap_or_default(),
@@ -501,13 +502,6 @@ pub fn verify_f64(
     out: &[Divergences64],
     tol: Tolerance,
 ) -> Result<VerifyReport> {
-    if pairs.len() != out.len() {
-        return Err(Error::LengthMismatch {
-            what: "results",
-            expected: pairs.len() as u64,
-            got: out.len() as u64,
-        });
-    }
     verify_f64_with(pairs, Metrics::ALL.into(), bytemuck::cast_slice(out), tol)
 }
 
@@ -521,13 +515,7 @@ pub fn verify_f64_with(
     tol: Tolerance,
 ) -> Result<VerifyReport> {
     let k = options.metrics.len();
-    if pairs.len().checked_mul(k) != Some(out.len()) {
-        return Err(Error::LengthMismatch {
-            what: "results",
-            expected: (pairs.len() as u64).saturating_mul(k as u64),
-            got: out.len() as u64,
-        });
-    }
+    check_flat_len(pairs.len(), k, out.len())?;
     Ok(verify_core(
         pairs.len(),
         |i| pairs.get(i).copied().unwrap_or_default(),
