@@ -637,7 +637,13 @@ fn progress_always_reports_rows() {
 
 #[test]
 fn interrupted_run_leaves_no_output() {
-    let dir = TempDir::new("sigint");
+    for signal in ["-INT", "-TERM"] {
+        interrupted_by(signal);
+    }
+}
+
+fn interrupted_by(signal: &str) {
+    let dir = TempDir::new(&format!("signal{signal}"));
     let out = dir.path("out.csv");
     let mut child = bin()
         .args(["eval", "-", "-o", out.to_str().unwrap(), "--backend", "cpu"])
@@ -660,7 +666,7 @@ fn interrupted_run_leaves_no_output() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
