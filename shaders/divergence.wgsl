@@ -823,7 +823,7 @@ fn measures(pv: vec4<u32>) -> array<f32, 10> {
 
     // Hellinger sqrt(1 - e^-D): sqrt(D) * sqrt(phi(D)) for D < 1/2, else directly.
     let sx = sqrt_exp(xm, es);
-    let ha = sx.m * pow2(sx.k);
+    let ha = scale2(sx.m, sx.k);
     let hb = select(sqrt(lp_far), abs(pp.w) * sqrt(1.0 + at_tail), pp.near);
     let hmax = select(hb, ha, ha > hb);
     let hmin = select(ha, hb, ha > hb);

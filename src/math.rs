@@ -1264,7 +1264,7 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     // and √D = hypot(√X, √lp) formed without squaring (no underflow);
     // √(1 − e^(−D)) directly elsewhere.
     let (sxm, sxe) = sqrt_exp(xm, es);
-    let ha = sxm * T::pow2(sxe);
+    let ha = scale2(sxm, sxe); // gradual underflow for tiny X (a fuzzing finding)
     let hb = sel(
         pp.near,
         pp.w.abs() * (T::ONE + at_tail).sqrt(),
