@@ -661,8 +661,8 @@ fn kl_core(logv: bool, q: f32, e_m: i32, p: f32, pe: i32, v_far: f32, v_inf: boo
 
     let g = max(e_m, e_b);
     // Ordinary magnitudes: sum directly.
-    let m_term = 0.5 * q * pow2(e_m);
-    let b_term = 0.5 * b * pow2(e_b);
+    let m_term = scale2(0.5 * q, e_m);
+    let b_term = scale2(0.5 * b, e_b);
     let kl_direct = m_term + (b_term + v_rest);
     // Large terms: summed at scale 2^-g, compared with MAX at that scale.
     let y0 = 0.5 * q * pow2(e_m - g) + 0.5 * b * pow2(e_b - g);

@@ -1095,8 +1095,10 @@ fn kl_core<T: Real>(
 
     let g = e_m.max(e_b);
     // Ordinary magnitudes: sum directly.
-    let m_term = T::HALF * q * T::pow2(e_m);
-    let b_term = T::HALF * b * T::pow2(e_b);
+    // scale2: terms below the smallest normal underflow gradually (a
+    // fuzzing finding: a KL that is itself subnormal lost its mean part).
+    let m_term = scale2(T::HALF * q, e_m);
+    let b_term = scale2(T::HALF * b, e_b);
     let kl_direct = m_term + (b_term + v_rest);
     // At least one term beyond 2^(SAFE_EXP−3): sum the large terms at scale
     // 2^−g (v_rest, at most a few hundred with σ, σ² or 1/σ² given, is far

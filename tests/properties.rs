@@ -148,3 +148,25 @@ fn regression_tiny_hellinger_underflows_gradually() {
         assert!(r.passed(), "{param:?}: {r}");
     }
 }
+
+/// Fuzzing finding (fuzz/evaluate): a KL that is itself below the smallest
+/// normal f32 lost its mean part to a flush (7 % of the smallest normal
+/// off); the terms now underflow gradually.
+#[test]
+fn regression_subnormal_kl_keeps_its_mean_part() {
+    use gaussdiv::{EvalOptions, Metrics, Param};
+    let p = GaussianPair::new(
+        -1.135_914_3e-18,
+        -1.090_983_9e-18,
+        -1.095_256_7e-18,
+        -1.095_256_7e-18,
+    );
+    let q = GaussianPair::new(-1.135_914_3e-18 * 0.5, 1.0, -1.095_256_7e-18, 1.0);
+    for (pair, param) in [(p, Param::LogVar), (p, Param::LogStd), (q, Param::Std)] {
+        let options = EvalOptions::new(Metrics::EVERY, param);
+        let mut out = vec![0f32; Metrics::EVERY.len()];
+        cpu::evaluate_with(&[pair], options, &mut out).unwrap();
+        let r = gaussdiv::verify::verify_with(&[pair], options, &out, Tolerance::CPU_F32).unwrap();
+        assert!(r.passed(), "{param:?}: {r}");
+    }
+}
