@@ -56,15 +56,18 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         .collect();
     let mut vout = vec![0f32; valid.len() * k];
     cpu::evaluate_with(&valid, options, &mut vout).unwrap();
-    let r = verify::verify_with(&valid, options, &vout, Tolerance::CPU_F32).unwrap();
-    // Pairs whose truth lies within one f32 rounding of f32::MAX cannot be
-    // decided in f32 (documented); everything else must pass.
-    if !r.passed() {
-        let near_max = r.metrics.iter().filter_map(|m| m.worst).all(|w| {
-            w.want.abs() > f64::from(f32::MAX) * (1.0 - 1e-6)
-                && w.want.abs() < f64::from(f32::MAX) * (1.0 + 1e-6)
-        });
-        assert!(near_max, "{r}");
+    // Row by row, so that each failure is judged on its own: a truth within
+    // one f32 rounding of f32::MAX cannot be decided in f32 (documented);
+    // every other row must be within tolerance.
+    for (p, row) in valid.iter().zip(vout.chunks_exact(k)) {
+        let r = verify::verify_with(&[*p], options, row, Tolerance::CPU_F32).unwrap();
+        for m in r.metrics.iter().filter(|m| m.failures > 0) {
+            let w = m.worst.unwrap();
+            let max = f64::from(f32::MAX);
+            let undecidable =
+                w.want.abs() > max * (1.0 - 1e-7) && w.want.abs() < max * (1.0 + 1e-7);
+            assert!(undecidable, "{r}");
+        }
     }
 
     let strict = Evaluator::with_policy(Backend::Cpu, OnInvalid::Error).unwrap();
