@@ -736,7 +736,7 @@ fn measures(pv: vec4<u32>) -> array<f32, 10> {
     let ce_base = HALF_LN_2PI_E - 0.5 + pp.ln2;
     let ce_alt = ce_base + m2s.v;
     let ce_alt_inf = m2s.inf || 0.5 * ce_base + 0.5 * m2s.v > 0.5 * F32_MAX;
-    let use_alt = logv && pp.hl_inf && pp.ln_rho < 0.0;
+    let use_alt = logv && ((pp.hl_inf && pp.ln_rho < 0.0) || pp.ln_rho < -64.0);
     let ce_sum_inf = logv && 0.5 * entropy + 0.5 * kl > 0.5 * F32_MAX;
     let cross_entropy = select(entropy + kl, ce_alt, use_alt);
     let ce_inf = select(kl_inf || ce_sum_inf, ce_alt_inf, use_alt);

@@ -1175,7 +1175,11 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let ce_base = T::HALF_LN_2PI_E - T::HALF + pp.ln2;
     let ce_alt = ce_base + m2v;
     let ce_alt_inf = m2_inf || T::HALF * ce_base + T::HALF * m2v > T::HALF * T::MAX;
-    let use_alt = logv && pp.hl_inf && pp.ln_rho < T::ZERO;
+    // Also whenever ρ² is negligible (ln ρ < −64: ½ρ² < 1e-56 against terms
+    // of at least 64): the sum H(p1) + KL cancels ln σ1, and with ln σ1 near
+    // −MAX the KL can overflow where the cross-entropy does not (a fuzzing
+    // finding).
+    let use_alt = logv && ((pp.hl_inf && pp.ln_rho < T::ZERO) || pp.ln_rho < T::from_i32(-64));
     let ce_sum_inf = logv && T::HALF * entropy + T::HALF * kl > T::HALF * T::MAX;
     let cross_entropy = sel(use_alt, ce_alt, entropy + kl);
     let ce_inf = sel(use_alt, ce_alt_inf, kl_inf || ce_sum_inf);

@@ -171,13 +171,12 @@ fn regression_subnormal_kl_keeps_its_mean_part() {
     }
 }
 
-/// Known OPEN fuzzing finding (fuzz/evaluate; RELIABILITY.md): with
-/// log-parameters and |ln σ1| ~ 1e38, KL exceeds f32::MAX while the
-/// cross-entropy H(p1) + KL cancels back into range; the cross-entropy comes
-/// out +inf instead of ≈ 2.94e38. Ignored until fixed; run with --ignored.
+/// Fuzzing finding (fuzz/evaluate): with log-parameters and |ln σ1| ~ 1e38,
+/// KL exceeds f32::MAX while the cross-entropy H(p1) + KL cancels back into
+/// range (≈ 2.94e38); it came out +inf. Now formed without ln σ1 whenever ρ²
+/// is negligible.
 #[test]
-#[ignore = "known open finding: cross-entropy when KL overflows but H(p1) + KL does not (log-parameters, |ln σ1| ~ 1e38)"]
-fn open_finding_cross_entropy_with_overflowing_kl() {
+fn regression_cross_entropy_with_overflowing_kl() {
     use gaussdiv::{EvalOptions, Metrics, Param};
     let p = GaussianPair::new(
         -1.292_153_7e20,
