@@ -263,11 +263,21 @@ impl Evaluator {
 
     /// Whether a batch of `n` pairs goes to the GPU.
     pub fn uses_gpu_for(&self, n: usize) -> bool {
-        let has_gpu = self.gpu().is_some();
-        match self.backend {
+        self.gpu_for(n).is_some()
+    }
+
+    /// The GPU evaluator a batch of `n` pairs goes to, if any. Batches below
+    /// the crossover are decided without touching the lock.
+    fn gpu_for(&self, n: usize) -> Option<Arc<GpuEvaluator>> {
+        let wanted = match self.backend {
             Backend::Cpu => false,
-            Backend::Gpu => has_gpu,
-            Backend::Auto => has_gpu && self.crossover.is_some_and(|c| n >= c.gpu_min_pairs),
+            Backend::Gpu => true,
+            Backend::Auto => self.crossover.is_some_and(|c| n >= c.gpu_min_pairs),
+        };
+        if wanted {
+            self.gpu()
+        } else {
+            None
         }
     }
 
@@ -298,26 +308,14 @@ impl Evaluator {
         options: EvalOptions,
         out: &mut [f32],
     ) -> Result<()> {
-        // Batches below the crossover go straight to the CPU (no lock, no clone).
-        let small = match self.backend {
-            Backend::Cpu => true,
-            Backend::Auto => self.crossover.is_none_or(|c| pairs.len() < c.gpu_min_pairs),
-            Backend::Gpu => false,
-        };
-        if small {
-            return self.cpu(pairs, options, out);
-        }
-        let gpu = self.gpu();
-        match gpu {
-            Some(g) if self.uses_gpu_for(pairs.len()) => {
-                match g.evaluate_with(pairs, options, out) {
-                    Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
-                        self.recover(&g, e, pairs, options, out)
-                    }
-                    r => r,
+        match self.gpu_for(pairs.len()) {
+            Some(g) => match g.evaluate_with(pairs, options, out) {
+                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
+                    self.recover(&g, e, pairs, options, out)
                 }
-            }
-            _ => self.cpu(pairs, options, out),
+                r => r,
+            },
+            None => self.cpu(pairs, options, out),
         }
     }
 
