@@ -135,6 +135,7 @@ pub mod cpu;
 pub mod error;
 pub mod evaluator;
 pub mod gpu;
+pub mod gradient;
 pub mod layout;
 pub mod math;
 pub mod pair;

@@ -145,6 +145,71 @@ pub fn kl_error(got: f64, want: f64, precision: Precision) -> f64 {
     (got - want).abs() / want.max(m)
 }
 
+/// Relative error of one gradient value (any sign) against its reference:
+/// 0 when both are NaN; a reference that rounds beyond the format's range
+/// must be ±∞ of its sign; an exact zero must be exact; a reference below
+/// the normal range may underflow to 0; otherwise
+/// `|got − want| / max(|want|, min_normal)`.
+///
+/// `scale` (0 for none) is the magnitude of the terms that cancel in the
+/// value (see [`gradient_scales`]); the error is taken relative to
+/// `max(|want|, scale)`, as DESIGN §3 does for the cross-entropy.
+pub fn gradient_error(got: f64, want: f64, scale: f64, precision: Precision) -> f64 {
+    if want.is_nan() {
+        return if got.is_nan() { 0.0 } else { f64::INFINITY };
+    }
+    // Values from the largest finite one up to half a unit beyond it round to it.
+    let overflow = match precision {
+        Precision::F32 => f64::from(f32::MAX) * (1.0 + f64::powi(2.0, -25)),
+        Precision::F64 => f64::MAX,
+    };
+    if want.abs() >= overflow {
+        return if got == f64::INFINITY.copysign(want) {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+    }
+    if want == 0.0 {
+        return if got == 0.0 { 0.0 } else { f64::INFINITY };
+    }
+    if !got.is_finite() {
+        return f64::INFINITY;
+    }
+    let m = precision.min_normal();
+    if want.abs() < m && got == 0.0 {
+        return 0.0;
+    }
+    let scale = if scale.is_finite() { scale } else { 0.0 };
+    (got - want).abs() / want.abs().max(scale).max(m)
+}
+
+/// The term scales of the eight gradient values of one pair (order of
+/// [`crate::math::gradients`]) for [`gradient_error`]: ∂/∂a2 = (1 − ρ² − q²)·f2
+/// is a difference, so its scale is `(|ρ² − 1| + q²)·|f2|` (when the two
+/// terms nearly cancel, the rounding of the inputs' conversions — e.g. of
+/// e^(−2 ln σ2) with log-parameters — is amplified relative to the result,
+/// but not relative to the terms); the other values are products and
+/// quotients (scale 0: plain relative error). Computed in f64 from the
+/// inputs; a scale that does not fit is 0.
+pub fn gradient_scales(p: &GaussianPair64, param: Param) -> [f64; 8] {
+    let (a1, a2) = (p.sigma1, p.sigma2);
+    let d = p.mu1 - p.mu2;
+    // ρ², q² = Δμ²/σ2² and |f2| per parameterisation.
+    let (rho2, q2, f2) = match param {
+        Param::Std => ((a1 / a2).powi(2), (d / a2).powi(2), 1.0 / a2),
+        Param::Var => (a1 / a2, d * d / a2, 0.5 / a2),
+        Param::LogStd => ((2.0 * (a1 - a2)).exp(), d * d * (-2.0 * a2).exp(), 1.0),
+        Param::LogVar => ((a1 - a2).exp(), d * d * (-a2).exp(), 0.5),
+        Param::Precision => (a2 / a1, d * d * a2, 0.5 / a2),
+        #[allow(unreachable_patterns)]
+        _ => (f64::NAN, f64::NAN, f64::NAN),
+    };
+    let s = ((rho2 - 1.0).abs() + q2) * f2.abs();
+    let s = if s.is_finite() { s } else { 0.0 };
+    [0.0, 0.0, 0.0, s, 0.0, 0.0, 0.0, s]
+}
+
 /// The magnitude of the terms summed in H(p1) + KL: `|½(1 + ln 2π)| + |ln σ1| + KL`.
 pub fn term_scale(sigma1: f64, kl: f64) -> f64 {
     <f64 as Real>::HALF_LN_2PI_E + crate::math::ln(sigma1).abs() + kl.abs()

@@ -1,0 +1,220 @@
+//! Gradients of KL(p1 ‖ p2) and of the cross-entropy H(p1, p2) with respect
+//! to the inputs `(μ1, a1, μ2, a2)`, in any [`Param`]eterisation: the
+//! analytic derivatives of the closed forms (see [`crate::math::gradients`]),
+//! on the CPU (f32, f64) and on the GPU (f32, `shaders/gradients.wgsl`).
+//!
+//! Output: 4 values per selected measure and pair, `[∂/∂μ1, ∂/∂a1, ∂/∂μ2,
+//! ∂/∂a2]`, the measures in canonical order (cross-entropy, then KL) — the
+//! memory layout of [`Gradients`] when both are selected.
+//!
+//! ```
+//! use gaussdiv::{gradient, GaussianPair};
+//! // KL(N(0, 1) ‖ N(1, 2²)): ∂/∂μ1 = (μ1 − μ2)/σ2² = −0.25.
+//! let g = gradient::gradients(&[GaussianPair::new(0.0, 1.0, 1.0, 2.0)]);
+//! assert_eq!(g[0].kl[0], -0.25);
+//! // ∂KL/∂σ1 = σ1/σ2² − 1/σ1 = −0.75.
+//! assert!((g[0].kl[1] + 0.75).abs() < 1e-6);
+//! ```
+
+use crate::error::{Error, Result};
+use crate::math::{gradients as grad, param, Real, GRADIENTS};
+use crate::pair::{EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param};
+use bytemuck::{Pod, Zeroable};
+use core::mem::{offset_of, size_of};
+use rayon::prelude::*;
+
+/// Values per pair and measure: ∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2.
+pub const PER_MEASURE: usize = 4;
+
+/// The measures whose gradients are available.
+pub const GRADIENT_METRICS: Metrics = Metrics::CE_KL;
+
+/// The gradients of one pair in f32 (both measures; 32 bytes, the GPU output
+/// layout when both are selected). Each array is `[∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Gradients {
+    /// Gradient of the cross-entropy H(p1, p2).
+    pub cross_entropy: [f32; 4],
+    /// Gradient of KL(p1 ‖ p2).
+    pub kl: [f32; 4],
+}
+
+/// [`Gradients`] in f64.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Gradients64 {
+    /// Gradient of the cross-entropy H(p1, p2).
+    pub cross_entropy: [f64; 4],
+    /// Gradient of KL(p1 ‖ p2).
+    pub kl: [f64; 4],
+}
+
+// KEEP IN SYNC with shaders/gradients.wgsl (write_gradients: 4 values per
+// selected measure, cross-entropy first) and math::gradients' output order.
+const _: () = {
+    assert!(size_of::<Gradients>() == 4 * GRADIENTS);
+    assert!(offset_of!(Gradients, cross_entropy) == 0);
+    assert!(offset_of!(Gradients, kl) == 16);
+    assert!(size_of::<Gradients64>() == 8 * GRADIENTS);
+    assert!(offset_of!(Gradients64, kl) == 32);
+    assert!(2 * PER_MEASURE == GRADIENTS);
+};
+
+/// Ok if `metrics` asks only for measures with gradients.
+pub fn check_metrics(metrics: Metrics) -> Result<()> {
+    if GRADIENT_METRICS.contains_all(metrics) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = metrics
+            .iter()
+            .filter(|m| !GRADIENT_METRICS.contains(*m))
+            .map(Metric::name)
+            .collect();
+        Err(Error::Unsupported(format!(
+            "gradients are available for cross_entropy and kl only (asked for: {})",
+            names.join(", ")
+        )))
+    }
+}
+
+/// Values per pair for `metrics` (4 per measure).
+pub fn values_per_pair(metrics: Metrics) -> usize {
+    PER_MEASURE * metrics.len()
+}
+
+/// The gradients of one pair in the parameterisation `param`, in the
+/// precision of `T` (`[H: ∂μ1, ∂a1, ∂μ2, ∂a2, KL: ∂μ1, ∂a1, ∂μ2, ∂a2]`).
+#[inline]
+pub fn gradients_one<T: Real>(mu1: T, a1: T, mu2: T, a2: T, p: Param) -> [T; GRADIENTS] {
+    match p {
+        Param::Std => grad::<T, { param::STD }>(mu1, a1, mu2, a2),
+        Param::Var => grad::<T, { param::VAR }>(mu1, a1, mu2, a2),
+        Param::LogStd => grad::<T, { param::LOGSTD }>(mu1, a1, mu2, a2),
+        Param::LogVar => grad::<T, { param::LOGVAR }>(mu1, a1, mu2, a2),
+        Param::Precision => grad::<T, { param::PRECISION }>(mu1, a1, mu2, a2),
+    }
+}
+
+/// Pairs pending evaluation on the CPU: one precision's element.
+trait Element: Copy + Sync {
+    type T: Real + Send + Sync + Copy;
+    fn parts(&self) -> [Self::T; 4];
+}
+
+impl Element for GaussianPair {
+    type T = f32;
+    #[inline(always)]
+    fn parts(&self) -> [f32; 4] {
+        [self.mu1, self.sigma1, self.mu2, self.sigma2]
+    }
+}
+
+impl Element for GaussianPair64 {
+    type T = f64;
+    #[inline(always)]
+    fn parts(&self) -> [f64; 4] {
+        [self.mu1, self.sigma1, self.mu2, self.sigma2]
+    }
+}
+
+/// One loop, compiled per parameterisation (branch-free body).
+#[inline(always)]
+fn task_p<E: Element, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
+    let k = values_per_pair_flags(ce, kl);
+    for (p, row) in pairs.iter().zip(out.chunks_exact_mut(k.max(1))) {
+        let [a, b, c, d] = p.parts();
+        let g = grad::<E::T, P>(a, b, c, d);
+        let (h, l) = g.split_at(PER_MEASURE);
+        match (ce, kl) {
+            (true, true) => row.copy_from_slice(&g),
+            (true, false) => row.copy_from_slice(h),
+            _ => row.copy_from_slice(l),
+        }
+    }
+}
+
+fn values_per_pair_flags(ce: bool, kl: bool) -> usize {
+    PER_MEASURE * (usize::from(ce) + usize::from(kl))
+}
+
+fn task<E: Element>(pairs: &[E], p: Param, ce: bool, kl: bool, out: &mut [E::T]) {
+    match p {
+        Param::Std => task_p::<E, { param::STD }>(pairs, ce, kl, out),
+        Param::Var => task_p::<E, { param::VAR }>(pairs, ce, kl, out),
+        Param::LogStd => task_p::<E, { param::LOGSTD }>(pairs, ce, kl, out),
+        Param::LogVar => task_p::<E, { param::LOGVAR }>(pairs, ce, kl, out),
+        Param::Precision => task_p::<E, { param::PRECISION }>(pairs, ce, kl, out),
+    }
+}
+
+/// Pairs per parallel task.
+const TASK: usize = 1 << 13;
+
+fn run<E: Element>(pairs: &[E], options: EvalOptions, out: &mut [E::T]) -> Result<()> {
+    check_metrics(options.metrics)?;
+    let k = values_per_pair(options.metrics);
+    let expected = pairs
+        .len()
+        .checked_mul(k)
+        .ok_or_else(|| Error::TooLarge(format!("{} pairs × {k} gradient values", pairs.len())))?;
+    if out.len() != expected {
+        return Err(Error::LengthMismatch {
+            what: "gradient output",
+            expected: expected as u64,
+            got: out.len() as u64,
+        });
+    }
+    let ce = options.metrics.contains(Metric::CrossEntropy);
+    let kl = options.metrics.contains(Metric::Kl);
+    pairs
+        .par_chunks(TASK)
+        .zip(out.par_chunks_mut(TASK * k))
+        .for_each(|(p, o)| task(p, options.param, ce, kl, o));
+    Ok(())
+}
+
+/// The gradients of `options.metrics` (cross-entropy and/or KL) of every
+/// pair given in `options.param`, on the CPU in f32, into `out`
+/// (`pairs.len() × 4 × options.metrics.len()` values, row-major). Invalid
+/// pairs give NaN rows (validate first to reject them, or use
+/// [`crate::Evaluator::gradients_with`]).
+pub fn cpu_gradients_with(
+    pairs: &[GaussianPair],
+    options: EvalOptions,
+    out: &mut [f32],
+) -> Result<()> {
+    run(pairs, options, out)
+}
+
+/// [`cpu_gradients_with`] in f64.
+pub fn cpu_gradients_f64_with(
+    pairs: &[GaussianPair64],
+    options: EvalOptions,
+    out: &mut [f64],
+) -> Result<()> {
+    run(pairs, options, out)
+}
+
+/// Both gradients of every pair given by σ, on the CPU in f32 (invalid pairs give NaN).
+pub fn gradients(pairs: &[GaussianPair]) -> Vec<Gradients> {
+    let mut out = vec![Gradients::default(); pairs.len()];
+    // Lengths match by construction; the metrics have gradients.
+    let _ = run(
+        pairs,
+        Metrics::CE_KL.into(),
+        bytemuck::cast_slice_mut(&mut out),
+    );
+    out
+}
+
+/// Both gradients of every pair given by σ, on the CPU in f64 (invalid pairs give NaN).
+pub fn gradients_f64(pairs: &[GaussianPair64]) -> Vec<Gradients64> {
+    let mut out = vec![Gradients64::default(); pairs.len()];
+    let _ = run(
+        pairs,
+        Metrics::CE_KL.into(),
+        bytemuck::cast_slice_mut(&mut out),
+    );
+    out
+}
