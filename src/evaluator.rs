@@ -3,6 +3,7 @@
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuEvaluator, GpuOptions};
+use crate::gradient::{self, Gradients};
 use crate::pair::{Divergences, EvalOptions, GaussianPair, Metrics};
 use crate::validate::{self, OnInvalid};
 use std::sync::{Arc, Mutex, RwLock};
@@ -310,13 +311,70 @@ impl Evaluator {
     ) -> Result<()> {
         match self.gpu_for(pairs.len()) {
             Some(g) => match g.evaluate_with(pairs, options, out) {
-                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
-                    self.recover(&g, e, pairs, options, out)
-                }
+                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => self.recover(
+                    &g,
+                    e,
+                    out,
+                    |g, out| g.evaluate_with(pairs, options, out),
+                    |out| self.cpu(pairs, options, out),
+                ),
                 r => r,
             },
             None => self.cpu(pairs, options, out),
         }
+    }
+
+    /// The gradients of `options.metrics` (cross-entropy and/or KL) of every
+    /// pair given in `options.param`, into `out` (`pairs.len() × 4 ×
+    /// options.metrics.len()` values: `[∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2]` per
+    /// measure, cross-entropy first; see [`crate::gradient`]). Same routing,
+    /// validation and recovery as [`evaluate_with`](Self::evaluate_with).
+    /// On an error, the contents of `out` are unspecified.
+    pub fn gradients_with(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        gradient::check_metrics(options.metrics)?;
+        match self.gpu_for(pairs.len()) {
+            Some(g) => match g.gradients_with(pairs, options, out) {
+                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => self.recover(
+                    &g,
+                    e,
+                    out,
+                    |g, out| g.gradients_with(pairs, options, out),
+                    |out| self.cpu_gradients(pairs, options, out),
+                ),
+                r => r,
+            },
+            None => self.cpu_gradients(pairs, options, out),
+        }
+    }
+
+    /// Both gradients of every pair given by σ.
+    pub fn gradients(&self, pairs: &[GaussianPair]) -> Result<Vec<Gradients>> {
+        let mut out = vec![Gradients::default(); pairs.len()];
+        self.gradients_with(
+            pairs,
+            Metrics::CE_KL.into(),
+            bytemuck::cast_slice_mut(&mut out),
+        )?;
+        Ok(out)
+    }
+
+    fn cpu_gradients(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        gradient::cpu_gradients_with(pairs, options, out)?;
+        // Every gradient of a valid pair is a number (or ±∞); of an invalid one, NaN.
+        if self.on_invalid == OnInvalid::Error && out.iter().any(|v| v.is_nan()) {
+            validate::validate_param(pairs, options.param)?;
+        }
+        Ok(())
     }
 
     fn cpu(&self, pairs: &[GaussianPair], options: EvalOptions, out: &mut [f32]) -> Result<()> {
@@ -355,19 +413,21 @@ impl Evaluator {
     }
 
     /// Backend::Auto after a GPU failure: recreate or fall back, then finish the call.
+    /// After a GPU failure under Auto: `gpu_job` on a recreated GPU
+    /// evaluator, or `cpu_job` from now on.
     fn recover(
         &self,
         failed: &Arc<GpuEvaluator>,
         error: Error,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
         out: &mut [f32],
+        gpu_job: impl Fn(&GpuEvaluator, &mut [f32]) -> Result<()>,
+        cpu_job: impl Fn(&mut [f32]) -> Result<()>,
     ) -> Result<()> {
         if self.recovery == Recovery::Recreate {
             match GpuEvaluator::with_options(Self::gpu_options(self.on_invalid)) {
                 Ok(new) => {
                     let new = Arc::new(new);
-                    if new.evaluate_with(pairs, options, out).is_ok() {
+                    if gpu_job(&new, out).is_ok() {
                         self.log(format!("GPU failed ({error}); recreated the GPU evaluator"));
                         self.set_gpu(failed, Some(new));
                         return Ok(());
@@ -382,7 +442,7 @@ impl Evaluator {
         }
         self.log(format!("GPU failed ({error}); using the CPU from now on"));
         self.set_gpu(failed, None);
-        self.cpu(pairs, options, out)
+        cpu_job(out)
     }
 }
 

@@ -145,6 +145,7 @@ pub mod verify;
 pub use error::{Error, Field, Result};
 pub use evaluator::{Backend, Evaluator};
 pub use gpu::{GpuEvaluator, GpuOptions, GpuStats};
+pub use gradient::{Gradients, Gradients64};
 pub use pair::{
     Divergences, Divergences64, EvalOptions, Gaussian, GaussianPair, GaussianPair64, Metric,
     Metrics, Param,

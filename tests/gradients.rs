@@ -8,7 +8,7 @@
 mod common;
 use common::gpu;
 use gaussdiv::gradient::{self, Gradients};
-use gaussdiv::math::{measures, param, GRADIENTS};
+use gaussdiv::math::GRADIENTS;
 use gaussdiv::verify::{gradient_error, gradient_scales};
 use gaussdiv::{
     Backend, EvalOptions, Evaluator, GaussianPair, GaussianPair64, Metric, Metrics, Param,
@@ -290,4 +290,123 @@ fn finite_differences_agree() {
         }
         println!("finite differences {param}: max error f64 {max64:.2e}, f32 {max32:.2e}");
     }
+}
+
+#[test]
+fn golden_gpu_f32() {
+    let Some(g) = gpu() else { return };
+    let mut fails = Vec::new();
+    for param in Param::ALL {
+        let rows = load(param);
+        let pairs: Vec<GaussianPair> = rows.iter().map(|r| r.pair).collect();
+        let mut out = vec![0f32; pairs.len() * GRADIENTS];
+        g.gradients_with(&pairs, options(param), &mut out).unwrap();
+        let got: Vec<f64> = out.iter().map(|&v| f64::from(v)).collect();
+        check("GPU f32", param, &rows, &got, Precision::F32, &mut fails);
+        // The kernel mirrors the CPU formulas: equal values but for the
+        // rounding of subnormal intermediates (the device may flush them).
+        let mut cpu = vec![0f32; pairs.len() * GRADIENTS];
+        gradient::cpu_gradients_with(&pairs, options(param), &mut cpu).unwrap();
+        let differ = out
+            .iter()
+            .zip(&cpu)
+            .filter(|(a, b)| a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()))
+            .count();
+        println!(
+            "  GPU vs CPU {param}: {differ} of {} values not bit-identical",
+            out.len()
+        );
+    }
+    assert_no_fails(&fails);
+}
+
+/// Every metric subset, every parameterisation, on random pairs (subnormal
+/// means included: those rows are recomputed on the host): the GPU equals
+/// the CPU within 2e-6, and a subset equals the matching columns of both.
+#[test]
+fn gpu_matches_cpu_and_subsets() {
+    let Some(g) = gpu() else { return };
+    let mut pairs = common::random_pairs(100_003, 5);
+    pairs[7].mu1 = 1e-40;
+    pairs[7].mu2 = -1e-41;
+    for param in Param::ALL {
+        let both = EvalOptions::new(Metrics::CE_KL, param);
+        let mut cpu = vec![0f32; pairs.len() * GRADIENTS];
+        gradient::cpu_gradients_with(&pairs, both, &mut cpu).unwrap();
+        let mut dev = vec![0f32; pairs.len() * GRADIENTS];
+        g.gradients_with(&pairs, both, &mut dev).unwrap();
+        let mut worst = 0f64;
+        for (a, b) in dev.iter().zip(&cpu) {
+            let e = gradient_error(f64::from(*a), f64::from(*b), 0.0, Precision::F32);
+            worst = worst.max(e);
+        }
+        // The rows with subnormal means come from the CPU exactly.
+        assert_eq!(&dev[7 * 8..8 * 8], &cpu[7 * 8..8 * 8]);
+        println!("GPU vs CPU {param}: max relative difference {worst:.2e}");
+        assert!(worst <= 2e-6, "{param}: {worst:e}");
+        for (m, cols) in [(Metric::CrossEntropy, 0..4), (Metric::Kl, 4..8)] {
+            let one = EvalOptions::new(Metrics::new(&[m]).unwrap(), param);
+            let mut sub = vec![0f32; pairs.len() * 4];
+            g.gradients_with(&pairs, one, &mut sub).unwrap();
+            let mut sub_cpu = vec![0f32; pairs.len() * 4];
+            gradient::cpu_gradients_with(&pairs, one, &mut sub_cpu).unwrap();
+            for i in 0..pairs.len() {
+                assert_eq!(
+                    sub[i * 4..i * 4 + 4],
+                    dev[i * 8 + cols.start..i * 8 + cols.end]
+                );
+                assert_eq!(
+                    sub_cpu[i * 4..i * 4 + 4],
+                    cpu[i * 8 + cols.start..i * 8 + cols.end]
+                );
+            }
+        }
+    }
+}
+
+/// The Evaluator routes, validates and reports like the measures' path.
+#[test]
+fn evaluator_gradients_and_errors() {
+    let pairs = vec![
+        GaussianPair::new(0.0, 1.0, 1.0, 2.0),
+        GaussianPair::new(0.5, 0.0, 1.0, 2.0), // σ1 = 0: invalid
+    ];
+    let mut backends = vec![Backend::Cpu];
+    if gpu().is_some() {
+        backends.push(Backend::Gpu);
+    }
+    for backend in backends {
+        let ev = Evaluator::new(backend).unwrap();
+        let g: Vec<Gradients> = ev.gradients(&pairs[..1]).unwrap();
+        assert_eq!(g[0].kl[0], -0.25);
+        assert_eq!(g[0].kl[2], 0.25);
+        assert!((g[0].kl[1] + 0.75).abs() < 1e-6); // σ1/σ2² − 1/σ1
+        assert!((g[0].cross_entropy[1] - 0.25).abs() < 1e-7); // σ1/σ2²
+                                                              // ∂/∂σ2 = (σ2² − σ1² − Δμ²)/σ2³ = 2/8.
+        assert!((g[0].kl[3] - 0.25).abs() < 1e-7);
+        assert_eq!(g[0].kl[3], g[0].cross_entropy[3]);
+
+        let err = ev.gradients(&pairs).unwrap_err().to_string();
+        assert!(
+            err.contains("index 1") || err.contains("row 1"),
+            "{backend:?}: {err}"
+        );
+        assert!(err.contains("sigma1"), "{err}");
+
+        let mut out = vec![0f32; 3];
+        let e = ev
+            .gradients_with(&pairs[..1], Metrics::CE_KL.into(), &mut out)
+            .unwrap_err();
+        assert!(matches!(e, gaussdiv::Error::LengthMismatch { .. }), "{e}");
+        let e = ev
+            .gradients_with(&pairs[..1], Metrics::EVERY.into(), &mut [0f32; 40])
+            .unwrap_err();
+        assert!(matches!(e, gaussdiv::Error::Unsupported(_)), "{e}");
+        assert!(e.to_string().contains("hellinger"), "{e}");
+    }
+    // With the NaN policy, the invalid row is NaN and the valid one is not.
+    let ev = Evaluator::with_policy(Backend::Cpu, gaussdiv::OnInvalid::Nan).unwrap();
+    let g = ev.gradients(&pairs).unwrap();
+    assert!(g[1].kl.iter().all(|v| v.is_nan()));
+    assert!(g[0].kl.iter().all(|v| v.is_finite()));
 }

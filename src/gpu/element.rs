@@ -5,8 +5,10 @@
 use super::kernel::Layout;
 use crate::cpu;
 use crate::error::Result;
-use crate::pair::{GaussianPair, GaussianPair64, Metric, Param};
+use crate::gradient::{gradients_one, PER_MEASURE};
+use crate::pair::{GaussianPair, GaussianPair64, Metric, Metrics, Param};
 use crate::validate;
+use bytemuck::{Pod, Zeroable};
 
 /// An input pair of one precision and the values the kernel writes for it.
 pub(crate) trait HostPair: bytemuck::Pod + Sync {
@@ -18,14 +20,16 @@ pub(crate) trait HostPair: bytemuck::Pod + Sync {
     const VALUE_BYTES: u64;
     /// The kernel (and entry point) that evaluates this precision.
     const LAYOUT: Layout;
+    /// Output values per pair and selected measure.
+    const VALUES_PER_METRIC: usize = 1;
     /// `(any invalid pair, any pair needing a host fix-up)`, branch-free.
     fn screen(pairs: &[Self], param: Param) -> (bool, bool);
     /// Ok, or the first invalid pair as [`crate::Error::InvalidInput`] (absolute index).
     fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()>;
     /// Whether the kernel may be inexact here (subnormal μ or μ1 − μ2).
     fn needs_host_fixup(&self) -> bool;
-    /// `[cross_entropy, kl, entropy]` on the CPU in the same precision.
-    fn eval_cpu(&self, param: Param) -> [Self::Value; Metric::COUNT];
+    /// The row of `metrics` recomputed on the CPU in the same precision.
+    fn fix_row(&self, param: Param, metrics: Metrics, row: &mut [Self::Value]);
 }
 
 impl HostPair for GaussianPair {
@@ -53,8 +57,9 @@ impl HostPair for GaussianPair {
         validate::needs_host_fixup(self)
     }
 
-    fn eval_cpu(&self, param: Param) -> [f32; Metric::COUNT] {
-        cpu::measures32(self, param)
+    fn fix_row(&self, param: Param, metrics: Metrics, row: &mut [f32]) {
+        let all = cpu::measures32(self, param);
+        select_into(&all, metrics, row);
     }
 }
 
@@ -79,13 +84,64 @@ impl HostPair for GaussianPair64 {
         validate::needs_host_fixup_f64(self)
     }
 
-    fn eval_cpu(&self, _param: Param) -> [f64; Metric::COUNT] {
+    fn fix_row(&self, _param: Param, metrics: Metrics, row: &mut [f64]) {
         let d = cpu::eval64(self);
         let mut all = [f64::NAN; Metric::COUNT];
         all[0] = d.cross_entropy;
         all[1] = d.kl;
         all[2] = d.entropy;
-        all
+        select_into(&all, metrics, row);
+    }
+}
+
+/// The selected measures of `all` (canonical positions) into `row`.
+fn select_into<V: Copy>(all: &[V], metrics: Metrics, row: &mut [V]) {
+    for (dst, m) in row.iter_mut().zip(metrics.iter()) {
+        if let Some(v) = all.get(m.index()) {
+            *dst = *v;
+        }
+    }
+}
+
+/// A pair whose gradients are evaluated (`main_grad` of
+/// `shaders/gradients.wgsl`): the input element of [`GaussianPair`], four
+/// output values per selected measure.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub(crate) struct GradPair(pub GaussianPair);
+
+impl HostPair for GradPair {
+    type Value = f32;
+    const PAIR_BYTES: u64 = super::kernel::PAIR_BYTES;
+    const VALUE_BYTES: u64 = 4;
+    const LAYOUT: Layout = Layout::Grad;
+    const VALUES_PER_METRIC: usize = PER_MEASURE;
+
+    #[inline]
+    fn screen(pairs: &[Self], param: Param) -> (bool, bool) {
+        GaussianPair::screen(bytemuck::cast_slice(pairs), param)
+    }
+
+    fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()> {
+        validate::validate_param_at(bytemuck::cast_slice(pairs), param, offset)
+    }
+
+    #[inline]
+    fn needs_host_fixup(&self) -> bool {
+        validate::needs_host_fixup(&self.0)
+    }
+
+    fn fix_row(&self, param: Param, metrics: Metrics, row: &mut [f32]) {
+        let p = self.0;
+        let g = gradients_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param);
+        let parts = [Metric::CrossEntropy, Metric::Kl]
+            .into_iter()
+            .zip(g.chunks_exact(PER_MEASURE))
+            .filter(|(m, _)| metrics.contains(*m))
+            .flat_map(|(_, v)| v.iter().copied());
+        for (dst, v) in row.iter_mut().zip(parts) {
+            *dst = v;
+        }
     }
 }
 
@@ -93,6 +149,7 @@ impl HostPair for GaussianPair64 {
 const _: () = {
     assert!(core::mem::size_of::<GaussianPair>() as u64 == GaussianPair::PAIR_BYTES);
     assert!(core::mem::size_of::<GaussianPair64>() as u64 == GaussianPair64::PAIR_BYTES);
+    assert!(core::mem::size_of::<GradPair>() as u64 == GradPair::PAIR_BYTES);
     assert!(core::mem::size_of::<f32>() as u64 == GaussianPair::VALUE_BYTES);
     assert!(core::mem::size_of::<f64>() as u64 == GaussianPair64::VALUE_BYTES);
 };

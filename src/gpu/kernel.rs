@@ -8,8 +8,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// The kernel's WGSL source (`shaders/divergence.wgsl`).
-pub const SHADER_SOURCE: &str = include_str!("../../shaders/divergence.wgsl");
+/// The kernel's WGSL source: `shaders/divergence.wgsl` (the measures, entry
+/// points `main` and `main_soa`) followed by `shaders/gradients.wgsl`
+/// (`main_grad`, which uses the former's helpers).
+pub const SHADER_SOURCE: &str = concat!(
+    include_str!("../../shaders/divergence.wgsl"),
+    "\n",
+    include_str!("../../shaders/gradients.wgsl")
+);
 
 /// The f64 kernel's WGSL source (`shaders/divergence_f64.wgsl`); needs the
 /// device features `SHADER_F64` and `SHADER_INT64`.
@@ -49,6 +55,9 @@ pub(crate) enum Layout {
     /// `main` of the f64 kernel: an array of 32-byte pairs at binding 0, f64
     /// values at binding 1 (the bind group layout of [`Layout::Pairs`]).
     Pairs64,
+    /// `main_grad` (`shaders/gradients.wgsl`): 16-byte pairs at binding 0,
+    /// four gradient values per selected measure at binding 1.
+    Grad,
 }
 
 pub(crate) struct Kernel {
@@ -136,6 +145,7 @@ impl Kernel {
         let param = options.param.code();
         let (pipeline_layout, entry, module_f64) = match layout {
             Layout::Pairs => (&self.pipeline_layout, "main", None),
+            Layout::Grad => (&self.pipeline_layout, "main_grad", None),
             Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa", None),
             // Created by `pipeline_f64`, which checks the device's features.
             Layout::Pairs64 => (&self.pipeline_layout, "main", Some(self.f64_module()?)),

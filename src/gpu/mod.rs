@@ -13,12 +13,13 @@ mod element;
 pub(crate) mod kernel;
 
 use crate::error::{Error, Result};
+use crate::gradient::Gradients;
 use crate::pair::{
     Divergences, Divergences64, EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param,
 };
 use crate::validate::OnInvalid;
 use context::AdapterSummary;
-use element::HostPair;
+use element::{GradPair, HostPair};
 use kernel::{grid, Counters, Kernel, Layout, PAIR_BYTES};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -636,6 +637,54 @@ impl GpuEvaluator {
         self.run(pairs, options, out, WaitMode::Offload, 0).await
     }
 
+    /// The gradients of `options.metrics` (cross-entropy and/or KL; see
+    /// [`crate::gradient`]) of every pair given in `options.param`, into
+    /// `out` (`pairs.len() × 4 × options.metrics.len()` values, row-major:
+    /// `[∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2]` per measure, cross-entropy first).
+    /// Blocking. Inputs are validated as by [`evaluate_with`](Self::evaluate_with).
+    pub fn gradients_with(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        block_on(self.run::<GradPair>(
+            bytemuck::cast_slice(pairs),
+            options,
+            out,
+            WaitMode::Block,
+            0,
+        ))
+    }
+
+    /// [`gradients_with`](Self::gradients_with) for async code.
+    pub async fn gradients_with_async(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.run::<GradPair>(
+            bytemuck::cast_slice(pairs),
+            options,
+            out,
+            WaitMode::Offload,
+            0,
+        )
+        .await
+    }
+
+    /// Both gradients of every pair given by σ (blocking).
+    pub fn gradients(&self, pairs: &[GaussianPair]) -> Result<Vec<Gradients>> {
+        let mut out = vec![Gradients::default(); pairs.len()];
+        self.gradients_with(
+            pairs,
+            Metrics::CE_KL.into(),
+            bytemuck::cast_slice_mut(&mut out),
+        )?;
+        Ok(out)
+    }
+
     /// The device features f64 evaluation needs and this device lacks
     /// (empty when [`evaluate_f64`](Self::evaluate_f64) is available).
     pub fn missing_f64_features(&self) -> wgpu::Features {
@@ -898,6 +947,12 @@ impl GpuEvaluator {
                 self.kernel
                     .pipeline_f64(&self.device, options.metrics, &self.counters)
             }
+            Layout::Grad => {
+                crate::gradient::check_metrics(options.metrics)?;
+                self.kernel
+                    .pipeline(&self.device, Layout::Grad, options, &self.counters)
+                    .ok_or_else(|| Error::Unsupported("no gradient pipeline".into()))
+            }
             layout => self
                 .kernel
                 .pipeline(&self.device, layout, options, &self.counters)
@@ -914,7 +969,7 @@ impl GpuEvaluator {
         offset: usize,
     ) -> Result<()> {
         let metrics = options.metrics;
-        let k = metrics.len();
+        let k = metrics.len() * P::VALUES_PER_METRIC;
         let n = pairs.len();
         if n.checked_mul(k) != Some(out.len()) {
             return Err(Error::LengthMismatch {
@@ -958,12 +1013,7 @@ impl GpuEvaluator {
             let (Some(p), Some(row)) = (pairs.get(i), out.chunks_exact_mut(k).nth(i)) else {
                 continue;
             };
-            let all = p.eval_cpu(options.param);
-            for (dst, m) in row.iter_mut().zip(metrics.iter()) {
-                if let Some(v) = all.get(m.index()) {
-                    *dst = *v;
-                }
-            }
+            p.fix_row(options.param, metrics, row);
         }
         Ok(())
     }
