@@ -308,3 +308,66 @@ fn two_evaluators_one_device_and_one_evaluator_many_threads() {
         }
     });
 }
+
+/// Gradients recorded into the app's encoder equal the host path's, for
+/// both measures and each alone, in a log-variance parameterisation (the
+/// VAE case); misuse is an error, not a panic.
+#[test]
+fn encode_gradients_equals_host_path() {
+    let Some(gpu) = gpu() else { return };
+    let (device, queue) = (gpu.device(), gpu.queue());
+    let pairs: Vec<GaussianPair> = random_pairs(10_001, 9)
+        .into_iter()
+        .map(|p| GaussianPair::new(p.mu1, p.sigma1.ln() * 2.0, p.mu2, p.sigma2.ln() * 2.0))
+        .collect();
+    let input = storage_with(device, bytemuck::cast_slice(&pairs));
+    for metrics in [
+        Metrics::CE_KL,
+        Metrics::new(&[gaussdiv::Metric::Kl]).unwrap(),
+        Metrics::new(&[gaussdiv::Metric::CrossEntropy]).unwrap(),
+    ] {
+        let options = gaussdiv::EvalOptions::new(metrics, gaussdiv::Param::LogVar);
+        let values = pairs.len() * 4 * metrics.len();
+        let output = output_buffer(device, (values * 4) as u64);
+        let mut enc = device.create_command_encoder(&Default::default());
+        gpu.encode_gradients(
+            &mut enc,
+            input.slice(..),
+            output.slice(..),
+            pairs.len() as u64,
+            options,
+        )
+        .unwrap();
+        queue.submit([enc.finish()]);
+        let got = read_f32(device, queue, &output, 0, (values * 4) as u64);
+        let mut want = vec![0f32; values];
+        gpu.gradients_with(&pairs, options, &mut want).unwrap();
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+    // Too small an output, and a measure without gradients.
+    let small = output_buffer(device, 16);
+    let mut enc = device.create_command_encoder(&Default::default());
+    let e = gpu
+        .encode_gradients(
+            &mut enc,
+            input.slice(..),
+            small.slice(..),
+            2,
+            Metrics::CE_KL.into(),
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidBuffer(_)), "{e}");
+    let e = gpu
+        .encode_gradients(
+            &mut enc,
+            input.slice(..),
+            small.slice(..),
+            1,
+            Metrics::EVERY.into(),
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::Unsupported(_)), "{e}");
+}

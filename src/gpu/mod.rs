@@ -1545,6 +1545,28 @@ impl GpuEvaluator {
         self.encode_chunks(encoder, Layout::Pairs, inputs, output, count, options)
     }
 
+    /// Record the gradients of `options.metrics` (cross-entropy and/or KL;
+    /// see [`crate::gradient`]) of `count` pairs on the device into `encoder`:
+    /// `4 × options.metrics.len()` f32 per pair from the start of `output`
+    /// (`[∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2]` per measure, cross-entropy first — the
+    /// layout of [`Gradients`] when both are selected). Same buffer checks,
+    /// chunking, caching and device-path contract as
+    /// [`encode_metrics`](Self::encode_metrics): what a training loop on the
+    /// GPU needs for a KL term without a round trip to the host.
+    pub fn encode_gradients(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: wgpu::BufferSlice<'_>,
+        output: wgpu::BufferSlice<'_>,
+        count: u64,
+        options: EvalOptions,
+    ) -> Result<()> {
+        crate::gradient::check_metrics(options.metrics)?;
+        self.check_slice("input", &input, count, PAIR_BYTES)?;
+        let inputs = BindInputs::Pairs(input.buffer().clone(), input.offset());
+        self.encode_chunks(encoder, Layout::Grad, inputs, output, count, options)
+    }
+
     /// [`encode_metrics`](Self::encode_metrics) for data kept as a structure
     /// of arrays: four f32 arrays μ1, σ1, μ2, σ2 of `count` values each.
     pub fn encode_soa(
@@ -1586,7 +1608,11 @@ impl GpuEvaluator {
         count: u64,
         options: EvalOptions,
     ) -> Result<()> {
-        let k = options.metrics.len();
+        let per_metric = match layout {
+            Layout::Grad => crate::gradient::PER_MEASURE,
+            _ => 1,
+        };
+        let k = options.metrics.len() * per_metric;
         let value_bytes = 4 * k as u64;
         self.check_slice("output", &output, count, value_bytes)?;
         let aliased = match &inputs {
