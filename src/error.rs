@@ -65,8 +65,10 @@ pub enum Error {
         /// What wgpu reported.
         message: String,
     },
-    /// The device lacks a feature or limit this operation needs.
-    #[error("the GPU device does not support this: {0}")]
+    /// The operation is not available: the device lacks a feature or limit
+    /// it needs, or the path does not offer it (e.g. gradients of a measure
+    /// other than KL and cross-entropy). The message says which.
+    #[error("not supported: {0}")]
     Unsupported(String),
     /// The GPU reported an error (validation, out of memory, internal).
     #[error("GPU error: {0}")]

@@ -3,7 +3,8 @@
 
 use super::io::{self, Rows, Values};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg, ProgressArg};
-use gaussdiv::verify::{verify_f64_with, verify_with};
+use gaussdiv::gradient;
+use gaussdiv::verify::{gradient_error, gradient_scales, verify_f64_with, verify_with};
 use gaussdiv::{
     cpu, Backend, EvalOptions, Evaluator, GpuEvaluator, GpuOptions, Metric, Metrics, OnInvalid,
     Param, Tolerance, VerifyReport,
@@ -212,6 +213,11 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     // cross-entropy, KL, entropy); `auto` and `cpu` use the CPU reference path
     // (fast on all cores, and the reference itself).
     let gpu64 = if f64_mode && args.backend == BackendArg::Gpu {
+        if args.gradients {
+            return Err(CliError::input(
+                "--gradients --precision f64 runs on the CPU (use --backend cpu or auto)",
+            ));
+        }
         if param != Param::Std || !Metrics::DIVERGENCES.contains_all(set) {
             return Err(CliError::input(
                 "--precision f64 --backend gpu supports --param std and the measures \
@@ -227,11 +233,18 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     } else {
         Some(evaluator_for(args.backend)?)
     };
-    let names: Vec<&str> = wanted.iter().map(|m| m.name()).collect();
+    let (names, order, k) = if args.gradients {
+        gradient::check_metrics(set).map_err(|e| CliError::input(format!("--gradients: {e}")))?;
+        gradient_columns(&wanted, set)
+    } else {
+        let names = wanted.iter().map(|m| m.name().to_string()).collect();
+        (names, order, set.len())
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let sink = io::create_sink(args.output.as_deref(), &names, f64_mode)?;
     let mut progress = Progress::new(args.progress, input.size);
     let bytes_read = input.bytes_read.clone();
-    let k = set.len();
+    let mut grad_report: Option<GradReport> = None;
     let source = input.source;
     let mut report: Option<VerifyReport> = None;
 
@@ -282,6 +295,24 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                 } else {
                     Values::F32(Vec::new())
                 });
+                if args.gradients {
+                    let r =
+                        evaluate_gradients(&rows, &mut values, options, evaluator.as_ref(), args)?;
+                    if let Some(mut r) = r {
+                        r.row += offset;
+                        match &mut grad_report {
+                            Some(g) => g.merge(r),
+                            None => grad_report = Some(r),
+                        }
+                    }
+                    offset += n;
+                    progress.update(n, bytes_read.load(Ordering::Relaxed));
+                    if out_tx.send(ToWriter::Chunk(values)).is_err() {
+                        return Ok(());
+                    }
+                    let _ = free_rows_tx.try_send(rows);
+                    continue;
+                }
                 let chunk_report = evaluate(
                     &rows,
                     &mut values,
@@ -317,6 +348,22 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     progress.finish();
     outcome?;
 
+    if args.verify && args.gradients {
+        return Ok(match grad_report {
+            Some(r) => {
+                eprintln!("{r}");
+                if r.passed() {
+                    0
+                } else {
+                    1
+                }
+            }
+            None => {
+                eprintln!("verify: no rows");
+                0
+            }
+        });
+    }
     if args.verify {
         let report = report.unwrap_or_else(|| VerifyReport::empty(Tolerance::CPU_F32));
         eprint!("{report}");
@@ -402,6 +449,141 @@ fn evaluate(
                 return Ok(None);
             }
             Ok(Some(verify_f64_with(pairs, options, flat, Tolerance::F64)?))
+        }
+        _ => Err(CliError::input(
+            "internal: precision mismatch between input and output buffers",
+        )),
+    }
+}
+
+/// Column names, output order (positions in a computed row) and values per
+/// computed row of `--gradients`: four columns per measure in the user's order.
+fn gradient_columns(wanted: &[Metric], set: Metrics) -> (Vec<String>, Vec<usize>, usize) {
+    let mut names = Vec::new();
+    let mut order = Vec::new();
+    for m in wanted {
+        let prefix = if *m == Metric::Kl { "dkl" } else { "dce" };
+        let pos = set.iter().position(|x| x == *m).unwrap_or(0);
+        for (j, v) in ["dmu1", "da1", "dmu2", "da2"].iter().enumerate() {
+            names.push(format!("{prefix}_{v}"));
+            order.push(gradient::PER_MEASURE * pos + j);
+        }
+    }
+    (names, order, gradient::values_per_pair(set))
+}
+
+/// `--verify --gradients`: the worst value against the CPU f64 gradients
+/// (error of `verify::gradient_error`, relative to the value or, for
+/// ∂/∂a2, to its terms).
+struct GradReport {
+    values: u64,
+    worst: f64,
+    row: usize,
+    got: f64,
+    want: f64,
+    bound: f64,
+}
+
+impl GradReport {
+    fn merge(&mut self, other: GradReport) {
+        self.values += other.values;
+        self.bound = self.bound.max(other.bound);
+        if other.worst > self.worst || other.worst.is_nan() {
+            self.worst = other.worst;
+            self.row = other.row;
+            self.got = other.got;
+            self.want = other.want;
+        }
+    }
+
+    fn passed(&self) -> bool {
+        self.worst <= self.bound
+    }
+}
+
+impl std::fmt::Display for GradReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "verify gradients: {} values, worst error {:.3e} (bound {:.0e}) at row {}: got {:e}, reference {:e} — {}",
+            self.values,
+            self.worst,
+            self.bound,
+            self.row,
+            self.got,
+            self.want,
+            if self.passed() { "PASS" } else { "FAIL" }
+        )
+    }
+}
+
+/// Gradients of one chunk into `values` (f32: the evaluator; f64: the CPU);
+/// with `--verify` (f32), the chunk's worst value against the CPU f64 gradients.
+fn evaluate_gradients(
+    rows: &Rows,
+    values: &mut Values,
+    options: EvalOptions,
+    evaluator: Option<&Evaluator>,
+    args: &EvalArgs,
+) -> Result<Option<GradReport>, CliError> {
+    let k = gradient::values_per_pair(options.metrics);
+    match (rows, values) {
+        (Rows::F32(pairs), Values::F32(flat)) => {
+            flat.resize(pairs.len() * k, 0.0);
+            let on_gpu = match evaluator {
+                Some(ev) => {
+                    ev.gradients_with(pairs, options, flat)?;
+                    ev.uses_gpu_for(pairs.len())
+                }
+                None => {
+                    gradient::cpu_gradients_with(pairs, options, flat)?;
+                    false
+                }
+            };
+            if !args.verify {
+                return Ok(None);
+            }
+            let p64: Vec<_> = pairs.iter().map(|p| p.to_f64()).collect();
+            let mut reference = vec![0f64; flat.len()];
+            gradient::cpu_gradients_f64_with(&p64, options, &mut reference)?;
+            // Scales of the computed columns (all eight, then the selected ones).
+            let both = options.metrics.len() == 2;
+            let kl_only = options.metrics.contains(Metric::Kl) && !both;
+            let mut report = GradReport {
+                values: flat.len() as u64,
+                worst: 0.0,
+                row: 0,
+                got: 0.0,
+                want: 0.0,
+                bound: if on_gpu { 2e-6 } else { 1e-6 },
+            };
+            for (i, p) in p64.iter().enumerate() {
+                let scales = gradient_scales(p, options.param);
+                let sel = match (both, kl_only) {
+                    (true, _) => &scales[..],
+                    (false, true) => &scales[gradient::PER_MEASURE..],
+                    _ => &scales[..gradient::PER_MEASURE],
+                };
+                let row = i * k..(i + 1) * k;
+                let (Some(got), Some(want)) = (flat.get(row.clone()), reference.get(row)) else {
+                    continue;
+                };
+                for ((g, w), s) in got.iter().zip(want).zip(sel) {
+                    let e = gradient_error(f64::from(*g), *w, *s, gaussdiv::Precision::F32);
+                    if e > report.worst || e.is_nan() {
+                        report.worst = e;
+                        report.row = i;
+                        report.got = f64::from(*g);
+                        report.want = *w;
+                    }
+                }
+            }
+            Ok(Some(report))
+        }
+        (Rows::F64(pairs), Values::F64(flat)) => {
+            flat.resize(pairs.len() * k, 0.0);
+            gradient::cpu_gradients_f64_with(pairs, options, flat)?;
+            Ok(None)
         }
         _ => Err(CliError::input(
             "internal: precision mismatch between input and output buffers",

@@ -165,6 +165,11 @@ pub struct EvalArgs {
     /// Check every result against the CPU f64 reference; exit 1 and print the worst row if any is out of tolerance.
     #[arg(long)]
     pub verify: bool,
+    /// Write the gradients of the --metrics (cross_entropy and/or kl) with respect to the
+    /// inputs instead of their values: four columns per measure, d<ce|kl>_dmu1, _da1,
+    /// _dmu2, _da2 (a = the --param column).
+    #[arg(long)]
+    pub gradients: bool,
     /// Progress bar on standard error (rows/s, ETA).
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressArg,
