@@ -58,6 +58,11 @@
 //! * [`cpu`]: the same formulas on all cores, f32 (mirror of the kernel) and
 //!   f64 (the reference).
 //! * [`verify()`]: the tolerance model; reports the worst row.
+//! * [`gradient`]: analytic gradients of KL and cross-entropy with respect
+//!   to (μ1, a1, μ2, a2) in any [`Param`], on the GPU
+//!   ([`Evaluator::gradients_with`], [`GpuEvaluator::encode_gradients`]) and
+//!   the CPU (f32, f64).
+//! * [`layout`]: pairwise N × M and broadcast layouts on any backend.
 //!
 //! ## Integration into a wgpu app
 //!
