@@ -875,13 +875,22 @@ fn measures(pv: vec4<u32>) -> array<f32, 10> {
     return out;
 }
 
-// Write the selected measures of row i, canonical order.
-fn write_row(i: u32, d: array<f32, 10>) {
-    let k = select(0u, 1u, WRITE_CE) + select(0u, 1u, WRITE_KL) + select(0u, 1u, WRITE_ENTROPY)
+// Number of selected measures (values per row).
+fn selected_count() -> u32 {
+    return select(0u, 1u, WRITE_CE) + select(0u, 1u, WRITE_KL) + select(0u, 1u, WRITE_ENTROPY)
         + select(0u, 1u, WRITE_ENTROPY_Q) + select(0u, 1u, WRITE_REVERSE_KL) + select(0u, 1u, WRITE_JEFFREYS)
         + select(0u, 1u, WRITE_BHATTACHARYYA) + select(0u, 1u, WRITE_BHATTACHARYYA_COEFFICIENT)
         + select(0u, 1u, WRITE_HELLINGER) + select(0u, 1u, WRITE_WASSERSTEIN2);
-    var o = i * k;
+}
+
+// Write the selected measures of row i, canonical order.
+fn write_row(i: u32, d: array<f32, 10>) {
+    write_values(i * selected_count(), d);
+}
+
+// Write the selected measures, canonical order, from results[o0].
+fn write_values(o0: u32, d: array<f32, 10>) {
+    var o = o0;
     if (WRITE_CE) {
         results[o] = d[0];
         o = o + 1u;

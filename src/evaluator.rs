@@ -269,7 +269,7 @@ impl Evaluator {
 
     /// The GPU evaluator a batch of `n` pairs goes to, if any. Batches below
     /// the crossover are decided without touching the lock.
-    fn gpu_for(&self, n: usize) -> Option<Arc<GpuEvaluator>> {
+    pub(crate) fn gpu_for(&self, n: usize) -> Option<Arc<GpuEvaluator>> {
         let wanted = match self.backend {
             Backend::Cpu => false,
             Backend::Gpu => true,
@@ -447,7 +447,7 @@ impl Evaluator {
 }
 
 /// Errors after which the GPU, not the input, is to blame.
-fn is_gpu_failure(e: &Error) -> bool {
+pub(crate) fn is_gpu_failure(e: &Error) -> bool {
     matches!(
         e,
         Error::DeviceLost(_) | Error::Timeout { .. } | Error::Map(_) | Error::Gpu(_)

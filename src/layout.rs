@@ -2,13 +2,17 @@
 //! q_j, like `cdist`) and broadcast (many p against one q — the VAE prior
 //! N(0, 1) case — or one p against many q).
 //!
-//! Both run on any [`Evaluator`] backend (GPU or CPU): the pairs of a block of
-//! rows are formed in a bounded host buffer and evaluated with the same
-//! kernel and formulas as every other path, so results equal the per-pair
-//! path bit for bit on the same backend.
+//! Both run on any [`Evaluator`] backend. On the GPU the cells are computed
+//! on the device from the two arrays of Gaussians themselves
+//! ([`crate::GpuEvaluator::pairwise_with`], `shaders/pairwise.wgsl`): only
+//! the results cross the bus. On the CPU (and on the GPU when p or q exceeds
+//! one storage binding) the pairs of a block of rows are formed in a bounded
+//! host buffer and evaluated by the per-pair path. Either way the same
+//! formulas run, so results equal the per-pair path bit for bit on the same
+//! backend.
 
 use crate::error::{Error, Result};
-use crate::evaluator::Evaluator;
+use crate::evaluator::{is_gpu_failure, Backend, Evaluator};
 use crate::pair::{EvalOptions, Gaussian, GaussianPair};
 
 /// Pairs formed per block (bounded host memory whatever N × M).
@@ -43,6 +47,16 @@ pub fn pairwise_with(
     }
     if cells == 0 {
         return Ok(());
+    }
+    if let Some(g) = evaluator.gpu_for(cells) {
+        let fits = |len: usize| (len as u64).saturating_mul(8) <= g.max_binding_bytes();
+        if fits(n) && fits(m) {
+            match g.pairwise_with(p, q, options, out) {
+                // Under Auto a failing GPU is recovered by the per-pair path below.
+                Err(e) if evaluator.backend() == Backend::Auto && is_gpu_failure(&e) => {}
+                r => return r,
+            }
+        }
     }
     // Whole rows per block when they fit; a row is split when M alone is larger.
     let rows_per_block = (BLOCK_PAIRS / m).max(1);

@@ -94,3 +94,152 @@ fn pairwise_and_broadcast_gpu() {
     let ev = Evaluator::with_policy(Backend::Gpu, OnInvalid::Error).unwrap();
     check(&ev, "gpu");
 }
+
+/// The device-resident pairwise kernel (what `pairwise_with` uses on the
+/// GPU) in every parameterisation, with subnormal means (recomputed on the
+/// host), invalid q and p (the first invalid cell, row-major), and the NaN
+/// policy; and `encode_pairwise` into the app's buffers at odd offsets.
+#[test]
+fn device_pairwise_every_param_fixups_and_errors() {
+    let Some(g) = gpu() else { return };
+    let ev = Evaluator::with_policy(Backend::Gpu, OnInvalid::Error).unwrap();
+    let cpu = Evaluator::with_policy(Backend::Cpu, OnInvalid::Error).unwrap();
+    for param in Param::ALL {
+        let conv = |v: &[Gaussian]| -> Vec<Gaussian> {
+            v.iter()
+                .map(|x| Gaussian {
+                    mu: x.mu,
+                    sigma: match param {
+                        Param::Std => x.sigma,
+                        Param::Var => x.sigma * x.sigma,
+                        Param::LogStd => x.sigma.ln(),
+                        Param::LogVar => 2.0 * x.sigma.ln(),
+                        _ => 1.0 / (x.sigma * x.sigma),
+                    },
+                })
+                .collect()
+        };
+        let mut p = conv(&gaussians(301, 11));
+        let q = conv(&gaussians(257, 12));
+        p[5].mu = 3e-39; // subnormal: those cells come from the CPU
+        p[6].mu = 2e-38;
+        let options = EvalOptions::new(Metrics::EVERY, param);
+        let mut out = vec![0f32; p.len() * q.len() * 10];
+        g.pairwise_with(&p, &q, options, &mut out).unwrap();
+        assert_eq!(
+            bytemuck::cast_slice::<f32, u32>(&out),
+            bytemuck::cast_slice::<f32, u32>(&per_pair(&ev, &p, &q, options)),
+            "{param}: device pairwise vs per-pair GPU"
+        );
+        // Against the CPU: reported (the accuracy of both against truth is
+        // asserted per measure by tests/measures.rs).
+        let want = per_pair(&cpu, &p, &q, options);
+        let differ = out
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()))
+            .count();
+        println!(
+            "{param}: {differ} of {} values differ from the CPU",
+            out.len()
+        );
+    }
+    // Invalid input: q_3 (cell 3 of row 0) comes before p_2 (cell 2·M).
+    let mut p = gaussians(5, 1);
+    let mut q = gaussians(4, 2);
+    p[2].sigma = 0.0;
+    let mut out = vec![0f32; 20 * 2];
+    match g.pairwise_with(&p, &q, Metrics::CE_KL.into(), &mut out) {
+        Err(gaussdiv::Error::InvalidInput { index, .. }) => assert_eq!(index, 2 * 4),
+        other => panic!("{other:?}"),
+    }
+    q[3].sigma = f32::NAN;
+    match g.pairwise_with(&p, &q, Metrics::CE_KL.into(), &mut out) {
+        Err(gaussdiv::Error::InvalidInput { index, field, .. }) => {
+            assert_eq!(index, 3);
+            assert_eq!(field, gaussdiv::Field::Sigma2);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn encode_pairwise_into_app_buffers() {
+    use gaussdiv::wgpu::{self, util::DeviceExt};
+    let Some(g) = gpu() else { return };
+    let (device, queue) = (g.device(), g.queue());
+    let p = gaussians(1000, 21);
+    let q = gaussians(77, 22);
+    let options = EvalOptions::new(Metrics::CE_KL, Param::Std);
+    let mut bytes = vec![0u8; 256];
+    bytes.extend_from_slice(bytemuck::cast_slice(&p));
+    let pb = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("p"),
+        contents: &bytes,
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let qb = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("q"),
+        contents: bytemuck::cast_slice(&q),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let values = p.len() * q.len() * 2;
+    let out = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("out"),
+        size: 512 + values as u64 * 4,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("staging"),
+        size: values as u64 * 4,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&Default::default());
+    g.encode_pairwise(
+        &mut enc,
+        pb.slice(256..),
+        p.len() as u64,
+        qb.slice(..),
+        q.len() as u64,
+        out.slice(512..),
+        options,
+    )
+    .unwrap();
+    enc.copy_buffer_to_buffer(&out, 512, &staging, 0, values as u64 * 4);
+    queue.submit([enc.finish()]);
+    staging
+        .slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.unwrap());
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let got: Vec<f32> =
+        bytemuck::cast_slice(&staging.slice(..).get_mapped_range().unwrap()).to_vec();
+    let mut want = vec![0f32; values];
+    g.pairwise_with(&p, &q, options, &mut want).unwrap();
+    assert_eq!(got, want);
+    // Misuse: output aliasing an input, too small an output.
+    let mut enc = device.create_command_encoder(&Default::default());
+    assert!(g
+        .encode_pairwise(
+            &mut enc,
+            pb.slice(256..),
+            10,
+            qb.slice(..),
+            7,
+            pb.slice(..),
+            options
+        )
+        .is_err());
+    assert!(g
+        .encode_pairwise(
+            &mut enc,
+            pb.slice(256..),
+            1000,
+            qb.slice(..),
+            77,
+            out.slice(..256),
+            options
+        )
+        .is_err());
+}

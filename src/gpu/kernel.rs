@@ -10,11 +10,14 @@ use std::sync::Mutex;
 
 /// The kernel's WGSL source: `shaders/divergence.wgsl` (the measures, entry
 /// points `main` and `main_soa`) followed by `shaders/gradients.wgsl`
-/// (`main_grad`, which uses the former's helpers).
+/// (`main_grad`) and `shaders/pairwise.wgsl` (`main_pairwise`), which use
+/// the former's helpers.
 pub const SHADER_SOURCE: &str = concat!(
     include_str!("../../shaders/divergence.wgsl"),
     "\n",
-    include_str!("../../shaders/gradients.wgsl")
+    include_str!("../../shaders/gradients.wgsl"),
+    "\n",
+    include_str!("../../shaders/pairwise.wgsl")
 );
 
 /// The f64 kernel's WGSL source (`shaders/divergence_f64.wgsl`); needs the
@@ -58,6 +61,10 @@ pub(crate) enum Layout {
     /// `main_grad` (`shaders/gradients.wgsl`): 16-byte pairs at binding 0,
     /// four gradient values per selected measure at binding 1.
     Grad,
+    /// `main_pairwise` (`shaders/pairwise.wgsl`): arrays of 8-byte
+    /// Gaussians p and q at bindings 6 and 7, the block's uniform at 8
+    /// (dynamic offset), the measures at binding 1.
+    Pairwise,
 }
 
 pub(crate) struct Kernel {
@@ -69,6 +76,9 @@ pub(crate) struct Kernel {
     pub soa_layout: Option<wgpu::BindGroupLayout>,
     pipeline_layout: wgpu::PipelineLayout,
     soa_pipeline_layout: Option<wgpu::PipelineLayout>,
+    /// Bind group layout of `main_pairwise` (bindings 1, 6, 7, 8).
+    pub pairwise_layout: wgpu::BindGroupLayout,
+    pairwise_pipeline_layout: wgpu::PipelineLayout,
     pub workgroup_size: u32,
     pipelines: Mutex<HashMap<(Layout, u16, u32), wgpu::ComputePipeline>>,
     /// The f64 module, compiled on first use (only on devices with [`f64_features`]).
@@ -107,6 +117,30 @@ impl Kernel {
                 ],
             })
         });
+        let pairwise_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("gaussdiv pairwise bind group layout"),
+            entries: &[
+                storage(1, false),
+                storage(6, true),
+                storage(7, true),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 8,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: wgpu::BufferSize::new(PAIRWISE_BLOCK_BYTES),
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let pairwise_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("gaussdiv pairwise pipeline layout"),
+                bind_group_layouts: &[Some(&pairwise_layout)],
+                immediate_size: 0,
+            });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("gaussdiv pipeline layout"),
             bind_group_layouts: &[Some(&layout)],
@@ -125,6 +159,8 @@ impl Kernel {
             soa_layout,
             pipeline_layout,
             soa_pipeline_layout,
+            pairwise_layout,
+            pairwise_pipeline_layout,
             workgroup_size,
             pipelines: Mutex::new(HashMap::new()),
             module_f64: Mutex::new(None),
@@ -146,6 +182,7 @@ impl Kernel {
         let (pipeline_layout, entry, module_f64) = match layout {
             Layout::Pairs => (&self.pipeline_layout, "main", None),
             Layout::Grad => (&self.pipeline_layout, "main_grad", None),
+            Layout::Pairwise => (&self.pairwise_pipeline_layout, "main_pairwise", None),
             Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa", None),
             // Created by `pipeline_f64`, which checks the device's features.
             Layout::Pairs64 => (&self.pipeline_layout, "main", Some(self.f64_module()?)),
@@ -200,6 +237,9 @@ impl Kernel {
         Some(pipeline)
     }
 }
+
+/// Bytes of the pairwise kernel's per-dispatch uniform (`PairwiseBlock`).
+pub(crate) const PAIRWISE_BLOCK_BYTES: u64 = 32;
 
 /// Pipeline-cache key part of the std parameterisation (the f64 kernel's only one).
 const STD: u32 = Param::Std.code();

@@ -11,6 +11,7 @@
 pub mod context;
 mod element;
 pub(crate) mod kernel;
+mod pairwise;
 
 use crate::error::{Error, Result};
 use crate::gradient::Gradients;
