@@ -132,6 +132,7 @@
 )]
 
 pub mod cpu;
+mod diagonal;
 pub mod error;
 pub mod evaluator;
 pub mod gpu;
