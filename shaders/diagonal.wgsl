@@ -113,7 +113,7 @@ fn diag_add_w(st: ptr<function, DiagState>, w: f32) {
         (*st).flags = (*st).flags | FLAG_W_INF;
         return;
     }
-    if (!(w > 0.0)) {
+    if (w <= 0.0) {
         return;
     }
     let f = frexp1(bits);

@@ -96,7 +96,7 @@ impl<T: Real> RowSum<T> {
             self.flags |= FLAG_W_INF;
             return;
         }
-        if !(w > T::ZERO) {
+        if w <= T::ZERO {
             return;
         }
         let (m, k) = w.frexp1();
