@@ -58,6 +58,9 @@
 //! * [`cpu`]: the same formulas on all cores, f32 (mirror of the kernel) and
 //!   f64 (the reference).
 //! * [`verify()`]: the tolerance model; reports the worst row.
+//! * [`layout`]: pairwise N × M, broadcast, and diagonal multivariate
+//!   Gaussians ([`layout::diagonal_with`]: rows of D independent dims, the
+//!   sums over dims formed on the GPU by `shaders/diagonal.wgsl`).
 //!
 //! ## Integration into a wgpu app
 //!

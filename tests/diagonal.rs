@@ -594,3 +594,27 @@ fn infinite_dims() {
         );
     }
 }
+
+/// Rows with an element whose μ1 − μ2 is subnormal (which a device may
+/// flush) are recomputed on the CPU: the GPU row equals the CPU row.
+#[test]
+fn subnormal_mean_rows_are_exact() {
+    let Some(gpu) = gpu() else { return };
+    for d in [5, 80] {
+        let mut pairs = random_pairs(4 * d, 21);
+        pairs[d + 2] = GaussianPair::new(1e-40, 1e-40, 0.0, 2e-40);
+        pairs[3 * d] = GaussianPair::new(3e-39, 1.0, 2e-39, 1.0);
+        let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+        let (mut g, mut c) = (vec![0f32; 40], vec![0f32; 40]);
+        gpu.evaluate_diagonal_with(&pairs, d, every, &mut g)
+            .unwrap();
+        cpu::diagonal_with(&pairs, d, every, &mut c).unwrap();
+        for r in [1, 3] {
+            assert_eq!(
+                bytemuck::cast_slice::<f32, u32>(&g[r * 10..r * 10 + 10]),
+                bytemuck::cast_slice::<f32, u32>(&c[r * 10..r * 10 + 10]),
+                "D={d} row {r}"
+            );
+        }
+    }
+}
