@@ -28,7 +28,8 @@
 // Error <= eps |S| + (D eps)^2 sum |terms| (Ogita-Rump-Oishi Sum2).
 //
 // Entry points (same bind group layout as `main`):
-// * main_diagonal: one invocation per row, dims in order (small D);
+// * main_diagonal: one invocation per row, dims in order (D < 256, the host's
+//   choice: WIDE_DIMS in src/diagonal.rs);
 // * main_diagonal_wide: one workgroup of DIAG_LANES invocations per row (large
 //   D): lane t sums dims t, t + DIAG_LANES, ... in order, then a tree over the
 //   lanes in workgroup memory (strides 32, 16, ..., 1).
@@ -193,7 +194,7 @@ fn diag_finish(st: DiagState) -> array<f32, 10> {
         v[j] = select(st.h[j] + st.l[j], inf, (st.flags & (1u << j)) != 0u);
     }
     // D_B = h + l: exp(-h - l) ~ exp(-h) (1 - l).
-    let db_inf = (st.flags & 64u) != 0u;
+    let db_inf = (st.flags & (1u << 6u)) != 0u;
     let dh = st.h[6];
     let dl = st.l[6];
     let big = db_inf || dh > EXP_ARG_MAX;

@@ -20,9 +20,16 @@
 use crate::error::{Error, Result};
 use crate::math::{exp_split, expm1, fast_two_sum, scale_exp, Real, MEASURES};
 
-/// Invocations (lanes) that share a row from [`LANES`] dims on: KEEP IN SYNC
-/// with `DIAG_LANES` of `shaders/diagonal.wgsl`.
+/// Invocations (lanes) that share a row of [`WIDE_DIMS`] dims or more: KEEP
+/// IN SYNC with `DIAG_LANES` of `shaders/diagonal.wgsl`.
 pub(crate) const LANES: usize = 64;
+
+/// Rows of this many dims or more are reduced by [`LANES`] lanes and a tree
+/// (the GPU's `main_diagonal_wide`, a workgroup per row), shorter rows
+/// sequentially (`main_diagonal`, an invocation per row). Measured on
+/// llvmpipe, the tree's fixed cost per row makes a workgroup per row 9× slower
+/// than an invocation per row at 64 dims and comparable from about 1000.
+pub(crate) const WIDE_DIMS: usize = 256;
 
 /// State slot of the Wasserstein sum of squares (slots 0–6 are the additive measures).
 const W: usize = 7;
@@ -210,13 +217,13 @@ impl<T: Real> RowSum<T> {
 }
 
 /// Every measure of one row of `dims` elements, `elem(d)` the measures of
-/// dim `d`: sequential below [`LANES`] dims, else [`LANES`] strided lanes and a
+/// dim `d`: sequential below [`WIDE_DIMS`] dims, else [`LANES`] strided lanes and a
 /// tree (strides 32, 16, …, 1) — the order of the GPU kernels.
 pub(crate) fn reduce_row<T: Real>(
     dims: usize,
     elem: impl Fn(usize) -> [T; MEASURES],
 ) -> [T; MEASURES] {
-    if dims < LANES {
+    if dims < WIDE_DIMS {
         let mut st = RowSum::new();
         for d in 0..dims {
             st.add(&elem(d));

@@ -110,8 +110,8 @@ pub fn broadcast_p_with(
 /// entropies), relative to Σ|terms| where the sum itself cancels.
 ///
 /// Routing follows the evaluator's (by the number of elements N·D). On the GPU
-/// the reduction runs in the kernel: one invocation per row below 64 dims, a
-/// workgroup per row from 64 on; rows are chunked to fit one storage binding
+/// the reduction runs in the kernel: one invocation per row below 256 dims, a
+/// workgroup per row from 256 on; rows are chunked to fit one storage binding
 /// and a single row larger than that is [`Error::TooLarge`] (the CPU has no
 /// such limit). The CPU path sums in the same order as the GPU kernels.
 ///

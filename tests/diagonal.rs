@@ -13,7 +13,8 @@ use gaussdiv::{
 };
 use std::collections::BTreeMap;
 
-const DIMS: [usize; 8] = [1, 2, 3, 63, 64, 65, 1000, 4096];
+/// Around both seams: the lanes (64) and the kernel switch (256 dims).
+const DIMS: [usize; 11] = [1, 2, 3, 63, 64, 65, 255, 256, 257, 1000, 4096];
 /// The required bound: relative to the sum (see `Worst::check` for sums that cancel).
 const TOL: f64 = 1e-5;
 /// Where |S| < CANCEL · Σ|terms| the relative error is ill-defined; such rows
@@ -29,6 +30,7 @@ const GUARD: f64 = 2.5e-7;
 fn rows_for(d: usize) -> &'static [usize] {
     match d {
         1..=65 => &[1, 5, 300],
+        255..=257 => &[1, 5, 40],
         1000 => &[1, 37],
         _ => &[1, 13],
     }
@@ -407,7 +409,7 @@ fn metric_subsets_are_columns_of_every() {
         }
     };
     let cpu_f: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
-    for d in [3, 70] {
+    for d in [3, 300] {
         check("cpu", d, &subsets, cpu_f);
     }
     let Some(gpu) = gpu() else { return };
@@ -427,11 +429,11 @@ fn metric_subsets_are_columns_of_every() {
     }
     some.extend(subsets.iter().step_by(97).copied());
     let gpu_f: Diag = &|p, d, o, out| gpu.evaluate_diagonal_with(p, d, o, out).unwrap();
-    for d in [3, 70] {
+    for d in [3, 300] {
         check("gpu", d, &some, gpu_f);
     }
     println!(
-        "metric subsets: CPU all {} subsets, GPU {} subsets, each on D = 3 and 70: bitwise columns of the full set",
+        "metric subsets: CPU all {} subsets, GPU {} subsets, each on D = 3 and 300: bitwise columns of the full set",
         subsets.len(),
         some.len()
     );
@@ -441,7 +443,7 @@ fn metric_subsets_are_columns_of_every() {
 /// than one host chunk) give the same rows as evaluating each row alone.
 #[test]
 fn chunking_matches_single_rows() {
-    let cases: &[(usize, usize)] = &[(3, 200_001), (100, 6000), (300_000, 2)];
+    let cases: &[(usize, usize)] = &[(3, 200_001), (100, 6000), (1000, 700), (300_000, 2)];
     let every = EvalOptions::new(Metrics::EVERY, Param::Std);
     let mut backends: Vec<(&str, Diag)> = Vec::new();
     let cpu_f: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
@@ -555,7 +557,7 @@ fn nan_policy_poisons_only_the_row() {
     if gpu().is_some() {
         backends.push(Evaluator::with_policy(Backend::Gpu, OnInvalid::Nan).unwrap());
     }
-    for d in [4, 100] {
+    for d in [4, 300] {
         let mut pairs = random_pairs(5 * d, 9);
         pairs[3 * d + d - 1].mu1 = f32::NAN;
         let every = EvalOptions::new(Metrics::EVERY, Param::Std);
@@ -611,7 +613,7 @@ fn infinite_dims() {
 #[test]
 fn subnormal_mean_rows_are_exact() {
     let Some(gpu) = gpu() else { return };
-    for d in [5, 80] {
+    for d in [5, 300] {
         let mut pairs = random_pairs(4 * d, 21);
         pairs[d + 2] = GaussianPair::new(1e-40, 1e-40, 0.0, 2e-40);
         pairs[3 * d] = GaussianPair::new(3e-39, 1.0, 2e-39, 1.0);

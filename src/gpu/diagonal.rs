@@ -18,9 +18,9 @@ impl GpuEvaluator {
     /// (`N × metrics.len()` values, canonical order). See
     /// [`crate::layout::diagonal_with`] for the measures and their accuracy.
     ///
-    /// The sums over dims run on the GPU: one invocation per row below 64
+    /// The sums over dims run on the GPU: one invocation per row below 256
     /// dims, one workgroup of 64 invocations per row (strided loads, then a
-    /// tree in workgroup memory) from 64 dims on. Rows are chunked so that a
+    /// tree in workgroup memory) from 256 dims on. Rows are chunked so that a
     /// chunk's input fits one binding; a row larger than the device's largest
     /// storage binding is [`Error::TooLarge`]. Invalid elements follow the
     /// evaluator's [`crate::OnInvalid`] policy ([`Error::InvalidElement`]

@@ -25,9 +25,9 @@ pub const DIAGONAL_SHADER_SOURCE: &str = concat!(
 );
 
 /// Dims from which a diagonal row is reduced by a workgroup (the lanes of
-/// `main_diagonal_wide`) instead of one invocation. KEEP IN SYNC with
-/// `DIAG_LANES` in `shaders/diagonal.wgsl` and [`crate::diagonal::LANES`].
-pub(crate) const WIDE_DIMS: usize = crate::diagonal::LANES;
+/// `main_diagonal_wide`) instead of one invocation: the CPU mirror's
+/// threshold ([`crate::diagonal::WIDE_DIMS`]), so both sum in the same order.
+pub(crate) const WIDE_DIMS: usize = crate::diagonal::WIDE_DIMS;
 
 /// Bytes of one input pair in the kernel's input binding.
 pub const PAIR_BYTES: u64 = 16;
