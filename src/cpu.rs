@@ -337,6 +337,122 @@ pub fn evaluate_f64_with(
     run(pairs, options, out)
 }
 
+/// Elements per block of rows of the diagonal layout (every measure of a
+/// block is evaluated by the batch loops into a scratch buffer, then each
+/// row is reduced); rows longer than this are evaluated element by element.
+const DIAG_BLOCK: usize = 1 << 13;
+
+/// The diagonal layout on the CPU, either precision: `out` is checked.
+fn diagonal<P: Pairs + Send>(
+    pairs: &[P],
+    dims: usize,
+    options: EvalOptions,
+    out: &mut [P::T],
+    scalar: impl Fn(&P, Param) -> [P::T; MEASURES] + Sync,
+) -> Result<()>
+where
+    P::T: Send,
+{
+    let metrics = options.metrics;
+    let k = metrics.len();
+    let rows = crate::diagonal::rows(pairs.len(), dims, k, out.len())?;
+    if rows == 0 {
+        return Ok(());
+    }
+    let sel: Vec<usize> = metrics.iter().map(Metric::index).collect();
+    let every = EvalOptions::new(Metrics::EVERY, options.param);
+    let rows_per_block = (DIAG_BLOCK / dims).max(1);
+    let block = |(p, o): (&[P], &mut [P::T])| {
+        let store = |row: [P::T; MEASURES], dst: &mut [P::T]| {
+            for (d, j) in dst.iter_mut().zip(&sel) {
+                if let Some(v) = row.get(*j) {
+                    *d = *v;
+                }
+            }
+        };
+        if dims > DIAG_BLOCK {
+            for (row, dst) in p.chunks_exact(dims).zip(o.chunks_exact_mut(k)) {
+                let r = crate::diagonal::reduce_row(dims, |d| {
+                    row.get(d)
+                        .map_or([P::T::NAN; MEASURES], |e| scalar(e, options.param))
+                });
+                store(r, dst);
+            }
+            return;
+        }
+        let mut scratch = vec![P::T::ZERO; p.len() * MEASURES];
+        if run(p, every, &mut scratch).is_err() {
+            o.fill(P::T::NAN);
+            return;
+        }
+        for (row, dst) in scratch
+            .chunks_exact(dims * MEASURES)
+            .zip(o.chunks_exact_mut(k))
+        {
+            let r = crate::diagonal::reduce_row(dims, |d| {
+                let mut m = [P::T::NAN; MEASURES];
+                if let Some(src) = row.get(d * MEASURES..(d + 1) * MEASURES) {
+                    m.copy_from_slice(src);
+                }
+                m
+            });
+            store(r, dst);
+        }
+    };
+    let chunks = pairs
+        .chunks(rows_per_block * dims)
+        .zip(out.chunks_mut(rows_per_block * k));
+    if pairs.len() < PARALLEL_MIN && rows_per_block >= rows {
+        chunks.for_each(block);
+    } else {
+        pairs
+            .par_chunks(rows_per_block * dims)
+            .zip(out.par_chunks_mut(rows_per_block * k))
+            .for_each(block);
+    }
+    Ok(())
+}
+
+/// The diagonal multivariate layout in f32: `pairs` holds N rows of `dims`
+/// pairs (row `r`, dimension `d` at `r·dims + d`), each row the
+/// p = N(μ1, diag(σ1²)), q = N(μ2, diag(σ2²)) of one D-dimensional pair in
+/// `options.param`; `out` receives `options.metrics` of every row
+/// (`N × metrics.len()` values, canonical order).
+///
+/// The additive measures are the sums over dims of the per-dim values
+/// (compensated summation; the same order as the GPU kernel); the
+/// Bhattacharyya coefficient is exp(−Σ D_B), Hellinger √(−expm1(−Σ D_B)),
+/// Wasserstein-2 √(Σ W_d²). A row with an invalid element is NaN (validate
+/// first to reject it; [`crate::layout::diagonal_with`] does). See
+/// [`crate::layout::diagonal_with`] for the accuracy.
+pub fn diagonal_with(
+    pairs: &[GaussianPair],
+    dims: usize,
+    options: EvalOptions,
+    out: &mut [f32],
+) -> Result<()> {
+    diagonal(pairs, dims, options, out, measures32)
+}
+
+/// [`diagonal_with`] in f64 (any measures and parameterisation).
+pub fn diagonal_f64_with(
+    pairs: &[GaussianPair64],
+    dims: usize,
+    options: EvalOptions,
+    out: &mut [f64],
+) -> Result<()> {
+    diagonal(pairs, dims, options, out, measures64)
+}
+
+/// One row of the f32 diagonal layout: every measure, canonical order (the
+/// GPU path's fix-up of rows with elements it cannot evaluate exactly).
+pub(crate) fn diagonal_row32(row: &[GaussianPair], param: Param) -> [f32; MEASURES] {
+    crate::diagonal::reduce_row(row.len(), |d| {
+        row.get(d)
+            .map_or([f32::NAN; MEASURES], |e| measures32(e, param))
+    })
+}
+
 /// The f64 reference for f32 pairs (inputs widened exactly).
 pub fn reference(pairs: &[GaussianPair]) -> Vec<Divergences64> {
     let mut out = vec![Divergences64::default(); pairs.len()];

@@ -54,6 +54,25 @@ pub enum Error {
         /// Why it is invalid.
         reason: &'static str,
     },
+    /// An element of a diagonal multivariate input (see
+    /// [`crate::layout::diagonal_with`]) is not a pair of valid Gaussians:
+    /// `index` is its position in the flat input, `row` and `dim` its row and
+    /// dimension (`index = row·dims + dim`).
+    #[error("invalid input at index {index} (row {row}, dim {dim}): {field} = {value} ({reason})")]
+    InvalidElement {
+        /// 0-based index of the first invalid element in the flat input.
+        index: usize,
+        /// Its row.
+        row: usize,
+        /// Its dimension within the row.
+        dim: usize,
+        /// The offending parameter.
+        field: Field,
+        /// Its value (widened to f64).
+        value: f64,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
     /// No GPU adapter could be found (or none matched `WGPU_ADAPTER_NAME`).
     #[error("no GPU adapter: {0}")]
     NoAdapter(String),

@@ -397,6 +397,48 @@ impl Evaluator {
         Ok(())
     }
 
+    /// The diagonal multivariate layout (see [`crate::layout::diagonal_with`]):
+    /// routed by the number of elements `pairs.len()`, like a batch of pairs.
+    pub(crate) fn diagonal_with(
+        &self,
+        pairs: &[GaussianPair],
+        dims: usize,
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        match self.gpu_for(pairs.len()) {
+            Some(g) => match g.evaluate_diagonal_with(pairs, dims, options, out) {
+                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
+                    self.log(format!(
+                        "GPU failed ({e}); this diagonal batch was evaluated on the CPU"
+                    ));
+                    self.diagonal_cpu(pairs, dims, options, out)
+                }
+                r => r,
+            },
+            None => self.diagonal_cpu(pairs, dims, options, out),
+        }
+    }
+
+    fn diagonal_cpu(
+        &self,
+        pairs: &[GaussianPair],
+        dims: usize,
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        cpu::diagonal_with(pairs, dims, options, out)?;
+        // A row with an invalid element is NaN: only then is the exact scan needed.
+        if self.on_invalid == OnInvalid::Error {
+            let k = options.metrics.len().max(1);
+            if out.iter().step_by(k).any(|v| v.is_nan()) {
+                validate::validate_param(pairs, options.param)
+                    .map_err(|e| crate::diagonal::element_error(e, dims))?;
+            }
+        }
+        Ok(())
+    }
+
     fn log(&self, event: String) {
         if let Ok(mut e) = self.events.lock() {
             e.push(event);

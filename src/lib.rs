@@ -62,7 +62,9 @@
 //!   to (μ1, a1, μ2, a2) in any [`Param`], on the GPU
 //!   ([`Evaluator::gradients_with`], [`GpuEvaluator::encode_gradients`]) and
 //!   the CPU (f32, f64).
-//! * [`layout`]: pairwise N × M and broadcast layouts on any backend.
+//! * [`layout`]: pairwise N × M, broadcast, and diagonal multivariate
+//!   Gaussians ([`layout::diagonal_with`]: rows of D independent dims, the
+//!   sums over dims formed on the GPU by `shaders/diagonal.wgsl`).
 //!
 //! ## Integration into a wgpu app
 //!
@@ -137,6 +139,7 @@
 )]
 
 pub mod cpu;
+mod diagonal;
 pub mod error;
 pub mod evaluator;
 pub mod gpu;

@@ -632,7 +632,7 @@ fn sum_scaled<T: Real>(m1: T, k1: i32, m2: T, k2: i32) -> (T, i32) {
 /// (Mesa's NIR does, for instance) cannot cancel the error term. Outside the
 /// normal range the error term is 0.
 #[inline(always)]
-fn fast_two_sum<T: Real>(x: T, y: T) -> (T, T) {
+pub(crate) fn fast_two_sum<T: Real>(x: T, y: T) -> (T, T) {
     let s = x + y;
     let ax = x.abs();
     let asum = s.abs();

@@ -144,3 +144,17 @@ fn f64_shader_constants_match_math_rs() {
     same("HALVE_THRESHOLD", <f64 as Real>::HALVE_THRESHOLD);
     same("F64_MAX", <f64 as Real>::MAX);
 }
+
+#[test]
+fn diagonal_shader_validates_with_naga() {
+    let module = validate(
+        gaussdiv::gpu::DIAGONAL_SHADER_SOURCE,
+        naga::valid::Capabilities::empty(),
+    );
+    for entry in ["main", "main_diagonal", "main_diagonal_wide"] {
+        assert!(
+            module.entry_points.iter().any(|e| e.name == entry),
+            "entry point {entry} missing"
+        );
+    }
+}

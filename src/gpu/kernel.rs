@@ -24,6 +24,20 @@ pub const SHADER_SOURCE: &str = concat!(
 /// device features `SHADER_F64` and `SHADER_INT64`.
 pub const SHADER_SOURCE_F64: &str = include_str!("../../shaders/divergence_f64.wgsl");
 
+/// The diagonal kernel's WGSL source: `shaders/divergence.wgsl` followed by
+/// `shaders/diagonal.wgsl` (which reuses its `measures`, bindings and
+/// overrides; entry points `main_diagonal` and `main_diagonal_wide`).
+pub const DIAGONAL_SHADER_SOURCE: &str = concat!(
+    include_str!("../../shaders/divergence.wgsl"),
+    "\n",
+    include_str!("../../shaders/diagonal.wgsl")
+);
+
+/// Dims from which a diagonal row is reduced by a workgroup (the lanes of
+/// `main_diagonal_wide`) instead of one invocation: the CPU mirror's
+/// threshold ([`crate::diagonal::WIDE_DIMS`]), so both sum in the same order.
+pub(crate) const WIDE_DIMS: usize = crate::diagonal::WIDE_DIMS;
+
 /// Bytes of one input pair in the kernel's input binding.
 pub const PAIR_BYTES: u64 = 16;
 
@@ -65,6 +79,11 @@ pub(crate) enum Layout {
     /// Gaussians p and q at bindings 6 and 7, the block's uniform at 8
     /// (dynamic offset), the measures at binding 1.
     Pairwise,
+    /// `main_diagonal` of the diagonal module: rows of D pairs at binding 0,
+    /// one invocation per row (the bind group layout of [`Layout::Pairs`]).
+    Diagonal,
+    /// `main_diagonal_wide`: one workgroup per row (large D).
+    DiagonalWide,
 }
 
 pub(crate) struct Kernel {
@@ -83,6 +102,8 @@ pub(crate) struct Kernel {
     pipelines: Mutex<HashMap<(Layout, u16, u32), wgpu::ComputePipeline>>,
     /// The f64 module, compiled on first use (only on devices with [`f64_features`]).
     module_f64: Mutex<Option<wgpu::ShaderModule>>,
+    /// The diagonal module ([`DIAGONAL_SHADER_SOURCE`]), compiled on first use.
+    module_diag: Mutex<Option<wgpu::ShaderModule>>,
 }
 
 impl Kernel {
@@ -164,6 +185,7 @@ impl Kernel {
             workgroup_size,
             pipelines: Mutex::new(HashMap::new()),
             module_f64: Mutex::new(None),
+            module_diag: Mutex::new(None),
         }
     }
 
@@ -179,15 +201,26 @@ impl Kernel {
     ) -> Option<wgpu::ComputePipeline> {
         let metrics = options.metrics;
         let param = options.param.code();
-        let (pipeline_layout, entry, module_f64) = match layout {
+        let (pipeline_layout, entry, other_module) = match layout {
             Layout::Pairs => (&self.pipeline_layout, "main", None),
             Layout::Grad => (&self.pipeline_layout, "main_grad", None),
             Layout::Pairwise => (&self.pairwise_pipeline_layout, "main_pairwise", None),
             Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa", None),
             // Created by `pipeline_f64`, which checks the device's features.
             Layout::Pairs64 => (&self.pipeline_layout, "main", Some(self.f64_module()?)),
+            // Created by `pipeline_diagonal`, which compiles the module.
+            Layout::Diagonal => (
+                &self.pipeline_layout,
+                "main_diagonal",
+                Some(self.diag_module()?),
+            ),
+            Layout::DiagonalWide => (
+                &self.pipeline_layout,
+                "main_diagonal_wide",
+                Some(self.diag_module()?),
+            ),
         };
-        let module = module_f64.as_ref().unwrap_or(&self.module);
+        let module = other_module.as_ref().unwrap_or(&self.module);
         let mut map = match self.pipelines.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
@@ -221,8 +254,13 @@ impl Kernel {
                     .into_iter()
                     .filter(|(name, _)| layout != Layout::Pairs64 || f64_names.contains(name))
                     .collect();
+                let label = match layout {
+                    Layout::Diagonal => "gaussdiv diagonal pipeline",
+                    Layout::DiagonalWide => "gaussdiv diagonal (workgroup per row) pipeline",
+                    _ => "gaussdiv divergence pipeline",
+                };
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("gaussdiv divergence pipeline"),
+                    label: Some(label),
                     layout: Some(pipeline_layout),
                     module,
                     entry_point: Some(entry),
@@ -299,6 +337,67 @@ impl Kernel {
             return Err(Error::Gpu(format!("the f64 kernel did not compile: {e}")));
         }
         pipeline.ok_or_else(|| Error::Gpu("the f64 kernel module is missing".into()))
+    }
+}
+
+impl Kernel {
+    /// The diagonal module, if it has been created.
+    fn diag_module(&self) -> Option<wgpu::ShaderModule> {
+        match self.module_diag.lock() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The diagonal pipeline (`wide`: a workgroup per row) writing
+    /// `options`, creating the diagonal module and the pipeline on first
+    /// use. A compilation failure is an error, and nothing is cached then.
+    pub fn pipeline_diagonal(
+        &self,
+        device: &wgpu::Device,
+        wide: bool,
+        options: EvalOptions,
+        counters: &Counters,
+    ) -> Result<wgpu::ComputePipeline> {
+        let layout = if wide {
+            Layout::DiagonalWide
+        } else {
+            Layout::Diagonal
+        };
+        let key = (layout, options.metrics.bits(), options.param.code());
+        let cached = match self.pipelines.lock() {
+            Ok(m) => m.get(&key).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
+        };
+        if let Some(p) = cached {
+            return Ok(p);
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        {
+            let mut module = match self.module_diag.lock() {
+                Ok(m) => m,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if module.is_none() {
+                *module = Some(device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("gaussdiv diagonal.wgsl"),
+                    source: wgpu::ShaderSource::Wgsl(DIAGONAL_SHADER_SOURCE.into()),
+                }));
+            }
+        }
+        let pipeline = self.pipeline(device, layout, options, counters);
+        if let Some(e) = super::now(scope.pop()).flatten() {
+            if let Ok(mut m) = self.pipelines.lock() {
+                m.remove(&key);
+            }
+            if let Ok(mut m) = self.module_diag.lock() {
+                *m = None;
+            }
+            return Err(Error::Gpu(format!(
+                "the diagonal kernel did not compile: {e}"
+            )));
+        }
+        pipeline.ok_or_else(|| Error::Gpu("the diagonal kernel module is missing".into()))
     }
 }
 

@@ -9,6 +9,7 @@
 //! executor); device-resident data through [`encode`](GpuEvaluator::encode).
 
 pub mod context;
+mod diagonal;
 mod element;
 pub(crate) mod kernel;
 mod pairwise;
@@ -30,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-pub use kernel::{f64_features, SHADER_SOURCE, SHADER_SOURCE_F64};
+pub use kernel::{f64_features, DIAGONAL_SHADER_SOURCE, SHADER_SOURCE, SHADER_SOURCE_F64};
 
 /// Smallest staging capacity, in f32 pairs (buffers grow by powers of two
 /// from here; f64 pairs take twice the bytes).
@@ -1304,11 +1305,24 @@ impl GpuEvaluator {
         guard: &'a mut Option<Scratch>,
         n_bytes: u64,
     ) -> Result<&'a mut Scratch> {
+        self.ensure_scratch_at_least(guard, n_bytes, 0)
+    }
+
+    /// [`ensure_scratch`](Self::ensure_scratch), but with room for at least
+    /// `at_least` bytes even beyond one host chunk (a diagonal row longer than
+    /// a chunk; the caller keeps it within one binding).
+    fn ensure_scratch_at_least<'a>(
+        &self,
+        guard: &'a mut Option<Scratch>,
+        n_bytes: u64,
+        at_least: u64,
+    ) -> Result<&'a mut Scratch> {
         let want = n_bytes
             .max(MIN_CAPACITY * PAIR_BYTES)
             .checked_next_power_of_two()
             .unwrap_or(u64::MAX)
-            .min(self.host_chunk_pairs * PAIR_BYTES);
+            .min(self.host_chunk_pairs * PAIR_BYTES)
+            .max(at_least);
         let enough = matches!(guard, Some(s) if s.in_bytes >= want);
         if !enough {
             *guard = None; // release the old buffers first

@@ -1,0 +1,269 @@
+//! The diagonal multivariate layout on the GPU: rows of D pairs reduced by
+//! the kernels of `shaders/diagonal.wgsl` (the sums over dims are formed on
+//! the device; only `rows × k` values are read back).
+
+use super::kernel::{grid, Counters, WIDE_DIMS};
+use super::{block_on, GpuEvaluator, MapOutcome, ResetUnlessDone, Scratch, WaitMode};
+use crate::diagonal;
+use crate::error::{Error, Result};
+use crate::pair::{EvalOptions, GaussianPair};
+use std::collections::VecDeque;
+
+use super::{CHUNK_GRANULE, MAX_CHUNK_PAIRS, PAIR_BYTES, SLOT_BIND_GROUPS};
+
+impl GpuEvaluator {
+    /// The diagonal multivariate layout on the GPU (blocking): `pairs` holds
+    /// N rows of `dims` pairs (row `r`, dimension `d` at `r·dims + d`) in
+    /// `options.param`; `out` receives `options.metrics` of every row
+    /// (`N × metrics.len()` values, canonical order). See
+    /// [`crate::layout::diagonal_with`] for the measures and their accuracy.
+    ///
+    /// The sums over dims run on the GPU: one invocation per row below 256
+    /// dims, one workgroup of 64 invocations per row (strided loads, then a
+    /// tree in workgroup memory) from 256 dims on. Rows are chunked so that a
+    /// chunk's input fits one binding; a row larger than the device's largest
+    /// storage binding is [`Error::TooLarge`]. Invalid elements follow the
+    /// evaluator's [`crate::OnInvalid`] policy ([`Error::InvalidElement`]
+    /// naming the row and dim, or a NaN row); rows with an element whose μ or
+    /// μ1 − μ2 is subnormal are recomputed on the CPU, as on the per-pair path.
+    pub fn evaluate_diagonal_with(
+        &self,
+        pairs: &[GaussianPair],
+        dims: usize,
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        block_on(self.run_diagonal(pairs, dims, options, out, WaitMode::Block))
+    }
+
+    /// [`evaluate_diagonal_with`](Self::evaluate_diagonal_with) for async
+    /// code (the waits for the GPU happen on a helper thread).
+    pub async fn evaluate_diagonal_with_async(
+        &self,
+        pairs: &[GaussianPair],
+        dims: usize,
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.run_diagonal(pairs, dims, options, out, WaitMode::Offload)
+            .await
+    }
+
+    /// Rows per chunk for rows of `dims` pairs, or `TooLarge`.
+    fn diagonal_chunk_rows(&self, dims: usize) -> Result<usize> {
+        let row_pairs = dims as u64;
+        let row_bytes = row_pairs
+            .checked_mul(PAIR_BYTES)
+            .ok_or_else(|| Error::TooLarge(format!("a diagonal row of {dims} pairs")))?;
+        let binding_pairs = (self.max_binding / PAIR_BYTES).min(MAX_CHUNK_PAIRS);
+        if row_pairs > binding_pairs {
+            return Err(Error::TooLarge(format!(
+                "a diagonal row of {dims} pairs ({row_bytes} bytes) does not fit one storage \
+                 binding of this device (at most {} pairs); use the CPU backend for such rows",
+                binding_pairs
+            )));
+        }
+        // Whole rows per chunk: about one host chunk, at least one row.
+        let rows = (self.host_chunk_pairs / row_pairs).max(1);
+        // The dispatch grid: one workgroup per row (wide) or per WORKGROUP_SIZE rows.
+        let max_x = u64::from(self.max_groups_x);
+        let per_group = if dims >= WIDE_DIMS {
+            1
+        } else {
+            u64::from(self.kernel.workgroup_size)
+        };
+        let rows = rows.min(max_x * max_x * per_group);
+        Ok(usize::try_from(rows).unwrap_or(usize::MAX).max(1))
+    }
+
+    async fn run_diagonal(
+        &self,
+        pairs: &[GaussianPair],
+        dims: usize,
+        options: EvalOptions,
+        out: &mut [f32],
+        mode: WaitMode,
+    ) -> Result<()> {
+        let k = options.metrics.len();
+        let rows = diagonal::rows(pairs.len(), dims, k, out.len())?;
+        if rows == 0 {
+            return Ok(());
+        }
+        self.check_alive()?;
+        let chunk_rows = self.diagonal_chunk_rows(dims)?;
+        let wide = dims >= WIDE_DIMS;
+        let pipeline =
+            self.kernel
+                .pipeline_diagonal(&self.device, wide, options, &self.counters)?;
+        let mut fixups = Vec::new();
+        let mut guard = self.scratch.lock().await;
+        {
+            let mut scratch = ResetUnlessDone {
+                scratch: &mut guard,
+                done: false,
+            };
+            let chunk_bytes = (chunk_rows.min(rows) * dims) as u64 * PAIR_BYTES;
+            let row_bytes = (dims as u64 * PAIR_BYTES).div_ceil(CHUNK_GRANULE * PAIR_BYTES)
+                * (CHUNK_GRANULE * PAIR_BYTES);
+            let s = self.ensure_scratch_at_least(scratch.scratch, chunk_bytes, row_bytes)?;
+            self.diagonal_chunks(
+                s,
+                &pipeline,
+                pairs,
+                dims,
+                chunk_rows,
+                options,
+                out,
+                mode,
+                &mut fixups,
+            )
+            .await?;
+            scratch.done = true;
+        }
+        drop(guard);
+
+        // Rows with an element the device may flush (subnormal μ or μ1 − μ2): the CPU mirror.
+        fixups.dedup();
+        for row in fixups {
+            let (Some(p), Some(dst)) = (
+                pairs.get(row * dims..(row + 1) * dims),
+                out.chunks_exact_mut(k).nth(row),
+            ) else {
+                continue;
+            };
+            let all = crate::cpu::diagonal_row32(p, options.param);
+            for (d, m) in dst.iter_mut().zip(options.metrics.iter()) {
+                if let Some(v) = all.get(m.index()) {
+                    *d = *v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn diagonal_chunks(
+        &self,
+        scratch: &mut Scratch,
+        pipeline: &wgpu::ComputePipeline,
+        pairs: &[GaussianPair],
+        dims: usize,
+        chunk_rows: usize,
+        options: EvalOptions,
+        out: &mut [f32],
+        mode: WaitMode,
+        fixups: &mut Vec<usize>,
+    ) -> Result<()> {
+        let k = options.metrics.len();
+        // The largest chunk (the bind group cache keeps its entries).
+        let full_in_bytes = (chunk_rows * dims) as u64 * PAIR_BYTES;
+        struct InFlight {
+            slot: usize,
+            first_row: usize,
+            rows: usize,
+            outcome: MapOutcome,
+            submission: wgpu::SubmissionIndex,
+        }
+        let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(self.slots);
+        let mut row_fix = Vec::new();
+        for (c, chunk) in pairs.chunks(chunk_rows * dims).enumerate() {
+            let slot_index = c % self.slots;
+            if inflight.len() == self.slots {
+                if let Some(done) = inflight.pop_front() {
+                    let slot = Self::slot(&scratch.slots, done.slot)?;
+                    self.wait(&done.outcome, Some(done.submission), mode)
+                        .await?;
+                    Self::read_back(slot, done.first_row * k, done.rows * k, out)?;
+                }
+            }
+            let first = c * chunk_rows * dims;
+            row_fix.clear();
+            self.scan_chunk(chunk, options.param, first, first, &mut row_fix)
+                .map_err(|e| diagonal::element_error(e, dims))?;
+            fixups.extend(row_fix.iter().map(|i| i / dims));
+            let slot = scratch
+                .slots
+                .get_mut(slot_index)
+                .ok_or_else(|| Error::Gpu("staging slot missing".into()))?;
+            let rows = chunk.len() / dims;
+            let in_bytes = chunk.len() as u64 * PAIR_BYTES;
+            let out_bytes = (rows * k) as u64 * 4;
+
+            let up = slot.upload.as_ref().unwrap_or(&slot.input);
+            let upload = self.request_map(up, in_bytes, wgpu::MapMode::Write)?;
+            self.wait(&upload, slot.last_submission.clone(), mode)
+                .await?;
+            {
+                let mut view = up
+                    .slice(..in_bytes)
+                    .get_mapped_range_mut()
+                    .map_err(|e| Error::Map(e.to_string()))?;
+                view.copy_from_slice(bytemuck::cast_slice(chunk));
+            }
+            up.unmap();
+
+            let bind_group = {
+                let key = (in_bytes, out_bytes);
+                if !slot.bind_groups.contains_key(&key) {
+                    if slot.bind_groups.len() >= SLOT_BIND_GROUPS {
+                        slot.bind_groups.retain(|(b, _), _| *b == full_in_bytes);
+                    }
+                    let bg = self.pairs_bind_group(&slot.input, in_bytes, &slot.output, out_bytes);
+                    slot.bind_groups.insert(key, bg);
+                }
+                slot.bind_groups.get(&key).cloned()
+            };
+            let bind_group = bind_group.ok_or_else(|| Error::Gpu("bind group cache".into()))?;
+
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("gaussdiv diagonal chunk"),
+                });
+            if let Some(up) = &slot.upload {
+                encoder.copy_buffer_to_buffer(up, 0, &slot.input, 0, in_bytes);
+            }
+            let groups = if dims >= WIDE_DIMS {
+                rows as u64
+            } else {
+                (rows as u64).div_ceil(u64::from(self.kernel.workgroup_size))
+            };
+            let (x, y) = grid(groups, self.max_groups_x);
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("gaussdiv diagonal pass"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+            if let Some(down) = &slot.download {
+                encoder.copy_buffer_to_buffer(&slot.output, 0, down, 0, out_bytes);
+            }
+            let submission = self.queue.submit([encoder.finish()]);
+            Counters::bump(&self.counters.submissions);
+            if let Some(e) = scope.pop().await {
+                return Err(Error::Gpu(e.to_string()));
+            }
+            slot.last_submission = Some(submission.clone());
+            let down = slot.download.as_ref().unwrap_or(&slot.output);
+            let outcome = self.request_map(down, out_bytes, wgpu::MapMode::Read)?;
+            inflight.push_back(InFlight {
+                slot: slot_index,
+                first_row: c * chunk_rows,
+                rows,
+                outcome,
+                submission,
+            });
+        }
+        while let Some(done) = inflight.pop_front() {
+            let slot = Self::slot(&scratch.slots, done.slot)?;
+            self.wait(&done.outcome, Some(done.submission), mode)
+                .await?;
+            Self::read_back(slot, done.first_row * k, done.rows * k, out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,633 @@
+//! The diagonal multivariate layout: every row equals the exact sum of its
+//! per-dim values from the per-pair path (within 1e-5 relative), on the GPU
+//! and the CPU, for every parameterisation and measure; the transformed
+//! measures match their definitions; errors name the row and dim.
+//!
+//! Run with `--nocapture` to see the measured worst errors.
+mod common;
+use common::*;
+use gaussdiv::layout::diagonal_with;
+use gaussdiv::{
+    cpu, Backend, EvalOptions, Evaluator, GaussianPair, GaussianPair64, Metric, Metrics, OnInvalid,
+    Param,
+};
+use std::collections::BTreeMap;
+
+/// Around both seams: the lanes (64) and the kernel switch (256 dims).
+const DIMS: [usize; 11] = [1, 2, 3, 63, 64, 65, 255, 256, 257, 1000, 4096];
+/// The required bound: relative to the sum (see `Worst::check` for sums that cancel).
+const TOL: f64 = 1e-5;
+/// Where |S| < CANCEL · Σ|terms| the relative error is ill-defined; such rows
+/// are checked relative to Σ|terms| with this bound instead (and reported).
+const CANCEL: f64 = 1e-3;
+const TOL_ABS_TERMS: f64 = 1e-7;
+/// A tighter guard for the sums (and Wasserstein-2): compensated summation
+/// leaves about the final f32 rounding (measured ≤ 9.1e-8); a plain f32 sum
+/// measured up to 8.3e-6 on the same rows, inside TOL, so without this guard
+/// a lost error term (e.g. a compiler simplifying the two-sum) would go unseen.
+const GUARD: f64 = 2.5e-7;
+
+fn rows_for(d: usize) -> &'static [usize] {
+    match d {
+        1..=65 => &[1, 5, 300],
+        255..=257 => &[1, 5, 40],
+        1000 => &[1, 37],
+        _ => &[1, 13],
+    }
+}
+
+/// Exact-enough sum of f32 values (f64 Neumaier: every f32 is exact in f64,
+/// and the compensated f64 sum of 4096 of them is within ~1e-16 of Σ|t|).
+fn hp_sum(terms: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut s, mut c, mut abs) = (0f64, 0f64, 0f64);
+    for t in terms {
+        if t.is_infinite() {
+            return (f64::INFINITY, f64::INFINITY);
+        }
+        abs += t.abs();
+        let u = s + t;
+        c += if s.abs() >= t.abs() {
+            (s - u) + t
+        } else {
+            (t - u) + s
+        };
+        s = u;
+    }
+    (s + c, abs)
+}
+
+/// The definition of every measure of one row from its per-dim values (the
+/// per-pair path's, `per[d·10 + m]`): high-precision sums, then the transforms.
+fn expected(per: &[f32]) -> [(f64, f64); 10] {
+    let col = |m: usize| per.iter().skip(m).step_by(10).map(|v| f64::from(*v));
+    let mut e = [(0.0, 0.0); 10];
+    for (m, slot) in e.iter_mut().enumerate().take(7) {
+        *slot = hp_sum(col(m));
+    }
+    let db = e[6].0;
+    e[7] = ((-db).exp(), (-db).exp());
+    let h = (-(-db).exp_m1()).sqrt();
+    e[8] = (h, h);
+    let (w2, _) = hp_sum(col(9).map(|w| w * w));
+    e[9] = (w2.sqrt(), w2.sqrt());
+    e
+}
+
+/// Worst errors per (label, measure).
+#[derive(Default)]
+struct Worst {
+    rel: BTreeMap<(String, usize), f64>,
+    cancel: BTreeMap<(String, usize), f64>,
+    cancel_rows: usize,
+    failures: Vec<String>,
+}
+
+impl Worst {
+    /// Compare `got` (every measure of one row) with the definitions.
+    fn check(&mut self, label: &str, row: usize, got: &[f32], want: &[(f64, f64); 10]) {
+        for (m, (g, (s, abs))) in got.iter().zip(want).enumerate() {
+            let g = f64::from(*g);
+            let key = (label.to_string(), m);
+            if s.is_infinite() || g.is_infinite() {
+                if g != *s {
+                    self.failures.push(format!(
+                        "{label} row {row} {}: got {g:e} want {s:e}",
+                        name(m)
+                    ));
+                }
+                continue;
+            }
+            let err = (g - s).abs();
+            let denom = s.abs().max(f64::from(f32::MIN_POSITIVE));
+            if m < 7 && s.abs() < CANCEL * abs {
+                // Cancellation: relative to the sum of magnitudes.
+                let e = err / abs.max(f64::from(f32::MIN_POSITIVE));
+                self.cancel_rows += 1;
+                let w = self.cancel.entry(key).or_default();
+                *w = w.max(e);
+                if e.is_nan() || e > TOL_ABS_TERMS {
+                    self.failures.push(format!(
+                        "{label} row {row} {} (cancelling): got {g:e} want {s:e}, error {e:e} of Σ|t| = {abs:e}",
+                        name(m)
+                    ));
+                }
+                continue;
+            }
+            let e = err / denom;
+            let w = self.rel.entry(key).or_default();
+            *w = w.max(e);
+            if e.is_nan() || e > TOL {
+                self.failures.push(format!(
+                    "{label} row {row} {}: got {g:e} want {s:e}, relative error {e:e}",
+                    name(m)
+                ));
+            } else if (m < 7 || m == 9) && e > GUARD {
+                self.failures.push(format!(
+                    "{label} row {row} {}: got {g:e} want {s:e}, relative error {e:e} \
+                     (above the compensated-summation guard {GUARD:e})",
+                    name(m)
+                ));
+            }
+        }
+    }
+
+    fn report(&self, title: &str) {
+        println!("{title}: worst relative error per measure (vs high-precision sums)");
+        let mut labels: Vec<&String> = self.rel.keys().map(|(l, _)| l).collect();
+        labels.dedup();
+        for l in labels {
+            let row: Vec<String> = (0..10)
+                .map(|m| {
+                    let v = self.rel.get(&(l.clone(), m)).copied().unwrap_or(0.0);
+                    format!("{} {v:.1e}", short(m))
+                })
+                .collect();
+            println!("  {l:<14} {}", row.join("  "));
+        }
+        if !self.cancel.is_empty() {
+            println!(
+                "  rows with |S| < {CANCEL:e}·Σ|t| ({}), error relative to Σ|t|:",
+                self.cancel_rows
+            );
+            for ((l, m), v) in &self.cancel {
+                println!("    {l:<14} {} {v:.1e}", name(*m));
+            }
+        }
+    }
+
+    fn assert_ok(&self) {
+        if !self.failures.is_empty() {
+            let shown: Vec<_> = self.failures.iter().take(30).cloned().collect();
+            panic!("{} failures:\n{}", self.failures.len(), shown.join("\n"));
+        }
+    }
+}
+
+fn name(m: usize) -> &'static str {
+    Metric::ALL[m].name()
+}
+
+fn short(m: usize) -> &'static str {
+    ["ce", "kl", "H", "Hq", "rkl", "jef", "bh", "bc", "hel", "w2"][m]
+}
+
+/// (μ, σ) rows: random, plus adversarial dims mixed in.
+fn data(rows: usize, dims: usize, seed: u64) -> Vec<GaussianPair> {
+    let mut rng = Rng(seed);
+    let mut v = Vec::with_capacity(rows * dims);
+    for r in 0..rows {
+        for d in 0..dims {
+            let p = rng.pair();
+            let kind = (r * 31 + d * 7 + seed as usize) % 11;
+            v.push(match (r % 5, kind) {
+                // Row kind 1: near-equal pairs only (tiny KL everywhere).
+                (1, _) => {
+                    let s = p.sigma1;
+                    GaussianPair::new(p.mu1, s, p.mu1 + 1e-6 * s, s * (1.0 + 1e-6))
+                }
+                // Row kind 2: huge and tiny σ mixed with ordinary dims.
+                (2, 0) => GaussianPair::new(p.mu1, 1e30, p.mu2, 1e28),
+                (2, 1) => GaussianPair::new(p.mu1, 1e-30, p.mu2, 3e-30),
+                (2, 2) => GaussianPair::new(p.mu1, 1e-40, p.mu2, 1.0), // subnormal σ1
+                (2, 3) => GaussianPair::new(p.mu1, p.sigma1, p.mu1, p.sigma1), // identical
+                // Row kind 3 (with 3 or more dims): one dim whose measures overflow (+inf).
+                (3, _) if d == dims / 2 && dims >= 3 => GaussianPair::new(0.0, 1e-30, 0.0, 1e30),
+                // Row kind 4: entropies (and cross-entropies) of opposite signs that cancel:
+                // ln σ = ±46 − ½ ln(2πe) alternately, so H(p) ≈ ±46 and the sum ≈ 0.
+                (4, _) => {
+                    let wobble = 1.0 + 1e-3 * (p.mu2 / 10.0); // relative ±1e-3, so that the sums are inexact
+                    let s = if d % 2 == 0 {
+                        1e-20f32
+                    } else {
+                        (-2.837_877_f32).exp() * 1e20 * wobble
+                    };
+                    GaussianPair::new(p.mu1, s, p.mu1, s)
+                }
+                _ => p,
+            });
+        }
+    }
+    v
+}
+
+/// The pairs in parameterisation `param` (f32 parameters; the reference
+/// uses the same values).
+fn to_param(pairs: &[GaussianPair], param: Param) -> Vec<GaussianPair> {
+    let a = |s: f32| -> f32 {
+        let s = f64::from(s);
+        (match param {
+            Param::Std => s,
+            Param::Var => s * s,
+            Param::LogStd => s.ln(),
+            Param::LogVar => 2.0 * s.ln(),
+            Param::Precision => 1.0 / (s * s),
+            _ => s,
+        }) as f32
+    };
+    pairs
+        .iter()
+        .map(|p| {
+            let (a1, a2) = (a(p.sigma1), a(p.sigma2));
+            // Keep valid inputs valid (σ² of a huge σ overflows f32).
+            let ok = |x: f32| {
+                x.is_finite() && (x > 0.0 || matches!(param, Param::LogStd | Param::LogVar))
+            };
+            if ok(a1) && ok(a2) {
+                GaussianPair::new(p.mu1, a1, p.mu2, a2)
+            } else {
+                GaussianPair::new(p.mu1, a(1.0), p.mu2, a(2.0))
+            }
+        })
+        .collect()
+}
+
+type PerPair<'a> = &'a dyn Fn(&[GaussianPair], EvalOptions, &mut [f32]);
+type Diag<'a> = &'a dyn Fn(&[GaussianPair], usize, EvalOptions, &mut [f32]);
+
+/// Check one backend on every D, N and parameterisation; `per_pair` is the
+/// same backend's per-pair path.
+fn sums_match(label: &str, per_pair: PerPair, diag: Diag, params: &[Param]) -> Worst {
+    let mut w = Worst::default();
+    for &param in params {
+        for d in DIMS {
+            for &n in rows_for(d) {
+                let pairs = to_param(&data(n, d, 7 + d as u64 + n as u64), param);
+                let every = EvalOptions::new(Metrics::EVERY, param);
+                let mut per = vec![0f32; pairs.len() * 10];
+                per_pair(&pairs, every, &mut per);
+                let mut out = vec![0f32; n * 10];
+                diag(&pairs, d, every, &mut out);
+                for (r, (got, per)) in out.chunks(10).zip(per.chunks(d * 10)).enumerate() {
+                    let tag = if params.len() > 1 {
+                        format!("{label} {param} D={d}")
+                    } else {
+                        format!("{label} D={d}")
+                    };
+                    w.check(&tag, r, got, &expected(per));
+                }
+            }
+        }
+    }
+    w
+}
+
+#[test]
+fn cpu_sums_match_high_precision() {
+    let per: PerPair = &|p, o, out| cpu::evaluate_with(p, o, out).unwrap();
+    let diag: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
+    let w = sums_match("cpu", per, diag, &[Param::Std]);
+    w.report("CPU f32, std");
+    w.assert_ok();
+}
+
+#[test]
+fn gpu_sums_match_high_precision() {
+    let Some(gpu) = gpu() else { return };
+    let per: PerPair = &|p, o, out| gpu.evaluate_with(p, o, out).unwrap();
+    let diag: Diag = &|p, d, o, out| gpu.evaluate_diagonal_with(p, d, o, out).unwrap();
+    let w = sums_match("gpu", per, diag, &[Param::Std]);
+    w.report("GPU f32, std");
+    w.assert_ok();
+}
+
+#[test]
+fn every_param_cpu_and_gpu() {
+    let params = [Param::Var, Param::LogStd, Param::LogVar, Param::Precision];
+    let per: PerPair = &|p, o, out| cpu::evaluate_with(p, o, out).unwrap();
+    let diag: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
+    let w = sums_match("cpu", per, diag, &params);
+    w.report("CPU f32, other parameterisations");
+    w.assert_ok();
+    let Some(gpu) = gpu() else { return };
+    let per: PerPair = &|p, o, out| gpu.evaluate_with(p, o, out).unwrap();
+    let diag: Diag = &|p, d, o, out| gpu.evaluate_diagonal_with(p, d, o, out).unwrap();
+    let w = sums_match("gpu", per, diag, &params);
+    w.report("GPU f32, other parameterisations");
+    w.assert_ok();
+}
+
+/// GPU and CPU diagonal results agree (each within its bound of the exact
+/// sums of its own per-dim values, which agree within the 1-D bounds).
+#[test]
+fn gpu_agrees_with_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut worst: BTreeMap<usize, [f64; 10]> = BTreeMap::new();
+    let mut bitwise = 0usize;
+    let mut total = 0usize;
+    for d in DIMS {
+        for &n in rows_for(d) {
+            let pairs = data(n, d, 99 + d as u64);
+            let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+            let (mut g, mut c) = (vec![0f32; n * 10], vec![0f32; n * 10]);
+            gpu.evaluate_diagonal_with(&pairs, d, every, &mut g)
+                .unwrap();
+            cpu::diagonal_with(&pairs, d, every, &mut c).unwrap();
+            let mut per = vec![0f32; pairs.len() * 10];
+            cpu::evaluate_with(&pairs, every, &mut per).unwrap();
+            for (r, ((gr, cr), per)) in g
+                .chunks(10)
+                .zip(c.chunks(10))
+                .zip(per.chunks(d * 10))
+                .enumerate()
+            {
+                let want = expected(per);
+                for m in 0..10 {
+                    total += 1;
+                    let (gv, cv) = (f64::from(gr[m]), f64::from(cr[m]));
+                    if gr[m].to_bits() == cr[m].to_bits() {
+                        bitwise += 1;
+                        continue;
+                    }
+                    assert!(
+                        gv.is_finite() && cv.is_finite(),
+                        "D={d} row {r} {}: gpu {gv:e} cpu {cv:e}",
+                        name(m)
+                    );
+                    // The two backends' per-dim (1-D) values differ within the
+                    // 1-D bounds (2e-6 scaled; relative to the value that is up to
+                    // ~5e-6 for an entropy near 0); the sums add nothing to that.
+                    let scale = if m < 7 { want[m].1 } else { want[m].0.abs() };
+                    let e = (gv - cv).abs() / scale.max(f64::from(f32::MIN_POSITIVE));
+                    let slot = &mut worst.entry(d).or_default()[m];
+                    *slot = slot.max(e);
+                    assert!(
+                        e <= 1e-5,
+                        "D={d} row {r} {}: gpu {gv:e} cpu {cv:e} ({e:e})",
+                        name(m)
+                    );
+                }
+            }
+        }
+    }
+    println!("GPU vs CPU diagonal: {bitwise} of {total} values bitwise equal; worst difference (relative to Σ|t| for the sums, to the value otherwise):");
+    for (d, w) in &worst {
+        let row: Vec<String> = (0..10)
+            .map(|m| format!("{} {:.1e}", short(m), w[m]))
+            .collect();
+        println!("  D={d:<5} {}", row.join("  "));
+    }
+}
+
+/// Every metric subset writes exactly the columns of the full set (CPU: all
+/// 1023 subsets; GPU: every single metric, pairs of the transformed ones,
+/// and a spread of others, on both kernels).
+#[test]
+fn metric_subsets_are_columns_of_every() {
+    let subsets: Vec<Metrics> = (1u16..1024)
+        .map(|bits| {
+            let ms: Vec<Metric> = (0..10)
+                .filter(|j| bits >> j & 1 == 1)
+                .map(|j| Metric::ALL[j])
+                .collect();
+            Metrics::new(&ms).unwrap()
+        })
+        .collect();
+    let check = |label: &str, d: usize, subsets: &[Metrics], f: Diag| {
+        let n = 9;
+        let pairs = to_param(&data(n, d, 5 + d as u64), Param::LogVar);
+        let mut all = vec![0f32; n * 10];
+        f(
+            &pairs,
+            d,
+            EvalOptions::new(Metrics::EVERY, Param::LogVar),
+            &mut all,
+        );
+        for &s in subsets {
+            let k = s.len();
+            let mut out = vec![0f32; n * k];
+            f(&pairs, d, EvalOptions::new(s, Param::LogVar), &mut out);
+            for (r, (o, a)) in out.chunks(k).zip(all.chunks(10)).enumerate() {
+                for (v, m) in o.iter().zip(s.iter()) {
+                    assert_eq!(
+                        v.to_bits(),
+                        a[m.index()].to_bits(),
+                        "{label} D={d} subset {:?} row {r} {m}",
+                        s.iter().collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
+    };
+    let cpu_f: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
+    for d in [3, 300] {
+        check("cpu", d, &subsets, cpu_f);
+    }
+    let Some(gpu) = gpu() else { return };
+    let mut some: Vec<Metrics> = Metric::ALL
+        .iter()
+        .map(|m| Metrics::new(&[*m]).unwrap())
+        .collect();
+    use Metric::*;
+    for ms in [
+        &[BhattacharyyaCoefficient, Hellinger][..],
+        &[Bhattacharyya, Wasserstein2],
+        &[CrossEntropy, Hellinger],
+        &[Kl, ReverseKl, Jeffreys],
+        &[Entropy, EntropyQ, Wasserstein2],
+    ] {
+        some.push(Metrics::new(ms).unwrap());
+    }
+    some.extend(subsets.iter().step_by(97).copied());
+    let gpu_f: Diag = &|p, d, o, out| gpu.evaluate_diagonal_with(p, d, o, out).unwrap();
+    for d in [3, 300] {
+        check("gpu", d, &some, gpu_f);
+    }
+    println!(
+        "metric subsets: CPU all {} subsets, GPU {} subsets, each on D = 3 and 300: bitwise columns of the full set",
+        subsets.len(),
+        some.len()
+    );
+}
+
+/// Multi-chunk inputs (rows split over several host chunks, and a row longer
+/// than one host chunk) give the same rows as evaluating each row alone.
+#[test]
+fn chunking_matches_single_rows() {
+    let cases: &[(usize, usize)] = &[(3, 200_001), (100, 6000), (1000, 700), (300_000, 2)];
+    let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+    let mut backends: Vec<(&str, Diag)> = Vec::new();
+    let cpu_f: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
+    backends.push(("cpu", cpu_f));
+    let gpu = gpu();
+    let gpu_f = gpu.map(|g| {
+        move |p: &[GaussianPair], d: usize, o: EvalOptions, out: &mut [f32]| {
+            g.evaluate_diagonal_with(p, d, o, out).unwrap()
+        }
+    });
+    if let Some(f) = &gpu_f {
+        backends.push(("gpu", f));
+    }
+    for &(d, n) in cases {
+        let pairs = random_pairs(n * d, 17 + d as u64);
+        for (label, f) in &backends {
+            let mut out = vec![0f32; n * 10];
+            f(&pairs, d, every, &mut out);
+            for r in [0, n / 2, n - 1] {
+                let mut one = [0f32; 10];
+                f(&pairs[r * d..(r + 1) * d], d, every, &mut one);
+                assert_eq!(
+                    &out[r * 10..(r + 1) * 10],
+                    &one,
+                    "{label} D={d} N={n} row {r}"
+                );
+            }
+        }
+    }
+}
+
+/// The f64 CPU variant against an f64 sum of the f64 per-pair values.
+#[test]
+fn f64_cpu_variant() {
+    let pairs: Vec<GaussianPair64> = data(7, 65, 3).iter().map(|p| p.to_f64()).collect();
+    let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+    let mut out = vec![0f64; 7 * 10];
+    cpu::diagonal_f64_with(&pairs, 65, every, &mut out).unwrap();
+    let mut per = vec![0f64; pairs.len() * 10];
+    cpu::evaluate_f64_with(&pairs, every, &mut per).unwrap();
+    let mut worst = 0f64;
+    for (got, per) in out.chunks(10).zip(per.chunks(650)) {
+        for (m, g) in got.iter().enumerate().take(7) {
+            let s: f64 = per.iter().skip(m).step_by(10).sum();
+            let abs: f64 = per.iter().skip(m).step_by(10).map(|v| v.abs()).sum();
+            if s.is_infinite() {
+                assert_eq!(*g, s);
+                continue;
+            }
+            let e = (*g - s).abs() / abs.max(f64::MIN_POSITIVE);
+            worst = worst.max(e);
+            assert!(e < 1e-14, "{} {e:e}", name(m));
+        }
+    }
+    println!("f64 CPU diagonal: worst error {worst:.1e} of Σ|t| (vs a plain f64 sum)");
+}
+
+fn check_errors(ev: &Evaluator, label: &str) {
+    use gaussdiv::Error;
+    let opts = EvalOptions::new(Metrics::CE_KL, Param::Std);
+    let pairs = random_pairs(24, 1);
+    let mut out = vec![0f32; 8 * 2];
+    // dims = 0, a length not a multiple of dims, a wrong output length.
+    assert!(matches!(
+        diagonal_with(ev, &pairs, 0, opts, &mut out),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        diagonal_with(ev, &pairs, 5, opts, &mut out),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        diagonal_with(ev, &pairs, 3, opts, &mut out[..15]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    diagonal_with(ev, &pairs, 3, opts, &mut out).unwrap();
+    // An invalid element names its flat index, row and dim.
+    let mut bad = pairs.clone();
+    bad[2 * 3 + 1].sigma2 = -1.0;
+    match diagonal_with(ev, &bad, 3, opts, &mut out) {
+        Err(
+            e @ Error::InvalidElement {
+                index: 7,
+                row: 2,
+                dim: 1,
+                field: gaussdiv::Field::Sigma2,
+                ..
+            },
+        ) => {
+            let msg = e.to_string();
+            assert!(msg.contains("row 2, dim 1"), "{label}: {msg}");
+            println!("{label}: {msg}");
+        }
+        other => panic!("{label}: {other:?}"),
+    }
+}
+
+#[test]
+fn errors_name_row_and_dim() {
+    check_errors(&Evaluator::new(Backend::Cpu).unwrap(), "cpu");
+    if gpu().is_none() {
+        return;
+    }
+    check_errors(&Evaluator::new(Backend::Gpu).unwrap(), "gpu");
+}
+
+/// Under OnInvalid::Nan a row with an invalid element is NaN, the others are unaffected.
+#[test]
+fn nan_policy_poisons_only_the_row() {
+    let mut backends = vec![Evaluator::with_policy(Backend::Cpu, OnInvalid::Nan).unwrap()];
+    if gpu().is_some() {
+        backends.push(Evaluator::with_policy(Backend::Gpu, OnInvalid::Nan).unwrap());
+    }
+    for d in [4, 300] {
+        let mut pairs = random_pairs(5 * d, 9);
+        pairs[3 * d + d - 1].mu1 = f32::NAN;
+        let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+        for ev in &backends {
+            let mut out = vec![0f32; 50];
+            diagonal_with(ev, &pairs, d, every, &mut out).unwrap();
+            for (r, row) in out.chunks(10).enumerate() {
+                assert_eq!(
+                    row.iter().all(|v| v.is_nan()),
+                    r == 3,
+                    "{:?} D={d} row {r}: {row:?}",
+                    ev.backend()
+                );
+            }
+        }
+    }
+}
+
+/// +inf per-dim values make the sums +inf, the coefficient 0, Hellinger 1.
+#[test]
+fn infinite_dims() {
+    let row = [
+        GaussianPair::new(0.0, 1.0, 1.0, 2.0),
+        GaussianPair::new(0.0, 1e-30, 0.0, 1e30), // KL, Jeffreys, D_B overflow
+        GaussianPair::new(0.0, 1.0, 3.4e38, 1.0),
+    ];
+    let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+    let mut c = [0f32; 10];
+    cpu::diagonal_with(&row, 3, every, &mut c).unwrap();
+    let mut per = [0f32; 30];
+    cpu::evaluate_with(&row, every, &mut per).unwrap();
+    let want = expected(&per);
+    for m in 0..10 {
+        if m < 7 && want[m].0.is_infinite() {
+            assert_eq!(c[m], f32::INFINITY, "{}", name(m));
+        }
+    }
+    assert_eq!(c[7], 0.0);
+    assert_eq!(c[8], 1.0);
+    if let Some(gpu) = gpu() {
+        let mut g = [0f32; 10];
+        gpu.evaluate_diagonal_with(&row, 3, every, &mut g).unwrap();
+        assert_eq!(
+            bytemuck::cast_slice::<f32, u32>(&g),
+            bytemuck::cast_slice::<f32, u32>(&c),
+            "gpu {g:?} cpu {c:?}"
+        );
+    }
+}
+
+/// Rows with an element whose μ1 − μ2 is subnormal (which a device may
+/// flush) are recomputed on the CPU: the GPU row equals the CPU row.
+#[test]
+fn subnormal_mean_rows_are_exact() {
+    let Some(gpu) = gpu() else { return };
+    for d in [5, 300] {
+        let mut pairs = random_pairs(4 * d, 21);
+        pairs[d + 2] = GaussianPair::new(1e-40, 1e-40, 0.0, 2e-40);
+        pairs[3 * d] = GaussianPair::new(3e-39, 1.0, 2e-39, 1.0);
+        let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+        let (mut g, mut c) = (vec![0f32; 40], vec![0f32; 40]);
+        gpu.evaluate_diagonal_with(&pairs, d, every, &mut g)
+            .unwrap();
+        cpu::diagonal_with(&pairs, d, every, &mut c).unwrap();
+        for r in [1, 3] {
+            assert_eq!(
+                bytemuck::cast_slice::<f32, u32>(&g[r * 10..r * 10 + 10]),
+                bytemuck::cast_slice::<f32, u32>(&c[r * 10..r * 10 + 10]),
+                "D={d} row {r}"
+            );
+        }
+    }
+}
