@@ -1086,3 +1086,77 @@ fn gradients_through_the_tool() {
         stderr(&o)
     );
 }
+
+/// `--dims D`: every D rows are one diagonal pair; the output equals
+/// `layout::diagonal_with`, CPU and GPU, across the reader's chunk boundary
+/// (1 Mi rows is not a multiple of D = 3); a row count that is not a multiple
+/// of D is an error that leaves no output.
+#[test]
+fn diagonal_dims_through_the_tool() {
+    let dir = TempDir::new("dims");
+    let pairs = random_pairs(3 * 400_000, 31);
+    let mut csv = String::from("mu1,sigma1,mu2,sigma2\n");
+    for p in &pairs {
+        csv.push_str(&format!("{},{},{},{}\n", p.mu1, p.sigma1, p.mu2, p.sigma2));
+    }
+    let input = dir.path("in.csv");
+    std::fs::write(&input, &csv).unwrap();
+    let metrics =
+        gaussdiv::Metrics::new(&[gaussdiv::Metric::Kl, gaussdiv::Metric::Hellinger]).unwrap();
+    let mut want = vec![0f32; pairs.len() / 3 * 2];
+    let ev = gaussdiv::Evaluator::new(gaussdiv::Backend::Cpu).unwrap();
+    gaussdiv::layout::diagonal_with(&ev, &pairs, 3, metrics.into(), &mut want).unwrap();
+    let mut backends = vec!["cpu"];
+    if common::gpu().is_some() {
+        backends.push("gpu");
+    }
+    for backend in backends {
+        let out = dir.path(&format!("out-{backend}.csv"));
+        let o = run(&[
+            "eval",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--dims",
+            "3",
+            "--metrics",
+            "kl,hellinger",
+            "--backend",
+            backend,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (header, rows) = parse_output(&std::fs::read_to_string(&out).unwrap());
+        assert_eq!(header, ["kl", "hellinger"]);
+        assert_eq!(rows.len(), pairs.len() / 3);
+        let mut worst = 0f64;
+        for (i, r) in rows.iter().enumerate() {
+            for j in 0..2 {
+                let (g, w) = (r[j], f64::from(want[i * 2 + j]));
+                if backend == "cpu" {
+                    assert_eq!(g, w, "row {i}");
+                } else if w != 0.0 {
+                    worst = worst.max((g - w).abs() / w.abs());
+                }
+            }
+        }
+        assert!(worst <= 2e-6, "{backend}: {worst:e}");
+    }
+    let bad = dir.path("bad.csv");
+    std::fs::write(&bad, "mu1,sigma1,mu2,sigma2\n0,1,1,2\n0,1,1,2\n").unwrap();
+    let out = dir.path("bad-out.csv");
+    let o = run(&[
+        "eval",
+        bad.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--dims",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a multiple of --dims 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}

@@ -212,7 +212,18 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     // f64: the GPU kernel with `--backend gpu` (the std parameterisation and
     // cross-entropy, KL, entropy); `auto` and `cpu` use the CPU reference path
     // (fast on all cores, and the reference itself).
+    let dims = args.dims.map_or(1, |d| d as usize);
+    if args.dims.is_some() && (args.gradients || args.verify) {
+        return Err(CliError::input(
+            "--dims cannot be combined with --gradients or --verify",
+        ));
+    }
     let gpu64 = if f64_mode && args.backend == BackendArg::Gpu {
+        if args.dims.is_some() {
+            return Err(CliError::input(
+                "--dims --precision f64 runs on the CPU (use --backend cpu or auto)",
+            ));
+        }
         if args.gradients {
             return Err(CliError::input(
                 "--gradients --precision f64 runs on the CPU (use --backend cpu or auto)",
@@ -255,7 +266,7 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     let (free_rows_tx, free_rows_rx) = sync_channel::<Rows>(2);
     std::thread::Builder::new()
         .name("gaussdiv-reader".into())
-        .spawn(move || read_loop(source, f64_mode, rows_tx, free_rows_rx))
+        .spawn(move || read_loop(source, f64_mode, dims, rows_tx, free_rows_rx))
         .map_err(|e| CliError::input(format!("cannot start the reader thread: {e}")))?;
 
     let outcome = std::thread::scope(|s| -> Result<(), CliError> {
@@ -305,6 +316,16 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                             None => grad_report = Some(r),
                         }
                     }
+                    offset += n;
+                    progress.update(n, bytes_read.load(Ordering::Relaxed));
+                    if out_tx.send(ToWriter::Chunk(values)).is_err() {
+                        return Ok(());
+                    }
+                    let _ = free_rows_tx.try_send(rows);
+                    continue;
+                }
+                if args.dims.is_some() {
+                    evaluate_diagonal(&rows, &mut values, dims, options, evaluator.as_ref())?;
                     offset += n;
                     progress.update(n, bytes_read.load(Ordering::Relaxed));
                     if out_tx.send(ToWriter::Chunk(values)).is_err() {
@@ -382,21 +403,35 @@ enum FromReader {
     Failed(CliError),
 }
 
+/// Chunks hold whole groups of `dims` rows (a diagonal pair), so that no
+/// pair is split between chunks.
 fn read_loop(
     mut source: Box<dyn io::Source>,
     f64_mode: bool,
+    dims: usize,
     tx: SyncSender<FromReader>,
     free: Receiver<Rows>,
 ) {
+    let chunk = (CHUNK_ROWS / dims).max(1) * dims;
+    let mut total = 0usize;
     loop {
         let mut rows = free.try_recv().unwrap_or(if f64_mode {
-            Rows::F64(Vec::with_capacity(CHUNK_ROWS))
+            Rows::F64(Vec::with_capacity(chunk))
         } else {
-            Rows::F32(Vec::with_capacity(CHUNK_ROWS))
+            Rows::F32(Vec::with_capacity(chunk))
         });
-        let msg = match source.read(CHUNK_ROWS, &mut rows) {
+        let msg = match read_full(source.as_mut(), chunk, &mut rows) {
             Ok(0) => FromReader::End,
-            Ok(_) => FromReader::Rows(rows),
+            Ok(n) if n % dims != 0 => FromReader::Failed(CliError::input(format!(
+                "the input has {} rows, not a multiple of --dims {dims} (row {} starts an \
+                 incomplete pair)",
+                total + n,
+                total + n - n % dims + 1
+            ))),
+            Ok(n) => {
+                total += n;
+                FromReader::Rows(rows)
+            }
             Err(e) => FromReader::Failed(e),
         };
         let last = !matches!(msg, FromReader::Rows(_));
@@ -589,4 +624,64 @@ fn evaluate_gradients(
             "internal: precision mismatch between input and output buffers",
         )),
     }
+}
+
+/// Read until `max` rows or the end of the input (a source may return fewer
+/// rows than asked before its end).
+fn read_full(source: &mut dyn io::Source, max: usize, rows: &mut Rows) -> Result<usize, CliError> {
+    let mut n = source.read(max, rows)?;
+    if n == 0 || n == max {
+        return Ok(n);
+    }
+    let mut more = match rows {
+        Rows::F32(_) => Rows::F32(Vec::new()),
+        Rows::F64(_) => Rows::F64(Vec::new()),
+    };
+    while n < max {
+        let got = source.read(max - n, &mut more)?;
+        if got == 0 {
+            break;
+        }
+        match (&mut *rows, &more) {
+            (Rows::F32(a), Rows::F32(b)) => a.extend_from_slice(b),
+            (Rows::F64(a), Rows::F64(b)) => a.extend_from_slice(b),
+            _ => {
+                return Err(CliError::input(
+                    "internal: precision mismatch while reading",
+                ))
+            }
+        }
+        n += got;
+    }
+    Ok(n)
+}
+
+/// `--dims D`: one output row per D input rows (see `layout::diagonal_with`).
+fn evaluate_diagonal(
+    rows: &Rows,
+    values: &mut Values,
+    dims: usize,
+    options: EvalOptions,
+    evaluator: Option<&Evaluator>,
+) -> Result<(), CliError> {
+    let k = options.metrics.len();
+    match (rows, values) {
+        (Rows::F32(pairs), Values::F32(flat)) => {
+            flat.resize(pairs.len() / dims * k, 0.0);
+            match evaluator {
+                Some(ev) => gaussdiv::layout::diagonal_with(ev, pairs, dims, options, flat)?,
+                None => cpu::diagonal_with(pairs, dims, options, flat)?,
+            }
+        }
+        (Rows::F64(pairs), Values::F64(flat)) => {
+            flat.resize(pairs.len() / dims * k, 0.0);
+            cpu::diagonal_f64_with(pairs, dims, options, flat)?;
+        }
+        _ => {
+            return Err(CliError::input(
+                "internal: precision mismatch between input and output buffers",
+            ))
+        }
+    }
+    Ok(())
 }

@@ -170,6 +170,11 @@ pub struct EvalArgs {
     /// _dmu2, _da2 (a = the --param column).
     #[arg(long)]
     pub gradients: bool,
+    /// Diagonal multivariate Gaussians: every D consecutive input rows are the D independent
+    /// dimensions of one pair N(mu1, diag a1) vs N(mu2, diag a2); one output row each (sums over
+    /// the dims; bhattacharyya_coefficient, hellinger and wasserstein2 of the joint distributions).
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+    pub dims: Option<u32>,
     /// Progress bar on standard error (rows/s, ETA).
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressArg,
