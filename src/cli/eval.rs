@@ -316,33 +316,16 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                             None => grad_report = Some(r),
                         }
                     }
-                    offset += n;
-                    progress.update(n, bytes_read.load(Ordering::Relaxed));
-                    if out_tx.send(ToWriter::Chunk(values)).is_err() {
-                        return Ok(());
-                    }
-                    let _ = free_rows_tx.try_send(rows);
-                    continue;
-                }
-                if args.dims.is_some() {
+                } else if args.dims.is_some() {
                     evaluate_diagonal(&rows, &mut values, dims, options, evaluator.as_ref())?;
-                    offset += n;
-                    progress.update(n, bytes_read.load(Ordering::Relaxed));
-                    if out_tx.send(ToWriter::Chunk(values)).is_err() {
-                        return Ok(());
-                    }
-                    let _ = free_rows_tx.try_send(rows);
-                    continue;
-                }
-                let chunk_report = evaluate(
+                } else if let Some(r) = evaluate(
                     &rows,
                     &mut values,
                     options,
                     evaluator.as_ref(),
                     gpu64.as_ref(),
                     args,
-                )?;
-                if let Some(r) = chunk_report {
+                )? {
                     report
                         .get_or_insert_with(|| VerifyReport::empty(r.tolerance))
                         .merge(&r, offset);
