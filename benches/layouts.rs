@@ -1,0 +1,129 @@
+//! Throughput of the layouts beyond an array of pairs and of the gradients
+//! (criterion), CPU and GPU: gradients of KL and cross-entropy (log-variance
+//! inputs, the VAE case), the pairwise N × M matrix (device-resident on the
+//! GPU) and diagonal multivariate rows (D = 16 and 1024).
+//!
+//! ```text
+//! cargo bench --bench layouts                    # everything
+//! cargo bench --bench layouts -- gradients       # one group
+//! ```
+//! GPU cases are skipped (with a message) when there is no adapter.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gaussdiv::{
+    gradient, layout, Backend, EvalOptions, Evaluator, Gaussian, GaussianPair, Metric, Metrics,
+    OnInvalid, Param,
+};
+
+fn pairs(n: usize, log_var: bool) -> Vec<GaussianPair> {
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut u = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let a = |x: f64| if log_var { 2.0 * x.ln() } else { x };
+    (0..n)
+        .map(|_| {
+            GaussianPair::new(
+                (u() * 20.0 - 10.0) as f32,
+                a(10f64.powf(u() * 4.0 - 2.0)) as f32,
+                (u() * 20.0 - 10.0) as f32,
+                a(10f64.powf(u() * 4.0 - 2.0)) as f32,
+            )
+        })
+        .collect()
+}
+
+fn configure<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10);
+    g.warm_up_time(std::time::Duration::from_millis(500));
+    g.measurement_time(std::time::Duration::from_secs(2));
+    g
+}
+
+/// The evaluators to compare: the CPU and, when there is an adapter, the GPU.
+fn evaluators() -> Vec<(&'static str, Evaluator)> {
+    let mut v = vec![(
+        "cpu",
+        Evaluator::with_policy(Backend::Cpu, OnInvalid::Nan).expect("cpu"),
+    )];
+    match Evaluator::with_policy(Backend::Gpu, OnInvalid::Nan) {
+        Ok(e) => v.push(("gpu", e)),
+        Err(e) => eprintln!("skipping GPU cases: {e}"),
+    }
+    v
+}
+
+fn bench_gradients(c: &mut Criterion) {
+    let n = 10_000_000;
+    let all = pairs(n, true);
+    let options = EvalOptions::new(Metrics::new(&[Metric::Kl]).expect("kl"), Param::LogVar);
+    let mut g = configure(c, "gradients_kl_logvar");
+    g.throughput(Throughput::Elements(n as u64));
+    let mut out = vec![0f32; n * gradient::values_per_pair(options.metrics)];
+    for (name, ev) in evaluators() {
+        g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+            b.iter(|| {
+                ev.gradients_with(&all, options, &mut out)
+                    .expect("gradients")
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_pairwise(c: &mut Criterion) {
+    let (n, m) = (4000, 2500);
+    let to_g = |v: Vec<GaussianPair>| -> Vec<Gaussian> {
+        v.into_iter()
+            .map(|p| Gaussian {
+                mu: p.mu1,
+                sigma: p.sigma1,
+            })
+            .collect()
+    };
+    let p = to_g(pairs(n, false));
+    let q = to_g(pairs(m, false));
+    let options = EvalOptions::from(Metrics::new(&[Metric::Kl]).expect("kl"));
+    let mut out = vec![0f32; n * m];
+    let mut g = configure(c, "pairwise_kl");
+    g.throughput(Throughput::Elements((n * m) as u64));
+    for (name, ev) in evaluators() {
+        g.bench_with_input(BenchmarkId::new(name, n * m), &n, |b, _| {
+            b.iter(|| layout::pairwise_with(&ev, &p, &q, options, &mut out).expect("pairwise"))
+        });
+    }
+    g.finish();
+}
+
+fn bench_diagonal(c: &mut Criterion) {
+    let total = 8 << 20;
+    let all = pairs(total, false);
+    let options = EvalOptions::from(Metrics::CE_KL);
+    let mut g = configure(c, "diagonal_ce_kl");
+    g.throughput(Throughput::Elements(total as u64));
+    for dims in [16usize, 1024] {
+        let mut out = vec![0f32; total / dims * 2];
+        for (name, ev) in evaluators() {
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}_d{dims}"), total),
+                &dims,
+                |b, &d| {
+                    b.iter(|| {
+                        layout::diagonal_with(&ev, &all, d, options, &mut out).expect("diagonal")
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_gradients, bench_pairwise, bench_diagonal);
+criterion_main!(benches);
