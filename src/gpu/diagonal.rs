@@ -49,6 +49,123 @@ impl GpuEvaluator {
             .await
     }
 
+    /// Record the diagonal multivariate layout for `rows` rows of `dims`
+    /// pairs that live on the device (row `r`, dim `d` at pair `r·dims + d`
+    /// of `input`, 16 bytes each) into the caller's `encoder`:
+    /// `options.metrics` of every row (`rows × k` f32 from the start of
+    /// `output`, canonical order), the sums over dims formed by the kernel.
+    /// No submit, no host copies: the KL term of a VAE over its latent dims,
+    /// inside the app's own command stream.
+    ///
+    /// Buffer checks as for [`encode_metrics`](Self::encode_metrics); rows
+    /// are split into dispatches whose bindings fit the device's limits and
+    /// start at aligned offsets — a row too large for that is
+    /// [`Error::TooLarge`] (use [`evaluate_diagonal_with`](Self::evaluate_diagonal_with)
+    /// or the CPU). One bind group per dispatch (not cached). Device-path
+    /// contract as for `encode`: invalid elements give NaN rows; means must
+    /// not be subnormal.
+    pub fn encode_diagonal(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        input: wgpu::BufferSlice<'_>,
+        output: wgpu::BufferSlice<'_>,
+        rows: u64,
+        dims: u64,
+        options: EvalOptions,
+    ) -> Result<()> {
+        let k = options.metrics.len() as u64;
+        if dims == 0 {
+            return Err(Error::InvalidBuffer("dims is 0".into()));
+        }
+        let pairs = rows
+            .checked_mul(dims)
+            .ok_or_else(|| Error::TooLarge(format!("{rows} rows × {dims} dims")))?;
+        self.check_slice("input", &input, pairs, PAIR_BYTES)?;
+        self.check_slice("output", &output, rows, 4 * k)?;
+        if input.buffer() == output.buffer() {
+            return Err(Error::InvalidBuffer(
+                "the output buffer is also the input buffer; a buffer cannot be bound both \
+                 read-only and writable in one pass (use separate buffers)"
+                    .into(),
+            ));
+        }
+        // Rows per dispatch: within one binding and the grid, and a multiple
+        // of `step` so that every dispatch's bindings start at aligned offsets.
+        let align = self.offset_alignment.max(1);
+        let gcd = |mut a: u64, mut b: u64| {
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        };
+        let s_in = align / gcd(align, dims.saturating_mul(PAIR_BYTES) % align);
+        let s_out = align / gcd(align, (4 * k) % align);
+        let step = s_in / gcd(s_in, s_out) * s_out;
+        let row_bytes = dims.saturating_mul(PAIR_BYTES);
+        let fit = (self.max_binding.min(self.chunk_pairs * PAIR_BYTES) / row_bytes)
+            .min(self.max_binding / (4 * k));
+        let wide = dims as usize >= WIDE_DIMS;
+        let max_x = u64::from(self.max_groups_x);
+        let per_group = if wide {
+            1
+        } else {
+            u64::from(self.kernel.workgroup_size)
+        };
+        let fit = fit.min(max_x * max_x * per_group);
+        let chunk = if fit >= rows { rows } else { fit / step * step };
+        if chunk == 0 {
+            return Err(Error::TooLarge(format!(
+                "rows of {dims} pairs do not fit this device's bindings at aligned offsets \
+                 (use evaluate_diagonal_with or the CPU)"
+            )));
+        }
+        let pipeline =
+            self.kernel
+                .pipeline_diagonal(&self.device, wide, options, &self.counters)?;
+        let mut r0 = 0;
+        while r0 < rows {
+            let n = chunk.min(rows - r0);
+            Counters::bump(&self.counters.bind_groups);
+            let entry = |binding, buffer, offset, size| wgpu::BindGroupEntry {
+                binding,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset,
+                    size: wgpu::BufferSize::new(size),
+                }),
+            };
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("gaussdiv diagonal encode bind group"),
+                layout: &self.kernel.layout,
+                entries: &[
+                    entry(
+                        0,
+                        input.buffer(),
+                        input.offset() + r0 * row_bytes,
+                        n * row_bytes,
+                    ),
+                    entry(1, output.buffer(), output.offset() + r0 * 4 * k, n * 4 * k),
+                ],
+            });
+            let groups = if wide {
+                n
+            } else {
+                n.div_ceil(u64::from(self.kernel.workgroup_size))
+            };
+            let (x, y) = grid(groups, self.max_groups_x);
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gaussdiv diagonal pass"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(x, y, 1);
+            drop(pass);
+            r0 += n;
+        }
+        Ok(())
+    }
+
     /// Rows per chunk for rows of `dims` pairs, or `TooLarge`.
     fn diagonal_chunk_rows(&self, dims: usize) -> Result<usize> {
         let row_pairs = dims as u64;
