@@ -46,6 +46,7 @@ echo "== examples"
 cargo run --release --quiet --example quickstart
 cargo run --release --quiet --example wgpu_app
 cargo run --release --quiet --example async_app
+cargo run --release --quiet --example vae_kl
 grep -E '^test result:' target/test-output.txt | awk '
     { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
     END { printf "all targets: %d passed, %d failed\n", p, f }'
