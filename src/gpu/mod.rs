@@ -937,17 +937,8 @@ impl GpuEvaluator {
         match P::LAYOUT {
             Layout::Pairs64 => {
                 self.require_f64()?;
-                if options.param != Param::Std
-                    || !Metrics::DIVERGENCES.contains_all(options.metrics)
-                {
-                    return Err(Error::Unsupported(
-                        "the GPU f64 kernel computes cross-entropy, KL and entropy in the std \
-                         parameterisation only (use the CPU f64 path for the others)"
-                            .into(),
-                    ));
-                }
                 self.kernel
-                    .pipeline_f64(&self.device, options.metrics, &self.counters)
+                    .pipeline_f64(&self.device, options, &self.counters)
             }
             Layout::Grad => {
                 crate::gradient::check_metrics(options.metrics)?;
@@ -1342,7 +1333,7 @@ impl GpuEvaluator {
     fn make_slot(&self, in_bytes: u64) -> Result<Slot> {
         use wgpu::BufferUsages as U;
         // Room for every measure: 4 bytes each per f32 pair (16 bytes in);
-        // f64 pairs (32 bytes in) write at most 3 × 8 bytes.
+        // f64 pairs (32 bytes in) write at most 10 × 8 bytes, the same ratio.
         let out_bytes = in_bytes / PAIR_BYTES * 4 * Metric::COUNT as u64;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
