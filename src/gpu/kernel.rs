@@ -292,7 +292,11 @@ impl Kernel {
         options: EvalOptions,
         counters: &Counters,
     ) -> Result<wgpu::ComputePipeline> {
-        let key = (Layout::Pairs64, options.metrics.bits(), options.param.code());
+        let key = (
+            Layout::Pairs64,
+            options.metrics.bits(),
+            options.param.code(),
+        );
         let cached = match self.pipelines.lock() {
             Ok(m) => m.get(&key).cloned(),
             Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
