@@ -242,9 +242,11 @@ fn round_even(x: f64) -> f64 {
 
 // Square root of x >= 0 (0 for x <= 0): the exponent halved on the bits,
 // the mantissa m in [1, 4) by two Newton steps from the f32 square root and
-// a final correction by the exact residual m - y^2 (correctly rounded but
-// in rare near-halfway cases, where it is within one ulp). Subnormal x is
-// decomposed exactly, like sigma.
+// a final correction by the residual m - y^2 (two_prod): within one ulp,
+// correctly rounded but where y + correction is (near) a tie, e.g. m just
+// below 4 (tests/gpu_f64_sqrt.rs counts them). Not the builtin: Vulkan only
+// promises single-precision accuracy for f64 instructions, and not every
+// backend has an f64 sqrt. Subnormal x is decomposed exactly, like sigma.
 fn sqrt64(x: f64) -> f64 {
     let pos = x > 0.0;
     let fr = frexp1(bitcast<u64>(select(1.0, x, pos)));
