@@ -52,9 +52,11 @@
 //!   blocking [`evaluate`](GpuEvaluator::evaluate),
 //!   [`evaluate_async`](GpuEvaluator::evaluate_async), and
 //!   [`encode`](GpuEvaluator::encode) into your command encoder.
-//! * [`GpuEvaluator::evaluate_f64`]: f64 on the GPU (`shaders/divergence_f64.wgsl`)
-//!   on devices with `SHADER_F64` and `SHADER_INT64`; [`Error::Unsupported`]
-//!   naming the missing features elsewhere.
+//! * [`GpuEvaluator::evaluate_f64`] and [`GpuEvaluator::evaluate_f64_with`]
+//!   (every measure and parameterisation): f64 on the GPU
+//!   (`shaders/divergence_f64.wgsl`, within 1e-14 of the truth like the CPU
+//!   f64 path) on devices with `SHADER_F64` and `SHADER_INT64`;
+//!   [`Error::Unsupported`] naming the missing features elsewhere.
 //! * [`cpu`]: the same formulas on all cores, f32 (mirror of the kernel) and
 //!   f64 (the reference).
 //! * [`verify()`]: the tolerance model; reports the worst row.

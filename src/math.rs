@@ -6,8 +6,10 @@
 //! change on both.
 //!
 //! KEEP IN SYNC with `shaders/divergence_f64.wgsl` too: the GPU f64 kernel
-//! mirrors the f64 instantiation of `divergences` the same way (its constants
-//! are checked against these by `tests/shader.rs`).
+//! mirrors the f64 instantiation of [`measures`] (every measure, every
+//! parameterisation) the same way (its constants are checked against these
+//! by `tests/shader.rs`; its square root and rounding are its own, as f64
+//! builtins are not relied on there).
 //!
 //! # Formulation (DESIGN §2)
 //!

@@ -77,7 +77,8 @@ pub struct Divergences {
 /// A pair of Gaussians in f64, for the reference path and the GPU f64 kernel.
 ///
 /// KEEP IN SYNC with `shaders/divergence_f64.wgsl`: its input element
-/// (`vec4<u64>` of f64 bits: mu1, sigma1, mu2, sigma2; 32 bytes).
+/// (`vec4<u64>` of f64 bits: mu1, sigma1, mu2, sigma2 — or a1, a2 in another
+/// parameterisation, see [`Param`]; 32 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct GaussianPair64 {

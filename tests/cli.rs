@@ -866,6 +866,95 @@ fn every_measure_and_parameterisation_through_the_tool() {
     }
 }
 
+/// `--precision f64 --backend gpu`: every measure in every parameterisation
+/// (the f64 kernel), columns in the user's order, against the 50-digit truth
+/// of the golden measure files at 1e-14.
+#[test]
+fn every_measure_and_parameterisation_through_the_tool_gpu_f64() {
+    use gaussdiv::verify::measure_error;
+    use gaussdiv::Metric;
+    let Some(gpu) = gpu() else { return };
+    if !gpu.supports_f64() {
+        eprintln!("SKIPPED: the adapter lacks SHADER_F64/SHADER_INT64");
+        return;
+    }
+    let order = [
+        "hellinger",
+        "kl",
+        "wasserstein2",
+        "cross_entropy",
+        "bhattacharyya_coefficient",
+        "entropy_q",
+        "jeffreys",
+        "reverse_kl",
+        "bhattacharyya",
+        "entropy",
+    ];
+    let list = order.join(",");
+    let dir = TempDir::new("gpu-f64-measures");
+    for param in ["std", "var", "logstd", "logvar", "precision"] {
+        let golden = format!(
+            "{}/tests/data/golden_measures_{param}.csv",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        // The golden inputs are f32 values: written out exactly in f64 (the
+        // file's decimals are the shortest f32 text, another f64).
+        let text = std::fs::read_to_string(&golden).unwrap();
+        let mut lines = text.lines();
+        let gh: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let bits = gh.iter().position(|h| *h == "bits").unwrap();
+        let mut csv = String::from("mu1,a1,mu2,a2\n");
+        let mut truth: Vec<[f64; Metric::COUNT]> = Vec::new();
+        for l in lines.filter(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = l.split(',').collect();
+            let v: Vec<String> = f[bits]
+                .split(':')
+                .map(|x| {
+                    let x = f32::from_bits(u32::from_str_radix(x, 16).unwrap());
+                    format!("{:?}", f64::from(x))
+                })
+                .collect();
+            csv.push_str(&v.join(","));
+            csv.push('\n');
+            let mut t = [0.0; Metric::COUNT];
+            for m in Metric::ALL {
+                let c = gh.iter().position(|h| *h == m.name()).unwrap();
+                t[m.index()] = f[c].parse().unwrap();
+            }
+            truth.push(t);
+        }
+        let input = dir.path(&format!("{param}.csv"));
+        std::fs::write(&input, csv).unwrap();
+        let out = run(&[
+            "eval",
+            input.to_str().unwrap(),
+            "--param",
+            param,
+            "--metrics",
+            &list,
+            "--precision",
+            "f64",
+            "--backend",
+            "gpu",
+            "--verify",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{param}: {}", stderr(&out));
+        assert!(stderr(&out).contains("PASS"), "{}", stderr(&out));
+        let (header, rows) = parse_output_as(&String::from_utf8_lossy(&out.stdout), Precision::F64);
+        assert_eq!(header, order);
+        assert_eq!(rows.len(), truth.len());
+        let mut worst = 0f64;
+        for (r, t) in rows.iter().zip(&truth) {
+            for (v, name) in r.iter().zip(order) {
+                let m = Metric::from_name(name).unwrap();
+                worst = worst.max(measure_error(m, *v, t, Precision::F64));
+            }
+        }
+        println!("{param} gpu f64: worst error {worst:.2e}");
+        assert!(worst <= 1e-14, "{param} gpu f64: {worst:e}");
+    }
+}
+
 #[test]
 fn param_column_names_validation_and_f64() {
     // Column names follow --param (a1/a2 also accepted); errors name them.

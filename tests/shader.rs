@@ -65,7 +65,21 @@ fn f64_shader_validates_with_naga() {
         .iter()
         .filter_map(|(_, o)| o.name.clone())
         .collect();
-    for needed in ["WORKGROUP_SIZE", "WRITE_CE", "WRITE_KL", "WRITE_ENTROPY"] {
+    // The f32 kernel's overrides, all of them.
+    for needed in [
+        "WORKGROUP_SIZE",
+        "PARAM",
+        "WRITE_CE",
+        "WRITE_KL",
+        "WRITE_ENTROPY",
+        "WRITE_ENTROPY_Q",
+        "WRITE_REVERSE_KL",
+        "WRITE_JEFFREYS",
+        "WRITE_BHATTACHARYYA",
+        "WRITE_BHATTACHARYYA_COEFFICIENT",
+        "WRITE_HELLINGER",
+        "WRITE_WASSERSTEIN2",
+    ] {
         assert!(
             names.iter().any(|n| n == needed),
             "override {needed} missing: {names:?}"
@@ -81,29 +95,42 @@ fn f64_shader_validates_with_naga() {
         assert!(v.validate(&parsed).is_err(), "validates with only {caps:?}");
     }
 
-    // No builtin transcendental on f64 anywhere (DESIGN §2.6: GLSL.std.450
-    // defines them for 16/32-bit floats only; lavapipe returns garbage).
+    // No builtin transcendental, square root or rounding on f64 anywhere
+    // (DESIGN §2.6: GLSL.std.450 defines the transcendentals for 16/32-bit
+    // floats only, and lavapipe returns garbage; the kernel has its own
+    // sqrt64 and round_even). The f32 square root (the seed of sqrt64) is allowed.
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        C::FLOAT64 | C::SHADER_INT64,
+    )
+    .validate(&module)
+    .unwrap();
     use naga::MathFunction as M;
-    for (_, f) in module.functions.iter() {
+    let mut f32_sqrts = 0;
+    for (handle, f) in module.functions.iter() {
+        let fi = &info[handle];
         for (_, e) in f.expressions.iter() {
-            if let naga::Expression::Math { fun, .. } = e {
+            if let naga::Expression::Math { fun, arg, .. } = e {
                 assert!(
                     !matches!(
                         fun,
-                        M::Log
-                            | M::Log2
-                            | M::Exp
-                            | M::Exp2
-                            | M::Pow
-                            | M::Sqrt
-                            | M::Frexp
-                            | M::Ldexp
+                        M::Log | M::Log2 | M::Exp | M::Exp2 | M::Pow | M::Frexp | M::Ldexp
                     ),
                     "builtin {fun:?} in the f64 kernel"
                 );
+                if matches!(fun, M::Sqrt | M::Round | M::InverseSqrt | M::Fma) {
+                    let ty = fi[*arg].ty.inner_with(&module.types);
+                    assert_eq!(
+                        ty.scalar_width(),
+                        Some(4),
+                        "builtin {fun:?} on {ty:?} in the f64 kernel"
+                    );
+                    f32_sqrts += 1;
+                }
             }
         }
     }
+    assert!(f32_sqrts >= 1, "sqrt64's f32 seed not found");
 }
 
 /// KEEP IN SYNC, checked: the f64 kernel's constants are exactly the f64
@@ -143,6 +170,41 @@ fn f64_shader_constants_match_math_rs() {
     same("HALF_LN_2PI_E", <f64 as Real>::HALF_LN_2PI_E);
     same("HALVE_THRESHOLD", <f64 as Real>::HALVE_THRESHOLD);
     same("F64_MAX", <f64 as Real>::MAX);
+    same("F64_MIN_NORMAL", <f64 as Real>::MIN_POSITIVE);
+    assert_eq!(<f64 as Real>::ATANH_WIDE.len(), 36);
+    for (i, c) in <f64 as Real>::ATANH_WIDE.iter().enumerate() {
+        same(&format!("R{i}"), *c);
+    }
+    assert_eq!(<f64 as Real>::EXP_COEFFS.len(), 5);
+    for (i, c) in <f64 as Real>::EXP_COEFFS.iter().enumerate() {
+        same(&format!("EXP_P{}", i + 1), *c);
+    }
+    assert_eq!(<f64 as Real>::EXP_TAYLOR.len(), 21);
+    for (i, c) in <f64 as Real>::EXP_TAYLOR.iter().enumerate() {
+        same(&format!("T{}", i + 1), *c);
+    }
+    same("HALF_LN2", <f64 as Real>::HALF_LN2);
+    same("INV_LN2", <f64 as Real>::INV_LN2);
+    same("EXP_LN2_HI", <f64 as Real>::EXP_LN2_HI);
+    same("EXP_LN2_LO", <f64 as Real>::EXP_LN2_LO);
+    same("EXP_ARG_MAX", <f64 as Real>::EXP_ARG_MAX);
+    same("LOG_BIG", <f64 as Real>::LOG_BIG);
+    // The integer constants of the f64 format.
+    let int = |name: &str| -> i32 {
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("constant {name} missing"));
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::I32(v)) => v,
+            ref other => panic!("{name}: not an i32 literal: {other:?}"),
+        }
+    };
+    assert_eq!(int("MAX_EXP"), <f64 as Real>::MAX_EXP);
+    assert_eq!(int("MIN_EXP"), <f64 as Real>::MIN_EXP);
+    assert_eq!(int("SAFE_EXP"), <f64 as Real>::SAFE_EXP);
+    assert_eq!(int("SAT_EXP"), 1 << 20);
 }
 
 #[test]

@@ -209,9 +209,9 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     let param: Param = args.param.into();
     let options = EvalOptions::new(set, param);
     let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error, param)?;
-    // f64: the GPU kernel with `--backend gpu` (the std parameterisation and
-    // cross-entropy, KL, entropy); `auto` and `cpu` use the CPU reference path
-    // (fast on all cores, and the reference itself).
+    // f64: the GPU kernel with `--backend gpu` (every measure and
+    // parameterisation); `auto` and `cpu` use the CPU reference path (fast on
+    // all cores, and the reference itself).
     let dims = args.dims.map_or(1, |d| d as usize);
     if args.dims.is_some() && (args.gradients || args.verify) {
         return Err(CliError::input(
@@ -227,12 +227,6 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
         if args.gradients {
             return Err(CliError::input(
                 "--gradients --precision f64 runs on the CPU (use --backend cpu or auto)",
-            ));
-        }
-        if param != Param::Std || !Metrics::DIVERGENCES.contains_all(set) {
-            return Err(CliError::input(
-                "--precision f64 --backend gpu supports --param std and the measures \
-                 cross_entropy, kl, entropy (use --backend cpu for the others)",
             ));
         }
         Some(gpu_f64_evaluator()?)
@@ -460,7 +454,7 @@ fn evaluate(
         (Rows::F64(pairs), Values::F64(flat)) => {
             flat.resize(pairs.len() * k, 0.0);
             match gpu64 {
-                Some(gpu) => gpu.evaluate_f64_metrics_into(pairs, options.metrics, flat)?,
+                Some(gpu) => gpu.evaluate_f64_with(pairs, options, flat)?,
                 None => cpu::evaluate_f64_with(pairs, options, flat)?,
             }
             if !args.verify {

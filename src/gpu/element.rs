@@ -70,13 +70,17 @@ impl HostPair for GaussianPair64 {
     const LAYOUT: Layout = Layout::Pairs64;
 
     #[inline]
-    fn screen(pairs: &[Self], _param: Param) -> (bool, bool) {
-        validate::screen_f64(pairs)
+    fn screen(pairs: &[Self], param: Param) -> (bool, bool) {
+        if param == Param::Std {
+            validate::screen_f64(pairs)
+        } else {
+            // The fast screen knows σ only: other parameterisations take the exact scans.
+            (true, true)
+        }
     }
 
-    fn validate_at(pairs: &[Self], offset: usize, _param: Param) -> Result<()> {
-        // The f64 kernel takes the std parameterisation only (checked by its pipeline).
-        validate::validate_f64_at(pairs, offset)
+    fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()> {
+        validate::validate_param_f64_at(pairs, param, offset)
     }
 
     #[inline]
@@ -84,12 +88,8 @@ impl HostPair for GaussianPair64 {
         validate::needs_host_fixup_f64(self)
     }
 
-    fn fix_row(&self, _param: Param, metrics: Metrics, row: &mut [f64]) {
-        let d = cpu::eval64(self);
-        let mut all = [f64::NAN; Metric::COUNT];
-        all[0] = d.cross_entropy;
-        all[1] = d.kl;
-        all[2] = d.entropy;
+    fn fix_row(&self, param: Param, metrics: Metrics, row: &mut [f64]) {
+        let all = cpu::measures64(self, param);
         select_into(&all, metrics, row);
     }
 }

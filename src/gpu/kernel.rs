@@ -3,7 +3,7 @@
 //! through WGSL `override`s.
 
 use crate::error::{Error, Result};
-use crate::pair::{EvalOptions, Metric, Metrics, Param};
+use crate::pair::{EvalOptions, Metric};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -247,13 +247,6 @@ impl Kernel {
                     ("WRITE_HELLINGER", flag(Metric::Hellinger)),
                     ("WRITE_WASSERSTEIN2", flag(Metric::Wasserstein2)),
                 ];
-                // The f64 kernel (std parameterisation, the first three measures)
-                // declares only these overrides.
-                let f64_names = ["WORKGROUP_SIZE", "WRITE_CE", "WRITE_KL", "WRITE_ENTROPY"];
-                let constants: Vec<(&str, f64)> = constants
-                    .into_iter()
-                    .filter(|(name, _)| layout != Layout::Pairs64 || f64_names.contains(name))
-                    .collect();
                 let label = match layout {
                     Layout::Diagonal => "gaussdiv diagonal pipeline",
                     Layout::DiagonalWide => "gaussdiv diagonal (workgroup per row) pipeline",
@@ -279,9 +272,6 @@ impl Kernel {
 /// Bytes of the pairwise kernel's per-dispatch uniform (`PairwiseBlock`).
 pub(crate) const PAIRWISE_BLOCK_BYTES: u64 = 32;
 
-/// Pipeline-cache key part of the std parameterisation (the f64 kernel's only one).
-const STD: u32 = Param::Std.code();
-
 impl Kernel {
     /// The f64 module, if it has been created.
     fn f64_module(&self) -> Option<wgpu::ShaderModule> {
@@ -291,22 +281,25 @@ impl Kernel {
         }
     }
 
-    /// The f64 pipeline writing `metrics`, creating the f64 module and the
-    /// pipeline on first use. The caller has checked that the device has
-    /// [`f64_features`]; a compilation failure is an error, and nothing is
-    /// cached then.
+    /// The f64 pipeline writing `options.metrics` of pairs in
+    /// `options.param` (every measure, every parameterisation, like the f32
+    /// kernel), creating the f64 module and the pipeline on first use. The
+    /// caller has checked that the device has [`f64_features`]; a
+    /// compilation failure is an error, and nothing is cached then.
     pub fn pipeline_f64(
         &self,
         device: &wgpu::Device,
-        metrics: Metrics,
+        options: EvalOptions,
         counters: &Counters,
     ) -> Result<wgpu::ComputePipeline> {
+        let key = (
+            Layout::Pairs64,
+            options.metrics.bits(),
+            options.param.code(),
+        );
         let cached = match self.pipelines.lock() {
-            Ok(m) => m.get(&(Layout::Pairs64, metrics.bits(), STD)).cloned(),
-            Err(poisoned) => poisoned
-                .into_inner()
-                .get(&(Layout::Pairs64, metrics.bits(), STD))
-                .cloned(),
+            Ok(m) => m.get(&key).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
         };
         if let Some(p) = cached {
             return Ok(p);
@@ -324,12 +317,11 @@ impl Kernel {
                 }));
             }
         }
-        let options = EvalOptions::new(metrics, Param::Std);
         let pipeline = self.pipeline(device, Layout::Pairs64, options, counters);
         if let Some(e) = super::now(scope.pop()).flatten() {
             // Drop what failed, so that a later call reports the error again.
             if let Ok(mut m) = self.pipelines.lock() {
-                m.remove(&(Layout::Pairs64, metrics.bits(), STD));
+                m.remove(&key);
             }
             if let Ok(mut m) = self.module_f64.lock() {
                 *m = None;

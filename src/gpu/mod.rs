@@ -738,6 +738,7 @@ impl GpuEvaluator {
     /// Cross-entropy, KL and entropy of every pair in f64, on the GPU
     /// (blocking): the f64 twin of the f32 kernel (`shaders/divergence_f64.wgsl`,
     /// a mirror of the CPU f64 reference, within 1e-14 of it and of the truth).
+    /// Every other measure and parameterisation: [`evaluate_f64_with`](Self::evaluate_f64_with).
     ///
     /// Needs the device features `SHADER_F64` and `SHADER_INT64` (requested by
     /// [`GpuEvaluator::new`] when the adapter offers them; an app's device must
@@ -799,6 +800,37 @@ impl GpuEvaluator {
         self.require_f64()?;
         self.run(pairs, metrics.into(), out, WaitMode::Offload, 0)
             .await
+    }
+
+    /// Every measure and parameterisation in f64 on the GPU (blocking): the
+    /// selected `options.metrics` of pairs whose `sigma` fields hold `a1`,
+    /// `a2` in `options.param` (see [`Param`]), into `out`
+    /// (`pairs.len() × options.metrics.len()` values, row-major, canonical
+    /// order) — the f64 twin of [`evaluate_with`](Self::evaluate_with), a
+    /// mirror of [`cpu::evaluate_f64_with`](crate::cpu::evaluate_f64_with)
+    /// within 1e-14 of it and of the truth. Needs the f64 device features, as
+    /// [`evaluate_f64`](Self::evaluate_f64); validation follows the
+    /// evaluator's [`OnInvalid`] policy in the parameterisation.
+    pub fn evaluate_f64_with(
+        &self,
+        pairs: &[GaussianPair64],
+        options: EvalOptions,
+        out: &mut [f64],
+    ) -> Result<()> {
+        self.require_f64()?;
+        block_on(self.run(pairs, options, out, WaitMode::Block, 0))
+    }
+
+    /// [`evaluate_f64_with`](Self::evaluate_f64_with) for async code (see
+    /// [`evaluate_async`](Self::evaluate_async)).
+    pub async fn evaluate_f64_with_async(
+        &self,
+        pairs: &[GaussianPair64],
+        options: EvalOptions,
+        out: &mut [f64],
+    ) -> Result<()> {
+        self.require_f64()?;
+        self.run(pairs, options, out, WaitMode::Offload, 0).await
     }
 
     /// Cross-entropy, KL and entropy of pairs kept as a structure of arrays
@@ -937,17 +969,8 @@ impl GpuEvaluator {
         match P::LAYOUT {
             Layout::Pairs64 => {
                 self.require_f64()?;
-                if options.param != Param::Std
-                    || !Metrics::DIVERGENCES.contains_all(options.metrics)
-                {
-                    return Err(Error::Unsupported(
-                        "the GPU f64 kernel computes cross-entropy, KL and entropy in the std \
-                         parameterisation only (use the CPU f64 path for the others)"
-                            .into(),
-                    ));
-                }
                 self.kernel
-                    .pipeline_f64(&self.device, options.metrics, &self.counters)
+                    .pipeline_f64(&self.device, options, &self.counters)
             }
             Layout::Grad => {
                 crate::gradient::check_metrics(options.metrics)?;
@@ -1342,7 +1365,7 @@ impl GpuEvaluator {
     fn make_slot(&self, in_bytes: u64) -> Result<Slot> {
         use wgpu::BufferUsages as U;
         // Room for every measure: 4 bytes each per f32 pair (16 bytes in);
-        // f64 pairs (32 bytes in) write at most 3 × 8 bytes.
+        // f64 pairs (32 bytes in) write at most 10 × 8 bytes, the same ratio.
         let out_bytes = in_bytes / PAIR_BYTES * 4 * Metric::COUNT as u64;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
