@@ -203,11 +203,16 @@ fn gradients(pv: vec4<u32>) -> array<f32, 8> {
     // d/dmu1 = Delta mu / sigma2^2.
     let gm = md * g.im;
     let ge = kd + g.ie;
+    // A normalised to a mantissa in [1, 2) (see src/math.rs).
+    let a_nz = g.am != 0.0;
+    let fa = frexp1(bitcast<u32>(select(1.0, abs(g.am), a_nz)));
+    let an = select(0.0, select(fa.m, -fa.m, g.am < 0.0), a_nz);
+    let ane = select(NO_EXP, g.ae + fa.k, a_nz);
     // q^2 = Delta mu^2 / sigma2^2, and 1 - rho^2 - q^2 = -(A + q^2) at a common scale.
     let qm = select(0.0, mh * mh * g.im, has_diff);
     let qe = 2 * kd + g.ie;
-    let be = select(g.ae, max(qe, g.ae), has_diff);
-    let bm = -(g.am * pow2(g.ae - be) + qm * pow2(qe - be));
+    let be = select(ane, max(qe, ane), has_diff);
+    let bm = -(an * pow2(ane - be) + qm * pow2(qe - be));
 
     let d_mu1 = finish(gm, ge);
     let d_mu2 = finish(-gm, ge);

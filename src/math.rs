@@ -1548,11 +1548,18 @@ pub fn gradients<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; GRA
     // ∂/∂μ1 = Δμ/σ2².
     let gm = md * g.im;
     let ge = kd + g.ie;
+    // A normalised to a mantissa in [1, 2) (with log-parameters it comes
+    // as expm1(x) at exponent 0, tiny for tiny x: aligned as it is, a tiny
+    // q² would be flushed — a fuzzing finding).
+    let a_nz = g.am != T::ZERO;
+    let (af, ak) = sel(a_nz, g.am.abs(), T::ONE).frexp1();
+    let an = sel(a_nz, sel(g.am < T::ZERO, -af, af), T::ZERO);
+    let ane = sel(a_nz, g.ae + ak, NO_EXP);
     // q² = Δμ²/σ2², and 1 − ρ² − q² = −(A + q²) at a common scale.
     let qm = sel(has_diff, mh * mh * g.im, T::ZERO);
     let qe = 2 * kd + g.ie;
-    let be = sel(has_diff, qe.max(g.ae), g.ae);
-    let bm = -(g.am * T::pow2(g.ae - be) + qm * T::pow2(qe - be));
+    let be = sel(has_diff, qe.max(ane), ane);
+    let bm = -(an * T::pow2(ane - be) + qm * T::pow2(qe - be));
 
     let d_mu1 = finish(gm, ge);
     let d_mu2 = finish(-gm, ge);

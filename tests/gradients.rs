@@ -410,3 +410,36 @@ fn evaluator_gradients_and_errors() {
     assert!(g[1].kl.iter().all(|v| v.is_nan()));
     assert!(g[0].kl.iter().all(|v| v.is_finite()));
 }
+
+/// Fuzzing findings, CPU and GPU against the f64 gradients: with
+/// log-parameters A = expm1(2 ln ρ) is tiny and was aligned unnormalised,
+/// so a (subnormal) q² was flushed from ∂/∂a2 (error 2e-3).
+#[test]
+fn fuzz_regressions() {
+    let cases = [(
+        GaussianPair::new(6.456e-42, 1.1660601e-38, 6.776212e-21, -0.0),
+        Param::LogStd,
+    )];
+    for (p, param) in cases {
+        let mut got = vec![0f32; GRADIENTS];
+        gradient::cpu_gradients_with(&[p], options(param), &mut got).unwrap();
+        let mut dev = got.clone();
+        if let Some(g) = gpu() {
+            g.gradients_with(&[p], options(param), &mut dev).unwrap();
+        }
+        let mut want = vec![0f64; GRADIENTS];
+        gradient::cpu_gradients_f64_with(&[p.to_f64()], options(param), &mut want).unwrap();
+        let scales = gradient_scales(&p.to_f64(), param);
+        for j in 0..GRADIENTS {
+            for (path, v) in [("cpu", got[j]), ("gpu", dev[j])] {
+                let e = gradient_error(f64::from(v), want[j], scales[j], Precision::F32);
+                assert!(
+                    e <= 1e-6,
+                    "{path} {p:?} {param} {}: {v:e} vs {:e} ({e:e})",
+                    NAMES[j],
+                    want[j]
+                );
+            }
+        }
+    }
+}
