@@ -146,19 +146,25 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
                     *d = *v;
                 }
             }
+            // Zipped (no index), so that the interleaving stores vectorise:
+            // with `ca[i]` the bounds checks kept this loop scalar.
             [a, c] => {
                 let (ca, cc) = (col(a), col(c));
-                for (i, row) in dst.chunks_exact_mut(2).enumerate() {
-                    row[0] = ca[i];
-                    row[1] = cc[i];
+                for ((row, x), y) in dst.as_chunks_mut::<2>().0.iter_mut().zip(ca).zip(cc) {
+                    *row = [*x, *y];
                 }
             }
             [a, c, e] => {
                 let (ca, cc, ce) = (col(a), col(c), col(e));
-                for (i, row) in dst.chunks_exact_mut(3).enumerate() {
-                    row[0] = ca[i];
-                    row[1] = cc[i];
-                    row[2] = ce[i];
+                for (((row, x), y), z) in dst
+                    .as_chunks_mut::<3>()
+                    .0
+                    .iter_mut()
+                    .zip(ca)
+                    .zip(cc)
+                    .zip(ce)
+                {
+                    *row = [*x, *y, *z];
                 }
             }
             _ => {
