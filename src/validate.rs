@@ -162,12 +162,47 @@ fn field_f32(p: &GaussianPair, f: Field) -> f32 {
 }
 
 /// Branch-free screen of a slice: `(any invalid pair, any pair needing a
-/// host fix-up)`. Vectorises; the exact (slower) scans run only when it
-/// finds something.
+/// host fix-up)`. Vectorises (compiled for AVX-512 and AVX2 too, chosen at
+/// run time like the CPU backend's loops); the exact (slower) scans run only
+/// when it finds something.
 pub(crate) fn screen(pairs: &[GaussianPair]) -> (bool, bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match crate::cpu::simd_level() {
+            // SAFETY: the features these functions are compiled for were detected.
+            "avx512" => return unsafe { screen_simd::avx512(pairs) },
+            "avx2" => return unsafe { screen_simd::avx2(pairs) },
+            _ => {}
+        }
+    }
+    screen_body(pairs)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod screen_simd {
+    use super::{screen_body, GaussianPair};
+
+    /// # Safety
+    /// The CPU must support AVX-512 F/VL/DQ/BW/CD (checked by the caller).
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma")]
+    pub unsafe fn avx512(pairs: &[GaussianPair]) -> (bool, bool) {
+        screen_body(pairs)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA (checked by the caller).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2(pairs: &[GaussianPair]) -> (bool, bool) {
+        screen_body(pairs)
+    }
+}
+
+#[inline(always)]
+fn screen_body(pairs: &[GaussianPair]) -> (bool, bool) {
     const EXP: u32 = 0x7f80_0000;
-    let mut invalid = false;
-    let mut fixup = false;
+    // Accumulated as integer masks (bit 0 invalid, bit 1 fix-up): an OR
+    // reduction that vectorises.
+    let mut flags = 0u32;
     for p in pairs {
         let (m1, s1, m2, s2) = (
             p.mu1.to_bits(),
@@ -178,13 +213,13 @@ pub(crate) fn screen(pairs: &[GaussianPair]) -> (bool, bool) {
         // σ valid: 0 < σ ≤ MAX (sign clear, not zero, exponent not all ones).
         let bad_sigma = s1.wrapping_sub(1) >= 0x7f7f_ffff || s2.wrapping_sub(1) >= 0x7f7f_ffff;
         let bad_mu = (m1 & EXP) == EXP || (m2 & EXP) == EXP;
-        invalid |= bad_sigma | bad_mu;
         // Subnormal (non-zero) μ or μ1 − μ2: exponent field zero, value non-zero.
         let d = (p.mu1 - p.mu2).to_bits();
         let tiny = |b: u32| (b & EXP) == 0 && (b & 0x7fff_ffff) != 0;
-        fixup |= tiny(m1) | tiny(m2) | tiny(d);
+        let fix = tiny(m1) | tiny(m2) | tiny(d);
+        flags |= u32::from(bad_sigma | bad_mu) | (u32::from(fix) << 1);
     }
-    (invalid, fixup)
+    (flags & 1 != 0, flags & 2 != 0)
 }
 
 /// Whether the GPU kernel may be inexact for this (valid) pair because
