@@ -72,7 +72,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    gpu.queue().write_buffer(&input, 0, bytemuck::cast_slice(&pairs));
+    gpu.queue()
+        .write_buffer(&input, 0, bytemuck::cast_slice(&pairs));
     let output = device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: (n * k * 4) as u64,

@@ -175,23 +175,36 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
             }
             // Zipped (no index), so that the interleaving stores vectorise:
             // with `ca[i]` the bounds checks kept this loop scalar.
+            // Full blocks as fixed-size arrays: constant trip count and
+            // bounds, so that the interleaving stores vectorise.
             [a, c] => {
                 let (ca, cc) = (col(a), col(c));
-                for ((row, x), y) in dst.as_chunks_mut::<2>().0.iter_mut().zip(ca).zip(cc) {
-                    *row = [*x, *y];
+                if let Ok(d) = <&mut [P::T; 2 * BLOCK]>::try_from(&mut *dst) {
+                    for i in 0..BLOCK {
+                        d[2 * i] = ca[i];
+                        d[2 * i + 1] = cc[i];
+                    }
+                } else {
+                    for ((row, x), y) in dst.chunks_exact_mut(2).zip(ca).zip(cc) {
+                        row[0] = *x;
+                        row[1] = *y;
+                    }
                 }
             }
             [a, c, e] => {
                 let (ca, cc, ce) = (col(a), col(c), col(e));
-                for (((row, x), y), z) in dst
-                    .as_chunks_mut::<3>()
-                    .0
-                    .iter_mut()
-                    .zip(ca)
-                    .zip(cc)
-                    .zip(ce)
-                {
-                    *row = [*x, *y, *z];
+                if let Ok(d) = <&mut [P::T; 3 * BLOCK]>::try_from(&mut *dst) {
+                    for i in 0..BLOCK {
+                        d[3 * i] = ca[i];
+                        d[3 * i + 1] = cc[i];
+                        d[3 * i + 2] = ce[i];
+                    }
+                } else {
+                    for (((row, x), y), z) in dst.chunks_exact_mut(3).zip(ca).zip(cc).zip(ce) {
+                        row[0] = *x;
+                        row[1] = *y;
+                        row[2] = *z;
+                    }
                 }
             }
             _ => {

@@ -1406,23 +1406,42 @@ mod tests {
         for bits in lo..=hi {
             let r = f32::from_bits(bits);
             for k in [-300, -1, 0, 1, 77] {
-                assert_eq!(ln_ratio(r, k).to_bits(), ln_scaled(r, k).to_bits(), "{r} {k}");
+                assert_eq!(
+                    ln_ratio(r, k).to_bits(),
+                    ln_scaled(r, k).to_bits(),
+                    "{r} {k}"
+                );
                 if r >= 1.0 {
-                    assert_eq!(ln_mant(r, k).to_bits(), ln_scaled(r, k).to_bits(), "{r} {k}");
+                    assert_eq!(
+                        ln_mant(r, k).to_bits(),
+                        ln_scaled(r, k).to_bits(),
+                        "{r} {k}"
+                    );
                 }
             }
         }
         let mut r = 0.5f64;
         while r <= 2.0 {
             for k in [-3000, -1, 0, 1, 77] {
-                assert_eq!(ln_ratio(r, k).to_bits(), ln_scaled(r, k).to_bits(), "{r} {k}");
+                assert_eq!(
+                    ln_ratio(r, k).to_bits(),
+                    ln_scaled(r, k).to_bits(),
+                    "{r} {k}"
+                );
                 if r >= 1.0 {
-                    assert_eq!(ln_mant(r, k).to_bits(), ln_scaled(r, k).to_bits(), "{r} {k}");
+                    assert_eq!(
+                        ln_mant(r, k).to_bits(),
+                        ln_scaled(r, k).to_bits(),
+                        "{r} {k}"
+                    );
                 }
             }
             r = f64::from_bits(r.to_bits() + 0x1_2345_6789);
         }
-        assert_eq!(ln_ratio(2.0f32, 3).to_bits(), ln_scaled(2.0f32, 3).to_bits());
+        assert_eq!(
+            ln_ratio(2.0f32, 3).to_bits(),
+            ln_scaled(2.0f32, 3).to_bits()
+        );
     }
 
     #[test]

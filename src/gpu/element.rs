@@ -27,7 +27,11 @@ pub(crate) trait HostPair: bytemuck::Pod + Sync {
     /// (their byte image, the same length) block by block, each block
     /// screened just before its copy, while it is in the L1 cache — one pass
     /// over the caller's input instead of two.
-    fn screen_copy(pairs: &[Self], param: Param, mut dst: wgpu::WriteOnly<'_, [u8]>) -> Result<(bool, bool)>
+    fn screen_copy(
+        pairs: &[Self],
+        param: Param,
+        mut dst: wgpu::WriteOnly<'_, [u8]>,
+    ) -> Result<(bool, bool)>
     where
         Self: Sized,
     {
