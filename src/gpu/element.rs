@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::pair::{GaussianPair, GaussianPair64, Metric, Param};
 use crate::validate;
 
-/// Bytes per block of [`HostPair::screen_copy`]: well inside the L1 cache.
-const SCREEN_BLOCK_BYTES: usize = 16 << 10;
+/// Bytes per block of [`HostPair::screen_copy`]: inside the L1 cache.
+const SCREEN_BLOCK_BYTES: usize = 32 << 10;
 
 /// An input pair of one precision and the values the kernel writes for it.
 pub(crate) trait HostPair: bytemuck::Pod + Sync {
@@ -25,8 +25,10 @@ pub(crate) trait HostPair: bytemuck::Pod + Sync {
     fn screen(pairs: &[Self], param: Param) -> (bool, bool);
     /// [`HostPair::screen`] fused with the upload: `pairs` copied into `dst`
     /// (their byte image, the same length) block by block, each block
-    /// screened just before its copy, while it is in the L1 cache — one pass
-    /// over the caller's input instead of two.
+    /// screened just after its copy, while it is in the L1 cache — one pass
+    /// over the caller's input instead of two. (Copy first: the copy streams
+    /// from memory faster than the screen's loads; measured 4 ms less per
+    /// 10⁷ pairs on lavapipe than screening first.)
     fn screen_copy(
         pairs: &[Self],
         param: Param,
@@ -42,10 +44,10 @@ pub(crate) trait HostPair: bytemuck::Pod + Sync {
             let (mut head, rest) = dst
                 .split_at_checked(bytes.len())
                 .map_err(|_| Error::Gpu("upload larger than its buffer".into()))?;
+            head.copy_from_slice(bytes);
             let (i, f) = Self::screen(chunk, param);
             invalid |= i;
             fixup |= f;
-            head.copy_from_slice(bytes);
             dst = rest;
         }
         if !dst.is_empty() {
