@@ -71,12 +71,7 @@ impl HostPair for GaussianPair {
 
     #[inline]
     fn screen(pairs: &[Self], param: Param) -> (bool, bool) {
-        if param == Param::Std {
-            validate::screen(pairs)
-        } else {
-            // The fast screen knows σ only: other parameterisations take the exact scans.
-            (true, true)
-        }
+        validate::screen_param(pairs, param)
     }
 
     fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()> {
