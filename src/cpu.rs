@@ -95,6 +95,17 @@ impl Pairs for GaussianPair {
     #[allow(clippy::indexing_slicing)]
     #[inline(always)]
     fn load(chunk: &[Self], b: &mut Block<f32>) {
+        // A full block with a constant trip count: vectorised without a
+        // scalar remainder (the general loop below kept one in every block).
+        if let Ok(full) = <&[Self; BLOCK]>::try_from(chunk) {
+            for (i, p) in full.iter().enumerate() {
+                b.input[0][i] = p.mu1;
+                b.input[1][i] = p.sigma1;
+                b.input[2][i] = p.mu2;
+                b.input[3][i] = p.sigma2;
+            }
+            return;
+        }
         for (i, p) in chunk.iter().take(BLOCK).enumerate() {
             b.input[0][i] = p.mu1;
             b.input[1][i] = p.sigma1;
@@ -110,6 +121,17 @@ impl Pairs for GaussianPair64 {
     #[allow(clippy::indexing_slicing)]
     #[inline(always)]
     fn load(chunk: &[Self], b: &mut Block<f64>) {
+        // A full block with a constant trip count: vectorised without a
+        // scalar remainder (the general loop below kept one in every block).
+        if let Ok(full) = <&[Self; BLOCK]>::try_from(chunk) {
+            for (i, p) in full.iter().enumerate() {
+                b.input[0][i] = p.mu1;
+                b.input[1][i] = p.sigma1;
+                b.input[2][i] = p.mu2;
+                b.input[3][i] = p.sigma2;
+            }
+            return;
+        }
         for (i, p) in chunk.iter().take(BLOCK).enumerate() {
             b.input[0][i] = p.mu1;
             b.input[1][i] = p.sigma1;
@@ -135,7 +157,12 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
     let mut b = Block::<P::T>::new();
     for (chunk, dst) in pairs.chunks(BLOCK).zip(out.chunks_mut(BLOCK * k)) {
         P::load(chunk, &mut b);
-        b.compute::<PARAM, S>(chunk.len());
+        if chunk.len() == BLOCK {
+            // Constant trip count: no remainder loop in full blocks.
+            b.compute::<PARAM, S>(BLOCK);
+        } else {
+            b.compute::<PARAM, S>(chunk.len());
+        }
         // Interleave the selected columns into rows; the common widths with
         // the columns resolved once per block (no per-value index).
         let col = |j: usize| &b.out[j % MEASURES];
@@ -146,19 +173,38 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
                     *d = *v;
                 }
             }
+            // Zipped (no index), so that the interleaving stores vectorise:
+            // with `ca[i]` the bounds checks kept this loop scalar.
+            // Full blocks as fixed-size arrays: constant trip count and
+            // bounds, so that the interleaving stores vectorise.
             [a, c] => {
                 let (ca, cc) = (col(a), col(c));
-                for (i, row) in dst.chunks_exact_mut(2).enumerate() {
-                    row[0] = ca[i];
-                    row[1] = cc[i];
+                if let Ok(d) = <&mut [P::T; 2 * BLOCK]>::try_from(&mut *dst) {
+                    for i in 0..BLOCK {
+                        d[2 * i] = ca[i];
+                        d[2 * i + 1] = cc[i];
+                    }
+                } else {
+                    for ((row, x), y) in dst.chunks_exact_mut(2).zip(ca).zip(cc) {
+                        row[0] = *x;
+                        row[1] = *y;
+                    }
                 }
             }
             [a, c, e] => {
                 let (ca, cc, ce) = (col(a), col(c), col(e));
-                for (i, row) in dst.chunks_exact_mut(3).enumerate() {
-                    row[0] = ca[i];
-                    row[1] = cc[i];
-                    row[2] = ce[i];
+                if let Ok(d) = <&mut [P::T; 3 * BLOCK]>::try_from(&mut *dst) {
+                    for i in 0..BLOCK {
+                        d[3 * i] = ca[i];
+                        d[3 * i + 1] = cc[i];
+                        d[3 * i + 2] = ce[i];
+                    }
+                } else {
+                    for (((row, x), y), z) in dst.chunks_exact_mut(3).zip(ca).zip(cc).zip(ce) {
+                        row[0] = *x;
+                        row[1] = *y;
+                        row[2] = *z;
+                    }
                 }
             }
             _ => {

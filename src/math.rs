@@ -499,10 +499,18 @@ fn horner<T: Real>(coeffs: &[T], t: T) -> T {
 #[inline(always)]
 pub fn ln_scaled<T: Real>(x: T, k: i32) -> T {
     let (m0, e0) = x.frexp1();
+    ln_mant(m0, e0 + k)
+}
+
+/// `ln(m·2^k)` for `m ∈ [1, 2]` already reduced (a mantissa from
+/// [`Real::frexp1`]): [`ln_scaled`] without its own `frexp1`, which would
+/// return `(m, 0)` (for `m = 2`, `(1, 1)`, the same after the reduction
+/// below), so the result is identical, bit for bit.
+#[inline(always)]
+pub fn ln_mant<T: Real>(m0: T, k: i32) -> T {
     let high = m0 > T::SQRT2;
     let m = sel(high, m0 * T::HALF, m0);
-    let e = e0 + i32::from(high);
-    let dk = T::from_i32(e + k);
+    let dk = T::from_i32(k + i32::from(high));
     let f = m - T::ONE;
     let s = f / (T::TWO + f);
     let z = s * s;
@@ -511,11 +519,21 @@ pub fn ln_scaled<T: Real>(x: T, k: i32) -> T {
     dk * T::LN2_HI - ((hfsq - (s * (hfsq + r) + dk * T::LN2_LO)) - f)
 }
 
+/// `ln(r·2^k)` for a ratio `r ∈ [½, 2]` of two mantissas in `[1, 2)`:
+/// [`ln_scaled`] with the exponent split reduced to one comparison (for `r`
+/// in that range `frexp1` gives `(2r, −1)` below 1 and `(r, 0)` from 1 on,
+/// and both are exact), so the result is identical, bit for bit.
+#[inline(always)]
+fn ln_ratio<T: Real>(r: T, k: i32) -> T {
+    let below = r < T::ONE;
+    ln_mant(sel(below, T::TWO * r, r), k - i32::from(below))
+}
+
 /// Natural logarithm of a positive finite `x` (subnormals included).
 #[inline]
 pub fn ln<T: Real>(x: T) -> T {
     let (m, e) = x.frexp1();
-    ln_scaled(m, e)
+    ln_mant(m, e)
 }
 
 /// `V(ρ) = ½(ρ² − 1) − ln ρ` for `ρ ∈ [½, 2]`, from `w = (ρ − 1)/(ρ + 1) ∈ [−⅓, ⅓]`.
@@ -808,7 +826,7 @@ fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let w = (a - m2) / (a + m2);
     let r = m1 / m2;
     let rr = m2 / m1;
-    let ln_rho = ln_scaled(r, kk);
+    let ln_rho = ln_ratio(r, kk);
     let q2 = mh / m2;
     let q1 = mh / m1;
     let (d, km) = diff_scaled(m1, k1, m2, k2);
@@ -822,8 +840,8 @@ fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (sh, e0) = fast_two_sum(sel(sa >= sb, sa, sb), sel(sa >= sb, sb, sa));
     Prep {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
-        ln1: ln_scaled(m1, k1),
-        ln2: ln_scaled(m2, k2),
+        ln1: ln_mant(m1, k1),
+        ln2: ln_mant(m2, k2),
         q1: q1 * q1,
         e1: 2 * (kd - k1),
         q2: q2 * q2,
@@ -885,7 +903,7 @@ fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool
     let w = u / (T::ONE + (T::ONE - u * u).sqrt());
     let p = nm / dm;
     let pr = dm / nm;
-    let ln_rho = T::HALF * ln_scaled(p, e);
+    let ln_rho = T::HALF * ln_ratio(p, e);
     (
         p,
         e,
@@ -923,8 +941,8 @@ fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (sh, sl, se) = sum_dw(mv1, kv1, mv2, kv2);
     Prep {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
-        ln1: T::HALF * ln_scaled(mv1, kv1),
-        ln2: T::HALF * ln_scaled(mv2, kv2),
+        ln1: T::HALF * ln_mant(mv1, kv1),
+        ln2: T::HALF * ln_mant(mv2, kv2),
         q1: mh2 / mv1,
         e1: 2 * kd - kv1,
         q2: mh2 / mv2,
@@ -969,8 +987,8 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (gh, gl) = two_prod(mp1, mp2);
     Prep {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
-        ln1: -T::HALF * ln_scaled(mp1, kp1),
-        ln2: -T::HALF * ln_scaled(mp2, kp2),
+        ln1: -T::HALF * ln_mant(mp1, kp1),
+        ln2: -T::HALF * ln_mant(mp2, kp2),
         q1,
         e1,
         q2,
@@ -1593,6 +1611,52 @@ mod tests {
             assert!((1.0..2.0).contains(&m));
             assert_eq!(m * 2f64.powi(k + 1074) * 2f64.powi(-1074), x);
         }
+    }
+
+    /// The reduced-argument logarithms equal [`ln_scaled`] bit for bit on
+    /// their whole domain (every f32 in [½, 2]), f64 on a sample.
+    #[test]
+    fn ln_mant_and_ln_ratio_equal_ln_scaled() {
+        let (lo, hi) = (0.5f32.to_bits(), 2.0f32.to_bits());
+        for bits in lo..=hi {
+            let r = f32::from_bits(bits);
+            for k in [-300, -1, 0, 1, 77] {
+                assert_eq!(
+                    ln_ratio(r, k).to_bits(),
+                    ln_scaled(r, k).to_bits(),
+                    "{r} {k}"
+                );
+                if r >= 1.0 {
+                    assert_eq!(
+                        ln_mant(r, k).to_bits(),
+                        ln_scaled(r, k).to_bits(),
+                        "{r} {k}"
+                    );
+                }
+            }
+        }
+        let mut r = 0.5f64;
+        while r <= 2.0 {
+            for k in [-3000, -1, 0, 1, 77] {
+                assert_eq!(
+                    ln_ratio(r, k).to_bits(),
+                    ln_scaled(r, k).to_bits(),
+                    "{r} {k}"
+                );
+                if r >= 1.0 {
+                    assert_eq!(
+                        ln_mant(r, k).to_bits(),
+                        ln_scaled(r, k).to_bits(),
+                        "{r} {k}"
+                    );
+                }
+            }
+            r = f64::from_bits(r.to_bits() + 0x1_2345_6789);
+        }
+        assert_eq!(
+            ln_ratio(2.0f32, 3).to_bits(),
+            ln_scaled(2.0f32, 3).to_bits()
+        );
     }
 
     #[test]

@@ -162,29 +162,91 @@ fn field_f32(p: &GaussianPair, f: Field) -> f32 {
 }
 
 /// Branch-free screen of a slice: `(any invalid pair, any pair needing a
-/// host fix-up)`. Vectorises; the exact (slower) scans run only when it
-/// finds something.
-pub(crate) fn screen(pairs: &[GaussianPair]) -> (bool, bool) {
-    const EXP: u32 = 0x7f80_0000;
-    let mut invalid = false;
-    let mut fixup = false;
-    for p in pairs {
-        let (m1, s1, m2, s2) = (
-            p.mu1.to_bits(),
-            p.sigma1.to_bits(),
-            p.mu2.to_bits(),
-            p.sigma2.to_bits(),
-        );
-        // σ valid: 0 < σ ≤ MAX (sign clear, not zero, exponent not all ones).
-        let bad_sigma = s1.wrapping_sub(1) >= 0x7f7f_ffff || s2.wrapping_sub(1) >= 0x7f7f_ffff;
-        let bad_mu = (m1 & EXP) == EXP || (m2 & EXP) == EXP;
-        invalid |= bad_sigma | bad_mu;
-        // Subnormal (non-zero) μ or μ1 − μ2: exponent field zero, value non-zero.
-        let d = (p.mu1 - p.mu2).to_bits();
-        let tiny = |b: u32| (b & EXP) == 0 && (b & 0x7fff_ffff) != 0;
-        fixup |= tiny(m1) | tiny(m2) | tiny(d);
+/// host fix-up)`. Vectorises (compiled for AVX-512 and AVX2 too, chosen at
+/// run time like the CPU backend's loops); the exact (slower) scans run only
+/// when it finds something.
+///
+/// Pairs in parameterisation `param`: the scale fields must be finite and
+/// positive for σ, σ² and 1/σ², finite for ln σ and ln σ²; the fix-up rule
+/// is about μ only, whatever the parameterisation.
+pub(crate) fn screen_param(pairs: &[GaussianPair], param: Param) -> (bool, bool) {
+    let positive = !matches!(param, Param::LogStd | Param::LogVar);
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the features these functions are compiled for were detected.
+        match (crate::cpu::simd_level(), positive) {
+            ("avx512", true) => return unsafe { screen_simd::avx512::<true>(pairs) },
+            ("avx512", false) => return unsafe { screen_simd::avx512::<false>(pairs) },
+            ("avx2", true) => return unsafe { screen_simd::avx2::<true>(pairs) },
+            ("avx2", false) => return unsafe { screen_simd::avx2::<false>(pairs) },
+            _ => {}
+        }
     }
-    (invalid, fixup)
+    if positive {
+        screen_body::<true>(pairs)
+    } else {
+        screen_body::<false>(pairs)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod screen_simd {
+    use super::{screen_body, GaussianPair};
+
+    /// # Safety
+    /// The CPU must support AVX-512 F/VL/DQ/BW/CD (checked by the caller).
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma")]
+    pub unsafe fn avx512<const POSITIVE: bool>(pairs: &[GaussianPair]) -> (bool, bool) {
+        screen_body::<POSITIVE>(pairs)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA (checked by the caller).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2<const POSITIVE: bool>(pairs: &[GaussianPair]) -> (bool, bool) {
+        screen_body::<POSITIVE>(pairs)
+    }
+}
+
+/// The screen's flags for word `j` of a slice of pairs seen as `u32` words
+/// (four per pair: μ1, a1, μ2, a2), `y` the word two places on (μ2 when
+/// `x` is μ1): bit 0 invalid, bit 1 needs a host fix-up. `POSITIVE`: the
+/// scale parameters must be > 0 (σ, σ², 1/σ²), else only finite (ln σ, ln σ²).
+#[inline(always)]
+fn word_flags<const POSITIVE: bool>(j: usize, x: u32, y: u32) -> u32 {
+    const EXP: u32 = 0x7f80_0000;
+    // Subnormal (non-zero): exponent field zero, value non-zero.
+    let tiny = |b: u32| (b & EXP) == 0 && (b & 0x7fff_ffff) != 0;
+    let sigma = j & 1 == 1;
+    // σ valid: 0 < σ ≤ MAX (sign clear, not zero, exponent not all ones);
+    // μ valid: finite.
+    let bad = if sigma && POSITIVE {
+        x.wrapping_sub(1) >= 0x7f7f_ffff
+    } else {
+        (x & EXP) == EXP
+    };
+    // Subnormal μ, or subnormal μ1 − μ2 (formed at the μ1 words).
+    let d = (f32::from_bits(x) - f32::from_bits(y)).to_bits();
+    let fix = (!sigma && tiny(x)) || (j & 3 == 0 && tiny(d));
+    u32::from(bad) | (u32::from(fix) << 1)
+}
+
+/// The screen over the pairs' words in one flat, unit-stride pass (no
+/// de-interleaving of the four fields; the word's position says which test
+/// applies), an OR reduction that vectorises at memory speed.
+#[inline(always)]
+fn screen_body<const POSITIVE: bool>(pairs: &[GaussianPair]) -> (bool, bool) {
+    let w: &[u32] = bytemuck::cast_slice(pairs);
+    let mut flags = 0u32;
+    let ahead = w.get(2..).unwrap_or_default();
+    for (j, (&x, &y)) in w.iter().zip(ahead).enumerate() {
+        flags |= word_flags::<POSITIVE>(j, x, y);
+    }
+    // The last two words (μ2 and σ2 of the last pair): no difference is formed there.
+    for (j, &x) in w.iter().enumerate().skip(w.len().saturating_sub(2)) {
+        flags |= word_flags::<POSITIVE>(j, x, 0);
+    }
+    (flags & 1 != 0, flags & 2 != 0)
 }
 
 /// Whether the GPU kernel may be inexact for this (valid) pair because
@@ -200,7 +262,13 @@ pub(crate) fn needs_host_fixup(p: &GaussianPair) -> bool {
     tiny(p.mu1) || tiny(p.mu2) || tiny(p.mu1 - p.mu2)
 }
 
-/// [`screen`] for f64 pairs.
+/// [`screen_param`] in the σ parameterisation.
+#[cfg(test)]
+fn screen(pairs: &[GaussianPair]) -> (bool, bool) {
+    screen_param(pairs, Param::Std)
+}
+
+/// [`screen_param`] for f64 pairs (σ parameterisation).
 pub(crate) fn screen_f64(pairs: &[GaussianPair64]) -> (bool, bool) {
     const EXP: u64 = 0x7ff0_0000_0000_0000;
     const MAX_BITS: u64 = 0x7fef_ffff_ffff_ffff;
@@ -265,9 +333,25 @@ mod tests {
                         f32::from_bits(b ^ c),
                         f32::from_bits(b),
                     );
+                    for param in Param::ALL {
+                        let (invalid, fixup) = screen_param(&[p], param);
+                        assert_eq!(invalid, check_param(&p, param).is_some(), "{param} {p:?}");
+                        assert_eq!(fixup, needs_host_fixup(&p), "{param} {p:?}");
+                    }
                     let (invalid, fixup) = screen(&[p]);
                     assert_eq!(invalid, check_pair(&p).is_some(), "{p:?}");
                     assert_eq!(fixup, needs_host_fixup(&p), "{p:?}");
+                    // The same pair at every position of a longer slice of
+                    // ordinary pairs (the screen reads words across pairs).
+                    for len in [2usize, 5, 37] {
+                        for at in 0..len {
+                            let mut v: Vec<GaussianPair> = (0..len)
+                                .map(|i| GaussianPair::new(i as f32, 1.0, -(i as f32), 2.0))
+                                .collect();
+                            v[at] = p;
+                            assert_eq!(screen(&v), (invalid, fixup), "{p:?} at {at} of {len}");
+                        }
+                    }
                     n += 1;
                 }
             }

@@ -2,6 +2,7 @@
 //! the kernels of `shaders/diagonal.wgsl` (the sums over dims are formed on
 //! the device; only `rows × k` values are read back).
 
+use super::element::HostPair;
 use super::kernel::{grid, Counters, WIDE_DIMS};
 use super::{block_on, GpuEvaluator, MapOutcome, ResetUnlessDone, Scratch, WaitMode};
 use crate::diagonal;
@@ -294,10 +295,6 @@ impl GpuEvaluator {
                 }
             }
             let first = c * chunk_rows * dims;
-            row_fix.clear();
-            self.scan_chunk(chunk, options.param, first, first, &mut row_fix)
-                .map_err(|e| diagonal::element_error(e, dims))?;
-            fixups.extend(row_fix.iter().map(|i| i / dims));
             let slot = scratch
                 .slots
                 .get_mut(slot_index)
@@ -310,14 +307,19 @@ impl GpuEvaluator {
             let upload = self.request_map(up, in_bytes, wgpu::MapMode::Write)?;
             self.wait(&upload, slot.last_submission.clone(), mode)
                 .await?;
-            {
+            // The screen fused with the copy, as on the per-pair path.
+            let screened = {
                 let mut view = up
                     .slice(..in_bytes)
                     .get_mapped_range_mut()
                     .map_err(|e| Error::Map(e.to_string()))?;
-                view.copy_from_slice(bytemuck::cast_slice(chunk));
-            }
+                <GaussianPair as HostPair>::screen_copy(chunk, options.param, view.slice(..))
+            };
             up.unmap();
+            row_fix.clear();
+            self.screened_chunk(chunk, screened?, options.param, first, first, &mut row_fix)
+                .map_err(|e| diagonal::element_error(e, dims))?;
+            fixups.extend(row_fix.iter().map(|i| i / dims));
 
             let bind_group = {
                 let key = (in_bytes, out_bytes);

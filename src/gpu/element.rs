@@ -4,11 +4,14 @@
 
 use super::kernel::Layout;
 use crate::cpu;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gradient::{gradients_one, PER_MEASURE};
 use crate::pair::{GaussianPair, GaussianPair64, Metric, Metrics, Param};
 use crate::validate;
 use bytemuck::{Pod, Zeroable};
+
+/// Bytes per block of [`HostPair::screen_copy`]: inside the L1 cache.
+const SCREEN_BLOCK_BYTES: usize = 32 << 10;
 
 /// An input pair of one precision and the values the kernel writes for it.
 pub(crate) trait HostPair: bytemuck::Pod + Sync {
@@ -24,6 +27,38 @@ pub(crate) trait HostPair: bytemuck::Pod + Sync {
     const VALUES_PER_METRIC: usize = 1;
     /// `(any invalid pair, any pair needing a host fix-up)`, branch-free.
     fn screen(pairs: &[Self], param: Param) -> (bool, bool);
+    /// [`HostPair::screen`] fused with the upload: `pairs` copied into `dst`
+    /// (their byte image, the same length) block by block, each block
+    /// screened just after its copy, while it is in the L1 cache — one pass
+    /// over the caller's input instead of two. (Copy first: the copy streams
+    /// from memory faster than the screen's loads; measured 4 ms less per
+    /// 10⁷ pairs on lavapipe than screening first.)
+    fn screen_copy(
+        pairs: &[Self],
+        param: Param,
+        mut dst: wgpu::WriteOnly<'_, [u8]>,
+    ) -> Result<(bool, bool)>
+    where
+        Self: Sized,
+    {
+        let (mut invalid, mut fixup) = (false, false);
+        let block = (SCREEN_BLOCK_BYTES / size_of::<Self>()).max(1);
+        for chunk in pairs.chunks(block) {
+            let bytes: &[u8] = bytemuck::cast_slice(chunk);
+            let (mut head, rest) = dst
+                .split_at_checked(bytes.len())
+                .map_err(|_| Error::Gpu("upload larger than its buffer".into()))?;
+            head.copy_from_slice(bytes);
+            let (i, f) = Self::screen(chunk, param);
+            invalid |= i;
+            fixup |= f;
+            dst = rest;
+        }
+        if !dst.is_empty() {
+            return Err(Error::Gpu("upload smaller than its buffer".into()));
+        }
+        Ok((invalid, fixup))
+    }
     /// Ok, or the first invalid pair as [`crate::Error::InvalidInput`] (absolute index).
     fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()>;
     /// Whether the kernel may be inexact here (subnormal μ or μ1 − μ2).
@@ -40,12 +75,7 @@ impl HostPair for GaussianPair {
 
     #[inline]
     fn screen(pairs: &[Self], param: Param) -> (bool, bool) {
-        if param == Param::Std {
-            validate::screen(pairs)
-        } else {
-            // The fast screen knows σ only: other parameterisations take the exact scans.
-            (true, true)
-        }
+        validate::screen_param(pairs, param)
     }
 
     fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()> {

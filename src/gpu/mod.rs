@@ -934,20 +934,22 @@ impl GpuEvaluator {
         Ok(())
     }
 
-    /// Validate (per the policy) and find the rows the CPU must recompute.
-    /// `offset` is the index of `pairs[0]` in the caller's input (for errors).
-    /// One sequential pass over a chunk (just before it is copied, while it is
-    /// in cache): the first invalid row under the error policy, and the rows
-    /// to recompute on the CPU, appended to `fixups` as `base + i`.
-    fn scan_chunk<P: HostPair>(
+    /// Act on a chunk's screen (taken during its copy, see
+    /// [`HostPair::screen_copy`]): validate it per the policy and find the
+    /// rows the CPU must recompute — exact scans that run only when the
+    /// screen found something. `offset` is the index of `pairs[0]` in the
+    /// caller's input (for errors): the first invalid row under the error
+    /// policy; the rows to recompute on the CPU are appended to `fixups` as
+    /// `base + i`.
+    fn screened_chunk<P: HostPair>(
         &self,
         chunk: &[P],
+        (any_invalid, any_fixup): (bool, bool),
         param: Param,
         offset: usize,
         base: usize,
         fixups: &mut Vec<usize>,
     ) -> Result<()> {
-        let (any_invalid, any_fixup) = P::screen(chunk, param);
         if any_invalid && self.options.on_invalid == OnInvalid::Error {
             P::validate_at(chunk, offset, param)?;
         }
@@ -1080,7 +1082,6 @@ impl GpuEvaluator {
                     Self::read_back(slot, done.start * k, done.len * k, out)?;
                 }
             }
-            self.scan_chunk(chunk_pairs, param, offset + c * chunk, c * chunk, fixups)?;
             let slot = scratch
                 .slots
                 .get_mut(slot_index)
@@ -1094,14 +1095,23 @@ impl GpuEvaluator {
             let upload = self.request_map(up, in_bytes, wgpu::MapMode::Write)?;
             self.wait(&upload, slot.last_submission.clone(), mode)
                 .await?;
-            {
+            // The screen fused with the copy (one pass over the caller's input).
+            let screened = {
                 let mut view = up
                     .slice(..in_bytes)
                     .get_mapped_range_mut()
                     .map_err(|e| Error::Map(e.to_string()))?;
-                view.copy_from_slice(bytemuck::cast_slice(chunk_pairs));
-            }
+                P::screen_copy(chunk_pairs, param, view.slice(..))
+            };
             up.unmap();
+            self.screened_chunk(
+                chunk_pairs,
+                screened?,
+                param,
+                offset + c * chunk,
+                c * chunk,
+                fixups,
+            )?;
 
             let bind_group = {
                 let key = (in_bytes, out_bytes);
