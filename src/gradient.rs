@@ -97,7 +97,7 @@ pub fn gradients_one<T: Real>(mu1: T, a1: T, mu2: T, a2: T, p: Param) -> [T; GRA
 }
 
 /// Pairs pending evaluation on the CPU: one precision's element.
-trait Element: Copy + Sync {
+pub(crate) trait Element: Copy + Sync {
     type T: Real + Send + Sync + Copy;
     fn parts(&self) -> [Self::T; 4];
 }
@@ -118,20 +118,92 @@ impl Element for GaussianPair64 {
     }
 }
 
-/// One loop, compiled per parameterisation (branch-free body).
+/// Pairs per block of the vectorised loop (structure-of-arrays scratch on the stack).
+const BLOCK: usize = 64;
+
+/// One task: blocks of [`BLOCK`] pairs transposed into columns, the
+/// branch-free [`grad`] over the columns (vectorised), the selected values
+/// interleaved back into rows — the structure of the measures' loops in
+/// [`crate::cpu`].
+// Indices: i < BLOCK (the columns' length; `take(BLOCK)`, `0..BLOCK`), j < 8
+// (the row of `grad`), rows from `chunks_exact(k)` with k = 4 or 8.
+#[allow(clippy::indexing_slicing)]
 #[inline(always)]
-fn task_p<E: Element, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
+fn task_body<E: Element, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
     let k = values_per_pair_flags(ce, kl);
-    for (p, row) in pairs.iter().zip(out.chunks_exact_mut(k.max(1))) {
-        let [a, b, c, d] = p.parts();
-        let g = grad::<E::T, P>(a, b, c, d);
-        let (h, l) = g.split_at(PER_MEASURE);
-        match (ce, kl) {
-            (true, true) => row.copy_from_slice(&g),
-            (true, false) => row.copy_from_slice(h),
-            _ => row.copy_from_slice(l),
+    if k == 0 {
+        return;
+    }
+    let first = if ce { 0 } else { PER_MEASURE };
+    let zero = [<E::T as Real>::ZERO; BLOCK];
+    let mut input = [zero; 4];
+    let mut g = [zero; GRADIENTS];
+    for (chunk, dst) in pairs.chunks(BLOCK).zip(out.chunks_mut(BLOCK * k)) {
+        for (i, p) in chunk.iter().take(BLOCK).enumerate() {
+            let v = p.parts();
+            input[0][i] = v[0];
+            input[1][i] = v[1];
+            input[2][i] = v[2];
+            input[3][i] = v[3];
+        }
+        // The whole block (stale lanes past the chunk are computed and dropped).
+        let [mu1, a1, mu2, a2] = &input;
+        for i in 0..BLOCK {
+            let r = grad::<E::T, P>(mu1[i], a1[i], mu2[i], a2[i]);
+            for (j, v) in r.into_iter().enumerate() {
+                g[j][i] = v;
+            }
+        }
+        for (i, row) in dst.chunks_exact_mut(k).enumerate() {
+            for (j, d) in row.iter_mut().enumerate() {
+                *d = g[first + j][i];
+            }
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{task_body, Element};
+
+    /// # Safety
+    /// The CPU must support AVX-512 F/VL/DQ/BW/CD (checked by the caller).
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma")]
+    pub unsafe fn avx512<E: Element, const P: u32>(
+        pairs: &[E],
+        ce: bool,
+        kl: bool,
+        out: &mut [E::T],
+    ) {
+        task_body::<E, P>(pairs, ce, kl, out)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA (checked by the caller).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2<E: Element, const P: u32>(
+        pairs: &[E],
+        ce: bool,
+        kl: bool,
+        out: &mut [E::T],
+    ) {
+        task_body::<E, P>(pairs, ce, kl, out)
+    }
+}
+
+/// One loop, compiled per parameterisation and instruction set (the best
+/// the running CPU supports, as for the measures).
+fn task_p<E: Element, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match crate::cpu::simd_level() {
+            // SAFETY: the features these functions are compiled for were detected.
+            "avx512" => return unsafe { simd::avx512::<E, P>(pairs, ce, kl, out) },
+            "avx2" => return unsafe { simd::avx2::<E, P>(pairs, ce, kl, out) },
+            _ => {}
+        }
+    }
+    task_body::<E, P>(pairs, ce, kl, out)
 }
 
 fn values_per_pair_flags(ce: bool, kl: bool) -> usize {
