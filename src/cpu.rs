@@ -406,7 +406,16 @@ where
         return Ok(());
     }
     let sel: Vec<usize> = metrics.iter().map(Metric::index).collect();
-    let every = EvalOptions::new(Metrics::EVERY, options.param);
+    // Only the per-dim measures the row needs are computed and summed.
+    let mask = crate::diagonal::accumulators(metrics);
+    let need_list: Vec<Metric> = Metric::ALL
+        .into_iter()
+        .filter(|m| mask >> m.index() & 1 == 1)
+        .collect();
+    let need = Metrics::new(&need_list).unwrap_or(Metrics::EVERY);
+    let kn = need.len();
+    let need_idx: Vec<usize> = need.iter().map(Metric::index).collect();
+    let per_dim = EvalOptions::new(need, options.param);
     let rows_per_block = (DIAG_BLOCK / dims).max(1);
     let block = |(p, o): (&[P], &mut [P::T])| {
         let store = |row: [P::T; MEASURES], dst: &mut [P::T]| {
@@ -418,7 +427,7 @@ where
         };
         if dims > DIAG_BLOCK {
             for (row, dst) in p.chunks_exact(dims).zip(o.chunks_exact_mut(k)) {
-                let r = crate::diagonal::reduce_row(dims, |d| {
+                let r = crate::diagonal::reduce_row(dims, mask, |d| {
                     row.get(d)
                         .map_or([P::T::NAN; MEASURES], |e| scalar(e, options.param))
                 });
@@ -426,19 +435,20 @@ where
             }
             return;
         }
-        let mut scratch = vec![P::T::ZERO; p.len() * MEASURES];
-        if run(p, every, &mut scratch).is_err() {
+        let mut scratch = vec![P::T::ZERO; p.len() * kn];
+        if run(p, per_dim, &mut scratch).is_err() {
             o.fill(P::T::NAN);
             return;
         }
-        for (row, dst) in scratch
-            .chunks_exact(dims * MEASURES)
-            .zip(o.chunks_exact_mut(k))
-        {
-            let r = crate::diagonal::reduce_row(dims, |d| {
+        for (row, dst) in scratch.chunks_exact(dims * kn).zip(o.chunks_exact_mut(k)) {
+            let r = crate::diagonal::reduce_row(dims, mask, |d| {
                 let mut m = [P::T::NAN; MEASURES];
-                if let Some(src) = row.get(d * MEASURES..(d + 1) * MEASURES) {
-                    m.copy_from_slice(src);
+                if let Some(src) = row.get(d * kn..(d + 1) * kn) {
+                    for (v, &j) in src.iter().zip(&need_idx) {
+                        if let Some(slot) = m.get_mut(j) {
+                            *slot = *v;
+                        }
+                    }
                 }
                 m
             });
@@ -493,10 +503,14 @@ pub fn diagonal_f64_with(
 /// One row of the f32 diagonal layout: every measure, canonical order (the
 /// GPU path's fix-up of rows with elements it cannot evaluate exactly).
 pub(crate) fn diagonal_row32(row: &[GaussianPair], param: Param) -> [f32; MEASURES] {
-    crate::diagonal::reduce_row(row.len(), |d| {
-        row.get(d)
-            .map_or([f32::NAN; MEASURES], |e| measures32(e, param))
-    })
+    crate::diagonal::reduce_row(
+        row.len(),
+        crate::diagonal::accumulators(Metrics::EVERY),
+        |d| {
+            row.get(d)
+                .map_or([f32::NAN; MEASURES], |e| measures32(e, param))
+        },
+    )
 }
 
 /// The f64 reference for f32 pairs (inputs widened exactly).

@@ -12,13 +12,15 @@
 //! exp(−Σ D_B), Hellinger √(−expm1(−Σ D_B)) and Wasserstein-2 √(Σ W_d²).
 //!
 //! Sums are compensated (Ogita–Rump–Oishi Sum2): a running sum `h` and the
-//! sum `l` of the exact error of every addition, each error from
-//! [`fast_two_sum`]. The error of `h + l` is at most about
+//! sum `l` of the exact error of every addition — from Knuth's TwoSum here
+//! (IEEE arithmetic on the CPU), from the bit-pattern Fast2Sum of
+//! `math::fast_two_sum` in the kernel (proof against a GPU compiler's
+//! algebraic rewriting); the two agree wherever both are exact. The error of `h + l` is at most about
 //! ε|S| + (Dε)²·Σ|terms|. The squares W_d² are summed at a running
 //! power-of-two scale 4^`we`, so that nothing over- or underflows.
 
 use crate::error::{Error, Result};
-use crate::math::{exp_split, expm1, fast_two_sum, scale_exp, Real, MEASURES};
+use crate::math::{exp_split, expm1, scale_exp, Real, MEASURES};
 
 /// Invocations (lanes) that share a row of [`WIDE_DIMS`] dims or more: KEEP
 /// IN SYNC with `DIAG_LANES` of `shaders/diagonal.wgsl`.
@@ -49,15 +51,30 @@ pub(crate) struct RowSum<T> {
     l: [T; 8],
     we: i32,
     flags: u32,
+    /// The per-dim measures accumulated (see [`accumulators`]): the GPU
+    /// kernels guard the same accumulators by their `WRITE_*` overrides.
+    mask: u16,
 }
 
+/// The per-dim measures a row needs for `metrics` (bit i = `Metric::ALL[i]`):
+/// the requested sums, the Bhattacharyya distance for the coefficient and
+/// Hellinger, and W² for Wasserstein-2.
+pub(crate) fn accumulators(metrics: crate::pair::Metrics) -> u16 {
+    let bits = metrics.bits();
+    let db = if bits & (0b11 << 7) != 0 { 1 << 6 } else { 0 };
+    (bits & 0b111_1111) | db | (bits & (1 << 9))
+}
+
+/// `a + b = s + e` exactly. On the CPU, Knuth's branch-free TwoSum (IEEE
+/// arithmetic, which Rust never reassociates): the same `(s, e)` as the
+/// kernels' bit-pattern Fast2Sum wherever that one is exact (both operands
+/// and the sum in the normal range), and exact beyond it too.
 #[inline(always)]
 fn two_sum<T: Real>(a: T, b: T) -> (T, T) {
-    if a.abs() < b.abs() {
-        fast_two_sum(b, a)
-    } else {
-        fast_two_sum(a, b)
-    }
+    let s = a + b;
+    let bb = s - a;
+    let e = (a - (s - bb)) + (b - bb);
+    (s, e)
 }
 
 /// `x·4^d` for `d ≤ 0`; 0 below 4^SQ_CUTOFF.
@@ -71,12 +88,13 @@ fn scale_sq<T: Real>(x: T, d: i32) -> T {
 }
 
 impl<T: Real> RowSum<T> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(mask: u16) -> Self {
         RowSum {
             h: [T::ZERO; 8],
             l: [T::ZERO; 8],
             we: NO_EXP,
             flags: 0,
+            mask,
         }
     }
 
@@ -125,16 +143,26 @@ impl<T: Real> RowSum<T> {
     }
 
     /// Add one element: the measures of one dim, canonical order.
+    /// Only the accumulated measures of `d` are read (the others may be
+    /// anything); an invalid element is NaN in every measure.
     pub(crate) fn add(&mut self, d: &[T; MEASURES]) {
+        let probe = d
+            .get(self.mask.trailing_zeros() as usize)
+            .copied()
+            .unwrap_or(T::NAN);
         #[allow(clippy::eq_op)] // NaN test
-        if d[2] != d[2] {
+        if probe != probe {
             self.flags |= FLAG_INVALID;
             return;
         }
         for (j, v) in d.iter().take(7).enumerate() {
-            self.add_term(j, *v);
+            if self.mask >> j & 1 == 1 {
+                self.add_term(j, *v);
+            }
         }
-        self.add_w(d[9]);
+        if self.mask >> 9 & 1 == 1 {
+            self.add_w(d[9]);
+        }
     }
 
     fn merge_term(&mut self, b: &Self, j: usize) {
@@ -159,7 +187,9 @@ impl<T: Real> RowSum<T> {
     pub(crate) fn combine(mut self, b: &Self) -> Self {
         self.flags |= b.flags;
         for j in 0..7 {
-            self.merge_term(b, j);
+            if self.mask >> j & 1 == 1 {
+                self.merge_term(b, j);
+            }
         }
         let we = self.we.max(b.we);
         let ah = scale_sq(self.h[W], self.we - we);
@@ -216,21 +246,23 @@ impl<T: Real> RowSum<T> {
     }
 }
 
-/// Every measure of one row of `dims` elements, `elem(d)` the measures of
+/// The measures of one row of `dims` elements (those of `mask`, see
+/// [`accumulators`], and the ones derived from them), `elem(d)` the measures of
 /// dim `d`: sequential below [`WIDE_DIMS`] dims, else [`LANES`] strided lanes and a
 /// tree (strides 32, 16, …, 1) — the order of the GPU kernels.
 pub(crate) fn reduce_row<T: Real>(
     dims: usize,
+    mask: u16,
     elem: impl Fn(usize) -> [T; MEASURES],
 ) -> [T; MEASURES] {
     if dims < WIDE_DIMS {
-        let mut st = RowSum::new();
+        let mut st = RowSum::new(mask);
         for d in 0..dims {
             st.add(&elem(d));
         }
         return st.finish();
     }
-    let mut lanes = [RowSum::<T>::new(); LANES];
+    let mut lanes = [RowSum::<T>::new(mask); LANES];
     for (t, st) in lanes.iter_mut().enumerate() {
         for d in (t..dims).step_by(LANES) {
             st.add(&elem(d));
