@@ -407,13 +407,15 @@ impl Evaluator {
         out: &mut [f32],
     ) -> Result<()> {
         match self.gpu_for(pairs.len()) {
+            // Same recovery as every other batch: a recreated GPU, or the CPU from now on.
             Some(g) => match g.evaluate_diagonal_with(pairs, dims, options, out) {
-                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
-                    self.log(format!(
-                        "GPU failed ({e}); this diagonal batch was evaluated on the CPU"
-                    ));
-                    self.diagonal_cpu(pairs, dims, options, out)
-                }
+                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => self.recover(
+                    &g,
+                    e,
+                    out,
+                    |g, out| g.evaluate_diagonal_with(pairs, dims, options, out),
+                    |out| self.diagonal_cpu(pairs, dims, options, out),
+                ),
                 r => r,
             },
             None => self.diagonal_cpu(pairs, dims, options, out),

@@ -1249,3 +1249,36 @@ fn diagonal_dims_through_the_tool() {
     );
     assert!(!out.exists());
 }
+
+/// Review findings: a huge `--dims` on a small input is an error (nothing is
+/// reserved up front), and `--gradients --verify` in f64 is refused instead
+/// of silently checking nothing.
+#[test]
+fn dims_and_gradient_verify_edge_cases() {
+    let input = "mu1,sigma1,mu2,sigma2\n0,1,1,2\n0,1,1,2\n";
+    let o = run_stdin(&["eval", "--backend", "cpu", "--dims", "4000000000"], input);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a multiple of --dims"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_stdin(
+        &[
+            "eval",
+            "--gradients",
+            "--verify",
+            "--precision",
+            "f64",
+            "--backend",
+            "cpu",
+        ],
+        input,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--gradients --verify"),
+        "{}",
+        stderr(&o)
+    );
+}

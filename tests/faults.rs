@@ -190,3 +190,46 @@ fn a_cancelled_async_call_leaves_the_evaluator_usable() {
     let out = pollster::block_on(g.evaluate_async(&pairs)).unwrap();
     assert_eq!(out.len(), pairs.len());
 }
+
+/// Gradients and the diagonal layout recover under Auto like every other
+/// batch: a failed GPU is replaced (or dropped for the CPU) once, not retried
+/// on every call.
+#[test]
+fn auto_recovers_for_gradients_and_the_diagonal_layout() {
+    if gpu().is_none() {
+        return;
+    }
+    let pairs = random_pairs(4096, 8);
+    let options = gaussdiv::EvalOptions::from(gaussdiv::Metrics::CE_KL);
+    for recovery in [
+        gaussdiv::evaluator::Recovery::Recreate,
+        gaussdiv::evaluator::Recovery::Cpu,
+    ] {
+        // Diagonal rows of 16 dims.
+        let mut ev = Evaluator::with_policy(Backend::Auto, OnInvalid::Error).unwrap();
+        ev.set_auto_gpu_min_pairs(1);
+        ev.set_recovery(recovery);
+        let first = ev.gpu().unwrap();
+        first.device().destroy();
+        let mut out = vec![0f32; pairs.len() / 16 * 2];
+        gaussdiv::layout::diagonal_with(&ev, &pairs, 16, options, &mut out).unwrap();
+        let mut want = vec![0f32; out.len()];
+        gaussdiv::cpu::diagonal_with(&pairs, 16, options, &mut want).unwrap();
+        for (a, b) in out.iter().zip(&want) {
+            assert!((a - b).abs() <= 2e-6 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        assert!(ev.gpu().is_none_or(|g| !std::sync::Arc::ptr_eq(&first, &g)));
+        assert_eq!(ev.recoveries().len(), 1, "{:?}", ev.recoveries());
+
+        // Gradients.
+        let mut ev = Evaluator::with_policy(Backend::Auto, OnInvalid::Error).unwrap();
+        ev.set_auto_gpu_min_pairs(1);
+        ev.set_recovery(recovery);
+        let first = ev.gpu().unwrap();
+        first.device().destroy();
+        let got = ev.gradients(&pairs).unwrap();
+        assert_eq!(got, gaussdiv::gradient::gradients(&pairs));
+        assert!(ev.gpu().is_none_or(|g| !std::sync::Arc::ptr_eq(&first, &g)));
+        assert_eq!(ev.recoveries().len(), 1, "{:?}", ev.recoveries());
+    }
+}

@@ -213,6 +213,12 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     // parameterisation); `auto` and `cpu` use the CPU reference path (fast on
     // all cores, and the reference itself).
     let dims = args.dims.map_or(1, |d| d as usize);
+    if args.gradients && args.verify && f64_mode {
+        return Err(CliError::input(
+            "--gradients --verify checks f32 results against the f64 gradients; in f64 the \
+             gradients are that reference (drop --verify or use --precision f32)",
+        ));
+    }
     if args.dims.is_some() && (args.gradients || args.verify) {
         return Err(CliError::input(
             "--dims cannot be combined with --gradients or --verify",
@@ -392,10 +398,12 @@ fn read_loop(
     let chunk = (CHUNK_ROWS / dims).max(1) * dims;
     let mut total = 0usize;
     loop {
+        // Reserve at most a normal chunk: a huge D grows with the input only.
+        let reserve = chunk.min(CHUNK_ROWS);
         let mut rows = free.try_recv().unwrap_or(if f64_mode {
-            Rows::F64(Vec::with_capacity(chunk))
+            Rows::F64(Vec::with_capacity(reserve))
         } else {
-            Rows::F32(Vec::with_capacity(chunk))
+            Rows::F32(Vec::with_capacity(reserve))
         });
         let msg = match read_full(source.as_mut(), chunk, &mut rows) {
             Ok(0) => FromReader::End,

@@ -133,6 +133,9 @@ fn select_into<V: Copy>(all: &[V], metrics: Metrics, row: &mut [V]) {
     }
 }
 
+/// `|a|` bits − 1 below this: 0 < |a| < 2^−100 (the bits of 2^−100 are (127 − 100) << 23).
+const TINY_BITS: u32 = (127 - 100) << 23;
+
 /// A pair whose gradients are evaluated (`main_grad` of
 /// `shaders/gradients.wgsl`): the input element of [`GaussianPair`], four
 /// output values per selected measure.
@@ -149,16 +152,27 @@ impl HostPair for GradPair {
 
     #[inline]
     fn screen(pairs: &[Self], param: Param) -> (bool, bool) {
-        GaussianPair::screen(bytemuck::cast_slice(pairs), param)
+        let (invalid, fixup) = GaussianPair::screen(bytemuck::cast_slice(pairs), param);
+        // Tiny nonzero a1, a2 (see needs_host_fixup): one branch-free pass over the block.
+        let tiny = pairs.iter().fold(false, |acc, p| {
+            let t = |a: f32| (a.to_bits() & 0x7fff_ffff).wrapping_sub(1) < TINY_BITS;
+            acc | t(p.0.sigma1) | t(p.0.sigma2)
+        });
+        (invalid, fixup || tiny)
     }
 
     fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()> {
         validate::validate_param_at(bytemuck::cast_slice(pairs), param, offset)
     }
 
+    /// Also tiny nonzero a1, a2: with log-parameters the gradients are
+    /// linear in ½a1 − ½a2 there, which a device that flushes subnormals
+    /// would lose (for σ, σ², 1/σ² the kernel decomposes a exactly, and the
+    /// CPU gives the same values).
     #[inline]
     fn needs_host_fixup(&self) -> bool {
-        validate::needs_host_fixup(&self.0)
+        let tiny = |a: f32| (a.to_bits() & 0x7fff_ffff).wrapping_sub(1) < TINY_BITS;
+        validate::needs_host_fixup(&self.0) || tiny(self.0.sigma1) || tiny(self.0.sigma2)
     }
 
     fn fix_row(&self, param: Param, metrics: Metrics, row: &mut [f32]) {

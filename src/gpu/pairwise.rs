@@ -4,7 +4,7 @@
 //! and into the caller's encoder ([`GpuEvaluator::encode_pairwise`]).
 
 use super::kernel::{grid, Layout, PAIRWISE_BLOCK_BYTES};
-use super::{block_on, Counters, GpuEvaluator, ResetUnlessDone, WaitMode};
+use super::{block_on, now, Counters, GpuEvaluator, ResetUnlessDone, WaitMode};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, Gaussian, GaussianPair};
@@ -306,8 +306,10 @@ impl GpuEvaluator {
     /// p and q are bound whole, so each must fit one storage binding
     /// ([`max_binding_bytes`](Self::max_binding_bytes)); the output is
     /// split into as many dispatches as the binding size and the grid need.
-    /// Each call creates one small uniform buffer (the blocks' offsets) and
-    /// one bind group per dispatch. Device-path contract as for `encode`:
+    /// Each call creates one uniform buffer (the blocks' offsets, one
+    /// `min_uniform_buffer_offset_alignment` stride per block: whole rows per
+    /// block, or column ranges of one row when a row exceeds a block) and one
+    /// bind group and pass per block; nothing is cached between calls. Device-path contract as for `encode`:
     /// invalid inputs give NaN; means must not be subnormal.
     #[allow(clippy::too_many_arguments)]
     pub fn encode_pairwise(
@@ -410,13 +412,25 @@ impl GpuEvaluator {
             }
         }
         Counters::bump(&self.counters.buffers);
-        Ok(self
+        // In error scopes: a failure is an error here, not wgpu's uncaptured-error handler.
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let buffer = self
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("gaussdiv pairwise blocks"),
                 contents: &bytes,
                 usage: wgpu::BufferUsages::UNIFORM,
-            }))
+            });
+        let v = now(validation.pop()).flatten();
+        let o = now(oom.pop()).flatten();
+        match v.or(o) {
+            Some(e) => Err(Error::Gpu(format!(
+                "could not allocate the parameters of {} pairwise blocks: {e}",
+                list.len()
+            ))),
+            None => Ok(buffer),
+        }
     }
 
     /// A storage buffer holding `g` (at least 8 bytes).
