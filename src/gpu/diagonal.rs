@@ -2,15 +2,13 @@
 //! the kernels of `shaders/diagonal.wgsl` (the sums over dims are formed on
 //! the device; only `rows × k` values are read back).
 
-use super::element::HostPair;
 use super::kernel::{grid, Counters, WIDE_DIMS};
-use super::{block_on, GpuEvaluator, MapOutcome, ResetUnlessDone, Scratch, WaitMode};
+use super::{block_on, ChunkShape, GpuEvaluator, ResetUnlessDone, WaitMode};
 use crate::diagonal;
 use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, GaussianPair};
-use std::collections::VecDeque;
 
-use super::{CHUNK_GRANULE, MAX_CHUNK_PAIRS, PAIR_BYTES, SLOT_BIND_GROUPS};
+use super::{CHUNK_GRANULE, MAX_CHUNK_PAIRS, PAIR_BYTES};
 
 impl GpuEvaluator {
     /// The diagonal multivariate layout on the GPU (blocking): `pairs` holds
@@ -224,18 +222,26 @@ impl GpuEvaluator {
             let row_bytes = (dims as u64 * PAIR_BYTES).div_ceil(CHUNK_GRANULE * PAIR_BYTES)
                 * (CHUNK_GRANULE * PAIR_BYTES);
             let s = self.ensure_scratch_at_least(scratch.scratch, chunk_bytes, row_bytes)?;
-            self.diagonal_chunks(
+            // The per-pair path's chunk driver, with rows of `dims` pairs.
+            let shape = ChunkShape {
+                per_row: dims,
+                workgroup_per_row: wide,
+            };
+            let mut pair_fix = Vec::new();
+            self.run_chunks(
                 s,
                 &pipeline,
                 pairs,
-                dims,
-                chunk_rows,
-                options,
+                (chunk_rows * dims, shape),
+                k,
                 out,
                 mode,
-                &mut fixups,
+                (options.param, 0),
+                &mut pair_fix,
             )
-            .await?;
+            .await
+            .map_err(|e| diagonal::element_error(e, dims))?;
+            fixups.extend(pair_fix.iter().map(|i| i / dims));
             scratch.done = true;
         }
         drop(guard);
@@ -255,133 +261,6 @@ impl GpuEvaluator {
                     *d = *v;
                 }
             }
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn diagonal_chunks(
-        &self,
-        scratch: &mut Scratch,
-        pipeline: &wgpu::ComputePipeline,
-        pairs: &[GaussianPair],
-        dims: usize,
-        chunk_rows: usize,
-        options: EvalOptions,
-        out: &mut [f32],
-        mode: WaitMode,
-        fixups: &mut Vec<usize>,
-    ) -> Result<()> {
-        let k = options.metrics.len();
-        // The largest chunk (the bind group cache keeps its entries).
-        let full_in_bytes = (chunk_rows * dims) as u64 * PAIR_BYTES;
-        struct InFlight {
-            slot: usize,
-            first_row: usize,
-            rows: usize,
-            outcome: MapOutcome,
-            submission: wgpu::SubmissionIndex,
-        }
-        let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(self.slots);
-        let mut row_fix = Vec::new();
-        for (c, chunk) in pairs.chunks(chunk_rows * dims).enumerate() {
-            let slot_index = c % self.slots;
-            if inflight.len() == self.slots {
-                if let Some(done) = inflight.pop_front() {
-                    let slot = Self::slot(&scratch.slots, done.slot)?;
-                    self.wait(&done.outcome, Some(done.submission), mode)
-                        .await?;
-                    Self::read_back(slot, done.first_row * k, done.rows * k, out)?;
-                }
-            }
-            let first = c * chunk_rows * dims;
-            let slot = scratch
-                .slots
-                .get_mut(slot_index)
-                .ok_or_else(|| Error::Gpu("staging slot missing".into()))?;
-            let rows = chunk.len() / dims;
-            let in_bytes = chunk.len() as u64 * PAIR_BYTES;
-            let out_bytes = (rows * k) as u64 * 4;
-
-            let up = slot.upload.as_ref().unwrap_or(&slot.input);
-            let upload = self.request_map(up, in_bytes, wgpu::MapMode::Write)?;
-            self.wait(&upload, slot.last_submission.clone(), mode)
-                .await?;
-            // The screen fused with the copy, as on the per-pair path.
-            let screened = {
-                let mut view = up
-                    .slice(..in_bytes)
-                    .get_mapped_range_mut()
-                    .map_err(|e| Error::Map(e.to_string()))?;
-                <GaussianPair as HostPair>::screen_copy(chunk, options.param, view.slice(..))
-            };
-            up.unmap();
-            row_fix.clear();
-            self.screened_chunk(chunk, screened?, options.param, first, first, &mut row_fix)
-                .map_err(|e| diagonal::element_error(e, dims))?;
-            fixups.extend(row_fix.iter().map(|i| i / dims));
-
-            let bind_group = {
-                let key = (in_bytes, out_bytes);
-                if !slot.bind_groups.contains_key(&key) {
-                    if slot.bind_groups.len() >= SLOT_BIND_GROUPS {
-                        slot.bind_groups.retain(|(b, _), _| *b == full_in_bytes);
-                    }
-                    let bg = self.pairs_bind_group(&slot.input, in_bytes, &slot.output, out_bytes);
-                    slot.bind_groups.insert(key, bg);
-                }
-                slot.bind_groups.get(&key).cloned()
-            };
-            let bind_group = bind_group.ok_or_else(|| Error::Gpu("bind group cache".into()))?;
-
-            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let mut encoder = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("gaussdiv diagonal chunk"),
-                });
-            if let Some(up) = &slot.upload {
-                encoder.copy_buffer_to_buffer(up, 0, &slot.input, 0, in_bytes);
-            }
-            let groups = if dims >= WIDE_DIMS {
-                rows as u64
-            } else {
-                (rows as u64).div_ceil(u64::from(self.kernel.workgroup_size))
-            };
-            let (x, y) = grid(groups, self.max_groups_x);
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("gaussdiv diagonal pass"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(x, y, 1);
-            }
-            if let Some(down) = &slot.download {
-                encoder.copy_buffer_to_buffer(&slot.output, 0, down, 0, out_bytes);
-            }
-            let submission = self.queue.submit([encoder.finish()]);
-            Counters::bump(&self.counters.submissions);
-            if let Some(e) = scope.pop().await {
-                return Err(Error::Gpu(e.to_string()));
-            }
-            slot.last_submission = Some(submission.clone());
-            let down = slot.download.as_ref().unwrap_or(&slot.output);
-            let outcome = self.request_map(down, out_bytes, wgpu::MapMode::Read)?;
-            inflight.push_back(InFlight {
-                slot: slot_index,
-                first_row: c * chunk_rows,
-                rows,
-                outcome,
-                submission,
-            });
-        }
-        while let Some(done) = inflight.pop_front() {
-            let slot = Self::slot(&scratch.slots, done.slot)?;
-            self.wait(&done.outcome, Some(done.submission), mode)
-                .await?;
-            Self::read_back(slot, done.first_row * k, done.rows * k, out)?;
         }
         Ok(())
     }

@@ -144,6 +144,25 @@ struct Scratch {
 }
 
 /// Drops the scratch buffers unless the run that uses them completed.
+/// How a host-path call maps pairs to output rows and workgroups (see
+/// [`GpuEvaluator::run_chunks`]).
+#[derive(Clone, Copy, Debug)]
+struct ChunkShape {
+    /// Pairs per output row: 1, or the diagonal layout's dims.
+    per_row: usize,
+    /// One workgroup per row (the wide diagonal kernel) instead of one
+    /// invocation per row.
+    workgroup_per_row: bool,
+}
+
+impl ChunkShape {
+    /// An array of pairs: one row per pair, one invocation each.
+    const PAIRS: ChunkShape = ChunkShape {
+        per_row: 1,
+        workgroup_per_row: false,
+    };
+}
+
 struct ResetUnlessDone<'a> {
     scratch: &'a mut Option<Scratch>,
     done: bool,
@@ -1020,10 +1039,13 @@ impl GpuEvaluator {
                 scratch: &mut guard,
                 done: false,
             };
+            let sc = self.ensure_scratch(scratch.scratch, n as u64 * P::PAIR_BYTES)?;
+            let chunk = (sc.in_bytes / P::PAIR_BYTES) as usize;
             self.run_chunks(
-                scratch.scratch,
+                sc,
                 &pipeline,
                 pairs,
+                (chunk, ChunkShape::PAIRS),
                 k,
                 out,
                 mode,
@@ -1046,23 +1068,30 @@ impl GpuEvaluator {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// The host path's chunk driver, shared by every layout that uploads
+    /// pairs: chunks of `chunk` pairs (whole output rows of `shape.per_row`
+    /// pairs) go through the slots — upload with the fused screen, dispatch,
+    /// readback — with up to `self.slots` chunks in flight. `k` values per
+    /// output row; `fixups` receives pair indices (relative to `pairs`).
+    #[allow(clippy::too_many_arguments)]
     async fn run_chunks<P: HostPair>(
         &self,
-        guard: &mut Option<Scratch>,
+        scratch: &mut Scratch,
         pipeline: &wgpu::ComputePipeline,
         pairs: &[P],
+        (chunk, shape): (usize, ChunkShape),
         k: usize,
         out: &mut [P::Value],
         mode: WaitMode,
         (param, offset): (Param, usize),
         fixups: &mut Vec<usize>,
     ) -> Result<()> {
-        let n = pairs.len();
-        let scratch = self.ensure_scratch(guard, n as u64 * P::PAIR_BYTES)?;
-        let full_in_bytes = scratch.in_bytes;
-        let chunk = (full_in_bytes / P::PAIR_BYTES) as usize;
+        let per_row = shape.per_row.max(1);
+        let chunk = (chunk / per_row).max(1) * per_row;
+        let full_in_bytes = chunk as u64 * P::PAIR_BYTES;
         let value_bytes = P::VALUE_BYTES * k as u64;
 
+        /// A chunk in flight: its slot, first output row and row count.
         struct InFlight {
             slot: usize,
             start: usize,
@@ -1087,8 +1116,9 @@ impl GpuEvaluator {
                 .get_mut(slot_index)
                 .ok_or_else(|| Error::Gpu("staging slot missing".into()))?;
             let len = chunk_pairs.len() as u64;
+            let rows = len / per_row as u64;
             let in_bytes = len * P::PAIR_BYTES;
-            let out_bytes = len * value_bytes;
+            let out_bytes = rows * value_bytes;
 
             // Upload through the reused, mapped staging buffer.
             let up = slot.upload.as_ref().unwrap_or(&slot.input);
@@ -1137,7 +1167,12 @@ impl GpuEvaluator {
             if let Some(up) = &slot.upload {
                 encoder.copy_buffer_to_buffer(up, 0, &slot.input, 0, in_bytes);
             }
-            self.record_pass(&mut encoder, pipeline, &bind_group, len);
+            let groups = if shape.workgroup_per_row {
+                rows
+            } else {
+                rows.div_ceil(u64::from(self.kernel.workgroup_size))
+            };
+            self.record_groups(&mut encoder, pipeline, &bind_group, groups);
             if let Some(down) = &slot.download {
                 encoder.copy_buffer_to_buffer(&slot.output, 0, down, 0, out_bytes);
             }
@@ -1152,8 +1187,8 @@ impl GpuEvaluator {
             let outcome = self.request_map(down, out_bytes, wgpu::MapMode::Read)?;
             inflight.push_back(InFlight {
                 slot: slot_index,
-                start: c * chunk,
-                len: chunk_pairs.len(),
+                start: c * chunk / per_row,
+                len: rows as usize,
                 outcome,
                 submission,
             });
@@ -1516,6 +1551,17 @@ impl GpuEvaluator {
         pairs: u64,
     ) {
         let groups = pairs.div_ceil(u64::from(self.kernel.workgroup_size));
+        self.record_groups(encoder, pipeline, bind_group, groups);
+    }
+
+    /// One pass of `groups` workgroups on the 2-D grid.
+    fn record_groups(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        bind_group: &wgpu::BindGroup,
+        groups: u64,
+    ) {
         let (x, y) = grid(groups, self.max_groups_x);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("gaussdiv divergence pass"),
