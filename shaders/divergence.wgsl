@@ -684,6 +684,25 @@ fn atanh_tail(t: f32) -> f32 {
     return t2 * atanh_r(t2);
 }
 
+// Delta mu = mu1 - mu2 (from halves when it could overflow) and its
+// magnitude mh * 2^kd (see src/math.rs, fn delta_mu).
+struct DeltaMu {
+    halve: bool,
+    diff: f32,
+    has_diff: bool,
+    mh: f32,
+    kh: i32,
+    kd: i32,
+}
+
+fn delta_mu(mu1: f32, mu2: f32) -> DeltaMu {
+    let halve = abs(mu1) > HALVE_THRESHOLD || abs(mu2) > HALVE_THRESHOLD;
+    let diff = select(mu1 - mu2, 0.5 * mu1 - 0.5 * mu2, halve);
+    let has_diff = diff != 0.0;
+    let fh = frexp1(bitcast<u32>(select(1.0, abs(diff), has_diff)));
+    return DeltaMu(halve, diff, has_diff, fh.m, fh.k, fh.k + select(0, 1, halve));
+}
+
 // Every measure of one pair, canonical order; NaN for invalid input.
 // Branch-free like src/math.rs: every path computed, the right one selected
 // (the branch on PARAM is on a pipeline constant).
@@ -691,13 +710,13 @@ fn measures(pv: vec4<u32>) -> array<f32, 10> {
     let mu1 = bitcast<f32>(pv.x);
     let mu2 = bitcast<f32>(pv.z);
     // Delta mu = mh * 2^kd.
-    let halve = abs(mu1) > HALVE_THRESHOLD || abs(mu2) > HALVE_THRESHOLD;
-    let diff = select(mu1 - mu2, 0.5 * mu1 - 0.5 * mu2, halve);
-    let has_diff = diff != 0.0;
-    let fh = frexp1(bitcast<u32>(select(1.0, abs(diff), has_diff)));
-    let mh = fh.m;
-    let kh = fh.k;
-    let kd = kh + select(0, 1, halve);
+    let dm = delta_mu(mu1, mu2);
+    let halve = dm.halve;
+    let diff = dm.diff;
+    let has_diff = dm.has_diff;
+    let mh = dm.mh;
+    let kh = dm.kh;
+    let kd = dm.kd;
     // Its rounding error: Delta mu = (mh + dl) * 2^kd.
     let xa = select(mu1, 0.5 * mu1, halve);
     let ya = select(-mu2, -0.5 * mu2, halve);

@@ -176,14 +176,12 @@ fn finish(m: f32, e: i32) -> f32 {
 fn gradients(pv: vec4<u32>) -> array<f32, 8> {
     let mu1 = bitcast<f32>(pv.x);
     let mu2 = bitcast<f32>(pv.z);
-    // Delta mu = +-mh * 2^kd, as in measures.
-    let halve = abs(mu1) > HALVE_THRESHOLD || abs(mu2) > HALVE_THRESHOLD;
-    let diff = select(mu1 - mu2, 0.5 * mu1 - 0.5 * mu2, halve);
-    let has_diff = diff != 0.0;
-    let fh = frexp1(bitcast<u32>(select(1.0, abs(diff), has_diff)));
-    let mh = fh.m;
-    let kh = fh.k;
-    let kd = kh + select(0, 1, halve);
+    // Delta mu = +-mh * 2^kd (delta_mu, as in measures).
+    let dm = delta_mu(mu1, mu2);
+    let diff = dm.diff;
+    let has_diff = dm.has_diff;
+    let mh = dm.mh;
+    let kd = dm.kd;
     let md = select(0.0, select(mh, -mh, diff < 0.0), has_diff);
 
     var g: GradPrep;

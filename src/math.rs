@@ -1142,6 +1142,37 @@ fn atanh_tail<T: Real>(t: T) -> T {
     t2 * horner(T::ATANH_COEFFS, t2)
 }
 
+/// Δμ = μ1 − μ2 (formed from halves when it could overflow) and its
+/// magnitude as `mh·2^kd`, `mh ∈ [1, 2)` (`mh = 1` when μ1 = μ2): the mean
+/// part shared by [`measures`] and [`gradients`].
+struct DeltaMu<T> {
+    /// The inputs were halved first (|μ| beyond a quarter of the largest value).
+    halve: bool,
+    /// μ1 − μ2, or (μ1 − μ2)/2 when `halve`.
+    diff: T,
+    has_diff: bool,
+    mh: T,
+    /// The exponent of `diff` itself (`kd` without the halving).
+    kh: i32,
+    kd: i32,
+}
+
+#[inline(always)]
+fn delta_mu<T: Real>(mu1: T, mu2: T) -> DeltaMu<T> {
+    let halve = mu1.abs() > T::HALVE_THRESHOLD || mu2.abs() > T::HALVE_THRESHOLD;
+    let diff = sel(halve, T::HALF * mu1 - T::HALF * mu2, mu1 - mu2);
+    let has_diff = diff != T::ZERO;
+    let (mh, kh) = sel(has_diff, diff.abs(), T::ONE).frexp1();
+    DeltaMu {
+        halve,
+        diff,
+        has_diff,
+        mh,
+        kh,
+        kd: kh + i32::from(halve),
+    }
+}
+
 /// Every measure of one pair, in canonical order (see [`idx`]), in the
 /// parameterisation `P` (see [`param`]): the inputs are `(μ1, a1, μ2, a2)`
 /// with `a` = σ, σ², ln σ, ln σ² or 1/σ².
@@ -1153,11 +1184,14 @@ fn atanh_tail<T: Real>(t: T) -> T {
 #[inline(always)]
 pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEASURES] {
     // Δμ = μ1 − μ2 = mh·2^kd (formed from halves when it could overflow).
-    let halve = mu1.abs() > T::HALVE_THRESHOLD || mu2.abs() > T::HALVE_THRESHOLD;
-    let diff = sel(halve, T::HALF * mu1 - T::HALF * mu2, mu1 - mu2);
-    let has_diff = diff != T::ZERO;
-    let (mh, kh) = sel(has_diff, diff.abs(), T::ONE).frexp1();
-    let kd = kh + i32::from(halve);
+    let DeltaMu {
+        halve,
+        diff,
+        has_diff,
+        mh,
+        kh,
+        kd,
+    } = delta_mu(mu1, mu2);
     // Its rounding error, for the Bhattacharyya coefficient: Δμ = (mh + dl)·2^kd.
     let xa = sel(halve, T::HALF * mu1, mu1);
     let ya = sel(halve, -T::HALF * mu2, -mu2);
@@ -1546,12 +1580,14 @@ fn finish<T: Real>(m: T, e: i32) -> T {
 // KEEP IN SYNC with shaders/gradients.wgsl (fn gradients and its helpers).
 #[inline(always)]
 pub fn gradients<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; GRADIENTS] {
-    // Δμ = ±mh·2^kd (formed from halves when it could overflow), as in `measures`.
-    let halve = mu1.abs() > T::HALVE_THRESHOLD || mu2.abs() > T::HALVE_THRESHOLD;
-    let diff = sel(halve, T::HALF * mu1 - T::HALF * mu2, mu1 - mu2);
-    let has_diff = diff != T::ZERO;
-    let (mh, kh) = sel(has_diff, diff.abs(), T::ONE).frexp1();
-    let kd = kh + i32::from(halve);
+    // Δμ = ±mh·2^kd, as in `measures`.
+    let DeltaMu {
+        diff,
+        has_diff,
+        mh,
+        kd,
+        ..
+    } = delta_mu(mu1, mu2);
     let md = sel(has_diff, sel(diff < T::ZERO, -mh, mh), T::ZERO);
 
     let g = match P {
