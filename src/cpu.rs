@@ -23,7 +23,7 @@ const TASK: usize = 1 << 14;
 const PARALLEL_MIN: usize = 1 << 15;
 
 /// Pairs per block of the vectorised loop (structure-of-arrays scratch on the stack).
-const BLOCK: usize = 64;
+pub(crate) const BLOCK: usize = 64;
 
 /// The measure sets the block loops are compiled for (bit i = `Metric::ALL[i]`):
 /// a loop stores only its set, and the compiler drops the work of the rest.
@@ -81,63 +81,53 @@ impl<T: Real> Block<T> {
     }
 }
 
-/// Something that can be evaluated block by block: f32 or f64 pairs.
-trait Pairs: Sync {
-    type T: Real;
-    fn load(chunk: &[Self], b: &mut Block<Self::T>)
-    where
-        Self: Sized;
+/// Something that can be evaluated block by block: f32 or f64 pairs (also
+/// the element of the gradient loops, [`crate::gradient`]).
+pub(crate) trait Pairs: Sync + Copy {
+    type T: Real + Send + Sync;
+    /// `[μ1, a1, μ2, a2]`.
+    fn parts(&self) -> [Self::T; 4];
 }
 
 impl Pairs for GaussianPair {
     type T = f32;
-    // i < BLOCK (take), the columns' length; four fixed columns.
-    #[allow(clippy::indexing_slicing)]
     #[inline(always)]
-    fn load(chunk: &[Self], b: &mut Block<f32>) {
-        // A full block with a constant trip count: vectorised without a
-        // scalar remainder (the general loop below kept one in every block).
-        if let Ok(full) = <&[Self; BLOCK]>::try_from(chunk) {
-            for (i, p) in full.iter().enumerate() {
-                b.input[0][i] = p.mu1;
-                b.input[1][i] = p.sigma1;
-                b.input[2][i] = p.mu2;
-                b.input[3][i] = p.sigma2;
-            }
-            return;
-        }
-        for (i, p) in chunk.iter().take(BLOCK).enumerate() {
-            b.input[0][i] = p.mu1;
-            b.input[1][i] = p.sigma1;
-            b.input[2][i] = p.mu2;
-            b.input[3][i] = p.sigma2;
-        }
+    fn parts(&self) -> [f32; 4] {
+        [self.mu1, self.sigma1, self.mu2, self.sigma2]
     }
 }
 
 impl Pairs for GaussianPair64 {
     type T = f64;
-    // i < BLOCK (take), the columns' length; four fixed columns.
-    #[allow(clippy::indexing_slicing)]
     #[inline(always)]
-    fn load(chunk: &[Self], b: &mut Block<f64>) {
-        // A full block with a constant trip count: vectorised without a
-        // scalar remainder (the general loop below kept one in every block).
-        if let Ok(full) = <&[Self; BLOCK]>::try_from(chunk) {
-            for (i, p) in full.iter().enumerate() {
-                b.input[0][i] = p.mu1;
-                b.input[1][i] = p.sigma1;
-                b.input[2][i] = p.mu2;
-                b.input[3][i] = p.sigma2;
-            }
-            return;
+    fn parts(&self) -> [f64; 4] {
+        [self.mu1, self.sigma1, self.mu2, self.sigma2]
+    }
+}
+
+/// Up to [`BLOCK`] pairs transposed into four columns μ1, a1, μ2, a2.
+// i < BLOCK (take, or the full block's length), the columns' length.
+#[allow(clippy::indexing_slicing)]
+#[inline(always)]
+pub(crate) fn load_columns<P: Pairs>(chunk: &[P], cols: &mut [[P::T; BLOCK]; 4]) {
+    // A full block with a constant trip count: vectorised without a
+    // scalar remainder (the general loop below kept one in every block).
+    if let Ok(full) = <&[P; BLOCK]>::try_from(chunk) {
+        for (i, p) in full.iter().enumerate() {
+            let [a, b, c, d] = p.parts();
+            cols[0][i] = a;
+            cols[1][i] = b;
+            cols[2][i] = c;
+            cols[3][i] = d;
         }
-        for (i, p) in chunk.iter().take(BLOCK).enumerate() {
-            b.input[0][i] = p.mu1;
-            b.input[1][i] = p.sigma1;
-            b.input[2][i] = p.mu2;
-            b.input[3][i] = p.sigma2;
-        }
+        return;
+    }
+    for (i, p) in chunk.iter().take(BLOCK).enumerate() {
+        let [a, b, c, d] = p.parts();
+        cols[0][i] = a;
+        cols[1][i] = b;
+        cols[2][i] = c;
+        cols[3][i] = d;
     }
 }
 
@@ -156,7 +146,7 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
     let k = sel.len();
     let mut b = Block::<P::T>::new();
     for (chunk, dst) in pairs.chunks(BLOCK).zip(out.chunks_mut(BLOCK * k)) {
-        P::load(chunk, &mut b);
+        load_columns(chunk, &mut b.input);
         if chunk.len() == BLOCK {
             // Constant trip count: no remainder loop in full blocks.
             b.compute::<PARAM, S>(BLOCK);

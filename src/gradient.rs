@@ -16,6 +16,7 @@
 //! assert!((g[0].kl[1] + 0.75).abs() < 1e-6);
 //! ```
 
+use crate::cpu::{load_columns, Pairs, BLOCK};
 use crate::error::{Error, Result};
 use crate::math::{gradients as grad, param, Real, GRADIENTS};
 use crate::pair::{EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param};
@@ -96,31 +97,6 @@ pub fn gradients_one<T: Real>(mu1: T, a1: T, mu2: T, a2: T, p: Param) -> [T; GRA
     }
 }
 
-/// Pairs pending evaluation on the CPU: one precision's element.
-pub(crate) trait Element: Copy + Sync {
-    type T: Real + Send + Sync + Copy;
-    fn parts(&self) -> [Self::T; 4];
-}
-
-impl Element for GaussianPair {
-    type T = f32;
-    #[inline(always)]
-    fn parts(&self) -> [f32; 4] {
-        [self.mu1, self.sigma1, self.mu2, self.sigma2]
-    }
-}
-
-impl Element for GaussianPair64 {
-    type T = f64;
-    #[inline(always)]
-    fn parts(&self) -> [f64; 4] {
-        [self.mu1, self.sigma1, self.mu2, self.sigma2]
-    }
-}
-
-/// Pairs per block of the vectorised loop (structure-of-arrays scratch on the stack).
-const BLOCK: usize = 64;
-
 /// One task: blocks of [`BLOCK`] pairs transposed into columns, the
 /// branch-free [`grad`] over the columns (vectorised), the selected values
 /// interleaved back into rows — the structure of the measures' loops in
@@ -129,7 +105,7 @@ const BLOCK: usize = 64;
 // (the row of `grad`), rows from `chunks_exact(k)` with k = 4 or 8.
 #[allow(clippy::indexing_slicing)]
 #[inline(always)]
-fn task_body<E: Element, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
+fn task_body<E: Pairs, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
     let k = values_per_pair_flags(ce, kl);
     if k == 0 {
         return;
@@ -139,13 +115,7 @@ fn task_body<E: Element, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mu
     let mut input = [zero; 4];
     let mut g = [zero; GRADIENTS];
     for (chunk, dst) in pairs.chunks(BLOCK).zip(out.chunks_mut(BLOCK * k)) {
-        for (i, p) in chunk.iter().take(BLOCK).enumerate() {
-            let v = p.parts();
-            input[0][i] = v[0];
-            input[1][i] = v[1];
-            input[2][i] = v[2];
-            input[3][i] = v[3];
-        }
+        load_columns(chunk, &mut input);
         // The whole block (stale lanes past the chunk are computed and dropped).
         let [mu1, a1, mu2, a2] = &input;
         for i in 0..BLOCK {
@@ -164,12 +134,12 @@ fn task_body<E: Element, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mu
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{task_body, Element};
+    use super::{task_body, Pairs};
 
     /// # Safety
     /// The CPU must support AVX-512 F/VL/DQ/BW/CD (checked by the caller).
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma")]
-    pub unsafe fn avx512<E: Element, const P: u32>(
+    pub unsafe fn avx512<E: Pairs, const P: u32>(
         pairs: &[E],
         ce: bool,
         kl: bool,
@@ -181,19 +151,14 @@ mod simd {
     /// # Safety
     /// The CPU must support AVX2 and FMA (checked by the caller).
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn avx2<E: Element, const P: u32>(
-        pairs: &[E],
-        ce: bool,
-        kl: bool,
-        out: &mut [E::T],
-    ) {
+    pub unsafe fn avx2<E: Pairs, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
         task_body::<E, P>(pairs, ce, kl, out)
     }
 }
 
 /// One loop, compiled per parameterisation and instruction set (the best
 /// the running CPU supports, as for the measures).
-fn task_p<E: Element, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
+fn task_p<E: Pairs, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
     #[cfg(target_arch = "x86_64")]
     {
         match crate::cpu::simd_level() {
@@ -210,7 +175,7 @@ fn values_per_pair_flags(ce: bool, kl: bool) -> usize {
     PER_MEASURE * (usize::from(ce) + usize::from(kl))
 }
 
-fn task<E: Element>(pairs: &[E], p: Param, ce: bool, kl: bool, out: &mut [E::T]) {
+fn task<E: Pairs>(pairs: &[E], p: Param, ce: bool, kl: bool, out: &mut [E::T]) {
     match p {
         Param::Std => task_p::<E, { param::STD }>(pairs, ce, kl, out),
         Param::Var => task_p::<E, { param::VAR }>(pairs, ce, kl, out),
@@ -223,7 +188,7 @@ fn task<E: Element>(pairs: &[E], p: Param, ce: bool, kl: bool, out: &mut [E::T])
 /// Pairs per parallel task.
 const TASK: usize = 1 << 13;
 
-fn run<E: Element>(pairs: &[E], options: EvalOptions, out: &mut [E::T]) -> Result<()> {
+fn run<E: Pairs>(pairs: &[E], options: EvalOptions, out: &mut [E::T]) -> Result<()> {
     check_metrics(options.metrics)?;
     let k = values_per_pair(options.metrics);
     let expected = pairs
