@@ -600,7 +600,8 @@ pub fn measures64(p: &GaussianPair64, param: Param) -> [f64; MEASURES] {
     measures_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param)
 }
 
-fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
+/// `Ok` if `got == expected`, else [`Error::LengthMismatch`] naming `what`.
+pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {
     if expected == got {
         Ok(())
     } else {

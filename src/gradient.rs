@@ -16,7 +16,7 @@
 //! assert!((g[0].kl[1] + 0.75).abs() < 1e-6);
 //! ```
 
-use crate::cpu::{load_columns, Pairs, BLOCK};
+use crate::cpu::{check_len, load_columns, Pairs, BLOCK};
 use crate::error::{Error, Result};
 use crate::math::{gradients as grad, param, Real, GRADIENTS};
 use crate::pair::{EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param};
@@ -191,17 +191,8 @@ const TASK: usize = 1 << 13;
 fn run<E: Pairs>(pairs: &[E], options: EvalOptions, out: &mut [E::T]) -> Result<()> {
     check_metrics(options.metrics)?;
     let k = values_per_pair(options.metrics);
-    let expected = pairs
-        .len()
-        .checked_mul(k)
-        .ok_or_else(|| Error::TooLarge(format!("{} pairs × {k} gradient values", pairs.len())))?;
-    if out.len() != expected {
-        return Err(Error::LengthMismatch {
-            what: "gradient output",
-            expected: expected as u64,
-            got: out.len() as u64,
-        });
-    }
+    // (A slice of 16-byte pairs is far below usize::MAX / 8: no overflow.)
+    check_len("gradient output", pairs.len().saturating_mul(k), out.len())?;
     let ce = options.metrics.contains(Metric::CrossEntropy);
     let kl = options.metrics.contains(Metric::Kl);
     pairs
