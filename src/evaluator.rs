@@ -269,7 +269,7 @@ impl Evaluator {
 
     /// The GPU evaluator a batch of `n` pairs goes to, if any. Batches below
     /// the crossover are decided without touching the lock.
-    pub(crate) fn gpu_for(&self, n: usize) -> Option<Arc<GpuEvaluator>> {
+    fn gpu_for(&self, n: usize) -> Option<Arc<GpuEvaluator>> {
         let wanted = match self.backend {
             Backend::Cpu => false,
             Backend::Gpu => true,
@@ -309,18 +309,32 @@ impl Evaluator {
         options: EvalOptions,
         out: &mut [f32],
     ) -> Result<()> {
-        match self.gpu_for(pairs.len()) {
-            Some(g) => match g.evaluate_with(pairs, options, out) {
-                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => self.recover(
-                    &g,
-                    e,
-                    out,
-                    |g, out| g.evaluate_with(pairs, options, out),
-                    |out| self.cpu(pairs, options, out),
-                ),
+        self.route(
+            pairs.len(),
+            out,
+            |g, out| g.evaluate_with(pairs, options, out),
+            |out| self.cpu(pairs, options, out),
+        )
+    }
+
+    /// One batch of `n` elements: `gpu_job` on the GPU when the routing says
+    /// so — under Auto a GPU failure is recovered (a recreated GPU, or the
+    /// CPU from now on; see [`Recovery`]) — else `cpu_job`.
+    pub(crate) fn route(
+        &self,
+        n: usize,
+        out: &mut [f32],
+        gpu_job: impl Fn(&GpuEvaluator, &mut [f32]) -> Result<()>,
+        cpu_job: impl Fn(&mut [f32]) -> Result<()>,
+    ) -> Result<()> {
+        match self.gpu_for(n) {
+            Some(g) => match gpu_job(&g, out) {
+                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
+                    self.recover(&g, e, out, gpu_job, cpu_job)
+                }
                 r => r,
             },
-            None => self.cpu(pairs, options, out),
+            None => cpu_job(out),
         }
     }
 
@@ -337,19 +351,12 @@ impl Evaluator {
         out: &mut [f32],
     ) -> Result<()> {
         gradient::check_metrics(options.metrics)?;
-        match self.gpu_for(pairs.len()) {
-            Some(g) => match g.gradients_with(pairs, options, out) {
-                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => self.recover(
-                    &g,
-                    e,
-                    out,
-                    |g, out| g.gradients_with(pairs, options, out),
-                    |out| self.cpu_gradients(pairs, options, out),
-                ),
-                r => r,
-            },
-            None => self.cpu_gradients(pairs, options, out),
-        }
+        self.route(
+            pairs.len(),
+            out,
+            |g, out| g.gradients_with(pairs, options, out),
+            |out| self.cpu_gradients(pairs, options, out),
+        )
     }
 
     /// Both gradients of every pair given by σ.
@@ -377,7 +384,12 @@ impl Evaluator {
         Ok(())
     }
 
-    fn cpu(&self, pairs: &[GaussianPair], options: EvalOptions, out: &mut [f32]) -> Result<()> {
+    pub(crate) fn cpu(
+        &self,
+        pairs: &[GaussianPair],
+        options: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
         cpu::evaluate_with(pairs, options, out)?;
         // Every measure of a valid pair is a number; of an invalid one, NaN.
         // So the output itself says whether the (slower) exact scan is needed.
@@ -406,20 +418,12 @@ impl Evaluator {
         options: EvalOptions,
         out: &mut [f32],
     ) -> Result<()> {
-        match self.gpu_for(pairs.len()) {
-            // Same recovery as every other batch: a recreated GPU, or the CPU from now on.
-            Some(g) => match g.evaluate_diagonal_with(pairs, dims, options, out) {
-                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => self.recover(
-                    &g,
-                    e,
-                    out,
-                    |g, out| g.evaluate_diagonal_with(pairs, dims, options, out),
-                    |out| self.diagonal_cpu(pairs, dims, options, out),
-                ),
-                r => r,
-            },
-            None => self.diagonal_cpu(pairs, dims, options, out),
-        }
+        self.route(
+            pairs.len(),
+            out,
+            |g, out| g.evaluate_diagonal_with(pairs, dims, options, out),
+            |out| self.diagonal_cpu(pairs, dims, options, out),
+        )
     }
 
     fn diagonal_cpu(
@@ -491,7 +495,7 @@ impl Evaluator {
 }
 
 /// Errors after which the GPU, not the input, is to blame.
-pub(crate) fn is_gpu_failure(e: &Error) -> bool {
+fn is_gpu_failure(e: &Error) -> bool {
     matches!(
         e,
         Error::DeviceLost(_) | Error::Timeout { .. } | Error::Map(_) | Error::Gpu(_)

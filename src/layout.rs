@@ -15,8 +15,12 @@
 //! and sums over the dims on the backend itself (on the GPU, in the kernel).
 
 use crate::error::{Error, Result};
-use crate::evaluator::{is_gpu_failure, Backend, Evaluator};
+use crate::evaluator::Evaluator;
+use crate::gpu::GpuEvaluator;
 use crate::pair::{EvalOptions, Gaussian, GaussianPair};
+
+/// Evaluates one block of formed pairs into its part of the output.
+type BlockEval<'a> = &'a dyn Fn(&[GaussianPair], &mut [f32]) -> Result<()>;
 
 /// Pairs formed per block (bounded host memory whatever N × M).
 const BLOCK_PAIRS: usize = 1 << 20;
@@ -33,6 +37,50 @@ pub fn pairwise_with(
 ) -> Result<()> {
     let k = options.metrics.len();
     let (n, m) = (p.len(), q.len());
+    let cells = pairwise_cells(n, m, k, out.len())?;
+    if cells == 0 {
+        return Ok(());
+    }
+    // The per-pair path over blocks of formed pairs (whole rows per block
+    // when they fit; a row is split when M alone is larger), `eval` per block.
+    let expanded = |out: &mut [f32], eval: BlockEval<'_>| -> Result<()> {
+        let rows_per_block = (BLOCK_PAIRS / m).max(1);
+        let mut pairs = Vec::with_capacity(cells.min(BLOCK_PAIRS.max(m)));
+        let row_values = m * k;
+        for (b, (block, dst)) in p
+            .chunks(rows_per_block)
+            .zip(out.chunks_mut(rows_per_block * row_values))
+            .enumerate()
+        {
+            pairs.clear();
+            for pi in block {
+                pairs.extend(q.iter().map(|qj| GaussianPair::from_gaussians(*pi, *qj)));
+            }
+            let base = b * rows_per_block * m;
+            eval(&pairs, dst).map_err(|e| absolute_index(e, base))?;
+        }
+        Ok(())
+    };
+    // On the GPU the device-resident kernel, unless p or q exceeds one binding.
+    let fits =
+        |g: &GpuEvaluator, len: usize| (len as u64).saturating_mul(8) <= g.max_binding_bytes();
+    evaluator.route(
+        cells,
+        out,
+        |g, out| {
+            if fits(g, n) && fits(g, m) {
+                g.pairwise_with(p, q, options, out)
+            } else {
+                expanded(out, &|pairs, dst| g.evaluate_with(pairs, options, dst))
+            }
+        },
+        |out| expanded(out, &|pairs, dst| evaluator.cpu(pairs, options, dst)),
+    )
+}
+
+/// The number of cells N·M of a pairwise call, after checking that `out`
+/// holds N·M·k values (shared by every pairwise path).
+pub(crate) fn pairwise_cells(n: usize, m: usize, k: usize, out_len: usize) -> Result<usize> {
     let cells = n.checked_mul(m).ok_or_else(|| {
         Error::TooLarge(format!(
             "{n} × {m} pairs do not fit this platform's address space"
@@ -41,45 +89,14 @@ pub fn pairwise_with(
     let expected = cells
         .checked_mul(k)
         .ok_or_else(|| Error::TooLarge(format!("{cells} × {k} values")))?;
-    if out.len() != expected {
+    if out_len != expected {
         return Err(Error::LengthMismatch {
             what: "pairwise output",
             expected: expected as u64,
-            got: out.len() as u64,
+            got: out_len as u64,
         });
     }
-    if cells == 0 {
-        return Ok(());
-    }
-    if let Some(g) = evaluator.gpu_for(cells) {
-        let fits = |len: usize| (len as u64).saturating_mul(8) <= g.max_binding_bytes();
-        if fits(n) && fits(m) {
-            match g.pairwise_with(p, q, options, out) {
-                // Under Auto a failing GPU is recovered by the per-pair path below.
-                Err(e) if evaluator.backend() == Backend::Auto && is_gpu_failure(&e) => {}
-                r => return r,
-            }
-        }
-    }
-    // Whole rows per block when they fit; a row is split when M alone is larger.
-    let rows_per_block = (BLOCK_PAIRS / m).max(1);
-    let mut pairs = Vec::with_capacity(cells.min(BLOCK_PAIRS.max(m)));
-    let row_values = m * k;
-    for (b, (block, dst)) in p
-        .chunks(rows_per_block)
-        .zip(out.chunks_mut(rows_per_block * row_values))
-        .enumerate()
-    {
-        pairs.clear();
-        for pi in block {
-            pairs.extend(q.iter().map(|qj| GaussianPair::from_gaussians(*pi, *qj)));
-        }
-        let base = b * rows_per_block * m;
-        evaluator
-            .evaluate_with(&pairs, options, dst)
-            .map_err(|e| absolute_index(e, base))?;
-    }
-    Ok(())
+    Ok(cells)
 }
 
 /// Many p against one q: `out[i·k + m]` (the VAE prior case, q = N(0, 1)).

@@ -3,7 +3,7 @@
 //! the device; only `rows × k` values are read back).
 
 use super::kernel::{grid, Counters, WIDE_DIMS};
-use super::{block_on, ChunkShape, GpuEvaluator, ResetUnlessDone, WaitMode};
+use super::{block_on, buffer_entry, ChunkShape, GpuEvaluator, ResetUnlessDone, WaitMode};
 use crate::diagonal;
 use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, GaussianPair};
@@ -125,25 +125,17 @@ impl GpuEvaluator {
         while r0 < rows {
             let n = chunk.min(rows - r0);
             Counters::bump(&self.counters.bind_groups);
-            let entry = |binding, buffer, offset, size| wgpu::BindGroupEntry {
-                binding,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer,
-                    offset,
-                    size: wgpu::BufferSize::new(size),
-                }),
-            };
             let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("gaussdiv diagonal encode bind group"),
                 layout: &self.kernel.layout,
                 entries: &[
-                    entry(
+                    buffer_entry(
                         0,
                         input.buffer(),
                         input.offset() + r0 * row_bytes,
                         n * row_bytes,
                     ),
-                    entry(1, output.buffer(), output.offset() + r0 * 4 * k, n * 4 * k),
+                    buffer_entry(1, output.buffer(), output.offset() + r0 * 4 * k, n * 4 * k),
                 ],
             });
             let groups = if wide {

@@ -313,6 +313,24 @@ fn block_on<F: Future>(f: F) -> F::Output {
     pollster::block_on(f)
 }
 
+/// A bind group entry: `size` bytes of `buffer` from `offset` (every
+/// binding of every kernel is a buffer range).
+fn buffer_entry(
+    binding: u32,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    size: u64,
+) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer,
+            offset,
+            size: wgpu::BufferSize::new(size),
+        }),
+    }
+}
+
 /// Polls a future once; `Some` if it was ready.
 fn now<F: Future>(f: F) -> Option<F::Output> {
     let mut f = pin!(f);
@@ -1479,21 +1497,13 @@ impl GpuEvaluator {
         k: usize,
     ) -> wgpu::BindGroup {
         Counters::bump(&self.counters.bind_groups);
-        let entry = |binding, buffer, offset, size| wgpu::BindGroupEntry {
-            binding,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer,
-                offset,
-                size: wgpu::BufferSize::new(size),
-            }),
-        };
-        let out = entry(1, output, output_offset, pairs * 4 * k as u64);
+        let out = buffer_entry(1, output, output_offset, pairs * 4 * k as u64);
         match inputs {
             BindInputs::Pairs(buffer, offset) => {
                 self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("gaussdiv bind group"),
                     layout: &self.kernel.layout,
-                    entries: &[entry(0, buffer, *offset, pairs * PAIR_BYTES), out],
+                    entries: &[buffer_entry(0, buffer, *offset, pairs * PAIR_BYTES), out],
                 })
             }
             BindInputs::Soa(arrays) => {
@@ -1509,10 +1519,10 @@ impl GpuEvaluator {
                     layout,
                     entries: &[
                         out,
-                        entry(2, &a.0, a.1, pairs * 4),
-                        entry(3, &b.0, b.1, pairs * 4),
-                        entry(4, &c.0, c.1, pairs * 4),
-                        entry(5, &d.0, d.1, pairs * 4),
+                        buffer_entry(2, &a.0, a.1, pairs * 4),
+                        buffer_entry(3, &b.0, b.1, pairs * 4),
+                        buffer_entry(4, &c.0, c.1, pairs * 4),
+                        buffer_entry(5, &d.0, d.1, pairs * 4),
                     ],
                 })
             }
@@ -1528,18 +1538,13 @@ impl GpuEvaluator {
         out_bytes: u64,
     ) -> wgpu::BindGroup {
         Counters::bump(&self.counters.bind_groups);
-        let entry = |binding, buffer, size| wgpu::BindGroupEntry {
-            binding,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer,
-                offset: 0,
-                size: wgpu::BufferSize::new(size),
-            }),
-        };
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("gaussdiv bind group"),
             layout: &self.kernel.layout,
-            entries: &[entry(0, input, in_bytes), entry(1, output, out_bytes)],
+            entries: &[
+                buffer_entry(0, input, 0, in_bytes),
+                buffer_entry(1, output, 0, out_bytes),
+            ],
         })
     }
 

@@ -4,7 +4,7 @@
 //! and into the caller's encoder ([`GpuEvaluator::encode_pairwise`]).
 
 use super::kernel::{grid, Layout, PAIRWISE_BLOCK_BYTES};
-use super::{block_on, now, Counters, GpuEvaluator, ResetUnlessDone, WaitMode};
+use super::{block_on, buffer_entry, now, Counters, GpuEvaluator, ResetUnlessDone, WaitMode};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, Gaussian, GaussianPair};
@@ -146,19 +146,7 @@ impl GpuEvaluator {
     ) -> Result<()> {
         let k = options.metrics.len();
         let (n, m) = (p.len(), q.len());
-        let cells = n
-            .checked_mul(m)
-            .ok_or_else(|| Error::TooLarge(format!("{n} × {m} pairs")))?;
-        let expected = cells
-            .checked_mul(k)
-            .ok_or_else(|| Error::TooLarge(format!("{cells} × {k} values")))?;
-        if out.len() != expected {
-            return Err(Error::LengthMismatch {
-                what: "pairwise output",
-                expected: expected as u64,
-                got: out.len() as u64,
-            });
-        }
+        let cells = crate::layout::pairwise_cells(n, m, k, out.len())?;
         if cells == 0 {
             return Ok(());
         }
@@ -461,22 +449,14 @@ impl GpuEvaluator {
         params: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
         Counters::bump(&self.counters.bind_groups);
-        let entry = |binding, buffer, offset, size| wgpu::BindGroupEntry {
-            binding,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer,
-                offset,
-                size: wgpu::BufferSize::new(size),
-            }),
-        };
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("gaussdiv pairwise bind group"),
             layout: &self.kernel.pairwise_layout,
             entries: &[
-                entry(1, ob, oo, os),
-                entry(6, pb, po, ps),
-                entry(7, qb, qo, qs),
-                entry(8, params, 0, PAIRWISE_BLOCK_BYTES),
+                buffer_entry(1, ob, oo, os),
+                buffer_entry(6, pb, po, ps),
+                buffer_entry(7, qb, qo, qs),
+                buffer_entry(8, params, 0, PAIRWISE_BLOCK_BYTES),
             ],
         })
     }
