@@ -221,10 +221,7 @@ impl Kernel {
             ),
         };
         let module = other_module.as_ref().unwrap_or(&self.module);
-        let mut map = match self.pipelines.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = lock(&self.pipelines);
         let pipeline = map
             .entry((layout, metrics.bits(), param))
             .or_insert_with(|| {
@@ -275,10 +272,12 @@ pub(crate) const PAIRWISE_BLOCK_BYTES: u64 = 32;
 impl Kernel {
     /// The f64 module, if it has been created.
     fn f64_module(&self) -> Option<wgpu::ShaderModule> {
-        match self.module_f64.lock() {
-            Ok(m) => m.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        lock(&self.module_f64).clone()
+    }
+
+    /// The diagonal module, if it has been created.
+    fn diag_module(&self) -> Option<wgpu::ShaderModule> {
+        lock(&self.module_diag).clone()
     }
 
     /// The f64 pipeline writing `options.metrics` of pairs in
@@ -292,53 +291,13 @@ impl Kernel {
         options: EvalOptions,
         counters: &Counters,
     ) -> Result<wgpu::ComputePipeline> {
-        let key = (
-            Layout::Pairs64,
-            options.metrics.bits(),
-            options.param.code(),
-        );
-        let cached = match self.pipelines.lock() {
-            Ok(m) => m.get(&key).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
+        let module = LazyModule {
+            slot: &self.module_f64,
+            label: "gaussdiv divergence_f64.wgsl",
+            source: SHADER_SOURCE_F64,
+            what: "f64",
         };
-        if let Some(p) = cached {
-            return Ok(p);
-        }
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        {
-            let mut module = match self.module_f64.lock() {
-                Ok(m) => m,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if module.is_none() {
-                *module = Some(device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("gaussdiv divergence_f64.wgsl"),
-                    source: wgpu::ShaderSource::Wgsl(SHADER_SOURCE_F64.into()),
-                }));
-            }
-        }
-        let pipeline = self.pipeline(device, Layout::Pairs64, options, counters);
-        if let Some(e) = super::now(scope.pop()).flatten() {
-            // Drop what failed, so that a later call reports the error again.
-            if let Ok(mut m) = self.pipelines.lock() {
-                m.remove(&key);
-            }
-            if let Ok(mut m) = self.module_f64.lock() {
-                *m = None;
-            }
-            return Err(Error::Gpu(format!("the f64 kernel did not compile: {e}")));
-        }
-        pipeline.ok_or_else(|| Error::Gpu("the f64 kernel module is missing".into()))
-    }
-}
-
-impl Kernel {
-    /// The diagonal module, if it has been created.
-    fn diag_module(&self) -> Option<wgpu::ShaderModule> {
-        match self.module_diag.lock() {
-            Ok(m) => m.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.lazy_pipeline(device, Layout::Pairs64, options, counters, module)
     }
 
     /// The diagonal pipeline (`wide`: a workgroup per row) writing
@@ -356,40 +315,68 @@ impl Kernel {
         } else {
             Layout::Diagonal
         };
-        let key = (layout, options.metrics.bits(), options.param.code());
-        let cached = match self.pipelines.lock() {
-            Ok(m) => m.get(&key).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
+        let module = LazyModule {
+            slot: &self.module_diag,
+            label: "gaussdiv diagonal.wgsl",
+            source: DIAGONAL_SHADER_SOURCE,
+            what: "diagonal",
         };
-        if let Some(p) = cached {
+        self.lazy_pipeline(device, layout, options, counters, module)
+    }
+
+    /// A pipeline of a module compiled on first use (`module.slot`): cached
+    /// like every pipeline; a compilation failure is an error, and then
+    /// neither the module nor the pipeline is kept, so that a later call
+    /// reports it again.
+    fn lazy_pipeline(
+        &self,
+        device: &wgpu::Device,
+        layout: Layout,
+        options: EvalOptions,
+        counters: &Counters,
+        module: LazyModule<'_>,
+    ) -> Result<wgpu::ComputePipeline> {
+        let key = (layout, options.metrics.bits(), options.param.code());
+        if let Some(p) = lock(&self.pipelines).get(&key).cloned() {
             return Ok(p);
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         {
-            let mut module = match self.module_diag.lock() {
-                Ok(m) => m,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if module.is_none() {
-                *module = Some(device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("gaussdiv diagonal.wgsl"),
-                    source: wgpu::ShaderSource::Wgsl(DIAGONAL_SHADER_SOURCE.into()),
+            let mut slot = lock(module.slot);
+            if slot.is_none() {
+                *slot = Some(device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(module.label),
+                    source: wgpu::ShaderSource::Wgsl(module.source.into()),
                 }));
             }
         }
         let pipeline = self.pipeline(device, layout, options, counters);
         if let Some(e) = super::now(scope.pop()).flatten() {
-            if let Ok(mut m) = self.pipelines.lock() {
-                m.remove(&key);
-            }
-            if let Ok(mut m) = self.module_diag.lock() {
-                *m = None;
-            }
+            lock(&self.pipelines).remove(&key);
+            *lock(module.slot) = None;
             return Err(Error::Gpu(format!(
-                "the diagonal kernel did not compile: {e}"
+                "the {} kernel did not compile: {e}",
+                module.what
             )));
         }
-        pipeline.ok_or_else(|| Error::Gpu("the diagonal kernel module is missing".into()))
+        pipeline.ok_or_else(|| Error::Gpu(format!("the {} kernel module is missing", module.what)))
+    }
+}
+
+/// A shader module compiled on first use: where it is kept, its label and
+/// source, and its name in errors.
+struct LazyModule<'a> {
+    slot: &'a Mutex<Option<wgpu::ShaderModule>>,
+    label: &'static str,
+    source: &'static str,
+    what: &'static str,
+}
+
+/// The guarded value, also after a panic elsewhere poisoned the lock.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
