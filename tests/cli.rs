@@ -837,20 +837,8 @@ fn every_measure_and_parameterisation_through_the_tool() {
             let (header, rows) = parse_output(&String::from_utf8_lossy(&out.stdout));
             assert_eq!(header, order);
             // Truth from the golden file (same row order).
-            let text = std::fs::read_to_string(&file).unwrap();
-            let mut lines = text.lines();
-            let gh: Vec<&str> = lines.next().unwrap().split(',').collect();
-            let truth: Vec<[f64; Metric::COUNT]> = lines
-                .map(|l| {
-                    let f: Vec<&str> = l.split(',').collect();
-                    let mut t = [0.0; Metric::COUNT];
-                    for m in Metric::ALL {
-                        let c = gh.iter().position(|h| *h == m.name()).unwrap();
-                        t[m.index()] = f[c].parse().unwrap();
-                    }
-                    t
-                })
-                .collect();
+            let truth: Vec<[f64; Metric::COUNT]> =
+                measures_truth(param).into_iter().map(|(_, t)| t).collect();
             assert_eq!(rows.len(), truth.len());
             let mut worst = 0f64;
             for (r, t) in rows.iter().zip(&truth) {
@@ -893,34 +881,14 @@ fn every_measure_and_parameterisation_through_the_tool_gpu_f64() {
     let list = order.join(",");
     let dir = TempDir::new("gpu-f64-measures");
     for param in ["std", "var", "logstd", "logvar", "precision"] {
-        let golden = format!(
-            "{}/tests/data/golden_measures_{param}.csv",
-            env!("CARGO_MANIFEST_DIR")
-        );
         // The golden inputs are f32 values: written out exactly in f64 (the
         // file's decimals are the shortest f32 text, another f64).
-        let text = std::fs::read_to_string(&golden).unwrap();
-        let mut lines = text.lines();
-        let gh: Vec<&str> = lines.next().unwrap().split(',').collect();
-        let bits = gh.iter().position(|h| *h == "bits").unwrap();
         let mut csv = String::from("mu1,a1,mu2,a2\n");
         let mut truth: Vec<[f64; Metric::COUNT]> = Vec::new();
-        for l in lines.filter(|l| !l.trim().is_empty()) {
-            let f: Vec<&str> = l.split(',').collect();
-            let v: Vec<String> = f[bits]
-                .split(':')
-                .map(|x| {
-                    let x = f32::from_bits(u32::from_str_radix(x, 16).unwrap());
-                    format!("{:?}", f64::from(x))
-                })
-                .collect();
+        for (p, t) in measures_truth(param) {
+            let v = [p.mu1, p.sigma1, p.mu2, p.sigma2].map(|x| format!("{:?}", f64::from(x)));
             csv.push_str(&v.join(","));
             csv.push('\n');
-            let mut t = [0.0; Metric::COUNT];
-            for m in Metric::ALL {
-                let c = gh.iter().position(|h| *h == m.name()).unwrap();
-                t[m.index()] = f[c].parse().unwrap();
-            }
             truth.push(t);
         }
         let input = dir.path(&format!("{param}.csv"));
@@ -1281,4 +1249,18 @@ fn dims_and_gradient_verify_edge_cases() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The inputs and the truth of every measure (canonical order) of
+/// `tests/data/golden_measures_{param}.csv`.
+fn measures_truth(param: &str) -> Vec<(gaussdiv::GaussianPair, [f64; gaussdiv::Metric::COUNT])> {
+    let names: Vec<&str> = gaussdiv::Metric::ALL.iter().map(|m| m.name()).collect();
+    common::golden_rows(&format!("golden_measures_{param}.csv"), &names)
+        .into_iter()
+        .map(|r| {
+            let mut t = [0.0; gaussdiv::Metric::COUNT];
+            t.copy_from_slice(&r.values);
+            (r.pair, t)
+        })
+        .collect()
 }

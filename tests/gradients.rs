@@ -37,33 +37,15 @@ struct Row {
 }
 
 fn load(param: Param) -> Vec<Row> {
-    let path = format!(
-        "{}/tests/data/golden_measures_{}.csv",
-        env!("CARGO_MANIFEST_DIR"),
-        param.name()
-    );
-    let text = std::fs::read_to_string(&path).expect("golden file");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = |n: &str| header.iter().position(|h| *h == n).expect(n);
-    let cols: Vec<usize> = NAMES.iter().map(|n| col(n)).collect();
-    let (fam, bits) = (col("family"), col("bits"));
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let b: Vec<f32> = f[bits]
-                .split(':')
-                .map(|x| f32::from_bits(u32::from_str_radix(x, 16).unwrap()))
-                .collect();
+    common::golden_rows(&format!("golden_measures_{}.csv", param.name()), &NAMES)
+        .into_iter()
+        .map(|r| {
             let mut truth = [0.0; GRADIENTS];
-            for (t, &c) in truth.iter_mut().zip(&cols) {
-                *t = f[c].parse().unwrap();
-            }
+            truth.copy_from_slice(&r.values);
             Row {
-                pair: GaussianPair::new(b[0], b[1], b[2], b[3]),
+                pair: r.pair,
                 truth,
-                family: f[fam].to_string(),
+                family: r.family,
             }
         })
         .collect()

@@ -25,43 +25,16 @@ struct Row {
 }
 
 fn load(param: Param) -> Vec<Row> {
-    let path = format!(
-        "{}/tests/data/golden_measures_{}.csv",
-        env!("CARGO_MANIFEST_DIR"),
-        param.name()
-    );
-    let text = std::fs::read_to_string(&path).expect("golden file");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = |n: &str| {
-        header
-            .iter()
-            .position(|h| *h == n)
-            .unwrap_or_else(|| panic!("{path}: no column {n}"))
-    };
-    let cols: Vec<usize> = Metric::ALL.iter().map(|m| col(m.name())).collect();
-    let (fam, bits) = (col("family"), col("bits"));
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let b: Vec<f32> = f[bits]
-                .split(':')
-                .map(|x| f32::from_bits(u32::from_str_radix(x, 16).unwrap()))
-                .collect();
-            // The decimal columns agree with the bit patterns.
-            for (i, v) in b.iter().enumerate() {
-                let dec: f32 = f[i].parse().unwrap();
-                assert!(dec.to_bits() == v.to_bits() || (dec == 0.0 && *v == 0.0));
-            }
+    let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    common::golden_rows(&format!("golden_measures_{}.csv", param.name()), &names)
+        .into_iter()
+        .map(|r| {
             let mut truth = [0.0; N];
-            for (t, &c) in truth.iter_mut().zip(&cols) {
-                *t = f[c].parse().unwrap();
-            }
+            truth.copy_from_slice(&r.values);
             Row {
-                pair: GaussianPair::new(b[0], b[1], b[2], b[3]),
+                pair: r.pair,
                 truth,
-                family: f[fam].to_string(),
+                family: r.family,
             }
         })
         .collect()

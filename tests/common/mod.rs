@@ -15,18 +15,41 @@ pub struct GoldenRow {
 }
 
 pub fn golden() -> Vec<GoldenRow> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden_public.csv");
-    let text = std::fs::read_to_string(path).expect("golden file");
+    golden_rows("golden_public.csv", &["ce", "kl", "entropy1"])
+        .into_iter()
+        .map(|r| GoldenRow {
+            pair: r.pair,
+            ce: r.values[0],
+            kl: r.values[1],
+            entropy: r.values[2],
+            family: r.family,
+        })
+        .collect()
+}
+
+/// One row of a golden CSV file: the float32 inputs (from its `bits`
+/// column), the values of the asked columns, its family.
+pub struct CsvRow {
+    pub pair: GaussianPair,
+    pub values: Vec<f64>,
+    pub family: String,
+}
+
+/// The rows of `tests/data/FILE`, with the values of `columns` in that
+/// order; the decimal input columns must agree with the bit patterns.
+pub fn golden_rows(file: &str, columns: &[&str]) -> Vec<CsvRow> {
+    let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("golden file");
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (ce, kl, h, fam, bits) = (
-        col("ce"),
-        col("kl"),
-        col("entropy1"),
-        col("family"),
-        col("bits"),
-    );
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| *h == n)
+            .unwrap_or_else(|| panic!("{path}: no column {n}"))
+    };
+    let cols: Vec<usize> = columns.iter().map(|c| col(c)).collect();
+    let (fam, bits) = (col("family"), col("bits"));
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -40,11 +63,9 @@ pub fn golden() -> Vec<GoldenRow> {
                 let dec: f32 = f[i].parse().unwrap();
                 assert!(dec.to_bits() == v.to_bits() || (dec == 0.0 && *v == 0.0));
             }
-            GoldenRow {
+            CsvRow {
                 pair: GaussianPair::new(b[0], b[1], b[2], b[3]),
-                ce: f[ce].parse().unwrap(),
-                kl: f[kl].parse().unwrap(),
-                entropy: f[h].parse().unwrap(),
+                values: cols.iter().map(|&c| f[c].parse().unwrap()).collect(),
                 family: f[fam].to_string(),
             }
         })
