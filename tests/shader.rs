@@ -1,45 +1,50 @@
 //! The kernel is valid WGSL (naga parses and validates it), so a shader
 //! error fails `cargo test` with a readable message, GPU or not.
 
-#[test]
-fn shader_validates_with_naga() {
-    let src = gaussdiv::gpu::SHADER_SOURCE;
-    let module = match naga::front::wgsl::parse_str(src) {
-        Ok(m) => m,
-        Err(e) => panic!("WGSL parse error:\n{}", e.emit_to_string(src)),
-    };
-    let mut validator = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    );
-    if let Err(e) = validator.validate(&module) {
-        panic!("WGSL validation error:\n{}", e.emit_to_string(src));
-    }
+/// The overrides every measures kernel (f32 and f64) declares.
+const OVERRIDES: [&str; 12] = [
+    "WORKGROUP_SIZE",
+    "PARAM",
+    "WRITE_CE",
+    "WRITE_KL",
+    "WRITE_ENTROPY",
+    "WRITE_ENTROPY_Q",
+    "WRITE_REVERSE_KL",
+    "WRITE_JEFFREYS",
+    "WRITE_BHATTACHARYYA",
+    "WRITE_BHATTACHARYYA_COEFFICIENT",
+    "WRITE_HELLINGER",
+    "WRITE_WASSERSTEIN2",
+];
+
+/// `module` declares every name of [`OVERRIDES`] and has the entry points `entries`.
+fn assert_interface(module: &naga::Module, entries: &[&str]) {
     let names: Vec<_> = module
         .overrides
         .iter()
         .filter_map(|(_, o)| o.name.clone())
         .collect();
-    for needed in [
-        "WORKGROUP_SIZE",
-        "PARAM",
-        "WRITE_CE",
-        "WRITE_KL",
-        "WRITE_ENTROPY",
-        "WRITE_ENTROPY_Q",
-        "WRITE_REVERSE_KL",
-        "WRITE_JEFFREYS",
-        "WRITE_BHATTACHARYYA",
-        "WRITE_BHATTACHARYYA_COEFFICIENT",
-        "WRITE_HELLINGER",
-        "WRITE_WASSERSTEIN2",
-    ] {
+    for needed in OVERRIDES {
         assert!(
             names.iter().any(|n| n == needed),
             "override {needed} missing: {names:?}"
         );
     }
-    assert!(module.entry_points.iter().any(|e| e.name == "main"));
+    for entry in entries {
+        assert!(
+            module.entry_points.iter().any(|e| e.name == *entry),
+            "entry point {entry} missing"
+        );
+    }
+}
+
+#[test]
+fn shader_validates_with_naga() {
+    let module = validate(
+        gaussdiv::gpu::SHADER_SOURCE,
+        naga::valid::Capabilities::empty(),
+    );
+    assert_interface(&module, &["main", "main_soa", "main_grad", "main_pairwise"]);
 }
 
 /// Parse and validate WGSL with naga, panicking with a readable message.
@@ -60,32 +65,8 @@ fn f64_shader_validates_with_naga() {
     use naga::valid::Capabilities as C;
     let src = gaussdiv::gpu::SHADER_SOURCE_F64;
     let module = validate(src, C::FLOAT64 | C::SHADER_INT64);
-    let names: Vec<_> = module
-        .overrides
-        .iter()
-        .filter_map(|(_, o)| o.name.clone())
-        .collect();
     // The f32 kernel's overrides, all of them.
-    for needed in [
-        "WORKGROUP_SIZE",
-        "PARAM",
-        "WRITE_CE",
-        "WRITE_KL",
-        "WRITE_ENTROPY",
-        "WRITE_ENTROPY_Q",
-        "WRITE_REVERSE_KL",
-        "WRITE_JEFFREYS",
-        "WRITE_BHATTACHARYYA",
-        "WRITE_BHATTACHARYYA_COEFFICIENT",
-        "WRITE_HELLINGER",
-        "WRITE_WASSERSTEIN2",
-    ] {
-        assert!(
-            names.iter().any(|n| n == needed),
-            "override {needed} missing: {names:?}"
-        );
-    }
-    assert!(module.entry_points.iter().any(|e| e.name == "main"));
+    assert_interface(&module, &["main"]);
 
     // It needs both capabilities (so wgpu rejects it on devices without the
     // features, and the evaluator must not create it there).
@@ -213,10 +194,5 @@ fn diagonal_shader_validates_with_naga() {
         gaussdiv::gpu::DIAGONAL_SHADER_SOURCE,
         naga::valid::Capabilities::empty(),
     );
-    for entry in ["main", "main_diagonal", "main_diagonal_wide"] {
-        assert!(
-            module.entry_points.iter().any(|e| e.name == entry),
-            "entry point {entry} missing"
-        );
-    }
+    assert_interface(&module, &["main", "main_diagonal", "main_diagonal_wide"]);
 }
