@@ -9,43 +9,13 @@
 //! ```
 //! GPU cases are skipped (with a message) when there is no adapter.
 
+mod common;
+use common::{configure, pairs};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gaussdiv::{
     gradient, layout, Backend, EvalOptions, Evaluator, Gaussian, GaussianPair, Metric, Metrics,
     OnInvalid, Param,
 };
-
-fn pairs(n: usize, log_var: bool) -> Vec<GaussianPair> {
-    let mut s = 0x9e37_79b9_7f4a_7c15u64;
-    let mut u = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let a = |x: f64| if log_var { 2.0 * x.ln() } else { x };
-    (0..n)
-        .map(|_| {
-            GaussianPair::new(
-                (u() * 20.0 - 10.0) as f32,
-                a(10f64.powf(u() * 4.0 - 2.0)) as f32,
-                (u() * 20.0 - 10.0) as f32,
-                a(10f64.powf(u() * 4.0 - 2.0)) as f32,
-            )
-        })
-        .collect()
-}
-
-fn configure<'a>(
-    c: &'a mut Criterion,
-    name: &str,
-) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(10);
-    g.warm_up_time(std::time::Duration::from_millis(500));
-    g.measurement_time(std::time::Duration::from_secs(2));
-    g
-}
 
 /// The evaluators to compare: the CPU and, when there is an adapter, the GPU.
 fn evaluators() -> Vec<(&'static str, Evaluator)> {

@@ -6,45 +6,16 @@
 //! ```
 //! GPU groups are skipped (with a message) when there is no adapter.
 
+mod common;
+use common::{configure, pairs};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gaussdiv::wgpu;
-use gaussdiv::{cpu, GaussianPair, GaussianPair64, GpuEvaluator, Metrics, OnInvalid};
+use gaussdiv::{cpu, GaussianPair64, GpuEvaluator, Metrics, OnInvalid};
 
 const SIZES: [usize; 6] = [100, 10_000, 1_000_000, 3_000_000, 10_000_000, 30_000_000];
 
-fn pairs(n: usize) -> Vec<GaussianPair> {
-    let mut s = 0x9e37_79b9_7f4a_7c15u64;
-    let mut u = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    (0..n)
-        .map(|_| {
-            GaussianPair::new(
-                (u() * 20.0 - 10.0) as f32,
-                10f64.powf(u() * 4.0 - 2.0) as f32,
-                (u() * 20.0 - 10.0) as f32,
-                10f64.powf(u() * 4.0 - 2.0) as f32,
-            )
-        })
-        .collect()
-}
-
-fn configure<'a>(
-    c: &'a mut Criterion,
-    name: &str,
-) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(10);
-    g.warm_up_time(std::time::Duration::from_millis(500));
-    g.measurement_time(std::time::Duration::from_secs(2));
-    g
-}
-
 fn bench_cpu(c: &mut Criterion) {
-    let all = pairs(*SIZES.iter().max().unwrap_or(&0));
+    let all = pairs(*SIZES.iter().max().unwrap_or(&0), false);
     let metrics = Metrics::CE_KL;
     let mut g = configure(c, "cpu_f32");
     for &n in &SIZES {
@@ -78,7 +49,7 @@ fn bench_gpu(c: &mut Criterion) {
             return;
         }
     };
-    let all = pairs(*SIZES.iter().max().unwrap_or(&0));
+    let all = pairs(*SIZES.iter().max().unwrap_or(&0), false);
     let metrics = Metrics::CE_KL;
     let mut g = configure(c, "gpu_f32_end_to_end");
     for &n in &SIZES {
