@@ -7,7 +7,10 @@
 # of skipping them. Then: format, lints, docs, every test target, doc tests,
 # and the examples.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# Works from any directory and with or without CARGO_TARGET_DIR set.
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+LOG="$(mktemp -t gaussdiv-test-output.XXXXXX)"
+trap 'rm -f "$LOG"' EXIT
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 export GAUSSDIV_REQUIRE_GPU="${GAUSSDIV_REQUIRE_GPU:-1}"
@@ -36,17 +39,17 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy --all-targets --all-features -- -D warnings"
-cargo clippy --all-targets --all-features -- -D warnings
+echo "== cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo doc (warnings are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
-echo "== cargo test --release (GAUSSDIV_REQUIRE_GPU=$GAUSSDIV_REQUIRE_GPU)"
-cargo test --release -- --nocapture 2>&1 | tee target/test-output.txt
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+echo "== cargo test --workspace --all-features --release (GAUSSDIV_REQUIRE_GPU=$GAUSSDIV_REQUIRE_GPU)"
+cargo test --workspace --all-features --release -- --nocapture 2>&1 | tee "$LOG"
 echo "== examples"
-cargo run --release --quiet --example quickstart
-cargo run --release --quiet --example wgpu_app
-cargo run --release --quiet --example async_app
-cargo run --release --quiet --example vae_kl
-grep -E '^test result:' target/test-output.txt | awk '
+cargo run --release --quiet -p gaussdiv --example quickstart
+cargo run --release --quiet -p gaussdiv --example wgpu_app
+cargo run --release --quiet -p gaussdiv --example async_app
+cargo run --release --quiet -p gaussdiv --example vae_kl
+grep -E '^test result:' "$LOG" | awk '
     { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
     END { printf "all targets: %d passed, %d failed\n", p, f }'

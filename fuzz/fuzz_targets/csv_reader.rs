@@ -1,9 +1,7 @@
 //! The tool's CSV reader on arbitrary bytes: rows or an error, never a panic.
 #![no_main]
 
-#[path = "../../src/cli/mod.rs"]
-#[allow(dead_code)]
-mod cli;
+use gaussdiv_cli as cli;
 #[path = "readers_common.rs"]
 mod readers_common;
 

@@ -1,6 +1,6 @@
 //! Shared by the reader targets: read every row of `data` with the tool's
 //! reader; the first byte chooses f32/f64 rows and the invalid-row policy.
-use super::cli::io::{source_from_reader, Format, Rows};
+use gaussdiv_cli::io::{source_from_reader, Format, Rows};
 use std::io::Cursor;
 
 pub fn read_all(data: &[u8], format: Format) {

@@ -227,8 +227,9 @@ fn chunk_ranges(count: u64, chunk: u64) -> impl Iterator<Item = (u64, u64)> {
     })
 }
 
-/// Faults that tests can inject into an evaluator.
+/// Faults that tests can inject into an evaluator (feature `test-hooks`).
 #[doc(hidden)]
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Fault {
@@ -515,6 +516,7 @@ impl GpuEvaluator {
 
     /// Make the next buffer mapping fail, as a driver error would (for
     /// testing the failure paths of callers; not part of the stable API).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_fault(&self, fault: Fault) {
         self.fault.store(fault as u8, Ordering::SeqCst);

@@ -167,5 +167,5 @@ pub use wgpu;
 
 /// The README's Rust examples, compiled as doc tests.
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
+#[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

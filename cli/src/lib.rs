@@ -1,14 +1,33 @@
-//! Argument parsing, subcommands and exit codes of the `gaussdiv` tool.
+//! The `gaussdiv` command-line tool over the `gaussdiv` library: argument
+//! parsing, subcommands, the CSV/NPY readers and writers, the streaming
+//! read ‖ evaluate ‖ write pipeline and the exit codes (docs/ARCHITECTURE.md
+//! §5). The binary is `src/main.rs`; this library exists so that the fuzz
+//! targets and the reader tests can drive the readers directly.
 //!
 //! Exit codes: 0 success; 1 `--verify` found a result outside tolerance;
 //! 2 bad input, usage or I/O error; 3 no GPU adapter for `--backend gpu`.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 mod bench;
 mod eval;
-// Visible to the crate so that the fuzz targets and tests/readers.rs, which
-// include this module tree, can drive the readers directly.
-pub(crate) mod io;
-pub(crate) mod npy;
+// Public (but not a supported API) so that the fuzz targets and
+// tests/readers.rs can drive the readers directly.
+#[doc(hidden)]
+pub mod io;
+#[doc(hidden)]
+pub mod npy;
 mod pairwise;
 mod signals;
 

@@ -4,10 +4,8 @@
 //! written.
 #![allow(dead_code)]
 
-#[path = "../src/cli/mod.rs"]
-mod cli;
-
-use cli::io::{source_from_reader, Format, Rows};
+use gaussdiv_cli as cli;
+use gaussdiv_cli::io::{source_from_reader, Format, Rows};
 use proptest::prelude::*;
 use std::io::Cursor;
 
