@@ -92,7 +92,10 @@ fn parse_output_as(text: &str, precision: Precision) -> (Vec<String>, Vec<Vec<f6
 fn golden_via_cli(extra: &[&str], label: &str, tol: f64, precision: Precision) {
     let dir = TempDir::new(label);
     let out = dir.path("out.csv");
-    let golden_csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../gaussdiv/tests/data/golden_public.csv");
+    let golden_csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../gaussdiv/tests/data/golden_public.csv"
+    );
     let mut args = vec![
         "eval",
         golden_csv,
@@ -332,7 +335,10 @@ fn write_error_to_dev_full_exits_2() {
         eprintln!("SKIPPED: no /dev/full");
         return;
     }
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../gaussdiv/tests/data/golden_public.csv");
+    let golden = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../gaussdiv/tests/data/golden_public.csv"
+    );
     let o = run(&["eval", golden, "-o", "/dev/full", "--backend", "cpu"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("/dev/full"), "{}", stderr(&o));
@@ -610,7 +616,10 @@ fn npy_bad_inputs_exit_2_and_leave_nothing() {
 
 #[test]
 fn progress_always_reports_rows() {
-    let golden_csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../gaussdiv/tests/data/golden_public.csv");
+    let golden_csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../gaussdiv/tests/data/golden_public.csv"
+    );
     let o = run(&[
         "eval",
         golden_csv,

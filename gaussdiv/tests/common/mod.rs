@@ -38,7 +38,10 @@ pub struct CsvRow {
 /// The rows of `tests/data/FILE`, with the values of `columns` in that
 /// order; the decimal input columns must agree with the bit patterns.
 pub fn golden_rows(file: &str, columns: &[&str]) -> Vec<CsvRow> {
-    let path = format!("{}/../gaussdiv/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../gaussdiv/tests/data/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).expect("golden file");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
