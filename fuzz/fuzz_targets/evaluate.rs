@@ -17,9 +17,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let param = Param::ALL[usize::from(sel) % Param::ALL.len()];
     let metrics = if sel & 0x80 != 0 {
-        Metrics::EVERY
-    } else {
         Metrics::ALL
+    } else {
+        Metrics::CE_KL_ENTROPY
     };
     let options = EvalOptions::new(metrics, param);
     let k = metrics.len();

@@ -317,7 +317,7 @@ pub fn evaluate(pairs: &[GaussianPair]) -> Vec<Divergences> {
     // Lengths match by construction.
     let _ = run(
         pairs,
-        Metrics::ALL.into(),
+        Metrics::CE_KL_ENTROPY.into(),
         bytemuck::cast_slice_mut(&mut out),
     );
     out
@@ -326,7 +326,7 @@ pub fn evaluate(pairs: &[GaussianPair]) -> Vec<Divergences> {
 /// Evaluate every pair in f32 into `out` (same length as `pairs`).
 pub fn evaluate_into(pairs: &[GaussianPair], out: &mut [Divergences]) -> Result<()> {
     check_len("output", pairs.len(), out.len())?;
-    run(pairs, Metrics::ALL.into(), bytemuck::cast_slice_mut(out))
+    run(pairs, Metrics::CE_KL_ENTROPY.into(), bytemuck::cast_slice_mut(out))
 }
 
 /// Evaluate the selected metrics in f32 into a flat `out` of `pairs.len() × metrics.len()`
@@ -352,7 +352,7 @@ pub fn evaluate_f64(pairs: &[GaussianPair64]) -> Vec<Divergences64> {
     let mut out = vec![Divergences64::default(); pairs.len()];
     let _ = run(
         pairs,
-        Metrics::ALL.into(),
+        Metrics::CE_KL_ENTROPY.into(),
         bytemuck::cast_slice_mut(&mut out),
     );
     out
@@ -361,7 +361,7 @@ pub fn evaluate_f64(pairs: &[GaussianPair64]) -> Vec<Divergences64> {
 /// Evaluate every pair in f64 into `out` (same length as `pairs`).
 pub fn evaluate_f64_into(pairs: &[GaussianPair64], out: &mut [Divergences64]) -> Result<()> {
     check_len("output", pairs.len(), out.len())?;
-    run(pairs, Metrics::ALL.into(), bytemuck::cast_slice_mut(out))
+    run(pairs, Metrics::CE_KL_ENTROPY.into(), bytemuck::cast_slice_mut(out))
 }
 
 /// [`evaluate_with`] in f64: the reference path, any measures and parameterisation.
@@ -402,7 +402,7 @@ where
         .into_iter()
         .filter(|m| mask >> m.index() & 1 == 1)
         .collect();
-    let need = Metrics::new(&need_list).unwrap_or(Metrics::EVERY);
+    let need = Metrics::new(&need_list).unwrap_or(Metrics::ALL);
     let kn = need.len();
     let need_idx: Vec<usize> = need.iter().map(Metric::index).collect();
     let per_dim = EvalOptions::new(need, options.param);
@@ -495,7 +495,7 @@ pub fn diagonal_f64_with(
 pub(crate) fn diagonal_row32(row: &[GaussianPair], param: Param) -> [f32; MEASURES] {
     crate::diagonal::reduce_row(
         row.len(),
-        crate::diagonal::accumulators(Metrics::EVERY),
+        crate::diagonal::accumulators(Metrics::ALL),
         |d| {
             row.get(d)
                 .map_or([f32::NAN; MEASURES], |e| measures32(e, param))
@@ -666,7 +666,7 @@ mod tests {
                 );
             }
             for m in [&[Metric::Kl][..], &[Metric::Entropy, Metric::CrossEntropy]] {
-                let metrics = Metrics::new(m).unwrap_or(Metrics::ALL);
+                let metrics = Metrics::new(m).unwrap_or(Metrics::CE_KL_ENTROPY);
                 let mut flat = vec![0f32; n * metrics.len()];
                 evaluate_metrics_into(p, metrics, &mut flat).unwrap();
                 for (i, q) in p.iter().enumerate() {
@@ -698,7 +698,7 @@ mod tests {
             ];
             for param in Param::ALL {
                 for m in subsets {
-                    let metrics = Metrics::new(m).unwrap_or(Metrics::EVERY);
+                    let metrics = Metrics::new(m).unwrap_or(Metrics::ALL);
                     let o = EvalOptions::new(metrics, param);
                     let k = metrics.len();
                     let mut flat = vec![0f32; n * k];

@@ -1,13 +1,18 @@
-//! [`Evaluator`]: one front for the GPU and CPU backends.
+//! [`Evaluator`]: the one front for every layout, precision and backend —
+//! construction, routing ([`Backend::Auto`]) and recovery from GPU failures.
+//! The layouts themselves are in [`crate::batch`]; the device path in
+//! [`crate::gpu::device`].
 
-use crate::cpu;
+use crate::batch::{absolute_index, pairwise_cells, Batch, DeviceBatch, Elem, Job};
 use crate::error::{Error, Result};
-use crate::gpu::{GpuEvaluator, GpuOptions};
-use crate::gradient::{self, Gradients};
-use crate::pair::{Divergences, EvalOptions, GaussianPair, Metrics};
-use crate::validate::{self, OnInvalid};
+use crate::gpu::context::AdapterSummary;
+use crate::gpu::{GpuEvaluator, GpuOptions, Transfer, WaitMode};
+use crate::pair::{EvalOptions, Float, GaussianPair, Metrics};
+use crate::request::Request;
+use crate::verify::Precision;
+use crate::OnInvalid;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Which backend an [`Evaluator`] should use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -26,7 +31,7 @@ pub enum Backend {
 
 /// Environment variable that fixes [`Backend::Auto`]'s crossover (in pairs)
 /// instead of measuring it.
-pub const AUTO_ENV: &str = "GAUSSDIV_AUTO_GPU_MIN_PAIRS";
+pub(crate) const AUTO_ENV: &str = "GAUSSDIV_AUTO_GPU_MIN_PAIRS";
 
 /// What [`Backend::Auto`] measured on this machine: a fixed cost and a rate
 /// per backend, and the batch size from which the GPU is faster.
@@ -48,7 +53,7 @@ pub struct Crossover {
 
 impl Crossover {
     /// A fixed crossover, not measured.
-    pub fn fixed(gpu_min_pairs: usize) -> Crossover {
+    fn fixed(gpu_min_pairs: usize) -> Crossover {
         Crossover {
             gpu_min_pairs,
             cpu_latency_s: f64::NAN,
@@ -88,8 +93,8 @@ fn calibrate(gpu: &GpuEvaluator) -> Result<Crossover> {
             GaussianPair::new(t * 4.0 - 2.0, 0.5 + t, 1.0 - t, 2.0 - t)
         })
         .collect();
-    let metrics = Metrics::CE_KL;
-    let mut out = vec![0f32; PROBE * metrics.len()];
+    let options = EvalOptions::from(Metrics::CE_KL);
+    let mut out = vec![0f32; PROBE * 2];
     let time = |f: &mut dyn FnMut() -> Result<()>, runs: usize| -> Result<f64> {
         f()?; // warm-up
         let mut t = Vec::with_capacity(runs);
@@ -100,17 +105,14 @@ fn calibrate(gpu: &GpuEvaluator) -> Result<Crossover> {
         }
         Ok(median(t))
     };
+    let gpu_run = |p: &[GaussianPair], o: &mut [f32]| {
+        pollster::block_on(gpu.run(p, options, o, WaitMode::Block, 0))
+    };
     let (one, one_out) = (pairs.get(..1).unwrap_or_default(), &mut [0f32; 2]);
-    let cl = time(&mut || cpu::evaluate_metrics_into(one, metrics, one_out), 9)?;
-    let gl = time(&mut || gpu.evaluate_metrics_into(one, metrics, one_out), 5)?;
-    let ct = time(
-        &mut || cpu::evaluate_metrics_into(&pairs, metrics, &mut out),
-        3,
-    )?;
-    let gt = time(
-        &mut || gpu.evaluate_metrics_into(&pairs, metrics, &mut out),
-        3,
-    )?;
+    let cl = time(&mut || f32::cpu_measures(one, options, one_out), 9)?;
+    let gl = time(&mut || gpu_run(one, one_out), 5)?;
+    let ct = time(&mut || f32::cpu_measures(&pairs, options, &mut out), 3)?;
+    let gt = time(&mut || gpu_run(&pairs, &mut out), 3)?;
     let cr = PROBE as f64 / (ct - cl).max(1e-9);
     let gr = PROBE as f64 / (gt - gl).max(1e-9);
     Ok(Crossover {
@@ -135,52 +137,145 @@ pub enum Recovery {
     Cpu,
 }
 
-/// Evaluates batches on the GPU or the CPU, with one API.
+/// Tunables of an [`Evaluator`]; `Options::default()` suits most uses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Largest chunk of pairs per binding and dispatch on the device path
+    /// ([`Evaluator::encode`]); clamped to what one storage binding and one
+    /// dispatch grid can hold. Default: as large as the device allows.
+    pub max_chunk_pairs: u64,
+    /// Pairs per chunk on the host path: small enough to stay in cache while
+    /// the next chunk is uploaded, large enough to amortise a submission.
+    /// Clamped to `max_chunk_pairs`. Default 256 Ki pairs, measured best on lavapipe.
+    pub host_chunk_pairs: u64,
+    /// Invocations per workgroup (WGSL `override WORKGROUP_SIZE`), clamped to
+    /// the device's limits. Default 256.
+    pub workgroup_size: u32,
+    /// Longest wait for the GPU before giving up with [`Error::Timeout`];
+    /// `None` waits indefinitely. Default: 60 s.
+    pub timeout: Option<Duration>,
+    /// How host data reaches the device on the host path.
+    pub transfer: Transfer,
+    /// Chunks in flight at once on the host path (2 or more overlap upload,
+    /// compute and readback). Default 2.
+    pub chunks_in_flight: usize,
+    /// Under [`Backend::Auto`], what to do when the GPU fails.
+    pub recovery: Recovery,
+    /// Under [`Backend::Auto`], send batches of at least this many pairs to
+    /// the GPU instead of measuring the crossover at construction (the
+    /// environment variable `GAUSSDIV_AUTO_GPU_MIN_PAIRS` does the same).
+    pub auto_gpu_min_pairs: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let g = GpuOptions::default();
+        Options {
+            max_chunk_pairs: g.max_chunk_pairs,
+            host_chunk_pairs: g.host_chunk_pairs,
+            workgroup_size: g.workgroup_size,
+            timeout: g.timeout,
+            transfer: g.transfer,
+            chunks_in_flight: g.chunks_in_flight,
+            recovery: Recovery::default(),
+            auto_gpu_min_pairs: None,
+        }
+    }
+}
+
+impl Options {
+    fn gpu(&self) -> GpuOptions {
+        GpuOptions {
+            max_chunk_pairs: self.max_chunk_pairs,
+            host_chunk_pairs: self.host_chunk_pairs,
+            workgroup_size: self.workgroup_size,
+            timeout: self.timeout,
+            transfer: self.transfer,
+            chunks_in_flight: self.chunks_in_flight,
+        }
+    }
+}
+
+/// What the GPU of an [`Evaluator`] is and what it has done.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GpuInfo {
+    /// The adapter, when the evaluator created its own device.
+    pub adapter: Option<AdapterSummary>,
+    /// Why that adapter was chosen (honours `WGPU_BACKEND`,
+    /// `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`).
+    pub adapter_reason: Option<String>,
+    /// Whether f64 batches run on this GPU (it has `SHADER_F64` and `SHADER_INT64`).
+    pub supports_f64: bool,
+    /// Whether the device is known to be lost (every GPU call then fails; under
+    /// [`Backend::Auto`] the evaluator recovers).
+    pub lost: bool,
+    /// Pairs per binding and dispatch on the device path.
+    pub chunk_pairs: u64,
+    /// Pairs per chunk on the host path.
+    pub host_chunk_pairs: u64,
+    /// The largest single storage binding the device allows, in bytes.
+    pub max_binding_bytes: u64,
+    /// Whether the host path maps the storage buffers directly (no staging copies).
+    pub maps_storage_directly: bool,
+    /// wgpu buffers created so far (storage and staging).
+    pub buffers: u64,
+    /// Compute pipelines created so far (one per measure set and layout used).
+    pub pipelines: u64,
+    /// Bind groups created so far.
+    pub bind_groups: u64,
+    /// Command buffers submitted so far.
+    pub submissions: u64,
+}
+
+/// Evaluates batches on the GPU or the CPU, in f32 or f64, in every layout,
+/// with one API: [`evaluate_async`](Self::evaluate_async) (the primitive),
+/// [`evaluate`](Self::evaluate) (blocking) and [`encode`](Self::encode)
+/// (record into an app's command encoder).
 ///
-/// `Send + Sync`; under [`Backend::Auto`] it survives GPU failures (see
-/// [`Recovery`]) and records what it did ([`Evaluator::recoveries`]).
+/// Create it once and reuse it: the GPU pipelines are built and warmed up at
+/// construction, and staging buffers are kept across calls. `Send + Sync`;
+/// under [`Backend::Auto`] it survives GPU failures (see [`Recovery`]) and
+/// records what it did ([`recoveries`](Self::recoveries)).
 #[derive(Debug)]
 pub struct Evaluator {
     gpu: RwLock<Option<Arc<GpuEvaluator>>>,
     backend: Backend,
-    on_invalid: OnInvalid,
+    options: Options,
     fallback_reason: Option<String>,
     crossover: Option<Crossover>,
-    recovery: Recovery,
     events: Mutex<Vec<String>>,
 }
 
 impl Evaluator {
-    /// An evaluator for `backend`, invalid input an error.
+    /// An evaluator for `backend` with default [`Options`] (blocking; see
+    /// [`new_async`](Self::new_async)). [`Backend::Gpu`] without an adapter is
+    /// [`Error::NoAdapter`]; [`Backend::Auto`] then uses the CPU (see
+    /// [`fallback_reason`](Self::fallback_reason)) and otherwise measures the
+    /// crossover here (20–50 ms) unless the options fix it.
     pub fn new(backend: Backend) -> Result<Evaluator> {
-        Self::with_policy(backend, OnInvalid::Error)
+        pollster::block_on(Self::new_async(backend, Options::default()))
     }
 
-    fn gpu_options(on_invalid: OnInvalid) -> GpuOptions {
-        GpuOptions {
-            on_invalid,
-            ..GpuOptions::default()
-        }
-    }
-
-    /// An evaluator for `backend` with the given invalid-input policy. Under
-    /// [`Backend::Auto`] with an adapter, the crossover is measured here
-    /// unless [`AUTO_ENV`] fixes it.
-    pub fn with_policy(backend: Backend, on_invalid: OnInvalid) -> Result<Evaluator> {
-        let options = Self::gpu_options(on_invalid);
+    /// [`new`](Self::new) with options, for async code: the GPU device is
+    /// requested and the pipelines prepared without blocking.
+    pub async fn new_async(backend: Backend, options: Options) -> Result<Evaluator> {
+        let gpu_options = options.gpu();
         let (mut gpu, mut fallback_reason) = match backend {
             Backend::Cpu => (None, None),
-            Backend::Gpu => (Some(GpuEvaluator::with_options(options)?), None),
-            Backend::Auto => match GpuEvaluator::with_options(options) {
+            Backend::Gpu => (Some(GpuEvaluator::new_async(gpu_options).await?), None),
+            Backend::Auto => match GpuEvaluator::new_async(gpu_options).await {
                 Ok(g) => (Some(g), None),
                 Err(e) => (None, Some(format!("no usable GPU ({e}); using the CPU"))),
             },
         };
         let mut crossover = None;
         if let (Some(g), Backend::Auto) = (&gpu, backend) {
-            let fixed = std::env::var(AUTO_ENV)
-                .ok()
-                .and_then(|v| v.trim().parse().ok());
+            let fixed = options.auto_gpu_min_pairs.or_else(|| {
+                std::env::var(AUTO_ENV)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+            });
             match fixed.map_or_else(|| calibrate(g), |n| Ok(Crossover::fixed(n))) {
                 Ok(c) => crossover = Some(c),
                 Err(e) => {
@@ -195,52 +290,119 @@ impl Evaluator {
         Ok(Evaluator {
             gpu: RwLock::new(gpu.map(Arc::new)),
             backend,
-            on_invalid,
+            options,
             fallback_reason,
             crossover,
-            recovery: Recovery::default(),
             events: Mutex::new(Vec::new()),
         })
     }
 
-    /// Wrap an existing GPU evaluator (its invalid-input policy applies); GPU only.
-    pub fn from_gpu(gpu: GpuEvaluator) -> Evaluator {
-        let on_invalid = gpu.options().on_invalid;
-        Evaluator {
+    /// A GPU evaluator on the caller's device and queue (cloned handles: the
+    /// caller keeps its own), as wgpu apps need for [`encode`](Self::encode):
+    /// checks the device's limits and warms the pipeline up (one tiny
+    /// blocking dispatch). f64 batches need the device to have been created
+    /// with `SHADER_F64` and `SHADER_INT64`.
+    pub fn from_device(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        options: Options,
+    ) -> Result<Evaluator> {
+        let gpu = GpuEvaluator::from_device_with_options(device, queue, options.gpu())?;
+        Ok(Evaluator {
             gpu: RwLock::new(Some(Arc::new(gpu))),
             backend: Backend::Gpu,
-            on_invalid,
+            options,
             fallback_reason: None,
             crossover: None,
-            recovery: Recovery::default(),
             events: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Evaluate `request` on `batch` into `out` (blocking): see
+    /// [`evaluate_async`](Self::evaluate_async), of which this is the
+    /// blocking form (it waits for the GPU on the calling thread).
+    pub fn evaluate<T: Float>(
+        &self,
+        batch: Batch<'_, T>,
+        request: &Request,
+        out: &mut [T],
+    ) -> Result<()> {
+        pollster::block_on(self.dispatch(batch, request, out, WaitMode::Block))
+    }
+
+    /// Evaluate `request` on `batch` into `out`, which holds
+    /// [`request.values_per_pair()`](Request::values_per_pair) values per
+    /// pair (per cell of a pairwise batch, per row of a diagonal one),
+    /// row-major. On an error the contents of `out` are unspecified.
+    ///
+    /// Routing: [`Backend::Cpu`] and [`Backend::Gpu`] as named (the GPU
+    /// refuses what it cannot do with [`Error::Unsupported`]);
+    /// [`Backend::Auto`] sends the batch to the GPU from the measured
+    /// crossover on and when the GPU can run it (f64 needs `SHADER_F64`),
+    /// else to the CPU, and recovers from GPU failures per
+    /// [`Options::recovery`].
+    ///
+    /// The waits for the GPU happen on a helper thread and are awaited, so
+    /// the executor is never blocked waiting for the GPU; the CPU work of
+    /// the call (validation, copies, or the CPU path itself) runs on the
+    /// calling task. Dropping the future mid-way is safe.
+    pub async fn evaluate_async<T: Float>(
+        &self,
+        batch: Batch<'_, T>,
+        request: &Request,
+        out: &mut [T],
+    ) -> Result<()> {
+        self.dispatch(batch, request, out, WaitMode::Offload).await
+    }
+
+    /// The precision's path: f32 or f64 (identity casts).
+    async fn dispatch<T: Float>(
+        &self,
+        batch: Batch<'_, T>,
+        request: &Request,
+        out: &mut [T],
+        mode: WaitMode,
+    ) -> Result<()> {
+        let cast_err = || Error::Gpu("internal: precision cast".into());
+        match T::PRECISION {
+            Precision::F32 => {
+                let b = batch.cast::<f32>().ok_or_else(cast_err)?;
+                let o = bytemuck::try_cast_slice_mut(out).map_err(|_| cast_err())?;
+                self.run(b, request, o, mode).await
+            }
+            Precision::F64 => {
+                let b = batch.cast::<f64>().ok_or_else(cast_err)?;
+                let o = bytemuck::try_cast_slice_mut(out).map_err(|_| cast_err())?;
+                self.run(b, request, o, mode).await
+            }
         }
     }
 
-    /// Under [`Backend::Auto`], send batches of at least `pairs` to the GPU
-    /// (replaces the measured crossover).
-    pub fn set_auto_gpu_min_pairs(&mut self, pairs: usize) {
-        if self.backend == Backend::Auto && self.gpu().is_some() {
-            self.crossover = Some(Crossover::fixed(pairs));
-        }
-    }
-
-    /// Under [`Backend::Auto`], what to do when the GPU fails.
-    pub fn set_recovery(&mut self, recovery: Recovery) {
-        self.recovery = recovery;
-    }
-
-    /// What [`Backend::Auto`] measured (or was told), if it has a GPU to choose.
-    pub fn crossover(&self) -> Option<Crossover> {
-        self.crossover
-    }
-
-    /// The GPU evaluator in use, if any.
-    pub fn gpu(&self) -> Option<Arc<GpuEvaluator>> {
-        match self.gpu.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+    /// Record the evaluation of a batch that lives on the device into the
+    /// caller's `encoder`: no submit, no host copies (f32). Results are in
+    /// `batch.output` once the app submits the encoder.
+    ///
+    /// Every misuse is [`Error::InvalidBuffer`] (checked here, so wgpu never
+    /// sees an invalid binding): a slice without `STORAGE` usage, a
+    /// misaligned offset, a slice too small for its count, a count of 0, an
+    /// output that is also an input. Counts beyond one binding or dispatch
+    /// are split. Bind groups of the pair layouts are cached: after the first
+    /// call with the same buffers and counts, a call creates no wgpu object.
+    ///
+    /// Contract of the device path: nothing is read back, so invalid inputs
+    /// give NaN whatever the request's policy; means and μ1 − μ2 must not be
+    /// subnormal (a device may flush them; subnormal σ is exact). Needs a GPU
+    /// ([`Error::Unsupported`] on [`Backend::Cpu`]).
+    pub fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        batch: DeviceBatch<'_>,
+        request: &Request,
+    ) -> Result<()> {
+        let gpu = self.gpu().ok_or_else(|| {
+            Error::Unsupported("encode needs a GPU; this evaluator runs on the CPU".into())
+        })?;
+        gpu.encode(encoder, batch, request)
     }
 
     /// The backend requested.
@@ -248,9 +410,26 @@ impl Evaluator {
         self.backend
     }
 
+    /// The GPU in use, if any: adapter, capabilities, limits and counts of
+    /// the wgpu objects created.
+    pub fn gpu_info(&self) -> Option<GpuInfo> {
+        self.gpu().map(|g| g.info())
+    }
+
+    /// The wgpu device and queue of the GPU in use, if any (cloned handles),
+    /// to create buffers for [`encode`](Self::encode).
+    pub fn device(&self) -> Option<(wgpu::Device, wgpu::Queue)> {
+        self.gpu().map(|g| (g.device().clone(), g.queue().clone()))
+    }
+
     /// Under [`Backend::Auto`] without a GPU: why.
     pub fn fallback_reason(&self) -> Option<&str> {
         self.fallback_reason.as_deref()
+    }
+
+    /// What [`Backend::Auto`] measured (or was told), if it has a GPU to choose.
+    pub fn crossover(&self) -> Option<Crossover> {
+        self.crossover
     }
 
     /// What [`Backend::Auto`] did after GPU failures, oldest first (e.g.
@@ -262,187 +441,135 @@ impl Evaluator {
         }
     }
 
-    /// Whether a batch of `n` pairs goes to the GPU.
+    /// Whether a batch of `n` pairs (f32 measures) goes to the GPU.
     pub fn uses_gpu_for(&self, n: usize) -> bool {
-        self.gpu_for(n).is_some()
+        self.gpu_for::<f32>(n, Job::Measures).is_some()
     }
 
-    /// The GPU evaluator a batch of `n` pairs goes to, if any. Batches below
-    /// the crossover are decided without touching the lock.
-    fn gpu_for(&self, n: usize) -> Option<Arc<GpuEvaluator>> {
+    /// Change the longest wait for the GPU (`None`: wait indefinitely).
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        if let Some(g) = self.gpu() {
+            g.set_timeout(timeout);
+        }
+    }
+
+    /// Drop the bind groups that [`encode`](Self::encode) caches (each keeps
+    /// its buffers alive; at most 16 are kept): call it after dropping large
+    /// buffers used with `encode` to release their memory at once.
+    pub fn clear_cache(&self) {
+        if let Some(g) = self.gpu() {
+            g.clear_encode_cache();
+        }
+    }
+
+    /// Make the next GPU wait or mapping fail (fault tests only).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn inject_fault(&self, fault: crate::gpu::Fault) {
+        if let Some(g) = self.gpu() {
+            g.inject_fault(fault);
+        }
+    }
+
+    fn gpu(&self) -> Option<Arc<GpuEvaluator>> {
+        match self.gpu.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The GPU a batch of `n` pairs of job `job` goes to, if any. Batches
+    /// below the crossover are decided without touching the lock.
+    fn gpu_for<T: Elem>(&self, n: usize, job: Job) -> Option<Arc<GpuEvaluator>> {
         let wanted = match self.backend {
             Backend::Cpu => false,
             Backend::Gpu => true,
             Backend::Auto => self.crossover.is_some_and(|c| n >= c.gpu_min_pairs),
         };
-        if wanted {
-            self.gpu()
-        } else {
-            None
+        let g = if wanted { self.gpu()? } else { return None };
+        // Backend::Gpu goes to the GPU whatever it supports: it says what it lacks.
+        (self.backend == Backend::Gpu || T::gpu_can(&g, job)).then_some(g)
+    }
+
+    /// One batch in one precision: routed, run, recovered.
+    async fn run<T: Elem>(
+        &self,
+        batch: Batch<'_, T>,
+        request: &Request,
+        out: &mut [T],
+        mode: WaitMode,
+    ) -> Result<()> {
+        let call = Call {
+            options: request.options()?,
+            gradients: request.is_gradients(),
+            mode,
+        };
+        let job = match batch {
+            Batch::Pairwise { .. } | Batch::Diagonal { .. } if call.gradients => {
+                return Err(Error::Unsupported(
+                    "gradients are available for arrays of pairs and their columns".into(),
+                ))
+            }
+            _ if call.gradients => Job::Gradients,
+            Batch::Pairwise { .. } => Job::Pairwise,
+            Batch::Diagonal { .. } => Job::Diagonal,
+            _ => Job::Measures,
+        };
+        let Some(g) = self.gpu_for::<T>(batch.elements(), job) else {
+            return on_cpu(batch, call, out);
+        };
+        if !T::gpu_can(&g, job) {
+            return Err(Error::Unsupported(format!(
+                "{} on this GPU{}",
+                match (g.supports_f64(), job) {
+                    (true, Job::Gradients) => "f64 gradients",
+                    (true, Job::Diagonal) => "the f64 diagonal layout",
+                    _ => "f64 (the device lacks SHADER_F64 or SHADER_INT64)",
+                },
+                g.info()
+                    .adapter
+                    .map(|a| format!(" ({})", a.info.name))
+                    .unwrap_or_default()
+            )));
+        }
+        match on_gpu(&g, batch, call, out).await {
+            Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
+                self.recover(&g, e, batch, call, out).await
+            }
+            r => r,
         }
     }
 
-    /// Cross-entropy, KL and entropy of every pair.
-    pub fn evaluate(&self, pairs: &[GaussianPair]) -> Result<Vec<Divergences>> {
-        let mut out = vec![Divergences::default(); pairs.len()];
-        self.evaluate_metrics_into(pairs, Metrics::ALL, bytemuck::cast_slice_mut(&mut out))?;
-        Ok(out)
-    }
-
-    /// The selected metrics of every pair into `out` (`pairs.len() × metrics.len()`).
-    /// On an error, the contents of `out` are unspecified.
-    pub fn evaluate_metrics_into(
+    /// After a GPU failure under Auto: the batch on a recreated GPU
+    /// evaluator, or on the CPU from now on.
+    async fn recover<T: Elem>(
         &self,
-        pairs: &[GaussianPair],
-        metrics: Metrics,
-        out: &mut [f32],
+        failed: &Arc<GpuEvaluator>,
+        error: Error,
+        batch: Batch<'_, T>,
+        call: Call,
+        out: &mut [T],
     ) -> Result<()> {
-        self.evaluate_with(pairs, metrics.into(), out)
-    }
-
-    /// `options.metrics` of every pair given in `options.param` (see
-    /// [`crate::Param`]) into `out` (`pairs.len() × options.metrics.len()`).
-    /// On an error, the contents of `out` are unspecified.
-    pub fn evaluate_with(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        self.route(
-            pairs.len(),
-            out,
-            |g, out| g.evaluate_with(pairs, options, out),
-            |out| self.cpu(pairs, options, out),
-        )
-    }
-
-    /// One batch of `n` elements: `gpu_job` on the GPU when the routing says
-    /// so — under Auto a GPU failure is recovered (a recreated GPU, or the
-    /// CPU from now on; see [`Recovery`]) — else `cpu_job`.
-    pub(crate) fn route(
-        &self,
-        n: usize,
-        out: &mut [f32],
-        gpu_job: impl Fn(&GpuEvaluator, &mut [f32]) -> Result<()>,
-        cpu_job: impl Fn(&mut [f32]) -> Result<()>,
-    ) -> Result<()> {
-        match self.gpu_for(n) {
-            Some(g) => match gpu_job(&g, out) {
-                Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {
-                    self.recover(&g, e, out, gpu_job, cpu_job)
+        if self.options.recovery == Recovery::Recreate {
+            match GpuEvaluator::new_async(self.options.gpu()).await {
+                Ok(new) => {
+                    let new = Arc::new(new);
+                    if on_gpu(&new, batch, call, out).await.is_ok() {
+                        self.log(format!("GPU failed ({error}); recreated the GPU evaluator"));
+                        self.set_gpu(failed, Some(new));
+                        return Ok(());
+                    }
                 }
-                r => r,
-            },
-            None => cpu_job(out),
-        }
-    }
-
-    /// The gradients of `options.metrics` (cross-entropy and/or KL) of every
-    /// pair given in `options.param`, into `out` (`pairs.len() × 4 ×
-    /// options.metrics.len()` values: `[∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2]` per
-    /// measure, cross-entropy first; see [`crate::gradient`]). Same routing,
-    /// validation and recovery as [`evaluate_with`](Self::evaluate_with).
-    /// On an error, the contents of `out` are unspecified.
-    pub fn gradients_with(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        gradient::check_metrics(options.metrics)?;
-        self.route(
-            pairs.len(),
-            out,
-            |g, out| g.gradients_with(pairs, options, out),
-            |out| self.cpu_gradients(pairs, options, out),
-        )
-    }
-
-    /// Both gradients of every pair given by σ.
-    pub fn gradients(&self, pairs: &[GaussianPair]) -> Result<Vec<Gradients>> {
-        let mut out = vec![Gradients::default(); pairs.len()];
-        self.gradients_with(
-            pairs,
-            Metrics::CE_KL.into(),
-            bytemuck::cast_slice_mut(&mut out),
-        )?;
-        Ok(out)
-    }
-
-    fn cpu_gradients(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        gradient::cpu_gradients_with(pairs, options, out)?;
-        // Every gradient of a valid pair is a number (or ±∞); of an invalid one, NaN.
-        if self.on_invalid == OnInvalid::Error && out.iter().any(|v| v.is_nan()) {
-            validate::validate_param(pairs, options.param)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn cpu(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        cpu::evaluate_with(pairs, options, out)?;
-        // Every measure of a valid pair is a number; of an invalid one, NaN.
-        // So the output itself says whether the (slower) exact scan is needed.
-        if self.on_invalid == OnInvalid::Error {
-            let k = options.metrics.len().max(1);
-            let any_nan = if out.len() < 1 << 16 {
-                out.iter().step_by(k).any(|v| v.is_nan())
-            } else {
-                use rayon::prelude::*;
-                out.par_chunks(k << 12)
-                    .any(|c| c.iter().step_by(k).any(|v| v.is_nan()))
-            };
-            if any_nan {
-                validate::validate_param(pairs, options.param)?;
+                Err(e) => {
+                    self.log(format!(
+                        "GPU failed ({error}); recreating it failed too ({e})"
+                    ));
+                }
             }
         }
-        Ok(())
-    }
-
-    /// The diagonal multivariate layout (see [`crate::layout::diagonal_with`]):
-    /// routed by the number of elements `pairs.len()`, like a batch of pairs.
-    pub(crate) fn diagonal_with(
-        &self,
-        pairs: &[GaussianPair],
-        dims: usize,
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        self.route(
-            pairs.len(),
-            out,
-            |g, out| g.evaluate_diagonal_with(pairs, dims, options, out),
-            |out| self.diagonal_cpu(pairs, dims, options, out),
-        )
-    }
-
-    fn diagonal_cpu(
-        &self,
-        pairs: &[GaussianPair],
-        dims: usize,
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        cpu::diagonal_with(pairs, dims, options, out)?;
-        // A row with an invalid element is NaN: only then is the exact scan needed.
-        if self.on_invalid == OnInvalid::Error {
-            let k = options.metrics.len().max(1);
-            if out.iter().step_by(k).any(|v| v.is_nan()) {
-                validate::validate_param(pairs, options.param)
-                    .map_err(|e| crate::diagonal::element_error(e, dims))?;
-            }
-        }
-        Ok(())
+        self.log(format!("GPU failed ({error}); using the CPU from now on"));
+        self.set_gpu(failed, None);
+        on_cpu(batch, call, out)
     }
 
     fn log(&self, event: String) {
@@ -459,39 +586,194 @@ impl Evaluator {
             }
         }
     }
+}
 
-    /// Backend::Auto after a GPU failure: recreate or fall back, then finish the call.
-    /// After a GPU failure under Auto: `gpu_job` on a recreated GPU
-    /// evaluator, or `cpu_job` from now on.
-    fn recover(
-        &self,
-        failed: &Arc<GpuEvaluator>,
-        error: Error,
-        out: &mut [f32],
-        gpu_job: impl Fn(&GpuEvaluator, &mut [f32]) -> Result<()>,
-        cpu_job: impl Fn(&mut [f32]) -> Result<()>,
-    ) -> Result<()> {
-        if self.recovery == Recovery::Recreate {
-            match GpuEvaluator::with_options(Self::gpu_options(self.on_invalid)) {
-                Ok(new) => {
-                    let new = Arc::new(new);
-                    if gpu_job(&new, out).is_ok() {
-                        self.log(format!("GPU failed ({error}); recreated the GPU evaluator"));
-                        self.set_gpu(failed, Some(new));
-                        return Ok(());
-                    }
-                }
-                Err(e) => {
-                    self.log(format!(
-                        "GPU failed ({error}); recreating it failed too ({e})"
-                    ));
-                }
-            }
+/// How one call runs, whatever its layout.
+#[derive(Clone, Copy)]
+struct Call {
+    options: EvalOptions,
+    gradients: bool,
+    mode: WaitMode,
+}
+
+impl Call {
+    /// Output values per pair.
+    fn k(&self) -> usize {
+        let k = self.options.metrics.len();
+        if self.gradients {
+            crate::request::PER_MEASURE * k
+        } else {
+            k
         }
-        self.log(format!("GPU failed ({error}); using the CPU from now on"));
-        self.set_gpu(failed, None);
-        cpu_job(out)
     }
+}
+
+/// A batch on the GPU.
+async fn on_gpu<T: Elem>(
+    g: &GpuEvaluator,
+    batch: Batch<'_, T>,
+    call: Call,
+    out: &mut [T],
+) -> Result<()> {
+    let (o, grads, mode) = (call.options, call.gradients, call.mode);
+    match batch {
+        Batch::Pairs(pairs) => T::gpu_pairs(g, pairs, o, grads, out, mode).await,
+        Batch::Columns(columns) => {
+            let block = (g.info().host_chunk_pairs as usize).max(1);
+            let mut pairs = Vec::new();
+            for (range, dst) in column_blocks(columns, call.k(), block, out)? {
+                interleave(columns, range.clone(), &mut pairs);
+                T::gpu_pairs(g, &pairs, o, grads, dst, mode)
+                    .await
+                    .map_err(|e| absolute_index(e, range.start))?;
+            }
+            Ok(())
+        }
+        Batch::Pairwise { p, q } => {
+            let k = call.k();
+            if pairwise_cells(p.len(), q.len(), k, out.len())? == 0 {
+                return Ok(());
+            }
+            if let Some(f) = T::gpu_pairwise(g, p, q, o, out, mode) {
+                return f.await;
+            }
+            let mut pairs = Vec::new();
+            for (cells, dst) in pairwise_blocks(p.len(), q.len(), k, out) {
+                form_cells(p, q, cells.clone(), &mut pairs);
+                T::gpu_pairs(g, &pairs, o, false, dst, mode)
+                    .await
+                    .map_err(|e| absolute_index(e, cells.start))?;
+            }
+            Ok(())
+        }
+        Batch::Diagonal { pairs, dims } => T::gpu_diagonal(g, pairs, dims, o, out, mode).await,
+    }
+}
+
+/// A batch on the CPU; under the error policy, a NaN in the output (the
+/// mark of an invalid pair) triggers the exact scan that names it.
+fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()> {
+    let (o, k) = (call.options, call.k());
+    let pairs_path = |pairs: &[GaussianPair<T>], dst: &mut [T], base: usize| -> Result<()> {
+        if call.gradients {
+            T::cpu_gradients(pairs, o, dst)?;
+        } else {
+            T::cpu_measures(pairs, o, dst)?;
+        }
+        if o.on_invalid == OnInvalid::Error && any_nan(dst, k) {
+            T::validate(pairs, o, base)?;
+        }
+        Ok(())
+    };
+    match batch {
+        Batch::Pairs(pairs) => pairs_path(pairs, out, 0),
+        Batch::Columns(columns) => {
+            let mut pairs = Vec::new();
+            for (range, dst) in column_blocks(columns, k, CPU_BLOCK, out)? {
+                interleave(columns, range.clone(), &mut pairs);
+                pairs_path(&pairs, dst, range.start)?;
+            }
+            Ok(())
+        }
+        Batch::Pairwise { p, q } => {
+            if pairwise_cells(p.len(), q.len(), k, out.len())? == 0 {
+                return Ok(());
+            }
+            let mut pairs = Vec::new();
+            for (cells, dst) in pairwise_blocks(p.len(), q.len(), k, out) {
+                form_cells(p, q, cells.clone(), &mut pairs);
+                pairs_path(&pairs, dst, cells.start)?;
+            }
+            Ok(())
+        }
+        Batch::Diagonal { pairs, dims } => {
+            T::cpu_diagonal(pairs, dims, o, out)?;
+            if o.on_invalid == OnInvalid::Error && any_nan(out, k) {
+                T::validate(pairs, o, 0).map_err(|e| crate::diagonal::element_error(e, dims))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Pairs per block when columns are interleaved on the CPU.
+const CPU_BLOCK: usize = 1 << 16;
+
+/// Pairs formed per block of a pairwise batch (bounded host memory whatever N × M).
+const PAIRWISE_BLOCK: usize = 1 << 20;
+
+/// The blocks of a structure-of-arrays batch: pair ranges of at most
+/// `block` pairs and their output rows, after checking the lengths.
+fn column_blocks<'o, T: Float>(
+    columns: [&[T]; 4],
+    k: usize,
+    block: usize,
+    out: &'o mut [T],
+) -> Result<impl Iterator<Item = (std::ops::Range<usize>, &'o mut [T])>> {
+    let n = columns[0].len();
+    for c in &columns[1..] {
+        if c.len() != n {
+            return Err(Error::LengthMismatch {
+                what: "structure-of-arrays column",
+                expected: n as u64,
+                got: c.len() as u64,
+            });
+        }
+    }
+    crate::cpu::check_len("output", n.saturating_mul(k), out.len())?;
+    let block = block.max(1);
+    Ok(out
+        .chunks_mut((block * k).max(1))
+        .enumerate()
+        .map(move |(b, dst)| (b * block..(b * block + dst.len() / k.max(1)), dst)))
+}
+
+/// Pairs `range` of the columns, interleaved into `pairs`.
+fn interleave<T: Float>(columns: [&[T]; 4], range: std::ops::Range<usize>, pairs: &mut Vec<GaussianPair<T>>) {
+    pairs.clear();
+    let [a, b, c, d] = columns.map(|c| c.get(range.clone()).unwrap_or_default());
+    pairs.extend(
+        a.iter()
+            .zip(b)
+            .zip(c.iter().zip(d))
+            .map(|((&a, &b), (&c, &d))| GaussianPair::new(a, b, c, d)),
+    );
+}
+
+/// The blocks of a pairwise batch: cell ranges (whole rows of M cells when
+/// they fit a block, column ranges of one row otherwise) and their output.
+fn pairwise_blocks<T: Float>(
+    n: usize,
+    m: usize,
+    k: usize,
+    out: &mut [T],
+) -> impl Iterator<Item = (std::ops::Range<usize>, &mut [T])> {
+    let _ = n;
+    let cells_per_block = if m == 0 {
+        1
+    } else {
+        (PAIRWISE_BLOCK / m).max(1) * m
+    };
+    out.chunks_mut((cells_per_block * k).max(1))
+        .enumerate()
+        .map(move |(b, dst)| {
+            let start = b * cells_per_block;
+            (start..start + dst.len() / k.max(1), dst)
+        })
+}
+
+/// The pairs of `cells` (row-major indices i·M + j) into `pairs`.
+fn form_cells<T: Float>(
+    p: &[crate::Gaussian<T>],
+    q: &[crate::Gaussian<T>],
+    cells: std::ops::Range<usize>,
+    pairs: &mut Vec<GaussianPair<T>>,
+) {
+    pairs.clear();
+    let m = q.len().max(1);
+    pairs.extend(cells.filter_map(|c| {
+        Some(GaussianPair::from_gaussians(*p.get(c / m)?, *q.get(c % m)?))
+    }));
 }
 
 /// Errors after which the GPU, not the input, is to blame.
@@ -500,6 +782,19 @@ fn is_gpu_failure(e: &Error) -> bool {
         e,
         Error::DeviceLost(_) | Error::Timeout { .. } | Error::Map(_) | Error::Gpu(_)
     )
+}
+
+/// Whether any row of `out` (`k` values each) starts with NaN.
+fn any_nan<T: Float>(out: &[T], k: usize) -> bool {
+    let k = k.max(1);
+    let nan = |v: &T| v != v;
+    if out.len() < 1 << 16 {
+        out.iter().step_by(k).any(nan)
+    } else {
+        use rayon::prelude::*;
+        out.par_chunks(k << 12)
+            .any(|c| c.iter().step_by(k).any(nan))
+    }
 }
 
 #[cfg(test)]

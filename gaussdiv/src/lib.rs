@@ -140,30 +140,38 @@
     )
 )]
 
-pub mod cpu;
+mod batch;
+mod cpu;
 mod diagonal;
-pub mod error;
-pub mod evaluator;
-pub mod gpu;
-pub mod gradient;
-pub mod layout;
-pub mod math;
-pub mod pair;
-pub mod validate;
+mod error;
+mod evaluator;
+mod gpu;
+mod gradient;
+mod math;
+mod pair;
+mod request;
+mod validate;
 pub mod verify;
 
+pub use batch::{Batch, DeviceBatch, DeviceInput};
 pub use error::{Error, Field, Result};
-pub use evaluator::{Backend, Evaluator};
-pub use gpu::{GpuEvaluator, GpuOptions, GpuStats};
+pub use evaluator::{Backend, Crossover, Evaluator, GpuInfo, Options, Recovery};
+pub use gpu::context::{adapters, AdapterSummary, Adapters};
+pub use gpu::Transfer;
 pub use gradient::{Gradients, Gradients64};
 pub use pair::{
-    Divergences, Divergences64, EvalOptions, Gaussian, GaussianPair, GaussianPair64, Metric,
+    Divergences, Divergences64, Float, Gaussian, Gaussian64, GaussianPair, GaussianPair64, Metric,
     Metrics, Param,
 };
+pub use request::{Output, Request};
 pub use validate::OnInvalid;
 pub use verify::{verify, Precision, Tolerance, VerifyReport};
 /// The wgpu this crate is built against, so callers can match its version.
 pub use wgpu;
+
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use gpu::Fault;
 
 /// The README's Rust examples, compiled as doc tests.
 #[cfg(doctest)]

@@ -5,39 +5,98 @@
 //! kernel writes the selected metrics of [`Metric`] in their canonical order,
 //! which for cross-entropy, KL and entropy is exactly the layout of [`Divergences`].
 
+use crate::verify::Precision;
 use bytemuck::{Pod, Zeroable};
 use core::mem::{offset_of, size_of};
 
-/// A univariate Gaussian N(μ, σ²), given by its mean and standard deviation.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-pub struct Gaussian {
-    /// Mean μ.
-    pub mu: f32,
-    /// Standard deviation σ (> 0).
-    pub sigma: f32,
+/// The two precisions gaussdiv evaluates in: `f32` (the GPU's native
+/// precision, accurate to ~1e-7 on every input) and `f64` (the reference,
+/// ~1e-16). Sealed: implemented for `f32` and `f64` only.
+pub trait Float:
+    sealed::Sealed
+    + Pod
+    + Default
+    + core::fmt::Debug
+    + core::fmt::Display
+    + PartialEq
+    + PartialOrd
+    + Into<f64>
+    + Send
+    + Sync
+    + 'static
+{
+    /// Which of the two this is.
+    const PRECISION: Precision;
 }
 
-/// A pair p1 = N(μ1, σ1²), p2 = N(μ2, σ2²): one row of input, 16 bytes.
+impl Float for f32 {
+    const PRECISION: Precision = Precision::F32;
+}
+
+impl Float for f64 {
+    const PRECISION: Precision = Precision::F64;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A univariate Gaussian N(μ, σ²), given by its mean and standard deviation
+/// (or the scale parameter of another [`Param`]). `Gaussian` is f32,
+/// [`Gaussian64`] f64.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Gaussian<T: Float = f32> {
+    /// Mean μ.
+    pub mu: T,
+    /// Standard deviation σ (> 0), or the `a` of another [`Param`].
+    pub sigma: T,
+}
+
+/// A [`Gaussian`] in f64.
+pub type Gaussian64 = Gaussian<f64>;
+
+impl<T: Float> Gaussian<T> {
+    /// N(`mu`, `sigma`²) (or `sigma` the `a` of another [`Param`]).
+    pub const fn new(mu: T, sigma: T) -> Self {
+        Self { mu, sigma }
+    }
+}
+
+/// A pair p1 = N(μ1, σ1²), p2 = N(μ2, σ2²): one row of input (16 bytes in
+/// f32, 32 in f64 — the kernels' input element). `GaussianPair` is f32,
+/// [`GaussianPair64`] f64.
 ///
-/// With another parameterisation than σ ([`Param`], through [`EvalOptions`]),
+/// With another parameterisation than σ ([`Param`], through a [`crate::Request`]),
 /// `sigma1` and `sigma2` hold its parameters `a1`, `a2` (σ², ln σ, ln σ² or 1/σ²).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-pub struct GaussianPair {
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GaussianPair<T: Float = f32> {
     /// Mean of p1.
-    pub mu1: f32,
+    pub mu1: T,
     /// Standard deviation of p1 (or `a1` of another [`Param`]).
-    pub sigma1: f32,
+    pub sigma1: T,
     /// Mean of p2.
-    pub mu2: f32,
+    pub mu2: T,
     /// Standard deviation of p2 (or `a2` of another [`Param`]).
-    pub sigma2: f32,
+    pub sigma2: T,
 }
 
-impl GaussianPair {
+/// A [`GaussianPair`] in f64: the reference path's and the GPU f64 kernels' element.
+pub type GaussianPair64 = GaussianPair<f64>;
+
+// SAFETY: `repr(C)` structs of two or four fields of one `Float` type (f32 or
+// f64, both `Pod`) have no padding, and every bit pattern is valid.
+unsafe impl<T: Float> Zeroable for Gaussian<T> {}
+unsafe impl<T: Float> Pod for Gaussian<T> {}
+unsafe impl<T: Float> Zeroable for GaussianPair<T> {}
+unsafe impl<T: Float> Pod for GaussianPair<T> {}
+
+impl<T: Float> GaussianPair<T> {
     /// A pair from its four parameters.
-    pub const fn new(mu1: f32, sigma1: f32, mu2: f32, sigma2: f32) -> Self {
+    pub const fn new(mu1: T, sigma1: T, mu2: T, sigma2: T) -> Self {
         Self {
             mu1,
             sigma1,
@@ -47,10 +106,12 @@ impl GaussianPair {
     }
 
     /// The pair (p, q).
-    pub const fn from_gaussians(p: Gaussian, q: Gaussian) -> Self {
+    pub(crate) const fn from_gaussians(p: Gaussian<T>, q: Gaussian<T>) -> Self {
         Self::new(p.mu, p.sigma, q.mu, q.sigma)
     }
+}
 
+impl GaussianPair<f32> {
     /// The same pair in f64 (exact).
     pub fn to_f64(self) -> GaussianPair64 {
         GaussianPair64 {
@@ -72,24 +133,6 @@ pub struct Divergences {
     pub kl: f32,
     /// Entropy H(p1), in nats.
     pub entropy: f32,
-}
-
-/// A pair of Gaussians in f64, for the reference path and the GPU f64 kernel.
-///
-/// KEEP IN SYNC with `shaders/divergence_f64.wgsl`: its input element
-/// (`vec4<u64>` of f64 bits: mu1, sigma1, mu2, sigma2 — or a1, a2 in another
-/// parameterisation, see [`Param`]; 32 bytes).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-pub struct GaussianPair64 {
-    /// Mean of p1.
-    pub mu1: f64,
-    /// Standard deviation of p1.
-    pub sigma1: f64,
-    /// Mean of p2.
-    pub mu2: f64,
-    /// Standard deviation of p2.
-    pub sigma2: f64,
 }
 
 /// The measures of one pair in f64 (also the f64 kernel's output layout
@@ -119,6 +162,8 @@ const _: () = {
     assert!(size_of::<GaussianPair64>() == 32);
     assert!(size_of::<Divergences64>() == 24);
     assert!(size_of::<Gaussian>() == 8);
+    assert!(size_of::<Gaussian64>() == 16);
+    assert!(offset_of!(GaussianPair64, sigma2) == 24);
 };
 
 /// One of the measures gaussdiv computes. The discriminants give the
@@ -183,10 +228,6 @@ impl Metric {
         }
     }
 
-    /// The metric with this name, if any.
-    pub fn from_name(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name() == name)
-    }
 
     const fn bit(self) -> u16 {
         1 << (self as u16)
@@ -194,8 +235,26 @@ impl Metric {
 
     /// Index of this metric in the canonical order (for the first three,
     /// also the field order of [`Divergences`]).
-    pub const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
+    }
+}
+
+impl core::str::FromStr for Metric {
+    type Err = crate::Error;
+
+    /// The metric with this command-line name (`"kl"`, `"cross_entropy"`, …).
+    fn from_str(name: &str) -> crate::Result<Metric> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                let valid: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                crate::Error::Unsupported(format!(
+                    "unknown measure {name:?} (valid: {})",
+                    valid.join(", ")
+                ))
+            })
     }
 }
 
@@ -211,15 +270,12 @@ impl core::fmt::Display for Metric {
 pub struct Metrics(u16);
 
 impl Metrics {
-    /// Cross-entropy, KL and entropy: the layout of [`Divergences`]. (Not
-    /// every metric: see [`Metrics::EVERY`].)
-    pub const ALL: Metrics = Metrics(0b111);
-    /// Cross-entropy, KL and entropy: the layout of [`Divergences`] (same as [`Metrics::ALL`]).
-    pub const DIVERGENCES: Metrics = Metrics(0b111);
-    /// Cross-entropy and KL (the command line's default).
+    /// Every metric of [`Metric::ALL`] (ten values per pair).
+    pub const ALL: Metrics = Metrics((1 << Metric::COUNT) - 1);
+    /// Cross-entropy, KL and entropy: the layout of [`Divergences`] (the default).
+    pub const CE_KL_ENTROPY: Metrics = Metrics(0b111);
+    /// Cross-entropy and KL (the command line's default; the measures with gradients).
     pub const CE_KL: Metrics = Metrics(0b011);
-    /// Every metric of [`Metric::ALL`].
-    pub const EVERY: Metrics = Metrics((1 << Metric::COUNT) - 1);
 
     /// The set of the given metrics; `None` when empty.
     pub fn new(metrics: &[Metric]) -> Option<Metrics> {
@@ -233,7 +289,7 @@ impl Metrics {
     }
 
     /// Whether every metric of `other` is selected.
-    pub const fn contains_all(self, other: Metrics) -> bool {
+    pub(crate) const fn contains_all(self, other: Metrics) -> bool {
         self.0 & other.0 == other.0
     }
 
@@ -253,14 +309,14 @@ impl Metrics {
     }
 
     /// The raw bit set (bit i = `Metric::ALL[i]`).
-    pub const fn bits(self) -> u16 {
+    pub(crate) const fn bits(self) -> u16 {
         self.0
     }
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::ALL
+        Metrics::CE_KL_ENTROPY
     }
 }
 
@@ -312,13 +368,9 @@ impl Param {
         }
     }
 
-    /// The parameterisation with this name, if any.
-    pub fn from_name(name: &str) -> Option<Param> {
-        Param::ALL.into_iter().find(|p| p.name() == name)
-    }
 
-    /// The code of the kernel's `PARAM` override constant (see [`crate::math::param`]).
-    pub const fn code(self) -> u32 {
+    /// The code of the kernel's `PARAM` override constant (see `math::param`).
+    pub(crate) const fn code(self) -> u32 {
         match self {
             Param::Std => crate::math::param::STD,
             Param::Var => crate::math::param::VAR,
@@ -346,26 +398,50 @@ impl Param {
     }
 }
 
+impl core::str::FromStr for Param {
+    type Err = crate::Error;
+
+    /// The parameterisation with this command-line name (`"std"`, `"logvar"`, …).
+    fn from_str(name: &str) -> crate::Result<Param> {
+        Param::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                let valid: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
+                crate::Error::Unsupported(format!(
+                    "unknown parameterisation {name:?} (valid: {})",
+                    valid.join(", ")
+                ))
+            })
+    }
+}
+
 impl core::fmt::Display for Param {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.name())
     }
 }
 
-/// What to evaluate: which measures, and how the inputs give σ.
+/// What the internal paths evaluate: which measures, how the inputs give σ,
+/// and what invalid input does (the public form is [`crate::Request`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct EvalOptions {
+pub(crate) struct EvalOptions {
     /// The measures to write, `metrics.len()` values per pair in canonical order.
     pub metrics: Metrics,
     /// The parameterisation of the inputs.
     pub param: Param,
+    /// Invalid input: an error (after an exact scan) or NaN rows.
+    pub on_invalid: crate::OnInvalid,
 }
 
 impl EvalOptions {
-    /// The given measures of pairs in the given parameterisation.
+    /// The given measures of pairs in the given parameterisation (invalid input an error).
     pub const fn new(metrics: Metrics, param: Param) -> EvalOptions {
-        EvalOptions { metrics, param }
+        EvalOptions {
+            metrics,
+            param,
+            on_invalid: crate::OnInvalid::Error,
+        }
     }
 }
 

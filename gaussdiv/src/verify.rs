@@ -1,4 +1,4 @@
-//! The tolerance model of DESIGN §3, and verification of results against
+//! The tolerance model of docs/ARCHITECTURE.md §3, and verification of results against
 //! the CPU f64 reference.
 //!
 //! * KL, and likewise reverse KL, Jeffreys, the Bhattacharyya distance and
@@ -16,9 +16,9 @@
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::math::{idx, Real, MEASURES};
-use crate::pair::{
-    Divergences, Divergences64, EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param,
-};
+use crate::batch::Batch;
+use crate::pair::{EvalOptions, Float, GaussianPair, GaussianPair64, Metric, Param};
+use crate::request::Request;
 use rayon::prelude::*;
 use std::fmt;
 
@@ -233,33 +233,6 @@ pub fn scaled_error(got: f64, want: f64, scale: f64, precision: Precision) -> f6
     (got - want).abs() / scale
 }
 
-/// Error of one measure (cross-entropy, KL or entropy) of one pair given by
-/// σ against its reference.
-pub fn metric_error(
-    metric: Metric,
-    got: f64,
-    reference: &Divergences64,
-    sigma1: f64,
-    precision: Precision,
-) -> f64 {
-    match metric {
-        Metric::CrossEntropy | Metric::Entropy => {
-            let want = if metric == Metric::Entropy {
-                reference.entropy
-            } else {
-                reference.cross_entropy
-            };
-            let scale = if sigma1 > 0.0 && sigma1.is_finite() {
-                term_scale(sigma1, reference.kl)
-            } else {
-                f64::NAN
-            };
-            scaled_error(got, want, scale, precision)
-        }
-        _ => kl_error(got, reference.kl, precision),
-    }
-}
-
 /// Error of one measure of one pair against its reference `truth` (every
 /// measure, canonical order, as [`crate::cpu::measures64`] returns them or a
 /// golden file holds them), in any parameterisation: relative error for
@@ -457,11 +430,13 @@ impl Acc {
     }
 }
 
-/// Core: `value(i, metric_position)` gives the result under test.
+/// Core: `pair(i)` gives row `i`'s inputs (in f64, exactly), `value(i, j)`
+/// the `j`-th value under test of that row.
 fn verify_core(
     n: usize,
     pair: impl Fn(usize) -> GaussianPair64 + Sync,
     options: EvalOptions,
+    gradients: bool,
     tol: Tolerance,
     value: impl Fn(usize, usize) -> f64 + Sync,
 ) -> VerifyReport {
@@ -474,20 +449,26 @@ fn verify_core(
             || vec![Acc::default(); k],
             |mut accs, i| {
                 let p = &pair(i);
-                let reference = cpu::reference_row(p, param, options.metrics);
-                for (j, &m) in list.iter().enumerate() {
-                    let got = value(i, j);
-                    let error = measure_error(m, got, &reference, tol.precision);
-                    let row = WorstRow {
-                        index: i,
-                        pair: *p,
-                        got,
-                        want: reference.get(m.index()).copied().unwrap_or(f64::NAN),
-                        error,
-                    };
-                    if let Some(acc) = accs.get_mut(j) {
-                        acc.add(row, tol.bound(m));
-                    }
+                let rows = if gradients {
+                    gradient_rows(i, p, param, &list, tol.precision, &value)
+                } else {
+                    let reference = cpu::reference_row(p, param, options.metrics);
+                    list.iter()
+                        .enumerate()
+                        .map(|(j, &m)| {
+                            let got = value(i, j);
+                            WorstRow {
+                                index: i,
+                                pair: *p,
+                                got,
+                                want: reference.get(m.index()).copied().unwrap_or(f64::NAN),
+                                error: measure_error(m, got, &reference, tol.precision),
+                            }
+                        })
+                        .collect()
+                };
+                for ((acc, row), &m) in accs.iter_mut().zip(rows).zip(&list) {
+                    acc.add(row, tol.bound(m));
                 }
                 accs
             },
@@ -513,6 +494,55 @@ fn verify_core(
     }
 }
 
+/// The worst of the four gradient values of each selected measure of row
+/// `i` against the CPU f64 gradients ([`gradient_error`], scaled by
+/// [`gradient_scales`]).
+fn gradient_rows(
+    i: usize,
+    p: &GaussianPair64,
+    param: Param,
+    list: &[Metric],
+    precision: Precision,
+    value: &(impl Fn(usize, usize) -> f64 + Sync),
+) -> Vec<WorstRow> {
+    let reference =
+        crate::gradient::gradients_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param);
+    let scales = gradient_scales(p, param);
+    let per = crate::request::PER_MEASURE;
+    list.iter()
+        .enumerate()
+        .map(|(j, &m)| {
+            let base = if m == Metric::Kl { per } else { 0 };
+            (0..per)
+                .map(|c| {
+                    let got = value(i, j * per + c);
+                    let want = reference.get(base + c).copied().unwrap_or(f64::NAN);
+                    let scale = scales.get(base + c).copied().unwrap_or(0.0);
+                    WorstRow {
+                        index: i,
+                        pair: *p,
+                        got,
+                        want,
+                        error: gradient_error(got, want, scale, precision),
+                    }
+                })
+                .fold(None::<WorstRow>, |w, r| match w {
+                    Some(w) if !(r.error > w.error || (r.error.is_nan() && !w.error.is_nan())) => {
+                        Some(w)
+                    }
+                    _ => Some(r),
+                })
+                .unwrap_or(WorstRow {
+                    index: i,
+                    pair: *p,
+                    got: f64::NAN,
+                    want: f64::NAN,
+                    error: f64::NAN,
+                })
+        })
+        .collect()
+}
+
 /// `len` must be `n × k` (k values per pair).
 fn check_flat_len(n: usize, k: usize, len: usize) -> Result<()> {
     if n.checked_mul(k) == Some(len) {
@@ -526,66 +556,71 @@ fn check_flat_len(n: usize, k: usize, len: usize) -> Result<()> {
     }
 }
 
-/// Verify f32 results (all three measures) against the CPU f64 reference.
-pub fn verify(pairs: &[GaussianPair], out: &[Divergences], tol: Tolerance) -> Result<VerifyReport> {
-    // (The flat check below covers the lengths: 3 values per result.)
-    verify_with(pairs, Metrics::ALL.into(), bytemuck::cast_slice(out), tol)
-}
-
-/// Verify a flat f32 output of the selected metrics (row-major, canonical order).
-pub fn verify_metrics(
-    pairs: &[GaussianPair],
-    metrics: Metrics,
-    out: &[f32],
-    tol: Tolerance,
+/// Verify the results `out` of `request` on `batch` against the CPU f64
+/// reference recomputed here (the measures, or their gradients), row by row
+/// under the tolerance model of docs/ARCHITECTURE.md §3: per measure the
+/// worst row and the number of rows over `tolerance`. Pairs, columns and
+/// pairwise batches; a diagonal batch is [`Error::Unsupported`].
+///
+/// ```
+/// use gaussdiv::{Backend, Batch, Evaluator, GaussianPair, Request, Tolerance};
+///
+/// let pairs = [GaussianPair::new(0.0, 1.0, 1.0, 2.0), GaussianPair::new(0.5, 1.0, 0.5, 1.000_000_1)];
+/// let request = Request::default(); // cross-entropy, KL, entropy
+/// let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
+/// Evaluator::new(Backend::Cpu)?.evaluate(Batch::Pairs(&pairs), &request, &mut out)?;
+/// let report = gaussdiv::verify(Batch::Pairs(&pairs), &request, &out, Tolerance::CPU_F32)?;
+/// assert!(report.passed(), "{report}");
+/// # Ok::<(), gaussdiv::Error>(())
+/// ```
+pub fn verify<T: Float>(
+    batch: Batch<'_, T>,
+    request: &Request,
+    out: &[T],
+    tolerance: Tolerance,
 ) -> Result<VerifyReport> {
-    verify_with(pairs, metrics.into(), out, tol)
-}
-
-/// Verify a flat f32 output of the selected metrics (row-major, canonical
-/// order) of pairs in the selected parameterisation.
-pub fn verify_with(
-    pairs: &[GaussianPair],
-    options: EvalOptions,
-    out: &[f32],
-    tol: Tolerance,
-) -> Result<VerifyReport> {
-    let k = options.metrics.len();
-    check_flat_len(pairs.len(), k, out.len())?;
-    Ok(verify_core(
-        pairs.len(),
-        |i| pairs.get(i).map(|p| p.to_f64()).unwrap_or_default(),
-        options,
-        tol,
-        |i, j| out.get(i * k + j).map_or(f64::NAN, |&v| f64::from(v)),
-    ))
-}
-
-/// Verify f64 results against the f64 reference recomputed here.
-pub fn verify_f64(
-    pairs: &[GaussianPair64],
-    out: &[Divergences64],
-    tol: Tolerance,
-) -> Result<VerifyReport> {
-    verify_f64_with(pairs, Metrics::ALL.into(), bytemuck::cast_slice(out), tol)
-}
-
-/// Verify a flat f64 output of the selected metrics (row-major, canonical
-/// order) of f64 pairs in the selected parameterisation against the f64
-/// reference recomputed here.
-pub fn verify_f64_with(
-    pairs: &[GaussianPair64],
-    options: EvalOptions,
-    out: &[f64],
-    tol: Tolerance,
-) -> Result<VerifyReport> {
-    let k = options.metrics.len();
-    check_flat_len(pairs.len(), k, out.len())?;
-    Ok(verify_core(
-        pairs.len(),
-        |i| pairs.get(i).copied().unwrap_or_default(),
-        options,
-        tol,
-        |i, j| out.get(i * k + j).copied().unwrap_or(f64::NAN),
-    ))
+    let options = request.options()?;
+    let k = request.values_per_pair();
+    let widen = |p: GaussianPair<T>| GaussianPair64 {
+        mu1: p.mu1.into(),
+        sigma1: p.sigma1.into(),
+        mu2: p.mu2.into(),
+        sigma2: p.sigma2.into(),
+    };
+    let value = |i: usize, j: usize| out.get(i * k + j).map_or(f64::NAN, |&v| v.into());
+    let g = request.is_gradients();
+    match batch {
+        Batch::Pairs(pairs) => {
+            check_flat_len(pairs.len(), k, out.len())?;
+            let pair = |i: usize| pairs.get(i).map(|&p| widen(p)).unwrap_or_default();
+            Ok(verify_core(pairs.len(), pair, options, g, tolerance, value))
+        }
+        Batch::Columns(c) => {
+            let n = c[0].len();
+            if c.iter().any(|c| c.len() != n) {
+                return Err(Error::LengthMismatch {
+                    what: "structure-of-arrays column",
+                    expected: n as u64,
+                    got: c.iter().map(|c| c.len()).find(|&l| l != n).unwrap_or(0) as u64,
+                });
+            }
+            check_flat_len(n, k, out.len())?;
+            let at = |c: &[T], i: usize| c.get(i).copied().unwrap_or_default();
+            let pair =
+                |i: usize| widen(GaussianPair::new(at(c[0], i), at(c[1], i), at(c[2], i), at(c[3], i)));
+            Ok(verify_core(n, pair, options, g, tolerance, value))
+        }
+        Batch::Pairwise { p, q } => {
+            let cells = crate::batch::pairwise_cells(p.len(), q.len(), k, out.len())?;
+            let m = q.len().max(1);
+            let pair = |i: usize| match (p.get(i / m), q.get(i % m)) {
+                (Some(&a), Some(&b)) => widen(GaussianPair::from_gaussians(a, b)),
+                _ => GaussianPair64::default(),
+            };
+            Ok(verify_core(cells, pair, options, g, tolerance, value))
+        }
+        Batch::Diagonal { .. } => Err(Error::Unsupported(
+            "verify: diagonal batches are not verified row by row; verify their pairs".into(),
+        )),
+    }
 }

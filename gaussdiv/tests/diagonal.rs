@@ -252,7 +252,7 @@ fn sums_match(label: &str, per_pair: PerPair, diag: Diag, params: &[Param]) -> W
         for d in DIMS {
             for &n in rows_for(d) {
                 let pairs = to_param(&data(n, d, 7 + d as u64 + n as u64), param);
-                let every = EvalOptions::new(Metrics::EVERY, param);
+                let every = EvalOptions::new(Metrics::ALL, param);
                 let mut per = vec![0f32; pairs.len() * 10];
                 per_pair(&pairs, every, &mut per);
                 let mut out = vec![0f32; n * 10];
@@ -317,7 +317,7 @@ fn gpu_agrees_with_cpu() {
     for d in DIMS {
         for &n in rows_for(d) {
             let pairs = data(n, d, 99 + d as u64);
-            let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+            let every = EvalOptions::new(Metrics::ALL, Param::Std);
             let (mut g, mut c) = (vec![0f32; n * 10], vec![0f32; n * 10]);
             gpu.evaluate_diagonal_with(&pairs, d, every, &mut g)
                 .unwrap();
@@ -389,7 +389,7 @@ fn metric_subsets_are_columns_of_every() {
         f(
             &pairs,
             d,
-            EvalOptions::new(Metrics::EVERY, Param::LogVar),
+            EvalOptions::new(Metrics::ALL, Param::LogVar),
             &mut all,
         );
         for &s in subsets {
@@ -444,7 +444,7 @@ fn metric_subsets_are_columns_of_every() {
 #[test]
 fn chunking_matches_single_rows() {
     let cases: &[(usize, usize)] = &[(3, 200_001), (100, 6000), (1000, 700), (300_000, 2)];
-    let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+    let every = EvalOptions::new(Metrics::ALL, Param::Std);
     let mut backends: Vec<(&str, Diag)> = Vec::new();
     let cpu_f: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
     backends.push(("cpu", cpu_f));
@@ -479,7 +479,7 @@ fn chunking_matches_single_rows() {
 #[test]
 fn f64_cpu_variant() {
     let pairs: Vec<GaussianPair64> = data(7, 65, 3).iter().map(|p| p.to_f64()).collect();
-    let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+    let every = EvalOptions::new(Metrics::ALL, Param::Std);
     let mut out = vec![0f64; 7 * 10];
     cpu::diagonal_f64_with(&pairs, 65, every, &mut out).unwrap();
     let mut per = vec![0f64; pairs.len() * 10];
@@ -560,7 +560,7 @@ fn nan_policy_poisons_only_the_row() {
     for d in [4, 300] {
         let mut pairs = random_pairs(5 * d, 9);
         pairs[3 * d + d - 1].mu1 = f32::NAN;
-        let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+        let every = EvalOptions::new(Metrics::ALL, Param::Std);
         for ev in &backends {
             let mut out = vec![0f32; 50];
             diagonal_with(ev, &pairs, d, every, &mut out).unwrap();
@@ -584,7 +584,7 @@ fn infinite_dims() {
         GaussianPair::new(0.0, 1e-30, 0.0, 1e30), // KL, Jeffreys, D_B overflow
         GaussianPair::new(0.0, 1.0, 3.4e38, 1.0),
     ];
-    let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+    let every = EvalOptions::new(Metrics::ALL, Param::Std);
     let mut c = [0f32; 10];
     cpu::diagonal_with(&row, 3, every, &mut c).unwrap();
     let mut per = [0f32; 30];
@@ -617,7 +617,7 @@ fn subnormal_mean_rows_are_exact() {
         let mut pairs = random_pairs(4 * d, 21);
         pairs[d + 2] = GaussianPair::new(1e-40, 1e-40, 0.0, 2e-40);
         pairs[3 * d] = GaussianPair::new(3e-39, 1.0, 2e-39, 1.0);
-        let every = EvalOptions::new(Metrics::EVERY, Param::Std);
+        let every = EvalOptions::new(Metrics::ALL, Param::Std);
         let (mut g, mut c) = (vec![0f32; 40], vec![0f32; 40]);
         gpu.evaluate_diagonal_with(&pairs, d, every, &mut g)
             .unwrap();
@@ -701,7 +701,7 @@ fn encode_diagonal_equals_host_path() {
         ..Default::default()
     })
     .unwrap();
-    let options = EvalOptions::new(Metrics::EVERY, Param::Std);
+    let options = EvalOptions::new(Metrics::ALL, Param::Std);
     for (rows, dims) in [(1000usize, 7usize), (37, 300)] {
         let pairs = data(rows, dims, 40 + dims as u64);
         let mut want = vec![0f32; rows * 10];

@@ -381,7 +381,7 @@ fn evaluator_gradients_and_errors() {
             .unwrap_err();
         assert!(matches!(e, gaussdiv::Error::LengthMismatch { .. }), "{e}");
         let e = ev
-            .gradients_with(&pairs[..1], Metrics::EVERY.into(), &mut [0f32; 40])
+            .gradients_with(&pairs[..1], Metrics::ALL.into(), &mut [0f32; 40])
             .unwrap_err();
         assert!(matches!(e, gaussdiv::Error::Unsupported(_)), "{e}");
         assert!(e.to_string().contains("hellinger"), "{e}");

@@ -85,7 +85,7 @@ fn encode_equals_evaluate_for_several_sizes() {
     for n in [1usize, 255, 257, 100_000, 2_500_000] {
         let pairs = &all[..n];
         let host = gpu.evaluate(pairs).unwrap();
-        let device = via_encode(gpu, pairs, Metrics::ALL);
+        let device = via_encode(gpu, pairs, Metrics::CE_KL_ENTROPY);
         assert_eq!(
             bytemuck::cast_slice::<Divergences, u32>(&host),
             bytemuck::cast_slice::<f32, u32>(&device),
@@ -114,7 +114,7 @@ fn encode_beyond_one_device_binding() {
     let n = (widest.max_binding_bytes() / 16 + 1000) as usize;
     let pairs = random_pairs(n, 5);
     let host = shared.evaluate(&pairs).unwrap();
-    let device = via_encode(&widest, &pairs, Metrics::ALL);
+    let device = via_encode(&widest, &pairs, Metrics::CE_KL_ENTROPY);
     assert_eq!(device.len(), 3 * n);
     assert_eq!(
         bytemuck::cast_slice::<Divergences, u32>(&host),
@@ -256,7 +256,7 @@ fn structure_of_arrays_host_and_device() {
         input,
         output.slice(..),
         pairs.len() as u64,
-        Metrics::ALL,
+        Metrics::CE_KL_ENTROPY,
     )
     .unwrap();
     gpu.queue().submit([enc.finish()]);
@@ -366,7 +366,7 @@ fn encode_gradients_equals_host_path() {
             input.slice(..),
             small.slice(..),
             1,
-            Metrics::EVERY.into(),
+            Metrics::ALL.into(),
         )
         .unwrap_err();
     assert!(matches!(e, Error::Unsupported(_)), "{e}");

@@ -33,7 +33,7 @@ fn check(ev: &Evaluator, label: &str) {
         let q = gaussians(m, 2 + m as u64);
         for options in [
             EvalOptions::new(Metrics::CE_KL, Param::Std),
-            EvalOptions::new(Metrics::EVERY, Param::Std),
+            EvalOptions::new(Metrics::ALL, Param::Std),
         ] {
             let k = options.metrics.len();
             let mut out = vec![0f32; n * m * k];
@@ -123,7 +123,7 @@ fn device_pairwise_every_param_fixups_and_errors() {
         let q = conv(&gaussians(257, 12));
         p[5].mu = 3e-39; // subnormal: those cells come from the CPU
         p[6].mu = 2e-38;
-        let options = EvalOptions::new(Metrics::EVERY, param);
+        let options = EvalOptions::new(Metrics::ALL, param);
         let mut out = vec![0f32; p.len() * q.len() * 10];
         g.pairwise_with(&p, &q, options, &mut out).unwrap();
         assert_eq!(

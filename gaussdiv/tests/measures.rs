@@ -114,7 +114,7 @@ fn check(
 }
 
 fn every(param: Param) -> EvalOptions {
-    EvalOptions::new(Metrics::EVERY, param)
+    EvalOptions::new(Metrics::ALL, param)
 }
 
 fn report(title: &str, table: &[(Param, [f64; N])]) {

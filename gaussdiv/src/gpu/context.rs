@@ -29,19 +29,40 @@ impl fmt::Display for AdapterSummary {
     }
 }
 
+/// The adapters this machine offers, and the one gaussdiv would choose.
+#[derive(Clone, Debug)]
+pub struct Adapters {
+    /// Every adapter wgpu can see.
+    pub available: Vec<AdapterSummary>,
+    /// The one a GPU [`crate::Evaluator`] uses and why, or why there is none.
+    pub chosen: std::result::Result<(AdapterSummary, String), String>,
+}
+
+/// The adapters of this machine and the one gaussdiv chooses (honouring
+/// `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF`).
+pub async fn adapters() -> Adapters {
+    let instance = instance();
+    let all = enumerate(&instance).await;
+    let available = all.iter().map(summarize).collect();
+    let chosen = choose_from(all)
+        .map(|(a, why)| (summarize(&a), why))
+        .map_err(|e| e.to_string());
+    Adapters { available, chosen }
+}
+
 /// A wgpu instance configured from the environment (`WGPU_BACKEND` and the
 /// other `WGPU_*` variables), without a display: suitable for headless use.
-pub fn instance() -> wgpu::Instance {
+pub(crate) fn instance() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
 /// Every adapter the instance can see.
-pub async fn enumerate(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+pub(crate) async fn enumerate(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
     instance.enumerate_adapters(wgpu::Backends::all()).await
 }
 
 /// A summary of an adapter.
-pub fn summarize(adapter: &wgpu::Adapter) -> AdapterSummary {
+pub(crate) fn summarize(adapter: &wgpu::Adapter) -> AdapterSummary {
     AdapterSummary {
         info: adapter.get_info(),
         features: adapter.features(),
@@ -73,7 +94,7 @@ fn rank(info: &wgpu::AdapterInfo, power: Option<wgpu::PowerPreference>) -> (u8, 
 /// substring) if set, else the best by backend (Vulkan/Metal/DX12 before GL)
 /// and device type (discrete, integrated, virtual, CPU; `WGPU_POWER_PREF=low`
 /// puts integrated first). Returns the adapter and the reason it was chosen.
-pub async fn choose_adapter(instance: &wgpu::Instance) -> Result<(wgpu::Adapter, String)> {
+pub(crate) async fn choose_adapter(instance: &wgpu::Instance) -> Result<(wgpu::Adapter, String)> {
     let adapters = enumerate(instance).await;
     choose_from(adapters)
 }
@@ -138,7 +159,7 @@ pub(crate) fn choose_from(adapters: Vec<wgpu::Adapter>) -> Result<(wgpu::Adapter
 /// at 256 MiB) and the optional features gaussdiv can use, when offered:
 /// `MAPPABLE_PRIMARY_BUFFERS`, `TIMESTAMP_QUERY`, and `SHADER_F64` with
 /// `SHADER_INT64` (the f64 kernel).
-pub async fn request_device(adapter: &wgpu::Adapter) -> Result<(wgpu::Device, wgpu::Queue)> {
+pub(crate) async fn request_device(adapter: &wgpu::Adapter) -> Result<(wgpu::Device, wgpu::Queue)> {
     let offered = adapter.features();
     let wanted = wgpu::Features::MAPPABLE_PRIMARY_BUFFERS
         | wgpu::Features::TIMESTAMP_QUERY

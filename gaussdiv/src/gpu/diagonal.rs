@@ -11,43 +11,6 @@ use crate::pair::{EvalOptions, GaussianPair};
 use super::{CHUNK_GRANULE, MAX_CHUNK_PAIRS, PAIR_BYTES};
 
 impl GpuEvaluator {
-    /// The diagonal multivariate layout on the GPU (blocking): `pairs` holds
-    /// N rows of `dims` pairs (row `r`, dimension `d` at `r·dims + d`) in
-    /// `options.param`; `out` receives `options.metrics` of every row
-    /// (`N × metrics.len()` values, canonical order). See
-    /// [`crate::layout::diagonal_with`] for the measures and their accuracy.
-    ///
-    /// The sums over dims run on the GPU: one invocation per row below 256
-    /// dims, one workgroup of 64 invocations per row (strided loads, then a
-    /// tree in workgroup memory) from 256 dims on. Rows are chunked so that a
-    /// chunk's input fits one binding; a row larger than the device's largest
-    /// storage binding is [`Error::TooLarge`]. Invalid elements follow the
-    /// evaluator's [`crate::OnInvalid`] policy ([`Error::InvalidElement`]
-    /// naming the row and dim, or a NaN row); rows with an element whose μ or
-    /// μ1 − μ2 is subnormal are recomputed on the CPU, as on the per-pair path.
-    pub fn evaluate_diagonal_with(
-        &self,
-        pairs: &[GaussianPair],
-        dims: usize,
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        block_on(self.run_diagonal(pairs, dims, options, out, WaitMode::Block))
-    }
-
-    /// [`evaluate_diagonal_with`](Self::evaluate_diagonal_with) for async
-    /// code (the waits for the GPU happen on a helper thread).
-    pub async fn evaluate_diagonal_with_async(
-        &self,
-        pairs: &[GaussianPair],
-        dims: usize,
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        self.run_diagonal(pairs, dims, options, out, WaitMode::Offload)
-            .await
-    }
-
     /// Record the diagonal multivariate layout for `rows` rows of `dims`
     /// pairs that live on the device (row `r`, dim `d` at pair `r·dims + d`
     /// of `input`, 16 bytes each) into the caller's `encoder`:
@@ -63,7 +26,7 @@ impl GpuEvaluator {
     /// or the CPU). One bind group per dispatch (not cached). Device-path
     /// contract as for `encode`: invalid elements give NaN rows; means must
     /// not be subnormal.
-    pub fn encode_diagonal(
+    pub(crate) fn encode_diagonal(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         input: wgpu::BufferSlice<'_>,
@@ -184,7 +147,11 @@ impl GpuEvaluator {
         Ok(usize::try_from(rows).unwrap_or(usize::MAX).max(1))
     }
 
-    async fn run_diagonal(
+    /// The diagonal layout on the GPU: rows of `dims` pairs reduced by the
+    /// kernel (one invocation per row below 256 dims, a workgroup per row
+    /// from 256 on); rows with elements the device may flush are recomputed
+    /// on the CPU.
+    pub(crate) async fn run_diagonal(
         &self,
         pairs: &[GaussianPair],
         dims: usize,
@@ -228,7 +195,7 @@ impl GpuEvaluator {
                 k,
                 out,
                 mode,
-                (options.param, 0),
+                (options.param, options.on_invalid, 0),
                 &mut pair_fix,
             )
             .await

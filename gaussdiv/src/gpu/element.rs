@@ -152,7 +152,7 @@ impl HostPair for GradPair {
 
     #[inline]
     fn screen(pairs: &[Self], param: Param) -> (bool, bool) {
-        let (invalid, fixup) = GaussianPair::screen(bytemuck::cast_slice(pairs), param);
+        let (invalid, fixup) = <GaussianPair>::screen(bytemuck::cast_slice(pairs), param);
         // Tiny nonzero a1, a2 (see needs_host_fixup): one branch-free pass over the block.
         let tiny = pairs.iter().fold(false, |acc, p| {
             let t = |a: f32| (a.to_bits() & 0x7fff_ffff).wrapping_sub(1) < TINY_BITS;
@@ -191,9 +191,9 @@ impl HostPair for GradPair {
 
 // The kernels' element sizes are the Rust types' sizes.
 const _: () = {
-    assert!(core::mem::size_of::<GaussianPair>() as u64 == GaussianPair::PAIR_BYTES);
-    assert!(core::mem::size_of::<GaussianPair64>() as u64 == GaussianPair64::PAIR_BYTES);
+    assert!(core::mem::size_of::<GaussianPair>() as u64 == <GaussianPair>::PAIR_BYTES);
+    assert!(core::mem::size_of::<GaussianPair64>() as u64 == <GaussianPair64>::PAIR_BYTES);
     assert!(core::mem::size_of::<GradPair>() as u64 == GradPair::PAIR_BYTES);
-    assert!(core::mem::size_of::<f32>() as u64 == GaussianPair::VALUE_BYTES);
-    assert!(core::mem::size_of::<f64>() as u64 == GaussianPair64::VALUE_BYTES);
+    assert!(core::mem::size_of::<f32>() as u64 == <GaussianPair>::VALUE_BYTES);
+    assert!(core::mem::size_of::<f64>() as u64 == <GaussianPair64>::VALUE_BYTES);
 };

@@ -8,7 +8,8 @@
 //! [`evaluate_async`](GpuEvaluator::evaluate_async) (never blocks the
 //! executor); device-resident data through [`encode`](GpuEvaluator::encode).
 
-pub mod context;
+pub(crate) mod context;
+mod device;
 mod diagonal;
 mod element;
 pub(crate) mod kernel;
@@ -31,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-pub use kernel::{f64_features, DIAGONAL_SHADER_SOURCE, SHADER_SOURCE, SHADER_SOURCE_F64};
+pub(crate) use kernel::f64_features;
 
 /// Smallest staging capacity, in f32 pairs (buffers grow by powers of two
 /// from here; f64 pairs take twice the bytes).
@@ -53,9 +54,9 @@ const MAX_CHUNK_PAIRS: u64 = 1 << 27;
 /// caller buffers meet any `min_storage_buffer_offset_alignment` (≤ 256 bytes).
 const CHUNK_GRANULE: u64 = 256;
 
-/// Tunables of a [`GpuEvaluator`].
+/// Tunables of a [`GpuEvaluator`] (the GPU part of [`crate::Options`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct GpuOptions {
+pub(crate) struct GpuOptions {
     /// Largest chunk of pairs per binding and dispatch on the device path
     /// ([`GpuEvaluator::encode`]); clamped to what one storage binding and one
     /// dispatch grid can hold. Default: as large as the device allows.
@@ -68,8 +69,6 @@ pub struct GpuOptions {
     /// Invocations per workgroup (WGSL `override WORKGROUP_SIZE`), clamped to
     /// the device's limits. Default 256.
     pub workgroup_size: u32,
-    /// What to do with invalid pairs on the host path. Default: error.
-    pub on_invalid: OnInvalid,
     /// Longest wait for the GPU before giving up with [`Error::Timeout`];
     /// `None` waits indefinitely. Default: 60 s.
     pub timeout: Option<Duration>,
@@ -101,25 +100,11 @@ impl Default for GpuOptions {
             max_chunk_pairs: u64::MAX,
             host_chunk_pairs: 1 << 18,
             workgroup_size: 256,
-            on_invalid: OnInvalid::Error,
             timeout: Some(Duration::from_secs(60)),
             transfer: Transfer::Auto,
             chunks_in_flight: 2,
         }
     }
-}
-
-/// Counts of the wgpu objects an evaluator has created since it was built.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GpuStats {
-    /// Buffers created (storage and staging).
-    pub buffers: u64,
-    /// Compute pipelines created (one per metric set used).
-    pub pipelines: u64,
-    /// Bind groups created.
-    pub bind_groups: u64,
-    /// Command buffers submitted.
-    pub submissions: u64,
 }
 
 /// One set of buffers for a chunk in flight.
@@ -240,8 +225,8 @@ pub enum Fault {
 }
 
 /// How a wait for the GPU is carried out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WaitMode {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WaitMode {
     /// Poll the device on this thread (blocking API).
     Block,
     /// Poll the device on a helper thread and await the outcome (async API).
@@ -266,7 +251,7 @@ const CALLBACK_GRACE: Duration = Duration::from_secs(10);
 /// construction, and staging and storage buffers are kept and reused across
 /// calls (they grow by size class and are never shrunk). It is `Send + Sync`;
 /// concurrent calls on one evaluator are serialised on its buffers.
-pub struct GpuEvaluator {
+pub(crate) struct GpuEvaluator {
     device: wgpu::Device,
     queue: wgpu::Queue,
     adapter: Option<AdapterSummary>,
@@ -343,20 +328,10 @@ fn now<F: Future>(f: F) -> Option<F::Output> {
 }
 
 impl GpuEvaluator {
-    /// An evaluator on a device of its own, on the adapter chosen by
-    /// [`context::choose_adapter`] (honours `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`,
-    /// `WGPU_POWER_PREF`). Blocking; see [`GpuEvaluator::new_async`].
-    pub fn new() -> Result<GpuEvaluator> {
-        block_on(Self::new_async(GpuOptions::default()))
-    }
-
-    /// [`GpuEvaluator::new`] with options.
-    pub fn with_options(options: GpuOptions) -> Result<GpuEvaluator> {
-        block_on(Self::new_async(options))
-    }
-
-    /// Create an evaluator with its own instance, adapter and device.
-    pub async fn new_async(options: GpuOptions) -> Result<GpuEvaluator> {
+    /// An evaluator with its own instance, adapter and device, on the
+    /// adapter chosen by [`context::choose_adapter`] (honours `WGPU_BACKEND`,
+    /// `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`).
+    pub(crate) async fn new_async(options: GpuOptions) -> Result<GpuEvaluator> {
         let instance = context::instance();
         let (adapter, reason) = context::choose_adapter(&instance).await?;
         let (device, queue) = context::request_device(&adapter).await?;
@@ -378,12 +353,7 @@ impl GpuEvaluator {
     /// An evaluator on the caller's device and queue (cloned handles: the
     /// caller keeps its own). Checks the device's limits and warms the
     /// pipeline up (one tiny blocking dispatch).
-    pub fn from_device(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<GpuEvaluator> {
-        Self::from_device_with_options(device, queue, GpuOptions::default())
-    }
-
-    /// [`GpuEvaluator::from_device`] with options.
-    pub fn from_device_with_options(
+    pub(crate) fn from_device_with_options(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         options: GpuOptions,
@@ -497,12 +467,12 @@ impl GpuEvaluator {
     /// [`Error::DeviceLost`] and the evaluator must be recreated. (Known
     /// through the lost callback on devices the evaluator created, and through
     /// failed waits on any device.)
-    pub fn is_lost(&self) -> bool {
+    pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
 
     /// Change the longest wait for the GPU (`None`: wait indefinitely).
-    pub fn set_timeout(&self, timeout: Option<Duration>) {
+    pub(crate) fn set_timeout(&self, timeout: Option<Duration>) {
         self.timeout_ns
             .store(duration_ns(timeout), Ordering::SeqCst);
     }
@@ -518,7 +488,7 @@ impl GpuEvaluator {
     /// testing the failure paths of callers; not part of the stable API).
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
-    pub fn inject_fault(&self, fault: Fault) {
+    pub(crate) fn inject_fault(&self, fault: Fault) {
         self.fault.store(fault as u8, Ordering::SeqCst);
     }
 
@@ -532,63 +502,44 @@ impl GpuEvaluator {
         }
     }
 
-    /// Whether the host path maps the storage buffers directly (no staging copies).
-    pub fn maps_storage_directly(&self) -> bool {
-        self.mapped_storage
-    }
-
     /// Compile the pipelines of the common metric sets and run them once, so
     /// that drivers that compile at first dispatch (llvmpipe) do it now.
     fn warm_up(&self) -> Result<()> {
-        let pair = [GaussianPair::new(0.0, 1.0, 1.0, 2.0)];
-        for metrics in [Metrics::ALL, Metrics::CE_KL] {
+        let pair = [GaussianPair::<f32>::new(0.0, 1.0, 1.0, 2.0)];
+        for metrics in [Metrics::CE_KL_ENTROPY, Metrics::CE_KL] {
             let mut out = vec![0.0f32; metrics.len()];
-            self.evaluate_metrics_into(&pair, metrics, &mut out)?;
+            block_on(self.run(&pair, metrics.into(), &mut out, WaitMode::Block, 0))?;
         }
         Ok(())
     }
 
     /// The wgpu device this evaluator runs on.
-    pub fn device(&self) -> &wgpu::Device {
+    pub(crate) fn device(&self) -> &wgpu::Device {
         &self.device
     }
 
     /// The wgpu queue this evaluator submits to.
-    pub fn queue(&self) -> &wgpu::Queue {
+    pub(crate) fn queue(&self) -> &wgpu::Queue {
         &self.queue
     }
 
-    /// The adapter, when the evaluator created its own device.
-    pub fn adapter(&self) -> Option<&AdapterSummary> {
-        self.adapter.as_ref()
+    /// The largest single binding this device allows, in bytes.
+    pub(crate) fn max_binding_bytes(&self) -> u64 {
+        self.max_binding
     }
 
-    /// Why that adapter was chosen, when the evaluator created its own device.
-    pub fn adapter_reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-
-    /// The options in effect (after clamping to the device's limits).
-    pub fn options(&self) -> &GpuOptions {
-        &self.options
-    }
-
-    /// Pairs per binding and dispatch on the device path (at most: with
-    /// more than four measures per pair, the output binding limits chunks
-    /// to fewer pairs).
-    pub fn chunk_pairs(&self) -> u64 {
-        self.chunk_pairs
-    }
-
-    /// Pairs per chunk on the host path.
-    pub fn host_chunk_pairs(&self) -> u64 {
-        self.host_chunk_pairs
-    }
-
-    /// Counts of wgpu objects created so far.
-    pub fn stats(&self) -> GpuStats {
+    /// What the GPU is and what it has created so far.
+    pub(crate) fn info(&self) -> crate::GpuInfo {
         let c = &self.counters;
-        GpuStats {
+        crate::GpuInfo {
+            adapter: self.adapter.clone(),
+            adapter_reason: self.reason.clone(),
+            supports_f64: self.supports_f64(),
+            lost: self.is_lost(),
+            chunk_pairs: self.chunk_pairs,
+            host_chunk_pairs: self.host_chunk_pairs,
+            max_binding_bytes: self.max_binding,
+            maps_storage_directly: self.mapped_storage,
             buffers: c.buffers.load(Ordering::Relaxed),
             pipelines: c.pipelines.load(Ordering::Relaxed),
             bind_groups: c.bind_groups.load(Ordering::Relaxed),
@@ -596,145 +547,25 @@ impl GpuEvaluator {
         }
     }
 
-    /// Evaluate cross-entropy, KL and entropy of every pair (blocking).
-    ///
-    /// Invalid pairs are an [`Error::InvalidInput`] naming the first one,
-    /// unless the evaluator was built with [`OnInvalid::Nan`].
-    pub fn evaluate(&self, pairs: &[GaussianPair]) -> Result<Vec<Divergences>> {
-        let mut out = vec![Divergences::default(); pairs.len()];
-        block_on(self.run(
-            pairs,
-            Metrics::ALL.into(),
-            bytemuck::cast_slice_mut(&mut out),
-            WaitMode::Block,
-            0,
-        ))?;
-        Ok(out)
-    }
-
-    /// [`evaluate`](Self::evaluate) for async code: the waits for the GPU
-    /// happen on a helper thread and are awaited, so the executor is never
-    /// blocked waiting for the GPU. The call's CPU work — validating the input
-    /// and copying it into the staging buffers, about as long as reading the
-    /// data once — runs on the calling task; for very large batches inside a
-    /// latency-sensitive runtime, run it under `spawn_blocking` or in chunks.
-    /// Dropping the future mid-way is safe: the buffers it used are released.
-    pub async fn evaluate_async(&self, pairs: &[GaussianPair]) -> Result<Vec<Divergences>> {
-        let mut out = vec![Divergences::default(); pairs.len()];
-        self.run(
-            pairs,
-            Metrics::ALL.into(),
-            bytemuck::cast_slice_mut(&mut out),
-            WaitMode::Offload,
-            0,
-        )
-        .await?;
-        Ok(out)
-    }
-
-    /// Evaluate the selected metrics into `out` (`pairs.len() × metrics.len()`
-    /// values, row-major, metrics in canonical order). Blocking.
-    pub fn evaluate_metrics_into(
+    /// The gradients of f32 pairs (see [`crate::Output::Gradients`]).
+    pub(crate) async fn gradients_f32(
         &self,
         pairs: &[GaussianPair],
-        metrics: Metrics,
+        options: EvalOptions,
         out: &mut [f32],
+        mode: WaitMode,
     ) -> Result<()> {
-        block_on(self.run(pairs, metrics.into(), out, WaitMode::Block, 0))
-    }
-
-    /// [`evaluate_metrics_into`](Self::evaluate_metrics_into) for async code.
-    pub async fn evaluate_metrics_into_async(
-        &self,
-        pairs: &[GaussianPair],
-        metrics: Metrics,
-        out: &mut [f32],
-    ) -> Result<()> {
-        self.run(pairs, metrics.into(), out, WaitMode::Offload, 0)
+        self.run::<GradPair>(bytemuck::cast_slice(pairs), options, out, mode, 0)
             .await
     }
 
-    /// Evaluate `options.metrics` of pairs in the parameterisation
-    /// `options.param` (the `sigma` fields of each pair hold `a1`, `a2`; see
-    /// [`crate::Param`]) into `out` (`pairs.len() × options.metrics.len()`
-    /// values, row-major, metrics in canonical order). Blocking. Inputs are
-    /// validated for the parameterisation (see [`crate::validate::check_param`]).
-    pub fn evaluate_with(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        block_on(self.run(pairs, options, out, WaitMode::Block, 0))
-    }
-
-    /// [`evaluate_with`](Self::evaluate_with) for async code.
-    pub async fn evaluate_with_async(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        self.run(pairs, options, out, WaitMode::Offload, 0).await
-    }
-
-    /// The gradients of `options.metrics` (cross-entropy and/or KL; see
-    /// [`crate::gradient`]) of every pair given in `options.param`, into
-    /// `out` (`pairs.len() × 4 × options.metrics.len()` values, row-major:
-    /// `[∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2]` per measure, cross-entropy first).
-    /// Blocking. Inputs are validated as by [`evaluate_with`](Self::evaluate_with).
-    pub fn gradients_with(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        block_on(self.run::<GradPair>(
-            bytemuck::cast_slice(pairs),
-            options,
-            out,
-            WaitMode::Block,
-            0,
-        ))
-    }
-
-    /// [`gradients_with`](Self::gradients_with) for async code.
-    pub async fn gradients_with_async(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        self.run::<GradPair>(
-            bytemuck::cast_slice(pairs),
-            options,
-            out,
-            WaitMode::Offload,
-            0,
-        )
-        .await
-    }
-
-    /// Both gradients of every pair given by σ (blocking).
-    pub fn gradients(&self, pairs: &[GaussianPair]) -> Result<Vec<Gradients>> {
-        let mut out = vec![Gradients::default(); pairs.len()];
-        self.gradients_with(
-            pairs,
-            Metrics::CE_KL.into(),
-            bytemuck::cast_slice_mut(&mut out),
-        )?;
-        Ok(out)
-    }
-
-    /// The device features f64 evaluation needs and this device lacks
-    /// (empty when [`evaluate_f64`](Self::evaluate_f64) is available).
-    pub fn missing_f64_features(&self) -> wgpu::Features {
+    /// The device features f64 evaluation needs and this device lacks.
+    fn missing_f64_features(&self) -> wgpu::Features {
         f64_features() - self.device.features()
     }
 
-    /// Whether the device can run the f64 kernel (it has `SHADER_F64` and
-    /// `SHADER_INT64`; see [`evaluate_f64`](Self::evaluate_f64)).
-    pub fn supports_f64(&self) -> bool {
+    /// Whether the device can run the f64 kernels (`SHADER_F64` and `SHADER_INT64`).
+    pub(crate) fn supports_f64(&self) -> bool {
         self.missing_f64_features().is_empty()
     }
 
@@ -746,231 +577,13 @@ impl GpuEvaluator {
         let names: Vec<&str> = missing.iter_names().map(|(name, _)| name).collect();
         Err(Error::Unsupported(format!(
             "f64 on the GPU needs the device features SHADER_F64 and SHADER_INT64; \
-             this device lacks {}{} (use the CPU f64 path, cpu::evaluate_f64)",
+             this device lacks {}{} (use the CPU for f64)",
             names.join(" and "),
             self.adapter
                 .as_ref()
                 .map(|a| format!(" (adapter {})", a.info.name))
                 .unwrap_or_default()
         )))
-    }
-
-    /// Compile the f64 kernel's common pipelines and run them once, so that
-    /// the first [`evaluate_f64`](Self::evaluate_f64) call is not slowed by
-    /// compilation. Optional: without it, the first f64 call compiles what it
-    /// needs. [`Error::Unsupported`] without the f64 device features.
-    pub fn prepare_f64(&self) -> Result<()> {
-        self.require_f64()?;
-        let pair = [GaussianPair64 {
-            mu1: 0.0,
-            sigma1: 1.0,
-            mu2: 1.0,
-            sigma2: 2.0,
-        }];
-        for metrics in [Metrics::ALL, Metrics::CE_KL] {
-            let mut out = vec![0.0f64; metrics.len()];
-            self.evaluate_f64_metrics_into(&pair, metrics, &mut out)?;
-        }
-        Ok(())
-    }
-
-    /// Cross-entropy, KL and entropy of every pair in f64, on the GPU
-    /// (blocking): the f64 twin of the f32 kernel (`shaders/divergence_f64.wgsl`,
-    /// a mirror of the CPU f64 reference, within 1e-14 of it and of the truth).
-    /// Every other measure and parameterisation: [`evaluate_f64_with`](Self::evaluate_f64_with).
-    ///
-    /// Needs the device features `SHADER_F64` and `SHADER_INT64` (requested by
-    /// [`GpuEvaluator::new`] when the adapter offers them; an app's device must
-    /// have been created with them): without them the result is
-    /// [`Error::Unsupported`] naming what is missing — see
-    /// [`supports_f64`](Self::supports_f64). The kernel is compiled at the
-    /// first f64 call (or by [`prepare_f64`](Self::prepare_f64)). Invalid pairs
-    /// follow the evaluator's [`OnInvalid`] policy; rows with subnormal μ or
-    /// μ1 − μ2 are recomputed on the CPU, as on the f32 path. Host chunks hold
-    /// the same bytes as f32 chunks: half as many pairs.
-    pub fn evaluate_f64(&self, pairs: &[GaussianPair64]) -> Result<Vec<Divergences64>> {
-        self.require_f64()?;
-        let mut out = vec![Divergences64::default(); pairs.len()];
-        block_on(self.run(
-            pairs,
-            Metrics::ALL.into(),
-            bytemuck::cast_slice_mut(&mut out),
-            WaitMode::Block,
-            0,
-        ))?;
-        Ok(out)
-    }
-
-    /// [`evaluate_f64`](Self::evaluate_f64) for async code (see
-    /// [`evaluate_async`](Self::evaluate_async)).
-    pub async fn evaluate_f64_async(&self, pairs: &[GaussianPair64]) -> Result<Vec<Divergences64>> {
-        self.require_f64()?;
-        let mut out = vec![Divergences64::default(); pairs.len()];
-        self.run(
-            pairs,
-            Metrics::ALL.into(),
-            bytemuck::cast_slice_mut(&mut out),
-            WaitMode::Offload,
-            0,
-        )
-        .await?;
-        Ok(out)
-    }
-
-    /// [`evaluate_f64`](Self::evaluate_f64) of the selected metrics into `out`
-    /// (`pairs.len() × metrics.len()` values, row-major, canonical order). Blocking.
-    pub fn evaluate_f64_metrics_into(
-        &self,
-        pairs: &[GaussianPair64],
-        metrics: Metrics,
-        out: &mut [f64],
-    ) -> Result<()> {
-        self.require_f64()?;
-        block_on(self.run(pairs, metrics.into(), out, WaitMode::Block, 0))
-    }
-
-    /// [`evaluate_f64_metrics_into`](Self::evaluate_f64_metrics_into) for async code.
-    pub async fn evaluate_f64_metrics_into_async(
-        &self,
-        pairs: &[GaussianPair64],
-        metrics: Metrics,
-        out: &mut [f64],
-    ) -> Result<()> {
-        self.require_f64()?;
-        self.run(pairs, metrics.into(), out, WaitMode::Offload, 0)
-            .await
-    }
-
-    /// Every measure and parameterisation in f64 on the GPU (blocking): the
-    /// selected `options.metrics` of pairs whose `sigma` fields hold `a1`,
-    /// `a2` in `options.param` (see [`Param`]), into `out`
-    /// (`pairs.len() × options.metrics.len()` values, row-major, canonical
-    /// order) — the f64 twin of [`evaluate_with`](Self::evaluate_with), a
-    /// mirror of [`cpu::evaluate_f64_with`](crate::cpu::evaluate_f64_with)
-    /// within 1e-14 of it and of the truth. Needs the f64 device features, as
-    /// [`evaluate_f64`](Self::evaluate_f64); validation follows the
-    /// evaluator's [`OnInvalid`] policy in the parameterisation.
-    pub fn evaluate_f64_with(
-        &self,
-        pairs: &[GaussianPair64],
-        options: EvalOptions,
-        out: &mut [f64],
-    ) -> Result<()> {
-        self.require_f64()?;
-        block_on(self.run(pairs, options, out, WaitMode::Block, 0))
-    }
-
-    /// [`evaluate_f64_with`](Self::evaluate_f64_with) for async code (see
-    /// [`evaluate_async`](Self::evaluate_async)).
-    pub async fn evaluate_f64_with_async(
-        &self,
-        pairs: &[GaussianPair64],
-        options: EvalOptions,
-        out: &mut [f64],
-    ) -> Result<()> {
-        self.require_f64()?;
-        self.run(pairs, options, out, WaitMode::Offload, 0).await
-    }
-
-    /// Cross-entropy, KL and entropy of pairs kept as a structure of arrays
-    /// (`mu1[i], sigma1[i], mu2[i], sigma2[i]` is pair `i`). Blocking.
-    pub fn evaluate_soa(
-        &self,
-        mu1: &[f32],
-        sigma1: &[f32],
-        mu2: &[f32],
-        sigma2: &[f32],
-    ) -> Result<Vec<Divergences>> {
-        let mut out = vec![Divergences::default(); mu1.len()];
-        block_on(self.run_soa(
-            [mu1, sigma1, mu2, sigma2],
-            Metrics::ALL.into(),
-            bytemuck::cast_slice_mut(&mut out),
-            WaitMode::Block,
-        ))?;
-        Ok(out)
-    }
-
-    /// [`evaluate_soa`](Self::evaluate_soa) with a metric selection, into `out`
-    /// (`len × metrics.len()` values). Blocking.
-    pub fn evaluate_soa_metrics_into(
-        &self,
-        columns: [&[f32]; 4],
-        metrics: Metrics,
-        out: &mut [f32],
-    ) -> Result<()> {
-        block_on(self.run_soa(columns, metrics.into(), out, WaitMode::Block))
-    }
-
-    /// [`evaluate_soa_metrics_into`](Self::evaluate_soa_metrics_into) with a
-    /// parameterisation: the columns are μ1, a1, μ2, a2. Blocking.
-    pub fn evaluate_soa_with(
-        &self,
-        columns: [&[f32]; 4],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        block_on(self.run_soa(columns, options, out, WaitMode::Block))
-    }
-
-    /// [`evaluate_soa_metrics_into`](Self::evaluate_soa_metrics_into) for async code.
-    pub async fn evaluate_soa_metrics_into_async(
-        &self,
-        columns: [&[f32]; 4],
-        metrics: Metrics,
-        out: &mut [f32],
-    ) -> Result<()> {
-        self.run_soa(columns, metrics.into(), out, WaitMode::Offload)
-            .await
-    }
-
-    async fn run_soa(
-        &self,
-        columns: [&[f32]; 4],
-        options: EvalOptions,
-        out: &mut [f32],
-        mode: WaitMode,
-    ) -> Result<()> {
-        let n = columns[0].len();
-        for c in &columns[1..] {
-            if c.len() != n {
-                return Err(Error::LengthMismatch {
-                    what: "structure-of-arrays column",
-                    expected: n as u64,
-                    got: c.len() as u64,
-                });
-            }
-        }
-        let k = options.metrics.len();
-        if n.checked_mul(k) != Some(out.len()) {
-            return Err(Error::LengthMismatch {
-                what: "output",
-                expected: (n as u64).saturating_mul(k as u64),
-                got: out.len() as u64,
-            });
-        }
-        // Interleave block by block into a bounded host buffer.
-        let block = (self.host_chunk_pairs as usize).max(1);
-        let mut pairs = Vec::with_capacity(n.min(block));
-        let [mu1, s1, mu2, s2] = columns;
-        let blocks = mu1
-            .chunks(block)
-            .zip(s1.chunks(block))
-            .zip(mu2.chunks(block).zip(s2.chunks(block)))
-            .zip(out.chunks_mut(block * k));
-        let mut start = 0;
-        for (((a, b), (c, d)), dst) in blocks {
-            pairs.clear();
-            pairs.extend(
-                a.iter()
-                    .zip(b)
-                    .zip(c.iter().zip(d))
-                    .map(|((&a, &b), (&c, &d))| GaussianPair::new(a, b, c, d)),
-            );
-            self.run(&pairs, options, dst, mode, start).await?;
-            start += pairs.len();
-        }
-        Ok(())
     }
 
     /// Act on a chunk's screen (taken during its copy, see
@@ -984,12 +597,12 @@ impl GpuEvaluator {
         &self,
         chunk: &[P],
         (any_invalid, any_fixup): (bool, bool),
-        param: Param,
+        (param, param_policy): (Param, OnInvalid),
         offset: usize,
         base: usize,
         fixups: &mut Vec<usize>,
     ) -> Result<()> {
-        if any_invalid && self.options.on_invalid == OnInvalid::Error {
+        if any_invalid && param_policy == OnInvalid::Error {
             P::validate_at(chunk, offset, param)?;
         }
         if !any_fixup {
@@ -1026,7 +639,7 @@ impl GpuEvaluator {
         }
     }
 
-    async fn run<P: HostPair>(
+    pub(crate) async fn run<P: HostPair>(
         &self,
         pairs: &[P],
         options: EvalOptions,
@@ -1069,7 +682,7 @@ impl GpuEvaluator {
                 k,
                 out,
                 mode,
-                (options.param, offset),
+                (options.param, options.on_invalid, offset),
                 &mut fixups,
             )
             .await?;
@@ -1103,7 +716,7 @@ impl GpuEvaluator {
         k: usize,
         out: &mut [P::Value],
         mode: WaitMode,
-        (param, offset): (Param, usize),
+        (param, on_invalid, offset): (Param, OnInvalid, usize),
         fixups: &mut Vec<usize>,
     ) -> Result<()> {
         let per_row = shape.per_row.max(1);
@@ -1157,7 +770,7 @@ impl GpuEvaluator {
             self.screened_chunk(
                 chunk_pairs,
                 screened?,
-                param,
+                (param, on_invalid),
                 offset + c * chunk,
                 c * chunk,
                 fixups,
@@ -1577,241 +1190,6 @@ impl GpuEvaluator {
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(x, y, 1);
-    }
-
-    /// Drop the bind groups cached by [`encode`](Self::encode) and friends.
-    /// Each cached bind group keeps its buffers alive (at most 16 are kept);
-    /// call this after dropping large buffers used with `encode` to release
-    /// their memory at once.
-    pub fn clear_encode_cache(&self) {
-        match self.encode_cache.lock() {
-            Ok(mut c) => c.clear(),
-            Err(p) => p.into_inner().clear(),
-        }
-    }
-
-    /// Record the evaluation of `count` pairs that already live on the device
-    /// into the caller's `encoder`: cross-entropy, KL and entropy, written to
-    /// `output` in the layout of [`Divergences`] (12 bytes per pair). No
-    /// submit, no host copies. See [`encode_metrics`](Self::encode_metrics).
-    pub fn encode(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        input: wgpu::BufferSlice<'_>,
-        output: wgpu::BufferSlice<'_>,
-        count: u64,
-    ) -> Result<()> {
-        self.encode_metrics(encoder, input, output, count, Metrics::ALL)
-    }
-
-    /// Record the evaluation of `count` [`GaussianPair`]s (16 bytes each, from
-    /// the start of `input`) into `encoder`, writing the selected `metrics`
-    /// (`metrics.len()` f32 per pair, canonical order) from the start of `output`.
-    ///
-    /// Both slices need `STORAGE` usage, offsets aligned to the device's
-    /// `min_storage_buffer_offset_alignment`, and room for `count` pairs;
-    /// anything else is [`Error::InvalidBuffer`] (checked here, so wgpu never
-    /// sees an invalid binding). Counts beyond one binding or one dispatch are
-    /// split into several bindings and passes. Bind groups are cached: after
-    /// the first call with the same buffers, offsets and count, a call creates
-    /// no wgpu object.
-    ///
-    /// Contract of the device path: invalid pairs (σ ≤ 0, NaN, ±inf) produce
-    /// NaN, since nothing is read back to report them; μ and μ1 − μ2 must not
-    /// be subnormal (a device may flush them to zero; subnormal σ is exact).
-    /// The buffers must belong to this evaluator's device.
-    pub fn encode_metrics(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        input: wgpu::BufferSlice<'_>,
-        output: wgpu::BufferSlice<'_>,
-        count: u64,
-        metrics: Metrics,
-    ) -> Result<()> {
-        self.encode_with(encoder, input, output, count, metrics.into())
-    }
-
-    /// [`encode_metrics`](Self::encode_metrics) with a parameterisation: the
-    /// pairs hold `(μ1, a1, μ2, a2)` in `options.param` (see [`crate::Param`]).
-    pub fn encode_with(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        input: wgpu::BufferSlice<'_>,
-        output: wgpu::BufferSlice<'_>,
-        count: u64,
-        options: EvalOptions,
-    ) -> Result<()> {
-        self.check_slice("input", &input, count, PAIR_BYTES)?;
-        let inputs = BindInputs::Pairs(input.buffer().clone(), input.offset());
-        self.encode_chunks(encoder, Layout::Pairs, inputs, output, count, options)
-    }
-
-    /// Record the gradients of `options.metrics` (cross-entropy and/or KL;
-    /// see [`crate::gradient`]) of `count` pairs on the device into `encoder`:
-    /// `4 × options.metrics.len()` f32 per pair from the start of `output`
-    /// (`[∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2]` per measure, cross-entropy first — the
-    /// layout of [`Gradients`] when both are selected). Same buffer checks,
-    /// chunking, caching and device-path contract as
-    /// [`encode_metrics`](Self::encode_metrics): what a training loop on the
-    /// GPU needs for a KL term without a round trip to the host.
-    pub fn encode_gradients(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        input: wgpu::BufferSlice<'_>,
-        output: wgpu::BufferSlice<'_>,
-        count: u64,
-        options: EvalOptions,
-    ) -> Result<()> {
-        crate::gradient::check_metrics(options.metrics)?;
-        self.check_slice("input", &input, count, PAIR_BYTES)?;
-        let inputs = BindInputs::Pairs(input.buffer().clone(), input.offset());
-        self.encode_chunks(encoder, Layout::Grad, inputs, output, count, options)
-    }
-
-    /// [`encode_metrics`](Self::encode_metrics) for data kept as a structure
-    /// of arrays: four f32 arrays μ1, σ1, μ2, σ2 of `count` values each.
-    pub fn encode_soa(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        input: SoaSlices<'_>,
-        output: wgpu::BufferSlice<'_>,
-        count: u64,
-        metrics: Metrics,
-    ) -> Result<()> {
-        self.encode_soa_with(encoder, input, output, count, metrics.into())
-    }
-
-    /// [`encode_soa`](Self::encode_soa) with a parameterisation: the four
-    /// arrays hold μ1, a1, μ2, a2 in `options.param`.
-    pub fn encode_soa_with(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        input: SoaSlices<'_>,
-        output: wgpu::BufferSlice<'_>,
-        count: u64,
-        options: EvalOptions,
-    ) -> Result<()> {
-        let names = ["mu1", "sigma1", "mu2", "sigma2"];
-        let slices = [input.mu1, input.sigma1, input.mu2, input.sigma2];
-        for (name, slice) in names.iter().zip(&slices) {
-            self.check_slice(name, slice, count, 4)?;
-        }
-        let inputs = BindInputs::Soa(slices.map(|s| (s.buffer().clone(), s.offset())));
-        self.encode_chunks(encoder, Layout::Soa, inputs, output, count, options)
-    }
-
-    fn encode_chunks(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        layout: Layout,
-        inputs: BindInputs,
-        output: wgpu::BufferSlice<'_>,
-        count: u64,
-        options: EvalOptions,
-    ) -> Result<()> {
-        let per_metric = match layout {
-            Layout::Grad => crate::gradient::PER_MEASURE,
-            _ => 1,
-        };
-        let k = options.metrics.len() * per_metric;
-        let value_bytes = 4 * k as u64;
-        self.check_slice("output", &output, count, value_bytes)?;
-        let aliased = match &inputs {
-            BindInputs::Pairs(b, _) => b == output.buffer(),
-            BindInputs::Soa(a) => a.iter().any(|(b, _)| b == output.buffer()),
-        };
-        if aliased {
-            return Err(Error::InvalidBuffer(
-                "the output buffer is also an input buffer; a buffer cannot be bound both \
-                 read-only and writable in one pass (use separate buffers)"
-                    .into(),
-            ));
-        }
-        let pipeline = self
-            .kernel
-            .pipeline(&self.device, layout, options, &self.counters)
-            .ok_or_else(|| {
-                Error::Unsupported(
-                    "structure-of-arrays input needs 5 storage buffers per shader stage; \
-                     this device has fewer (use the array-of-pairs layout)"
-                        .into(),
-                )
-            })?;
-        // A chunk's input and output must each fit one binding (with many
-        // measures the output is the larger).
-        let per_binding =
-            (self.max_binding / value_bytes.max(PAIR_BYTES)) / CHUNK_GRANULE * CHUNK_GRANULE;
-        let chunk = self.chunk_pairs.min(per_binding.max(CHUNK_GRANULE));
-        for (start, len) in chunk_ranges(count, chunk) {
-            let key = BindKey {
-                inputs: inputs.advanced(start),
-                output: output.buffer().clone(),
-                output_offset: output.offset() + start * value_bytes,
-                pairs: len,
-                k,
-            };
-            let bind_group = {
-                let mut cache = match self.encode_cache.lock() {
-                    Ok(c) => c,
-                    Err(p) => p.into_inner(),
-                };
-                match cache.get(&key) {
-                    Some(bg) => bg.clone(),
-                    None => {
-                        if cache.len() >= ENCODE_CACHE_ENTRIES {
-                            cache.clear();
-                        }
-                        let bg =
-                            self.bind_group(&key.inputs, &key.output, key.output_offset, len, k);
-                        cache.insert(key, bg.clone());
-                        bg
-                    }
-                }
-            };
-            self.record_pass(encoder, &pipeline, &bind_group, len);
-        }
-        Ok(())
-    }
-
-    fn check_slice(
-        &self,
-        what: &str,
-        slice: &wgpu::BufferSlice<'_>,
-        count: u64,
-        bytes_per_pair: u64,
-    ) -> Result<()> {
-        if count == 0 {
-            return Err(Error::InvalidBuffer(
-                "count is 0: there is nothing to encode".into(),
-            ));
-        }
-        let usage = slice.buffer().usage();
-        if !usage.contains(wgpu::BufferUsages::STORAGE) {
-            return Err(Error::InvalidBuffer(format!(
-                "the {what} buffer lacks STORAGE usage (has {usage:?})"
-            )));
-        }
-        let offset = slice.offset();
-        if !offset.is_multiple_of(self.offset_alignment) {
-            return Err(Error::InvalidBuffer(format!(
-                "the {what} offset {offset} is not a multiple of \
-                 min_storage_buffer_offset_alignment ({})",
-                self.offset_alignment
-            )));
-        }
-        match count.checked_mul(bytes_per_pair) {
-            Some(need) if need <= slice.size() => Ok(()),
-            need => Err(Error::InvalidBuffer(format!(
-                "the {what} slice holds {} bytes; {count} pairs need {}",
-                slice.size(),
-                need.map_or("more than 2^64".to_string(), |b| b.to_string())
-            ))),
-        }
-    }
-
-    /// The largest single binding this device allows, in bytes.
-    pub fn max_binding_bytes(&self) -> u64 {
-        self.max_binding
     }
 }
 

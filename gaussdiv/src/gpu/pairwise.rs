@@ -106,37 +106,9 @@ fn cell_pair(p: &[Gaussian], q: &[Gaussian], i: usize, j: usize) -> Option<Gauss
 
 impl GpuEvaluator {
     /// `options.metrics` of every (p_i, q_j) into `out`, row-major
-    /// (`out[(i·M + j)·k + m]`, `k = options.metrics.len()`), computed on the
-    /// device from the two arrays themselves (`shaders/pairwise.wgsl`): only
-    /// the N·M·k results are read back. The `sigma` fields hold the
-    /// parameter of `options.param`. Invalid input is reported (or gives NaN,
-    /// per the evaluator's policy) for the first invalid cell in row-major
-    /// order, indexed `i·M + j`. Blocking. Results equal the per-pair path's
-    /// bit for bit (same kernel function); [`crate::layout::pairwise_with`]
-    /// uses this on the GPU backend.
-    pub fn pairwise_with(
-        &self,
-        p: &[Gaussian],
-        q: &[Gaussian],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        block_on(self.run_pairwise(p, q, options, out, WaitMode::Block))
-    }
-
-    /// [`pairwise_with`](Self::pairwise_with) for async code.
-    pub async fn pairwise_with_async(
-        &self,
-        p: &[Gaussian],
-        q: &[Gaussian],
-        options: EvalOptions,
-        out: &mut [f32],
-    ) -> Result<()> {
-        self.run_pairwise(p, q, options, out, WaitMode::Offload)
-            .await
-    }
-
-    async fn run_pairwise(
+    /// (`out[(i·M + j)·k + m]`), computed on the device from the two arrays
+    /// themselves (`shaders/pairwise.wgsl`): only the N·M·k results are read back.
+    pub(crate) async fn run_pairwise(
         &self,
         p: &[Gaussian],
         q: &[Gaussian],
@@ -146,12 +118,12 @@ impl GpuEvaluator {
     ) -> Result<()> {
         let k = options.metrics.len();
         let (n, m) = (p.len(), q.len());
-        let cells = crate::layout::pairwise_cells(n, m, k, out.len())?;
+        let cells = crate::batch::pairwise_cells(n, m, k, out.len())?;
         if cells == 0 {
             return Ok(());
         }
         self.check_alive()?;
-        if self.options.on_invalid == OnInvalid::Error {
+        if options.on_invalid == OnInvalid::Error {
             validate_cells(p, q, options)?;
         }
         let (n64, m64) = (n as u64, m as u64);
@@ -300,7 +272,7 @@ impl GpuEvaluator {
     /// bind group and pass per block; nothing is cached between calls. Device-path contract as for `encode`:
     /// invalid inputs give NaN; means must not be subnormal.
     #[allow(clippy::too_many_arguments)]
-    pub fn encode_pairwise(
+    pub(crate) fn encode_pairwise(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         p: wgpu::BufferSlice<'_>,

@@ -1,0 +1,377 @@
+//! The layouts a batch comes in ([`Batch`] on the host, [`DeviceBatch`] on
+//! the device) and, per precision, which internal path evaluates each of
+//! them on the CPU and on the GPU ([`Elem`]).
+
+use crate::cpu;
+use crate::error::{Error, Result};
+use crate::gpu::{GpuEvaluator, WaitMode};
+use crate::pair::{EvalOptions, Float, Gaussian, GaussianPair, GaussianPair64};
+use crate::validate;
+use std::future::Future;
+
+/// A batch in host memory, in one of four layouts. `T` is the precision
+/// (`f32` or `f64`) of the inputs and of the output.
+///
+/// The output of a call is row-major: [`Request::values_per_pair`](crate::Request::values_per_pair)
+/// values per pair ([`Batch::Pairs`], [`Batch::Columns`]), per cell
+/// ([`Batch::Pairwise`]) or per row ([`Batch::Diagonal`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Batch<'a, T: Float> {
+    /// An array of pairs.
+    Pairs(&'a [GaussianPair<T>]),
+    /// The same pairs kept as a structure of arrays: μ1, a1, μ2, a2, of one
+    /// length (pair `i` is the `i`-th value of each).
+    Columns([&'a [T]; 4]),
+    /// Every p_i against every q_j, like `cdist`: N·M cells, cell (i, j) at
+    /// output row `i·M + j`. Broadcast (many p against one q, e.g. the VAE
+    /// prior N(0, 1)) is `q` of length 1.
+    Pairwise {
+        /// The first distributions p_i (N of them).
+        p: &'a [Gaussian<T>],
+        /// The second distributions q_j (M of them).
+        q: &'a [Gaussian<T>],
+    },
+    /// Diagonal multivariate Gaussians p = N(μ1, diag(σ1²)), q = N(μ2,
+    /// diag(σ2²)) of `dims` dimensions: `pairs` holds the rows one after the
+    /// other (row `r`, dim `d` at `pairs[r·dims + d]`), and each row gets the
+    /// measures of its joint distributions. The additive measures are sums
+    /// over the dims (compensated; formed on the GPU by the kernel itself),
+    /// the Bhattacharyya coefficient exp(−Σ D_B), Hellinger √(1 − exp(−Σ D_B)),
+    /// 2-Wasserstein √(Σ W_d²). Measures only (no gradients).
+    Diagonal {
+        /// N·`dims` pairs.
+        pairs: &'a [GaussianPair<T>],
+        /// Dimensions per row (≥ 1).
+        dims: usize,
+    },
+}
+
+impl<'a, T: Float> Batch<'a, T> {
+    /// The number of pairs the batch evaluates (the routing's size).
+    pub(crate) fn elements(&self) -> usize {
+        match self {
+            Batch::Pairs(p) | Batch::Diagonal { pairs: p, .. } => p.len(),
+            Batch::Columns(c) => c[0].len(),
+            Batch::Pairwise { p, q } => p.len().saturating_mul(q.len()),
+        }
+    }
+
+    /// The same batch viewed in the precision `U` (the identity cast; `None`
+    /// when `U` is not `T`).
+    pub(crate) fn cast<U: Float>(self) -> Option<Batch<'a, U>> {
+        if T::PRECISION != U::PRECISION {
+            return None;
+        }
+        Some(match self {
+            Batch::Pairs(p) => Batch::Pairs(bytemuck::try_cast_slice(p).ok()?),
+            Batch::Columns([a, b, c, d]) => Batch::Columns([
+                bytemuck::try_cast_slice(a).ok()?,
+                bytemuck::try_cast_slice(b).ok()?,
+                bytemuck::try_cast_slice(c).ok()?,
+                bytemuck::try_cast_slice(d).ok()?,
+            ]),
+            Batch::Pairwise { p, q } => Batch::Pairwise {
+                p: bytemuck::try_cast_slice(p).ok()?,
+                q: bytemuck::try_cast_slice(q).ok()?,
+            },
+            Batch::Diagonal { pairs, dims } => Batch::Diagonal {
+                pairs: bytemuck::try_cast_slice(pairs).ok()?,
+                dims,
+            },
+        })
+    }
+}
+
+/// The inputs of a batch that lives on the device (in the app's buffers),
+/// for [`Evaluator::encode`](crate::Evaluator::encode). f32 only. Every
+/// slice needs `STORAGE` usage, an offset aligned to the device's
+/// `min_storage_buffer_offset_alignment` and room for its values.
+#[derive(Clone, Copy, Debug)]
+pub enum DeviceInput<'a> {
+    /// `count` [`GaussianPair`]s (16 bytes each) from the start of the slice.
+    Pairs {
+        /// The pairs.
+        pairs: wgpu::BufferSlice<'a>,
+        /// How many.
+        count: u64,
+    },
+    /// Four arrays of `count` f32 each: μ1, a1, μ2, a2.
+    Columns {
+        /// The arrays.
+        columns: [wgpu::BufferSlice<'a>; 4],
+        /// Values per array.
+        count: u64,
+    },
+    /// `n` [`Gaussian`]s p (8 bytes each) against `m` Gaussians q: `n·m`
+    /// cells, row-major. p and q are bound whole: each must fit one binding.
+    Pairwise {
+        /// The Gaussians p.
+        p: wgpu::BufferSlice<'a>,
+        /// How many p.
+        n: u64,
+        /// The Gaussians q.
+        q: wgpu::BufferSlice<'a>,
+        /// How many q.
+        m: u64,
+    },
+    /// `rows` rows of `dims` pairs (row `r`, dim `d` at pair `r·dims + d`).
+    Diagonal {
+        /// The pairs.
+        pairs: wgpu::BufferSlice<'a>,
+        /// Rows (output rows).
+        rows: u64,
+        /// Dimensions per row.
+        dims: u64,
+    },
+}
+
+/// A batch on the device: its inputs and the slice the results go to
+/// ([`Request::values_per_pair`](crate::Request::values_per_pair) f32 per
+/// pair, cell or row, from the start of `output`; `STORAGE` usage; it may
+/// not be one of the input buffers).
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceBatch<'a> {
+    /// The inputs.
+    pub input: DeviceInput<'a>,
+    /// The results.
+    pub output: wgpu::BufferSlice<'a>,
+}
+
+/// What a layout needs from the GPU, for the routing's capability check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Job {
+    Measures,
+    Gradients,
+    Pairwise,
+    Diagonal,
+}
+
+/// One precision's internal paths (implemented for f32 and f64).
+pub(crate) trait Elem: Float {
+    /// The measures of an array of pairs on the CPU (invalid pairs NaN).
+    fn cpu_measures(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
+    /// The gradients of an array of pairs on the CPU (invalid pairs NaN).
+    fn cpu_gradients(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self])
+        -> Result<()>;
+    /// The diagonal layout on the CPU (rows with an invalid element NaN).
+    fn cpu_diagonal(
+        pairs: &[GaussianPair<Self>],
+        dims: usize,
+        o: EvalOptions,
+        out: &mut [Self],
+    ) -> Result<()>;
+    /// Ok, or the first invalid pair (index `offset + i`).
+    fn validate(pairs: &[GaussianPair<Self>], o: EvalOptions, offset: usize) -> Result<()>;
+    /// Whether the GPU runs `job` in this precision.
+    fn gpu_can(g: &GpuEvaluator, job: Job) -> bool;
+    /// Measures or gradients of an array of pairs on the GPU.
+    fn gpu_pairs<'a>(
+        g: &'a GpuEvaluator,
+        pairs: &'a [GaussianPair<Self>],
+        o: EvalOptions,
+        gradients: bool,
+        out: &'a mut [Self],
+        mode: WaitMode,
+    ) -> impl Future<Output = Result<()>> + Send + 'a;
+    /// The pairwise layout on the GPU from the Gaussians themselves, when
+    /// the kernel can (else `None`: the caller forms the pairs).
+    fn gpu_pairwise<'a>(
+        g: &'a GpuEvaluator,
+        p: &'a [Gaussian<Self>],
+        q: &'a [Gaussian<Self>],
+        o: EvalOptions,
+        out: &'a mut [Self],
+        mode: WaitMode,
+    ) -> Option<impl Future<Output = Result<()>> + Send + 'a>;
+    /// The diagonal layout on the GPU.
+    fn gpu_diagonal<'a>(
+        g: &'a GpuEvaluator,
+        pairs: &'a [GaussianPair<Self>],
+        dims: usize,
+        o: EvalOptions,
+        out: &'a mut [Self],
+        mode: WaitMode,
+    ) -> impl Future<Output = Result<()>> + Send + 'a;
+}
+
+impl Elem for f32 {
+    fn cpu_measures(pairs: &[GaussianPair], o: EvalOptions, out: &mut [f32]) -> Result<()> {
+        cpu::evaluate_with(pairs, o, out)
+    }
+
+    fn cpu_gradients(pairs: &[GaussianPair], o: EvalOptions, out: &mut [f32]) -> Result<()> {
+        crate::gradient::cpu_gradients_with(pairs, o, out)
+    }
+
+    fn cpu_diagonal(
+        pairs: &[GaussianPair],
+        dims: usize,
+        o: EvalOptions,
+        out: &mut [f32],
+    ) -> Result<()> {
+        cpu::diagonal_with(pairs, dims, o, out)
+    }
+
+    fn validate(pairs: &[GaussianPair], o: EvalOptions, offset: usize) -> Result<()> {
+        validate::validate_param_at(pairs, o.param, offset)
+    }
+
+    fn gpu_can(_: &GpuEvaluator, _: Job) -> bool {
+        true
+    }
+
+    fn gpu_pairs<'a>(
+        g: &'a GpuEvaluator,
+        pairs: &'a [GaussianPair],
+        o: EvalOptions,
+        gradients: bool,
+        out: &'a mut [f32],
+        mode: WaitMode,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        async move {
+            if gradients {
+                g.gradients_f32(pairs, o, out, mode).await
+            } else {
+                g.run(pairs, o, out, mode, 0).await
+            }
+        }
+    }
+
+    fn gpu_pairwise<'a>(
+        g: &'a GpuEvaluator,
+        p: &'a [Gaussian],
+        q: &'a [Gaussian],
+        o: EvalOptions,
+        out: &'a mut [f32],
+        mode: WaitMode,
+    ) -> Option<impl Future<Output = Result<()>> + Send + 'a> {
+        // The device-resident kernel binds p and q whole.
+        let fits = |len: usize| (len as u64).saturating_mul(8) <= g.max_binding_bytes();
+        (fits(p.len()) && fits(q.len())).then(|| g.run_pairwise(p, q, o, out, mode))
+    }
+
+    fn gpu_diagonal<'a>(
+        g: &'a GpuEvaluator,
+        pairs: &'a [GaussianPair],
+        dims: usize,
+        o: EvalOptions,
+        out: &'a mut [f32],
+        mode: WaitMode,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        g.run_diagonal(pairs, dims, o, out, mode)
+    }
+}
+
+impl Elem for f64 {
+    fn cpu_measures(pairs: &[GaussianPair64], o: EvalOptions, out: &mut [f64]) -> Result<()> {
+        cpu::evaluate_f64_with(pairs, o, out)
+    }
+
+    fn cpu_gradients(pairs: &[GaussianPair64], o: EvalOptions, out: &mut [f64]) -> Result<()> {
+        crate::gradient::cpu_gradients_f64_with(pairs, o, out)
+    }
+
+    fn cpu_diagonal(
+        pairs: &[GaussianPair64],
+        dims: usize,
+        o: EvalOptions,
+        out: &mut [f64],
+    ) -> Result<()> {
+        cpu::diagonal_f64_with(pairs, dims, o, out)
+    }
+
+    fn validate(pairs: &[GaussianPair64], o: EvalOptions, offset: usize) -> Result<()> {
+        validate::validate_param_f64_at(pairs, o.param, offset)
+    }
+
+    fn gpu_can(g: &GpuEvaluator, job: Job) -> bool {
+        g.supports_f64() && matches!(job, Job::Measures | Job::Pairwise)
+    }
+
+    fn gpu_pairs<'a>(
+        g: &'a GpuEvaluator,
+        pairs: &'a [GaussianPair64],
+        o: EvalOptions,
+        gradients: bool,
+        out: &'a mut [f64],
+        mode: WaitMode,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        async move {
+            if gradients {
+                return Err(unsupported_f64("gradients"));
+            }
+            g.run(pairs, o, out, mode, 0).await
+        }
+    }
+
+    fn gpu_pairwise<'a>(
+        _: &'a GpuEvaluator,
+        _: &'a [Gaussian64],
+        _: &'a [Gaussian64],
+        _: EvalOptions,
+        _: &'a mut [f64],
+        _: WaitMode,
+    ) -> Option<impl Future<Output = Result<()>> + Send + 'a> {
+        // The f64 cells are formed on the host and evaluated by the per-pair kernel.
+        None::<std::future::Ready<Result<()>>>
+    }
+
+    fn gpu_diagonal<'a>(
+        _: &'a GpuEvaluator,
+        _: &'a [GaussianPair64],
+        _: usize,
+        _: EvalOptions,
+        _: &'a mut [f64],
+        _: WaitMode,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        std::future::ready(Err(unsupported_f64("the diagonal layout")))
+    }
+}
+
+use crate::pair::Gaussian64;
+
+fn unsupported_f64(what: &str) -> Error {
+    Error::Unsupported(format!(
+        "{what} in f64 on the GPU is not available; use Backend::Cpu or Backend::Auto"
+    ))
+}
+
+/// The number of cells N·M of a pairwise batch, after checking that `out`
+/// holds N·M·k values.
+pub(crate) fn pairwise_cells(n: usize, m: usize, k: usize, out_len: usize) -> Result<usize> {
+    let cells = n.checked_mul(m).ok_or_else(|| {
+        Error::TooLarge(format!(
+            "{n} × {m} pairs do not fit this platform's address space"
+        ))
+    })?;
+    let expected = cells
+        .checked_mul(k)
+        .ok_or_else(|| Error::TooLarge(format!("{cells} × {k} values")))?;
+    if out_len != expected {
+        return Err(Error::LengthMismatch {
+            what: "pairwise output",
+            expected: expected as u64,
+            got: out_len as u64,
+        });
+    }
+    Ok(cells)
+}
+
+/// An invalid-input error of a block names the pair's index within the
+/// block; make it the index in the whole batch.
+pub(crate) fn absolute_index(e: Error, base: usize) -> Error {
+    match e {
+        Error::InvalidInput {
+            index,
+            field,
+            value,
+            reason,
+        } => Error::InvalidInput {
+            index: base + index,
+            field,
+            value,
+            reason,
+        },
+        other => other,
+    }
+}
