@@ -4,7 +4,10 @@
 use super::eval::parse_metrics;
 use super::{CliError, ParamArg};
 use gaussdiv::wgpu;
-use gaussdiv::{cpu, EvalOptions, GaussianPair, GpuEvaluator, Param, Tolerance};
+use gaussdiv::{
+    Backend, Batch, DeviceBatch, DeviceInput, Evaluator, GaussianPair, OnInvalid, Param, Request,
+    Tolerance,
+};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -83,26 +86,39 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn worst(
     pairs: &[GaussianPair],
-    options: EvalOptions,
+    request: &Request,
     out: &[f32],
     tol: Tolerance,
 ) -> Result<f64, CliError> {
-    let r = gaussdiv::verify::verify_with(pairs, options, out, tol)?;
+    let r = gaussdiv::verify(Batch::Pairs(pairs), request, out, tol)?;
     Ok(r.metrics
         .iter()
         .filter_map(|m| m.worst.map(|w| w.error))
         .fold(0.0, f64::max))
 }
 
-fn bench_cpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Row, CliError> {
-    let mut out = vec![0f32; pairs.len() * set.metrics.len()];
-    cpu::evaluate_with(pairs, set, &mut out)?;
+/// End-to-end runs of one evaluator: the first as a warm-up, then `runs` timed.
+fn timed(
+    ev: &Evaluator,
+    pairs: &[GaussianPair],
+    request: &Request,
+    out: &mut [f32],
+    runs: usize,
+) -> Result<Vec<Duration>, CliError> {
+    ev.evaluate(Batch::Pairs(pairs), request, out)?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        cpu::evaluate_with(pairs, set, &mut out)?;
+        ev.evaluate(Batch::Pairs(pairs), request, out)?;
         times.push(t.elapsed());
     }
+    Ok(times)
+}
+
+fn bench_cpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<Row, CliError> {
+    let ev = Evaluator::new(Backend::Cpu)?;
+    let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
+    let times = timed(&ev, pairs, request, &mut out, runs)?;
     Ok(Row {
         backend: "cpu",
         chose: None,
@@ -110,28 +126,31 @@ fn bench_cpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Ro
         pairs: pairs.len(),
         median: median(times),
         kernel_median: None,
-        worst_error: worst(pairs, set, &out, Tolerance::CPU_F32)?,
+        worst_error: worst(pairs, request, &out, Tolerance::CPU_F32)?,
         runs,
     })
 }
 
-fn bench_gpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Row, CliError> {
-    let gpu = GpuEvaluator::new().map_err(|e| CliError {
+fn bench_gpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<Row, CliError> {
+    let gpu = Evaluator::new(Backend::Gpu).map_err(|e| CliError {
         code: 3,
         message: format!("bench --backend gpu: {e}"),
     })?;
-    let mut out = vec![0f32; pairs.len() * set.metrics.len()];
-    gpu.evaluate_with(pairs, set, &mut out)?;
-    let worst_error = worst(pairs, set, &out, Tolerance::GPU_F32)?;
+    let (device, queue) = gpu
+        .device()
+        .ok_or_else(|| CliError::input("internal: a GPU evaluator without a device"))?;
+    let k = request.values_per_pair();
+    let mut out = vec![0f32; pairs.len() * k];
+    gpu.evaluate(Batch::Pairs(pairs), request, &mut out)?;
+    let worst_error = worst(pairs, request, &out, Tolerance::GPU_F32)?;
 
     // Kernel only: the data already on the device; submit to completion.
     // (Skipped when the batch does not fit one device buffer: the end-to-end
     // path chunks, this measurement does not.)
-    let device = gpu.device();
     let fits = |bytes: u64| bytes <= device.limits().max_buffer_size;
     let kernel_buffers = (!pairs.is_empty()
         && fits(pairs.len() as u64 * 16)
-        && fits((pairs.len() * set.metrics.len() * 4) as u64))
+        && fits((pairs.len() * k * 4) as u64))
     .then(|| {
         let input = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("bench input"),
@@ -139,11 +158,10 @@ fn bench_gpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Ro
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        gpu.queue()
-            .write_buffer(&input, 0, bytemuck::cast_slice(pairs));
+        queue.write_buffer(&input, 0, bytemuck::cast_slice(pairs));
         let output = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("bench output"),
-            size: (pairs.len() * set.metrics.len() * 4) as u64,
+            size: (pairs.len() * k * 4) as u64,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
@@ -155,14 +173,15 @@ fn bench_gpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Ro
             let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("bench kernel"),
             });
-            gpu.encode_with(
-                &mut enc,
-                input.slice(..),
-                output.slice(..),
-                pairs.len() as u64,
-                set,
-            )?;
-            let idx = gpu.queue().submit([enc.finish()]);
+            let batch = DeviceBatch {
+                input: DeviceInput::Pairs {
+                    pairs: input.slice(..),
+                    count: pairs.len() as u64,
+                },
+                output: output.slice(..),
+            };
+            gpu.encode(&mut enc, batch, request)?;
+            let idx = queue.submit([enc.finish()]);
             device
                 .poll(wgpu::PollType::Wait {
                     submission_index: Some(idx),
@@ -180,7 +199,7 @@ fn bench_gpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Ro
     let mut kernel = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        gpu.evaluate_with(pairs, set, &mut out)?;
+        gpu.evaluate(Batch::Pairs(pairs), request, &mut out)?;
         times.push(t.elapsed());
         if let Some(b) = &kernel_buffers {
             kernel.push(kernel_once(b)?);
@@ -191,7 +210,8 @@ fn bench_gpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Ro
         backend: "gpu",
         chose: None,
         device: gpu
-            .adapter()
+            .gpu_info()
+            .and_then(|i| i.adapter)
             .map(|a| format!("{} ({:?})", a.info.name, a.info.backend))
             .unwrap_or_default(),
         pairs: pairs.len(),
@@ -202,16 +222,10 @@ fn bench_gpu(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Ro
     })
 }
 
-fn bench_auto(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<Row, CliError> {
-    let ev = gaussdiv::Evaluator::with_policy(gaussdiv::Backend::Auto, gaussdiv::OnInvalid::Nan)?;
-    let mut out = vec![0f32; pairs.len() * set.metrics.len()];
-    ev.evaluate_with(pairs, set, &mut out)?;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        ev.evaluate_with(pairs, set, &mut out)?;
-        times.push(t.elapsed());
-    }
+fn bench_auto(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<Row, CliError> {
+    let ev = Evaluator::new(Backend::Auto)?;
+    let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
+    let times = timed(&ev, pairs, request, &mut out, runs)?;
     let on_gpu = ev.uses_gpu_for(pairs.len());
     let tol = if on_gpu {
         Tolerance::GPU_F32
@@ -236,7 +250,7 @@ fn bench_auto(pairs: &[GaussianPair], set: EvalOptions, runs: usize) -> Result<R
         pairs: pairs.len(),
         median: median(times),
         kernel_median: None,
-        worst_error: worst(pairs, set, &out, tol)?,
+        worst_error: worst(pairs, request, &out, tol)?,
         runs,
     })
 }
@@ -262,7 +276,9 @@ fn json_str(s: &str) -> String {
 pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
     let (_, metrics, _) = parse_metrics(&args.metrics)?;
     let param: Param = args.param.into();
-    let set = EvalOptions::new(metrics, param);
+    let request = Request::measures(metrics)
+        .with_param(param)
+        .with_on_invalid(OnInvalid::Nan);
     let runs = args.runs.max(1);
     let mut backends = Vec::new();
     for b in args
@@ -287,9 +303,9 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
     let mut rows = Vec::new();
     for b in backends {
         rows.push(match b {
-            "gpu" => bench_gpu(&pairs, set, runs)?,
-            "auto" => bench_auto(&pairs, set, runs)?,
-            _ => bench_cpu(&pairs, set, runs)?,
+            "gpu" => bench_gpu(&pairs, &request, runs)?,
+            "auto" => bench_auto(&pairs, &request, runs)?,
+            _ => bench_cpu(&pairs, &request, runs)?,
         });
     }
     if args.json {

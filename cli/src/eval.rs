@@ -3,11 +3,9 @@
 
 use super::io::{self, Rows, Values};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg, ProgressArg};
-use gaussdiv::gradient;
-use gaussdiv::verify::{gradient_error, gradient_scales, verify_f64_with, verify_with};
 use gaussdiv::{
-    cpu, Backend, EvalOptions, Evaluator, GpuEvaluator, GpuOptions, Metric, Metrics, OnInvalid,
-    Param, Tolerance, VerifyReport,
+    Backend, Batch, Evaluator, Metric, Metrics, OnInvalid, Param, Request, Tolerance,
+    VerifyReport,
 };
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
@@ -21,13 +19,9 @@ const CHUNK_ROWS: usize = 1 << 20;
 pub fn parse_metrics(list: &str) -> Result<(Vec<Metric>, Metrics, Vec<usize>), CliError> {
     let mut wanted = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let m = Metric::from_name(name).ok_or_else(|| {
-            let valid: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
-            CliError::input(format!(
-                "unknown metric {name:?} in --metrics (valid: {})",
-                valid.join(", ")
-            ))
-        })?;
+        let m: Metric = name
+            .parse()
+            .map_err(|e: gaussdiv::Error| CliError::input(format!("--metrics: {e}")))?;
         if !wanted.contains(&m) {
             wanted.push(m);
         }
@@ -40,29 +34,18 @@ pub fn parse_metrics(list: &str) -> Result<(Vec<Metric>, Metrics, Vec<usize>), C
     Ok((wanted, set, order))
 }
 
-/// The evaluator for `backend` (f32). Callers validate while parsing, so
-/// the evaluator's policy is NaN. `--backend gpu` without an adapter is exit 3;
-/// `auto` falls back to the CPU and says so on stderr.
+/// The evaluator for `backend`, both precisions. `--backend gpu` without an
+/// adapter is exit 3; `auto` falls back to the CPU and says so on stderr.
 pub fn evaluator_for(backend: BackendArg) -> Result<Evaluator, CliError> {
     match backend {
-        BackendArg::Cpu => Ok(Evaluator::with_policy(Backend::Cpu, OnInvalid::Nan)?),
-        BackendArg::Gpu => {
-            let options = GpuOptions {
-                on_invalid: OnInvalid::Nan,
-                ..GpuOptions::default()
-            };
-            match GpuEvaluator::with_options(options) {
-                Ok(g) => Ok(Evaluator::from_gpu(g)),
-                Err(e) => Err(CliError {
-                    code: 3,
-                    message: format!("--backend gpu: {e}"),
-                }),
-            }
-        }
+        BackendArg::Cpu => Ok(Evaluator::new(Backend::Cpu)?),
+        BackendArg::Gpu => Evaluator::new(Backend::Gpu).map_err(|e| CliError {
+            code: 3,
+            message: format!("--backend gpu: {e}"),
+        }),
         BackendArg::Auto => {
-            let ev = Evaluator::with_policy(Backend::Auto, OnInvalid::Nan)?;
-            if ev.gpu().is_none() {
-                let why = ev.fallback_reason().unwrap_or("no GPU");
+            let ev = Evaluator::new(Backend::Auto)?;
+            if let Some(why) = ev.fallback_reason() {
                 eprintln!("gaussdiv: {why}; falling back to the CPU");
             }
             Ok(ev)
@@ -70,34 +53,19 @@ pub fn evaluator_for(backend: BackendArg) -> Result<Evaluator, CliError> {
     }
 }
 
-/// The GPU evaluator for `--precision f64 --backend gpu`: exit 3 without an
-/// adapter or without the device features the f64 kernel needs.
-pub fn gpu_f64_evaluator() -> Result<GpuEvaluator, CliError> {
-    let options = GpuOptions {
-        on_invalid: OnInvalid::Nan,
-        ..GpuOptions::default()
-    };
-    let gpu = GpuEvaluator::with_options(options).map_err(|e| CliError {
-        code: 3,
-        message: format!("--backend gpu: {e}"),
-    })?;
-    if !gpu.supports_f64() {
-        let missing: Vec<&str> = gpu
-            .missing_f64_features()
-            .iter_names()
-            .map(|(name, _)| name)
-            .collect();
-        let adapter = gpu.adapter().map(|a| a.to_string()).unwrap_or_default();
-        return Err(CliError {
+/// `--backend gpu --precision f64` needs the f64 device features: exit 3 without them.
+fn check_gpu_f64(evaluator: &Evaluator) -> Result<(), CliError> {
+    match evaluator.gpu_info() {
+        Some(info) if evaluator.backend() == Backend::Gpu && !info.supports_f64 => Err(CliError {
             code: 3,
             message: format!(
-                "--backend gpu --precision f64: the adapter {adapter} lacks the device \
-                 feature(s) {} that f64 on the GPU needs (use --backend cpu or auto)",
-                missing.join(", ")
+                "--backend gpu --precision f64: the adapter {} lacks the device features \
+                 SHADER_F64 and SHADER_INT64 that f64 on the GPU needs (use --backend cpu or auto)",
+                info.adapter.map(|a| a.to_string()).unwrap_or_default()
             ),
-        });
+        }),
+        _ => Ok(()),
     }
-    Ok(gpu)
 }
 
 /// What the writer thread receives.
@@ -207,11 +175,16 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     let f64_mode = args.precision == PrecisionArg::F64;
     // Input first, so that bad input and usage errors come before any GPU work.
     let param: Param = args.param.into();
-    let options = EvalOptions::new(set, param);
+    // The readers reject invalid rows (naming row and column) under the
+    // error policy, so the evaluator's own policy is NaN.
+    let request = if args.gradients {
+        Request::gradients(set)
+    } else {
+        Request::measures(set)
+    }
+    .with_param(param)
+    .with_on_invalid(OnInvalid::Nan);
     let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error, param)?;
-    // f64: the GPU kernel with `--backend gpu` (every measure and
-    // parameterisation); `auto` and `cpu` use the CPU reference path (fast on
-    // all cores, and the reference itself).
     let dims = args.dims.map_or(1, |d| d as usize);
     if args.gradients && args.verify && f64_mode {
         return Err(CliError::input(
@@ -224,29 +197,12 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
             "--dims cannot be combined with --gradients or --verify",
         ));
     }
-    let gpu64 = if f64_mode && args.backend == BackendArg::Gpu {
-        if args.dims.is_some() {
-            return Err(CliError::input(
-                "--dims --precision f64 runs on the CPU (use --backend cpu or auto)",
-            ));
-        }
-        if args.gradients {
-            return Err(CliError::input(
-                "--gradients --precision f64 runs on the CPU (use --backend cpu or auto)",
-            ));
-        }
-        Some(gpu_f64_evaluator()?)
-    } else {
-        None
-    };
-    let evaluator = if f64_mode {
-        None
-    } else {
-        Some(evaluator_for(args.backend)?)
-    };
+    let evaluator = evaluator_for(args.backend)?;
+    if f64_mode {
+        check_gpu_f64(&evaluator)?;
+    }
     let (names, order, k) = if args.gradients {
-        gradient::check_metrics(set).map_err(|e| CliError::input(format!("--gradients: {e}")))?;
-        gradient_columns(&wanted, set)
+        gradient_columns(&wanted, set).map_err(|e| CliError::input(format!("--gradients: {e}")))?
     } else {
         let names = wanted.iter().map(|m| m.name().to_string()).collect();
         (names, order, set.len())
@@ -255,7 +211,6 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     let sink = io::create_sink(args.output.as_deref(), &names, f64_mode)?;
     let mut progress = Progress::new(args.progress, input.size);
     let bytes_read = input.bytes_read.clone();
-    let mut grad_report: Option<GradReport> = None;
     let source = input.source;
     let mut report: Option<VerifyReport> = None;
 
@@ -306,26 +261,15 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                 } else {
                     Values::F32(Vec::new())
                 });
-                if args.gradients {
-                    let r =
-                        evaluate_gradients(&rows, &mut values, options, evaluator.as_ref(), args)?;
-                    if let Some(mut r) = r {
-                        r.row += offset;
-                        match &mut grad_report {
-                            Some(g) => g.merge(r),
-                            None => grad_report = Some(r),
-                        }
-                    }
-                } else if args.dims.is_some() {
-                    evaluate_diagonal(&rows, &mut values, dims, options, evaluator.as_ref())?;
-                } else if let Some(r) = evaluate(
+                let batch_report = evaluate(
                     &rows,
                     &mut values,
-                    options,
-                    evaluator.as_ref(),
-                    gpu64.as_ref(),
-                    args,
-                )? {
+                    args.dims.map(|_| dims),
+                    &request,
+                    &evaluator,
+                    args.verify,
+                )?;
+                if let Some(r) = batch_report {
                     report
                         .get_or_insert_with(|| VerifyReport::empty(r.tolerance))
                         .merge(&r, offset);
@@ -352,22 +296,6 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     progress.finish();
     outcome?;
 
-    if args.verify && args.gradients {
-        return Ok(match grad_report {
-            Some(r) => {
-                eprintln!("{r}");
-                if r.passed() {
-                    0
-                } else {
-                    1
-                }
-            }
-            None => {
-                eprintln!("verify: no rows");
-                0
-            }
-        });
-    }
     if args.verify {
         let report = report.unwrap_or_else(|| VerifyReport::empty(Tolerance::CPU_F32));
         eprint!("{report}");
@@ -427,48 +355,23 @@ fn read_loop(
 }
 
 /// Evaluate one chunk into `values`; the chunk's verification report if asked for.
+/// One chunk: `request` on its pairs (or, with `--dims`, its rows of `dims`
+/// pairs) into `values`, in the chunk's precision; with `verify`, the
+/// chunk's report against the CPU f64 reference.
 fn evaluate(
     rows: &Rows,
     values: &mut Values,
-    options: EvalOptions,
-    evaluator: Option<&Evaluator>,
-    gpu64: Option<&GpuEvaluator>,
-    args: &EvalArgs,
+    dims: Option<usize>,
+    request: &Request,
+    evaluator: &Evaluator,
+    verify: bool,
 ) -> Result<Option<VerifyReport>, CliError> {
-    let k = options.metrics.len();
     match (rows, values) {
         (Rows::F32(pairs), Values::F32(flat)) => {
-            flat.resize(pairs.len() * k, 0.0);
-            let on_gpu = match evaluator {
-                Some(ev) => {
-                    ev.evaluate_with(pairs, options, flat)?;
-                    ev.uses_gpu_for(pairs.len())
-                }
-                None => {
-                    cpu::evaluate_with(pairs, options, flat)?;
-                    false
-                }
-            };
-            if !args.verify {
-                return Ok(None);
-            }
-            let tol = if on_gpu {
-                Tolerance::GPU_F32
-            } else {
-                Tolerance::CPU_F32
-            };
-            Ok(Some(verify_with(pairs, options, flat, tol)?))
+            chunk(evaluator, pairs, dims, request, flat, verify, Tolerance::CPU_F32)
         }
         (Rows::F64(pairs), Values::F64(flat)) => {
-            flat.resize(pairs.len() * k, 0.0);
-            match gpu64 {
-                Some(gpu) => gpu.evaluate_f64_with(pairs, options, flat)?,
-                None => cpu::evaluate_f64_with(pairs, options, flat)?,
-            }
-            if !args.verify {
-                return Ok(None);
-            }
-            Ok(Some(verify_f64_with(pairs, options, flat, Tolerance::F64)?))
+            chunk(evaluator, pairs, dims, request, flat, verify, Tolerance::F64)
         }
         _ => Err(CliError::input(
             "internal: precision mismatch between input and output buffers",
@@ -476,9 +379,51 @@ fn evaluate(
     }
 }
 
+/// [`evaluate`] in one precision; `cpu_tolerance` is the CPU path's bound
+/// (f32 results from the GPU are held to [`Tolerance::GPU_F32`]).
+fn chunk<T: gaussdiv::Float>(
+    evaluator: &Evaluator,
+    pairs: &[gaussdiv::GaussianPair<T>],
+    dims: Option<usize>,
+    request: &Request,
+    flat: &mut Vec<T>,
+    verify: bool,
+    cpu_tolerance: Tolerance,
+) -> Result<Option<VerifyReport>, CliError> {
+    let k = request.values_per_pair();
+    let batch = match dims {
+        Some(dims) => Batch::Diagonal { pairs, dims },
+        None => Batch::Pairs(pairs),
+    };
+    let rows = pairs.len() / dims.unwrap_or(1).max(1);
+    flat.resize(rows * k, T::default());
+    evaluator.evaluate(batch, request, flat)?;
+    if !verify {
+        return Ok(None);
+    }
+    let tol = if cpu_tolerance.precision == gaussdiv::Precision::F32
+        && evaluator.uses_gpu_for(pairs.len())
+    {
+        Tolerance::GPU_F32
+    } else {
+        cpu_tolerance
+    };
+    Ok(Some(gaussdiv::verify(batch, request, flat, tol)?))
+}
+
 /// Column names, output order (positions in a computed row) and values per
 /// computed row of `--gradients`: four columns per measure in the user's order.
-fn gradient_columns(wanted: &[Metric], set: Metrics) -> (Vec<String>, Vec<usize>, usize) {
+fn gradient_columns(
+    wanted: &[Metric],
+    set: Metrics,
+) -> Result<(Vec<String>, Vec<usize>, usize), String> {
+    if let Some(m) = wanted.iter().find(|m| !matches!(m, Metric::Kl | Metric::CrossEntropy)) {
+        return Err(format!(
+            "gradients are available for cross_entropy and kl, not {m}"
+        ));
+    }
+    let per_measure = Request::gradients(Metrics::new(&[Metric::Kl]).unwrap_or(set))
+        .values_per_pair();
     let mut names = Vec::new();
     let mut order = Vec::new();
     for m in wanted {
@@ -486,133 +431,12 @@ fn gradient_columns(wanted: &[Metric], set: Metrics) -> (Vec<String>, Vec<usize>
         let pos = set.iter().position(|x| x == *m).unwrap_or(0);
         for (j, v) in ["dmu1", "da1", "dmu2", "da2"].iter().enumerate() {
             names.push(format!("{prefix}_{v}"));
-            order.push(gradient::PER_MEASURE * pos + j);
+            order.push(per_measure * pos + j);
         }
     }
-    (names, order, gradient::values_per_pair(set))
+    Ok((names, order, Request::gradients(set).values_per_pair()))
 }
 
-/// `--verify --gradients`: the worst value against the CPU f64 gradients
-/// (error of `verify::gradient_error`, relative to the value or, for
-/// ∂/∂a2, to its terms).
-struct GradReport {
-    values: u64,
-    worst: f64,
-    row: usize,
-    got: f64,
-    want: f64,
-    bound: f64,
-}
-
-impl GradReport {
-    fn merge(&mut self, other: GradReport) {
-        self.values += other.values;
-        self.bound = self.bound.max(other.bound);
-        if other.worst > self.worst || other.worst.is_nan() {
-            self.worst = other.worst;
-            self.row = other.row;
-            self.got = other.got;
-            self.want = other.want;
-        }
-    }
-
-    fn passed(&self) -> bool {
-        self.worst <= self.bound
-    }
-}
-
-impl std::fmt::Display for GradReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "verify gradients: {} values, worst error {:.3e} (bound {:.0e}) at row {}: got {:e}, reference {:e} — {}",
-            self.values,
-            self.worst,
-            self.bound,
-            self.row,
-            self.got,
-            self.want,
-            if self.passed() { "PASS" } else { "FAIL" }
-        )
-    }
-}
-
-/// Gradients of one chunk into `values` (f32: the evaluator; f64: the CPU);
-/// with `--verify` (f32), the chunk's worst value against the CPU f64 gradients.
-fn evaluate_gradients(
-    rows: &Rows,
-    values: &mut Values,
-    options: EvalOptions,
-    evaluator: Option<&Evaluator>,
-    args: &EvalArgs,
-) -> Result<Option<GradReport>, CliError> {
-    let k = gradient::values_per_pair(options.metrics);
-    match (rows, values) {
-        (Rows::F32(pairs), Values::F32(flat)) => {
-            flat.resize(pairs.len() * k, 0.0);
-            let on_gpu = match evaluator {
-                Some(ev) => {
-                    ev.gradients_with(pairs, options, flat)?;
-                    ev.uses_gpu_for(pairs.len())
-                }
-                None => {
-                    gradient::cpu_gradients_with(pairs, options, flat)?;
-                    false
-                }
-            };
-            if !args.verify {
-                return Ok(None);
-            }
-            let p64: Vec<_> = pairs.iter().map(|p| p.to_f64()).collect();
-            let mut reference = vec![0f64; flat.len()];
-            gradient::cpu_gradients_f64_with(&p64, options, &mut reference)?;
-            // Scales of the computed columns (all eight, then the selected ones).
-            let both = options.metrics.len() == 2;
-            let kl_only = options.metrics.contains(Metric::Kl) && !both;
-            let mut report = GradReport {
-                values: flat.len() as u64,
-                worst: 0.0,
-                row: 0,
-                got: 0.0,
-                want: 0.0,
-                bound: if on_gpu { 2e-6 } else { 1e-6 },
-            };
-            for (i, p) in p64.iter().enumerate() {
-                let scales = gradient_scales(p, options.param);
-                let sel = match (both, kl_only) {
-                    (true, _) => &scales[..],
-                    (false, true) => &scales[gradient::PER_MEASURE..],
-                    _ => &scales[..gradient::PER_MEASURE],
-                };
-                let row = i * k..(i + 1) * k;
-                let (Some(got), Some(want)) = (flat.get(row.clone()), reference.get(row)) else {
-                    continue;
-                };
-                for ((g, w), s) in got.iter().zip(want).zip(sel) {
-                    let e = gradient_error(f64::from(*g), *w, *s, gaussdiv::Precision::F32);
-                    if e > report.worst || e.is_nan() {
-                        report.worst = e;
-                        report.row = i;
-                        report.got = f64::from(*g);
-                        report.want = *w;
-                    }
-                }
-            }
-            Ok(Some(report))
-        }
-        (Rows::F64(pairs), Values::F64(flat)) => {
-            flat.resize(pairs.len() * k, 0.0);
-            gradient::cpu_gradients_f64_with(pairs, options, flat)?;
-            Ok(None)
-        }
-        _ => Err(CliError::input(
-            "internal: precision mismatch between input and output buffers",
-        )),
-    }
-}
-
-/// Read until `max` rows or the end of the input (a source may return fewer
-/// rows than asked before its end).
 fn read_full(source: &mut dyn io::Source, max: usize, rows: &mut Rows) -> Result<usize, CliError> {
     let mut n = source.read(max, rows)?;
     if n == 0 || n == max {
@@ -639,34 +463,4 @@ fn read_full(source: &mut dyn io::Source, max: usize, rows: &mut Rows) -> Result
         n += got;
     }
     Ok(n)
-}
-
-/// `--dims D`: one output row per D input rows (see `layout::diagonal_with`).
-fn evaluate_diagonal(
-    rows: &Rows,
-    values: &mut Values,
-    dims: usize,
-    options: EvalOptions,
-    evaluator: Option<&Evaluator>,
-) -> Result<(), CliError> {
-    let k = options.metrics.len();
-    match (rows, values) {
-        (Rows::F32(pairs), Values::F32(flat)) => {
-            flat.resize(pairs.len() / dims * k, 0.0);
-            match evaluator {
-                Some(ev) => gaussdiv::layout::diagonal_with(ev, pairs, dims, options, flat)?,
-                None => cpu::diagonal_with(pairs, dims, options, flat)?,
-            }
-        }
-        (Rows::F64(pairs), Values::F64(flat)) => {
-            flat.resize(pairs.len() / dims * k, 0.0);
-            cpu::diagonal_f64_with(pairs, dims, options, flat)?;
-        }
-        _ => {
-            return Err(CliError::input(
-                "internal: precision mismatch between input and output buffers",
-            ))
-        }
-    }
-    Ok(())
 }

@@ -327,10 +327,7 @@ impl Source for CsvSource {
                     max,
                     |t| fast_float2::parse::<f32, _>(t).ok(),
                     |r| {
-                        gaussdiv::validate::check_param(
-                            &GaussianPair::new(r[0], r[1], r[2], r[3]),
-                            param,
-                        )
+                        GaussianPair::new(r[0], r[1], r[2], r[3]).invalid_field(param)
                     },
                     |r| v.push(GaussianPair::new(r[0], r[1], r[2], r[3])),
                 )
@@ -346,7 +343,7 @@ impl Source for CsvSource {
                 self.chunk(
                     max,
                     |t| fast_float2::parse::<f64, _>(t).ok(),
-                    |r| gaussdiv::validate::check_param_f64(&make(r), param),
+                    |r| make(r).invalid_field(param),
                     |r| v.push(make(r)),
                 )
             }

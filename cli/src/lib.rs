@@ -224,17 +224,13 @@ pub fn main() -> ExitCode {
 }
 
 fn info() -> Result<u8, CliError> {
-    use gaussdiv::gpu::context;
-    let instance = context::instance();
-    let adapters = pollster::block_on(context::enumerate(&instance));
-    println!("adapters found: {}", adapters.len());
-    for (i, a) in adapters.iter().enumerate() {
-        let s = context::summarize(a);
+    let adapters = pollster::block_on(gaussdiv::adapters());
+    println!("adapters found: {}", adapters.available.len());
+    for (i, s) in adapters.available.iter().enumerate() {
         println!("  [{i}] {s}");
     }
-    match pollster::block_on(context::choose_adapter(&instance)) {
-        Ok((adapter, reason)) => {
-            let s = context::summarize(&adapter);
+    match adapters.chosen {
+        Ok((s, reason)) => {
             println!("chosen: {} — {reason}", s.info.name);
             use gaussdiv::wgpu::Features as F;
             for (name, f) in [

@@ -310,7 +310,7 @@ impl Source for NpySource {
                                 r[2] as f32,
                                 r[3] as f32,
                             );
-                            gaussdiv::validate::check_param(&p, param)
+                            p.invalid_field(param)
                         },
                         |r, i| format!("{:e} (as f32: {:e})", at(r, i), at(r, i) as f32),
                     )?;
@@ -322,10 +322,7 @@ impl Source for NpySource {
                         start,
                         self.values(f32::byte_swapped),
                         |r| {
-                            gaussdiv::validate::check_param(
-                                &GaussianPair::new(r[0], r[1], r[2], r[3]),
-                                param,
-                            )
+                            GaussianPair::new(r[0], r[1], r[2], r[3]).invalid_field(param)
                         },
                         |r, i| format!("{:e}", at(r, i)),
                     )?;
@@ -360,7 +357,7 @@ impl Source for NpySource {
                     self.check(
                         start,
                         self.values(f64::byte_swapped),
-                        |r| gaussdiv::validate::check_param_f64(&make(r), param),
+                        |r| make(r).invalid_field(param),
                         |r, i| format!("{:e}", at(r, i)),
                     )?;
                     v.extend(self.values(f64::byte_swapped).map(make));
@@ -369,7 +366,7 @@ impl Source for NpySource {
                     self.check(
                         start,
                         self.values(f32::byte_swapped),
-                        |r| gaussdiv::validate::check_param_f64(&widen(r), param),
+                        |r| widen(r).invalid_field(param),
                         |r, i| format!("{:e}", at(r, i)),
                     )?;
                     v.extend(self.values(f32::byte_swapped).map(widen));

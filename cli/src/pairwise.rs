@@ -5,7 +5,7 @@ use super::eval::evaluator_for;
 use super::io::{create_sink, Values};
 use super::npy::{parse_dict_cols, read_header_dict};
 use super::{BackendArg, CliError, ParamArg};
-use gaussdiv::{EvalOptions, Gaussian, Metric, Metrics, Param};
+use gaussdiv::{Batch, Gaussian, Metric, Metrics, OnInvalid, Param, Request};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -126,14 +126,11 @@ fn read_gaussians(path: &Path, param: Param) -> Result<Vec<Gaussian>, CliError> 
 }
 
 pub fn run(args: &PairwiseArgs) -> Result<u8, CliError> {
-    let metric = Metric::from_name(args.metric.trim()).ok_or_else(|| {
-        let valid: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
-        CliError::input(format!(
-            "unknown metric {:?} (valid: {})",
-            args.metric,
-            valid.join(", ")
-        ))
-    })?;
+    let metric: Metric = args
+        .metric
+        .trim()
+        .parse()
+        .map_err(|e: gaussdiv::Error| CliError::input(format!("--metric: {e}")))?;
     let metrics = Metrics::new(&[metric]).ok_or_else(|| CliError::input("no metric"))?;
     let param: Param = args.param.into();
     let p = read_gaussians(&args.p, param)?;
@@ -146,8 +143,8 @@ pub fn run(args: &PairwiseArgs) -> Result<u8, CliError> {
     // naming the file and row, before any work.
     for (which, list) in [("P", &p), ("Q", &q)] {
         for (i, g) in list.iter().enumerate() {
-            let pair = gaussdiv::GaussianPair::from_gaussians(*g, *g);
-            if let Some((_, reason)) = gaussdiv::validate::check_param(&pair, param) {
+            let pair = gaussdiv::GaussianPair::new(g.mu, g.sigma, g.mu, g.sigma);
+            if let Some((_, reason)) = pair.invalid_field(param) {
                 return Err(CliError::input(format!(
                     "{}: row {} of {which}: invalid ({reason}): mu = {}, {} = {}",
                     if which == "P" {
@@ -163,13 +160,11 @@ pub fn run(args: &PairwiseArgs) -> Result<u8, CliError> {
             }
         }
     }
-    gaussdiv::layout::pairwise_with(
-        &evaluator,
-        &p,
-        &q,
-        EvalOptions::new(metrics, param),
-        &mut out,
-    )?;
+    // Inputs checked above; the request's policy is NaN like the tool's.
+    let request = Request::measures(metrics)
+        .with_param(param)
+        .with_on_invalid(OnInvalid::Nan);
+    evaluator.evaluate(Batch::Pairwise { p: &p, q: &q }, &request, &mut out)?;
     let mut sink = create_sink(args.output.as_deref(), &name_refs, false)?;
     let order: Vec<usize> = (0..q.len()).collect();
     if !q.is_empty() {

@@ -11,7 +11,7 @@
 use crate::error::{Error, Result};
 use crate::math::{measures, param, Real, MEASURES};
 use crate::pair::{
-    Divergences, Divergences64, EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param,
+    EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param,
 };
 use rayon::prelude::*;
 
@@ -311,57 +311,12 @@ where
     Ok(())
 }
 
-/// Evaluate every pair in f32. Invalid pairs give NaN (validate first to reject them).
-pub fn evaluate(pairs: &[GaussianPair]) -> Vec<Divergences> {
-    let mut out = vec![Divergences::default(); pairs.len()];
-    // Lengths match by construction.
-    let _ = run(
-        pairs,
-        Metrics::CE_KL_ENTROPY.into(),
-        bytemuck::cast_slice_mut(&mut out),
-    );
-    out
-}
-
-/// Evaluate every pair in f32 into `out` (same length as `pairs`).
-pub fn evaluate_into(pairs: &[GaussianPair], out: &mut [Divergences]) -> Result<()> {
-    check_len("output", pairs.len(), out.len())?;
-    run(pairs, Metrics::CE_KL_ENTROPY.into(), bytemuck::cast_slice_mut(out))
-}
-
-/// Evaluate the selected metrics in f32 into a flat `out` of `pairs.len() × metrics.len()`
-/// values, row by row, metrics in canonical order.
-pub fn evaluate_metrics_into(
-    pairs: &[GaussianPair],
-    metrics: Metrics,
-    out: &mut [f32],
-) -> Result<()> {
-    run(pairs, metrics.into(), out)
-}
-
 /// Evaluate the selected metrics of pairs in the selected parameterisation
 /// (the second and fourth fields of each pair hold `a1`, `a2`; see [`Param`])
 /// in f32 into a flat `out` of `pairs.len() × options.metrics.len()` values,
 /// row by row, metrics in canonical order. Invalid pairs give NaN.
 pub fn evaluate_with(pairs: &[GaussianPair], options: EvalOptions, out: &mut [f32]) -> Result<()> {
     run(pairs, options, out)
-}
-
-/// Evaluate every pair in f64: the reference path.
-pub fn evaluate_f64(pairs: &[GaussianPair64]) -> Vec<Divergences64> {
-    let mut out = vec![Divergences64::default(); pairs.len()];
-    let _ = run(
-        pairs,
-        Metrics::CE_KL_ENTROPY.into(),
-        bytemuck::cast_slice_mut(&mut out),
-    );
-    out
-}
-
-/// Evaluate every pair in f64 into `out` (same length as `pairs`).
-pub fn evaluate_f64_into(pairs: &[GaussianPair64], out: &mut [Divergences64]) -> Result<()> {
-    check_len("output", pairs.len(), out.len())?;
-    run(pairs, Metrics::CE_KL_ENTROPY.into(), bytemuck::cast_slice_mut(out))
 }
 
 /// [`evaluate_with`] in f64: the reference path, any measures and parameterisation.
@@ -501,52 +456,6 @@ pub(crate) fn diagonal_row32(row: &[GaussianPair], param: Param) -> [f32; MEASUR
                 .map_or([f32::NAN; MEASURES], |e| measures32(e, param))
         },
     )
-}
-
-/// The f64 reference for f32 pairs (inputs widened exactly).
-pub fn reference(pairs: &[GaussianPair]) -> Vec<Divergences64> {
-    let mut out = vec![Divergences64::default(); pairs.len()];
-    let fill = |(p, o): (&[GaussianPair], &mut [Divergences64])| {
-        let wide: Vec<GaussianPair64> = p.iter().map(|p| p.to_f64()).collect();
-        task(
-            &wide,
-            Param::Std,
-            SET_DIV,
-            &[0, 1, 2],
-            bytemuck::cast_slice_mut(o),
-        );
-    };
-    if pairs.len() < PARALLEL_MIN {
-        fill((pairs, &mut out));
-    } else {
-        pairs
-            .par_chunks(TASK)
-            .zip(out.par_chunks_mut(TASK))
-            .for_each(fill);
-    }
-    out
-}
-
-/// The f64 measures of one pair.
-#[inline]
-pub fn eval64(p: &GaussianPair64) -> Divergences64 {
-    let [ce, kl, h] = crate::math::divergences(p.mu1, p.sigma1, p.mu2, p.sigma2);
-    Divergences64 {
-        cross_entropy: ce,
-        kl,
-        entropy: h,
-    }
-}
-
-/// The f32 measures of one pair.
-#[inline]
-pub fn eval32(p: &GaussianPair) -> Divergences {
-    let [ce, kl, h] = crate::math::divergences(p.mu1, p.sigma1, p.mu2, p.sigma2);
-    Divergences {
-        cross_entropy: ce,
-        kl,
-        entropy: h,
-    }
 }
 
 /// Every measure of one pair in parameterisation `param`, canonical order

@@ -224,25 +224,3 @@ pub fn cpu_gradients_f64_with(
     run(pairs, options, out)
 }
 
-/// Both gradients of every pair given by σ, on the CPU in f32 (invalid pairs give NaN).
-pub fn gradients(pairs: &[GaussianPair]) -> Vec<Gradients> {
-    let mut out = vec![Gradients::default(); pairs.len()];
-    // Lengths match by construction; the metrics have gradients.
-    let _ = run(
-        pairs,
-        Metrics::CE_KL.into(),
-        bytemuck::cast_slice_mut(&mut out),
-    );
-    out
-}
-
-/// Both gradients of every pair given by σ, on the CPU in f64 (invalid pairs give NaN).
-pub fn gradients_f64(pairs: &[GaussianPair64]) -> Vec<Gradients64> {
-    let mut out = vec![Gradients64::default(); pairs.len()];
-    let _ = run(
-        pairs,
-        Metrics::CE_KL.into(),
-        bytemuck::cast_slice_mut(&mut out),
-    );
-    out
-}

@@ -105,6 +105,22 @@ impl<T: Float> GaussianPair<T> {
         }
     }
 
+    /// Why this pair is not valid input in `param`, or `None` when it is:
+    /// the first invalid field and the reason (μ must be finite; σ, σ² and
+    /// 1/σ² finite and > 0; ln σ and ln σ² finite). What the evaluators
+    /// check, for readers that report a row and column themselves.
+    pub fn invalid_field(&self, param: Param) -> Option<(crate::Field, &'static str)> {
+        crate::validate::check_param_f64(
+            &GaussianPair64::new(
+                self.mu1.into(),
+                self.sigma1.into(),
+                self.mu2.into(),
+                self.sigma2.into(),
+            ),
+            param,
+        )
+    }
+
     /// The pair (p, q).
     pub(crate) const fn from_gaussians(p: Gaussian<T>, q: Gaussian<T>) -> Self {
         Self::new(p.mu, p.sigma, q.mu, q.sigma)

@@ -51,16 +51,6 @@ fn check<T: Real>(params: [T; 4], param: Param) -> Option<(Field, &'static str)>
     None
 }
 
-/// The first problem of a pair, if any: `(field, reason)`.
-pub fn check_pair(p: &GaussianPair) -> Option<(Field, &'static str)> {
-    check_param(p, Param::Std)
-}
-
-/// The first problem of an f64 pair, if any.
-pub fn check_pair_f64(p: &GaussianPair64) -> Option<(Field, &'static str)> {
-    check_param_f64(p, Param::Std)
-}
-
 /// The first problem of a pair whose `sigma` fields hold `a1`, `a2` in
 /// parameterisation `param`, if any: μ must be finite; σ, σ², 1/σ² finite
 /// and > 0; ln σ, ln σ² finite.
@@ -102,21 +92,6 @@ fn first_invalid<P: Sync>(
     }
 }
 
-/// Ok if every pair is valid, else [`Error::InvalidInput`] for the first invalid one.
-pub fn validate(pairs: &[GaussianPair]) -> Result<()> {
-    validate_at(pairs, 0)
-}
-
-/// [`validate`] for a chunk that starts at row `offset` of a larger input (indices in errors are absolute).
-pub fn validate_at(pairs: &[GaussianPair], offset: usize) -> Result<()> {
-    validate_param_at(pairs, Param::Std, offset)
-}
-
-/// [`validate`] for pairs in parameterisation `param` (see [`check_param`]).
-pub fn validate_param(pairs: &[GaussianPair], param: Param) -> Result<()> {
-    validate_param_at(pairs, param, 0)
-}
-
 /// [`validate_param`] for a chunk that starts at row `offset` of a larger input.
 pub fn validate_param_at(pairs: &[GaussianPair], param: Param, offset: usize) -> Result<()> {
     first_invalid(
@@ -125,16 +100,6 @@ pub fn validate_param_at(pairs: &[GaussianPair], param: Param, offset: usize) ->
         |p| check_param(p, param),
         |p, f| f64::from(field_f32(p, f)),
     )
-}
-
-/// [`validate`] for f64 pairs.
-pub fn validate_f64(pairs: &[GaussianPair64]) -> Result<()> {
-    validate_f64_at(pairs, 0)
-}
-
-/// [`validate_at`] for f64 pairs.
-pub fn validate_f64_at(pairs: &[GaussianPair64], offset: usize) -> Result<()> {
-    validate_param_f64_at(pairs, Param::Std, offset)
 }
 
 /// [`validate_param_at`] for f64 pairs.

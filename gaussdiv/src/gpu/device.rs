@@ -3,7 +3,7 @@
 //! Every misuse of a buffer is an [`Error::InvalidBuffer`] found here, so
 //! wgpu never sees an invalid binding.
 
-use super::kernel::{Counters, Layout, PAIR_BYTES};
+use super::kernel::{Layout, PAIR_BYTES};
 use super::{chunk_ranges, BindInputs, BindKey, GpuEvaluator, CHUNK_GRANULE, ENCODE_CACHE_ENTRIES};
 use crate::batch::{DeviceBatch, DeviceInput};
 use crate::error::{Error, Result};

@@ -3,7 +3,7 @@
 //! the device; only `rows × k` values are read back).
 
 use super::kernel::{grid, Counters, WIDE_DIMS};
-use super::{block_on, buffer_entry, ChunkShape, GpuEvaluator, ResetUnlessDone, WaitMode};
+use super::{buffer_entry, ChunkShape, GpuEvaluator, ResetUnlessDone, WaitMode};
 use crate::diagonal;
 use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, GaussianPair};

@@ -16,9 +16,8 @@ pub(crate) mod kernel;
 mod pairwise;
 
 use crate::error::{Error, Result};
-use crate::gradient::Gradients;
 use crate::pair::{
-    Divergences, Divergences64, EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param,
+    EvalOptions, GaussianPair, Metric, Metrics, Param,
 };
 use crate::validate::OnInvalid;
 use context::AdapterSummary;
@@ -159,20 +158,6 @@ impl Drop for ResetUnlessDone<'_> {
             *self.scratch = None;
         }
     }
-}
-
-/// Four device arrays of f32 — μ1, σ1, μ2, σ2 — the structure-of-arrays
-/// input of [`GpuEvaluator::encode_soa`]. Each slice starts at its first value.
-#[derive(Clone, Copy, Debug)]
-pub struct SoaSlices<'a> {
-    /// Means of p1.
-    pub mu1: wgpu::BufferSlice<'a>,
-    /// Standard deviations of p1.
-    pub sigma1: wgpu::BufferSlice<'a>,
-    /// Means of p2.
-    pub mu2: wgpu::BufferSlice<'a>,
-    /// Standard deviations of p2.
-    pub sigma2: wgpu::BufferSlice<'a>,
 }
 
 /// Input bindings of one dispatch: buffer and byte offset of each array.

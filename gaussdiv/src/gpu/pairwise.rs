@@ -4,7 +4,7 @@
 //! and into the caller's encoder ([`GpuEvaluator::encode_pairwise`]).
 
 use super::kernel::{grid, Layout, PAIRWISE_BLOCK_BYTES};
-use super::{block_on, buffer_entry, now, Counters, GpuEvaluator, ResetUnlessDone, WaitMode};
+use super::{buffer_entry, now, Counters, GpuEvaluator, ResetUnlessDone, WaitMode};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, Gaussian, GaussianPair};
