@@ -56,7 +56,7 @@ const LG6: f64 = 1.531383769920937332e-01;
 const LG7: f64 = 1.479819860511658591e-01;
 
 // R(t) = sum t^j / (2j + 3), sixteen terms (t <= 1/9), each correctly rounded
-// (the same f64 division as src/math.rs; naga evaluates these in f64).
+// (the same f64 division as src/math/real.rs; naga evaluates these in f64).
 const R0: f64 = 1.0 / 3.0;
 const R1: f64 = 1.0 / 5.0;
 const R2: f64 = 1.0 / 7.0;
