@@ -1,10 +1,12 @@
 // gaussdiv: diagonal multivariate Gaussians, p = N(mu1, diag(sigma1^2)),
 // q = N(mu2, diag(sigma2^2)) in D dimensions.
 //
-// This file is appended to shaders/divergence.wgsl at load (one module; see
-// src/gpu/kernel.rs, DIAGONAL_SHADER_SOURCE): it reuses `measures`, the
-// bindings, the WRITE_* / PARAM overrides, `write_row` and the exact-error
-// helpers (fast_two_sum, exact_sub, frexp1, pow2, exp_split, expm1, scale_exp).
+// Assembled (src/gpu/kernel.rs, DIAGONAL_SHADER_SOURCE and its f64 twin)
+// after a precision prelude, io.wgsl, ln_exp.wgsl and measures.wgsl: it
+// reuses `measures`, the bindings, the WRITE_* / PARAM overrides,
+// `write_row` and the exact-error helpers (fast_two_sum, exact_sub, frexp1,
+// pow2, exp_split, expm1, scale_exp); the same text serves the f32 and the
+// f64 module (docs/ARCHITECTURE.md §2.10, §2.11).
 //
 // Input binding 0: rows x D pairs, row-major (row r, dim d at r * D + d).
 // Output binding 1: rows x k values (the selected measures, canonical order).
@@ -43,8 +45,8 @@ const SQ_CUTOFF: i32 = -60;        // squares below 4^-60 of the running scale a
 struct DiagState {
     // Slots 0..6: the additive measures in canonical order; slot 7: the sum
     // of (W_d / 2^we)^2.
-    h: array<f32, 8>,
-    l: array<f32, 8>,
+    h: array<F, 8>,
+    l: array<F, 8>,
     we: i32,
     // Bit j (j <= 6): measure j is +inf; FLAG_W_INF; FLAG_INVALID: an invalid element.
     flags: u32,
@@ -54,25 +56,21 @@ var<workgroup> diag_lanes: array<DiagState, DIAG_LANES>;
 
 fn diag_empty() -> DiagState {
     return DiagState(
-        array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-        array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        array<F, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        array<F, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
         NO_EXP,
         0u,
     );
 }
 
 // a + b = h + l exactly (normal range), any order of magnitudes.
-fn two_sum(a: f32, b: f32) -> Pair2 {
+fn two_sum(a: F, b: F) -> Pair2 {
     let swap = abs(a) < abs(b);
     return fast_two_sum(select(a, b, swap), select(b, a, swap));
 }
 
-fn is_nan_bits(bits: u32) -> bool {
-    return (bits & 0x7fffffffu) > INF_BITS;
-}
-
 // x * 4^d for d <= 0; 0 below 4^SQ_CUTOFF.
-fn scale_sq(x: f32, d: i32) -> f32 {
+fn scale_sq(x: F, d: i32) -> F {
     return select(0.0, x * pow2(2 * d), d >= SQ_CUTOFF);
 }
 
@@ -91,14 +89,14 @@ fn diag_needs(j: u32) -> bool {
 }
 
 // Add the value v of additive slot j.
-fn diag_add_term(st: ptr<function, DiagState>, j: u32, v: f32) {
-    if (!is_finite_bits(bitcast<u32>(v))) {
+fn diag_add_term(st: ptr<function, DiagState>, j: u32, v: F) {
+    if (!is_finite_bits(bitcast<U>(v))) {
         (*st).flags = (*st).flags | (1u << j);
         return;
     }
     let h = (*st).h[j];
     // Positive overflow by comparison (the sums are bounded below by about -104 D).
-    if (0.5 * h + 0.5 * v > 0.5 * F32_MAX) {
+    if (0.5 * h + 0.5 * v > 0.5 * F_MAX) {
         (*st).flags = (*st).flags | (1u << j);
         return;
     }
@@ -108,8 +106,8 @@ fn diag_add_term(st: ptr<function, DiagState>, j: u32, v: f32) {
 }
 
 // Add W_d^2 at the running scale 4^we.
-fn diag_add_w(st: ptr<function, DiagState>, w: f32) {
-    let bits = bitcast<u32>(w);
+fn diag_add_w(st: ptr<function, DiagState>, w: F) {
+    let bits = bitcast<U>(w);
     if (!is_finite_bits(bits)) {
         (*st).flags = (*st).flags | FLAG_W_INF;
         return;
@@ -132,8 +130,8 @@ fn diag_add_w(st: ptr<function, DiagState>, w: f32) {
 }
 
 // Add one element (the measures of one dim).
-fn diag_add(st: ptr<function, DiagState>, d: array<f32, 10>) {
-    if (is_nan_bits(bitcast<u32>(d[2]))) {
+fn diag_add(st: ptr<function, DiagState>, d: array<F, 10>) {
+    if (is_nan_bits(bitcast<U>(d[2]))) {
         (*st).flags = (*st).flags | FLAG_INVALID;
         return;
     }
@@ -151,7 +149,7 @@ fn diag_add(st: ptr<function, DiagState>, d: array<f32, 10>) {
 fn diag_merge_term(a: ptr<function, DiagState>, b: DiagState, j: u32) {
     let ah = (*a).h[j];
     let bh = b.h[j];
-    if (0.5 * ah + 0.5 * bh > 0.5 * F32_MAX) {
+    if (0.5 * ah + 0.5 * bh > 0.5 * F_MAX) {
         (*a).flags = (*a).flags | (1u << j);
         return;
     }
@@ -186,10 +184,10 @@ fn diag_combine(x: DiagState, b: DiagState) -> DiagState {
 }
 
 // The ten measures of the joint distribution, canonical order.
-fn diag_finish(st: DiagState) -> array<f32, 10> {
-    let inf = bitcast<f32>(INF_BITS);
-    let nan = bitcast<f32>(NAN_BITS);
-    var v: array<f32, 10>;
+fn diag_finish(st: DiagState) -> array<F, 10> {
+    let inf = bitcast<F>(INF_BITS);
+    let nan = bitcast<F>(NAN_BITS);
+    var v: array<F, 10>;
     for (var j = 0u; j < 7u; j = j + 1u) {
         v[j] = select(st.h[j] + st.l[j], inf, (st.flags & (1u << j)) != 0u);
     }
@@ -202,16 +200,16 @@ fn diag_finish(st: DiagState) -> array<f32, 10> {
     let ex = exs.m * (1.0 - select(dl, 0.0, big));
     v[7] = scale_exp(ex, exs.k).v;
     let dsum = select(dh + dl, EXP_ARG_MAX, big);
-    v[8] = sqrt(-expm1(-dsum));
+    v[8] = sqrt_f(-expm1(-dsum));
     // W = sqrt(h + l) * 2^we.
     let s = st.h[DIAG_W] + st.l[DIAG_W];
     let has_w = s > 0.0;
-    let rt = frexp1(bitcast<u32>(select(1.0, sqrt(s), has_w)));
+    let rt = frexp1(bitcast<U>(select(1.0, sqrt_f(s), has_w)));
     let ws = scale_exp(rt.m, rt.k + st.we);
     let w_inf = (st.flags & FLAG_W_INF) != 0u || (has_w && ws.inf);
     v[9] = select(select(0.0, ws.v, has_w), inf, w_inf);
     if ((st.flags & FLAG_INVALID) != 0u) {
-        v = array<f32, 10>(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan);
+        v = array<F, 10>(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan);
     }
     return v;
 }

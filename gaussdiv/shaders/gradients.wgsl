@@ -1,36 +1,39 @@
-// gaussdiv: gradients of the cross-entropy and of KL with respect to the
-// inputs (mu1, a1, mu2, a2), in the parameterisation PARAM.
+// gaussdiv: the gradients kernel — the gradients of the cross-entropy and
+// of KL with respect to the inputs (mu1, a1, mu2, a2), in the
+// parameterisation PARAM (docs/ARCHITECTURE.md §2.9).
 //
-// Appended to shaders/divergence.wgsl when the module is built (it uses its
-// constants, overrides, bindings 0 and 1 and helpers: frexp1, pow2,
-// diff_scaled, sum_scaled, fast_two_sum, clampf, exp_sat, expm1, scale2,
-// is_valid_sigma, is_finite_bits, invocation_index).
+// Assembled (src/gpu/kernel.rs) after a precision prelude, io.wgsl,
+// ln_exp.wgsl and measures.wgsl (it uses delta_mu and the helpers frexp1,
+// pow2, diff_scaled, sum_scaled, fast_two_sum, clampf, exp_sat, expm1,
+// scale2, is_valid_sigma, is_finite_bits, invocation_index); the same text
+// serves the f32 and the f64 module.
 //
-// KEEP IN SYNC with src/math.rs (fn gradients, GradPrep, grad_std, grad_var,
-// grad_precision, grad_log, finish: same steps, same order, same names) and
-// with src/gradient.rs (output: 4 values per selected measure and pair,
-// [d/dmu1, d/da1, d/dmu2, d/da2], cross-entropy (WRITE_CE) before KL
-// (WRITE_KL); other WRITE_* overrides are ignored here).
+// KEEP IN SYNC with src/math/gradients.rs (fn gradients, GradPrep,
+// grad_std, grad_var, grad_precision, grad_log, finish: same steps, same
+// order, same names) and with src/gradient.rs (output: 4 values per
+// selected measure and pair, [d/dmu1, d/da1, d/dmu2, d/da2], cross-entropy
+// (WRITE_CE) before KL (WRITE_KL); other WRITE_* overrides are ignored
+// here).
+//
+// Entry point main_grad: pairs at binding 0, gradients at binding 1.
 
-const NEG_INF_BITS: u32 = 0xff800000u;
-
-// See src/math.rs, struct GradPrep: every quantity a mantissa and an exponent.
+// See src/math/gradients.rs, struct GradPrep: every quantity a mantissa and an exponent.
 struct GradPrep {
     valid: bool,
-    im: f32, // 1/sigma2^2
+    im: F, // 1/sigma2^2
     ie: i32,
-    am: f32, // A = rho^2 - 1
+    am: F, // A = rho^2 - 1
     ae: i32,
-    cm: f32, // dH/da1 = rho^2 * f1
+    cm: F, // dH/da1 = rho^2 * f1
     ce: i32,
-    km: f32, // dKL/da1 = A * f1
+    km: F, // dKL/da1 = A * f1
     ke: i32,
-    f2m: f32, // chain factor of a2
+    f2m: F, // chain factor of a2
     f2e: i32,
 }
 
 // sigma given: f = 1/sigma; A = (s1 - s2)(s1 + s2)/s2^2 with the exact difference.
-fn grad_std(b1: u32, b2: u32) -> GradPrep {
+fn grad_std(b1: U, b2: U) -> GradPrep {
     let f1 = frexp1(b1);
     let f2 = frexp1(b2);
     let m1 = f1.m;
@@ -58,7 +61,7 @@ fn grad_std(b1: u32, b2: u32) -> GradPrep {
 }
 
 // sigma^2 given: f = 1/(2 sigma^2); A = (v1 - v2)/v2 with the exact difference.
-fn grad_var(b1: u32, b2: u32) -> GradPrep {
+fn grad_var(b1: U, b2: U) -> GradPrep {
     let f1 = frexp1(b1);
     let f2 = frexp1(b2);
     let v1 = f1.m;
@@ -85,7 +88,7 @@ fn grad_var(b1: u32, b2: u32) -> GradPrep {
 }
 
 // 1/sigma^2 = tau given: rho^2 = tau2/tau1, f = -1/(2 tau); A = (tau2 - tau1)/tau1.
-fn grad_precision(b1: u32, b2: u32) -> GradPrep {
+fn grad_precision(b1: U, b2: U) -> GradPrep {
     let f1 = frexp1(b1);
     let f2 = frexp1(b2);
     let p1 = f1.m;
@@ -112,9 +115,9 @@ fn grad_precision(b1: u32, b2: u32) -> GradPrep {
 }
 
 // ln sigma (logvar false, f = 1) or ln sigma^2 (true, f = 1/2) given.
-fn grad_log(b1: u32, b2: u32, logvar: bool) -> GradPrep {
-    let a1 = bitcast<f32>(b1);
-    let a2 = bitcast<f32>(b2);
+fn grad_log(b1: U, b2: U, logvar: bool) -> GradPrep {
+    let a1 = bitcast<F>(b1);
+    let a2 = bitcast<F>(b2);
     // a1/2 - a2/2 = hh + hl exactly; x = c * (hh + hl).
     let h1 = 0.5 * a1;
     let h2 = -0.5 * a2;
@@ -122,7 +125,7 @@ fn grad_log(b1: u32, b2: u32, logvar: bool) -> GradPrep {
     let hs = fast_two_sum(select(h1, h2, swap), select(h2, h1, swap));
     let hh = hs.h;
     let hl = hs.l;
-    let c = select(4.0, 2.0, logvar);
+    let c = select(F(4.0), F(2.0), logvar);
     let lim = EXP_ARG_MAX;
     let in_range = abs(hh) <= lim;
     let xh = c * clampf(hh, -lim, lim);
@@ -132,7 +135,7 @@ fn grad_log(b1: u32, b2: u32, logvar: bool) -> GradPrep {
     let pe = pf.k;
     let rm = pm * (1.0 + xl);
     // A = rho^2 - 1: for |x| <= 64 expm1 (plus the low part); beyond, rho^2 or -1 alone.
-    let lim_a = 64.0;
+    let lim_a: F = 64.0;
     let em = expm1(clampf(xh, -lim_a, lim_a));
     let am_mid = em + (1.0 + em) * xl;
     let high = xh > lim_a;
@@ -143,7 +146,7 @@ fn grad_log(b1: u32, b2: u32, logvar: bool) -> GradPrep {
     let s2 = select(a2, 0.5 * a2, logvar);
     let s2c = clampf(s2, -lim, lim);
     let iv = exp_sat(-2.0 * s2c);
-    let f = select(1.0, 0.5, logvar);
+    let f = select(F(1.0), F(0.5), logvar);
     return GradPrep(
         is_finite_bits(b1) && is_finite_bits(b2),
         iv.m,
@@ -159,23 +162,23 @@ fn grad_log(b1: u32, b2: u32, logvar: bool) -> GradPrep {
     );
 }
 
-// m * 2^e as a value: +-inf beyond F32_MAX (by comparing exponents), gradual
+// m * 2^e as a value: +-inf beyond F_MAX (by comparing exponents), gradual
 // underflow below the normal range, 0 for m = 0.
-fn finish(m: f32, e: i32) -> f32 {
+fn finish(m: F, e: i32) -> F {
     let nz = m != 0.0;
-    let fr = frexp1(bitcast<u32>(select(1.0, abs(m), nz)));
+    let fr = frexp1(bitcast<U>(select(1.0, abs(m), nz)));
     let t = fr.k + e;
     let big = t >= MAX_EXP;
     let neg = m < 0.0;
     let v = scale2(fr.m, t);
-    let inf = bitcast<f32>(select(INF_BITS, NEG_INF_BITS, neg));
+    let inf = bitcast<F>(select(INF_BITS, NEG_INF_BITS, neg));
     return select(0.0, select(select(v, -v, neg), inf, big), nz);
 }
 
 // [dH/dmu1, dH/da1, dH/dmu2, dH/da2, dKL/dmu1, dKL/da1, dKL/dmu2, dKL/da2].
-fn gradients(pv: vec4<u32>) -> array<f32, 8> {
-    let mu1 = bitcast<f32>(pv.x);
-    let mu2 = bitcast<f32>(pv.z);
+fn gradients(pv: vec4<U>) -> array<F, 8> {
+    let mu1 = bitcast<F>(pv.x);
+    let mu2 = bitcast<F>(pv.z);
     // Delta mu = +-mh * 2^kd (delta_mu, as in measures).
     let dm = delta_mu(mu1, mu2);
     let diff = dm.diff;
@@ -201,9 +204,9 @@ fn gradients(pv: vec4<u32>) -> array<f32, 8> {
     // d/dmu1 = Delta mu / sigma2^2.
     let gm = md * g.im;
     let ge = kd + g.ie;
-    // A normalised to a mantissa in [1, 2) (see src/math.rs).
+    // A normalised to a mantissa in [1, 2) (see src/math/gradients.rs).
     let a_nz = g.am != 0.0;
-    let fa = frexp1(bitcast<u32>(select(1.0, abs(g.am), a_nz)));
+    let fa = frexp1(bitcast<U>(select(1.0, abs(g.am), a_nz)));
     let an = select(0.0, select(fa.m, -fa.m, g.am < 0.0), a_nz);
     let ane = select(NO_EXP, g.ae + fa.k, a_nz);
     // q^2 = Delta mu^2 / sigma2^2, and 1 - rho^2 - q^2 = -(A + q^2) at a common scale.
@@ -217,10 +220,10 @@ fn gradients(pv: vec4<u32>) -> array<f32, 8> {
     let d_a2 = finish(bm * g.f2m, be + g.f2e);
     let kl_a1 = finish(g.km, g.ke);
     let ce_a1 = finish(g.cm, g.ce);
-    var out = array<f32, 8>(d_mu1, ce_a1, d_mu2, d_a2, d_mu1, kl_a1, d_mu2, d_a2);
+    var out = array<F, 8>(d_mu1, ce_a1, d_mu2, d_a2, d_mu1, kl_a1, d_mu2, d_a2);
     if (!valid) {
-        let nan = bitcast<f32>(NAN_BITS);
-        out = array<f32, 8>(nan, nan, nan, nan, nan, nan, nan, nan);
+        let nan = bitcast<F>(NAN_BITS);
+        out = array<F, 8>(nan, nan, nan, nan, nan, nan, nan, nan);
     }
     return out;
 }

@@ -1,14 +1,15 @@
-// gaussdiv: the pairwise layout on the device — every p_i against every q_j
-// (N x M cells, row-major), from the two arrays of Gaussians themselves (8
-// bytes each: mu, a), so nothing but the output crosses the bus.
+// gaussdiv: the pairwise kernel — every p_i against every q_j (N x M cells,
+// row-major), from the two arrays of Gaussians themselves (mu, a: 8 bytes
+// each in f32, 16 in f64), so nothing but the output crosses the bus.
 //
-// Appended to shaders/divergence.wgsl when the module is built (uses its
-// overrides, binding 1 `results`, measures(), write_values(),
-// selected_count() and invocation_index()).
+// Assembled (src/gpu/kernel.rs) after a precision prelude, io.wgsl,
+// ln_exp.wgsl and measures.wgsl (uses the overrides, binding 1 `results`,
+// measures(), write_values(), selected_count() and invocation_index()); the
+// same text serves the f32 and the f64 module.
 //
 // KEEP IN SYNC with src/gpu/pairwise.rs (PairwiseBlock: 32 bytes, the
-// uniform below; bindings 1, 6, 7, 8 of the pairwise bind group layout) and
-// src/pair.rs (Gaussian = 8 bytes mu, a).
+// uniform below, the same in both precisions; bindings 1, 6, 7, 8 of the
+// pairwise bind group layout) and src/pair.rs (Gaussian = mu, a).
 
 // One dispatch: cells c < cells of the block starting at (row0, col0), `cols`
 // columns wide; cell c writes its measures from results[out_base + c * k].
@@ -23,8 +24,8 @@ struct PairwiseBlock {
     pad2: u32,
 }
 
-@group(0) @binding(6) var<storage, read> p_in: array<vec2<u32>>;
-@group(0) @binding(7) var<storage, read> q_in: array<vec2<u32>>;
+@group(0) @binding(6) var<storage, read> p_in: array<vec2<U>>;
+@group(0) @binding(7) var<storage, read> q_in: array<vec2<U>>;
 @group(0) @binding(8) var<uniform> block: PairwiseBlock;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -45,5 +46,5 @@ fn main_pairwise(
     }
     let p = p_in[i];
     let q = q_in[j];
-    write_values(block.out_base + c * selected_count(), measures(vec4<u32>(p.x, p.y, q.x, q.y)));
+    write_values(block.out_base + c * selected_count(), measures(vec4<U>(p.x, p.y, q.x, q.y)));
 }

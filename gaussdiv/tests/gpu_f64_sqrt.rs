@@ -1,4 +1,4 @@
-//! The f64 kernel's own square root (`sqrt64` in shaders/divergence_f64.wgsl:
+//! The f64 kernel's own square root (`sqrt64` in shaders/prelude_f64.wgsl:
 //! Newton from the f32 square root, residual correction) on the device:
 //! within one ulp of the correctly rounded square root on a million inputs
 //! over the whole f64 range (subnormals included) and next to the powers of

@@ -1,5 +1,19 @@
 //! The kernel is valid WGSL (naga parses and validates it), so a shader
-//! error fails `cargo test` with a readable message, GPU or not.
+//! error fails `cargo test` with a readable message, GPU or not. Every
+//! module the crate assembles from `shaders/` (f32 and f64, the measures
+//! module and the diagonal one) is checked.
+
+/// The module sources, assembled exactly as `src/gpu/kernel.rs` does.
+#[allow(dead_code)]
+mod sources {
+    include!("../shaders/modules.rs");
+}
+
+/// The entry points of the measures module, in both precisions.
+const MAIN_ENTRIES: [&str; 4] = ["main", "main_soa", "main_grad", "main_pairwise"];
+
+/// The entry points of the diagonal module, in both precisions.
+const DIAGONAL_ENTRIES: [&str; 2] = ["main_diagonal", "main_diagonal_wide"];
 
 /// The overrides every measures kernel (f32 and f64) declares.
 const OVERRIDES: [&str; 12] = [
@@ -44,7 +58,10 @@ fn shader_validates_with_naga() {
         gaussdiv::gpu::SHADER_SOURCE,
         naga::valid::Capabilities::empty(),
     );
-    assert_interface(&module, &["main", "main_soa", "main_grad", "main_pairwise"]);
+    assert_interface(&module, &MAIN_ENTRIES);
+    assert_eq!(gaussdiv::gpu::SHADER_SOURCE, sources::MAIN_F32);
+    assert_eq!(gaussdiv::gpu::SHADER_SOURCE_F64, sources::MAIN_F64);
+    assert_eq!(gaussdiv::gpu::DIAGONAL_SHADER_SOURCE, sources::DIAGONAL_F32);
 }
 
 /// Parse and validate WGSL with naga, panicking with a readable message.
@@ -62,11 +79,22 @@ fn validate(src: &str, caps: naga::valid::Capabilities) -> naga::Module {
 
 #[test]
 fn f64_shader_validates_with_naga() {
+    for (src, entries) in [
+        (sources::MAIN_F64, &MAIN_ENTRIES[..]),
+        (sources::DIAGONAL_F64, &DIAGONAL_ENTRIES[..]),
+    ] {
+        check_f64_module(src, entries);
+    }
+}
+
+/// An f64 module validates with the f64 capabilities (and not without
+/// either), has the f32 kernel's overrides and `entries`, and uses no f64
+/// builtin beyond the arithmetic.
+fn check_f64_module(src: &str, entries: &[&str]) {
     use naga::valid::Capabilities as C;
-    let src = gaussdiv::gpu::SHADER_SOURCE_F64;
     let module = validate(src, C::FLOAT64 | C::SHADER_INT64);
-    // The f32 kernel's overrides, all of them.
-    assert_interface(&module, &["main"]);
+    // The f32 kernel's overrides, all of them, and its entry points.
+    assert_interface(&module, entries);
 
     // It needs both capabilities (so wgpu rejects it on devices without the
     // features, and the evaluator must not create it there).
@@ -77,7 +105,7 @@ fn f64_shader_validates_with_naga() {
     }
 
     // No builtin transcendental, square root or rounding on f64 anywhere
-    // (DESIGN §2.6: GLSL.std.450 defines the transcendentals for 16/32-bit
+    // (docs/ARCHITECTURE.md §2.6: GLSL.std.450 defines the transcendentals for 16/32-bit
     // floats only, and lavapipe returns garbage; the kernel has its own
     // sqrt64 and round_even). The f32 square root (the seed of sqrt64) is allowed.
     let info = naga::valid::Validator::new(
@@ -115,7 +143,7 @@ fn f64_shader_validates_with_naga() {
 }
 
 /// KEEP IN SYNC, checked: the f64 kernel's constants are exactly the f64
-/// instantiation's of src/math.rs.
+/// instantiation's of src/math/real.rs (the f64 prelude).
 #[test]
 fn f64_shader_constants_match_math_rs() {
     use gaussdiv::math::Real;
@@ -150,8 +178,8 @@ fn f64_shader_constants_match_math_rs() {
     same("SQRT2", <f64 as Real>::SQRT2);
     same("HALF_LN_2PI_E", <f64 as Real>::HALF_LN_2PI_E);
     same("HALVE_THRESHOLD", <f64 as Real>::HALVE_THRESHOLD);
-    same("F64_MAX", <f64 as Real>::MAX);
-    same("F64_MIN_NORMAL", <f64 as Real>::MIN_POSITIVE);
+    same("F_MAX", <f64 as Real>::MAX);
+    same("F_MIN_NORMAL", <f64 as Real>::MIN_POSITIVE);
     assert_eq!(<f64 as Real>::ATANH_WIDE.len(), 36);
     for (i, c) in <f64 as Real>::ATANH_WIDE.iter().enumerate() {
         same(&format!("R{i}"), *c);
@@ -194,5 +222,5 @@ fn diagonal_shader_validates_with_naga() {
         gaussdiv::gpu::DIAGONAL_SHADER_SOURCE,
         naga::valid::Capabilities::empty(),
     );
-    assert_interface(&module, &["main", "main_diagonal", "main_diagonal_wide"]);
+    assert_interface(&module, &DIAGONAL_ENTRIES);
 }

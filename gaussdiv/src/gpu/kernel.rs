@@ -8,30 +8,57 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// The kernel's WGSL source: `shaders/divergence.wgsl` (the measures, entry
-/// points `main` and `main_soa`) followed by `shaders/gradients.wgsl`
-/// (`main_grad`) and `shaders/pairwise.wgsl` (`main_pairwise`), which use
-/// the former's helpers.
-pub const SHADER_SOURCE: &str = concat!(
-    include_str!("../../shaders/divergence.wgsl"),
-    "\n",
-    include_str!("../../shaders/gradients.wgsl"),
-    "\n",
-    include_str!("../../shaders/pairwise.wgsl")
-);
+/// The WGSL module sources, assembled from `shaders/` (see `shaders/modules.rs`).
+mod sources {
+    include!("../../shaders/modules.rs");
+}
 
-/// The f64 kernel's WGSL source (`shaders/divergence_f64.wgsl`); needs the
-/// device features `SHADER_F64` and `SHADER_INT64`.
-pub const SHADER_SOURCE_F64: &str = include_str!("../../shaders/divergence_f64.wgsl");
+/// The kernel's WGSL source: the f32 prelude (`shaders/prelude_f32.wgsl`),
+/// the shared pieces (`io.wgsl`, `ln_exp.wgsl`, `measures.wgsl`) and the
+/// kernels `divergence.wgsl` (entry points `main` and `main_soa`),
+/// `gradients.wgsl` (`main_grad`) and `pairwise.wgsl` (`main_pairwise`).
+pub const SHADER_SOURCE: &str = sources::MAIN_F32;
 
-/// The diagonal kernel's WGSL source: `shaders/divergence.wgsl` followed by
-/// `shaders/diagonal.wgsl` (which reuses its `measures`, bindings and
-/// overrides; entry points `main_diagonal` and `main_diagonal_wide`).
-pub const DIAGONAL_SHADER_SOURCE: &str = concat!(
-    include_str!("../../shaders/divergence.wgsl"),
-    "\n",
-    include_str!("../../shaders/diagonal.wgsl")
-);
+/// The f64 kernel's WGSL source: [`SHADER_SOURCE`] with the f64 prelude
+/// (`shaders/prelude_f64.wgsl`) — the same entry points (`main`,
+/// `main_soa`, `main_grad`, `main_pairwise`) and bindings, on f64 values
+/// (pairs of 4 × f64 read as `vec4<u64>`, f64 results). Needs the device
+/// features `SHADER_F64` and `SHADER_INT64`.
+pub const SHADER_SOURCE_F64: &str = sources::MAIN_F64;
+
+/// The diagonal kernel's WGSL source: the f32 prelude, the shared pieces
+/// and `shaders/diagonal.wgsl` (entry points `main_diagonal` and
+/// `main_diagonal_wide`; bindings 0 and 1, as `main`).
+pub const DIAGONAL_SHADER_SOURCE: &str = sources::DIAGONAL_F32;
+
+/// The f64 diagonal kernel's WGSL source: [`DIAGONAL_SHADER_SOURCE`] with
+/// the f64 prelude (rows of 32-byte pairs at binding 0, f64 results at
+/// binding 1). Needs [`f64_features`].
+#[allow(dead_code)] // for the f64 diagonal dispatch
+pub(crate) const DIAGONAL_SHADER_SOURCE_F64: &str = sources::DIAGONAL_F64;
+
+/// The module source and entry point of `layout` in f32 or (`f64`) f64:
+/// both precisions have the same entry points, bindings and overrides; the
+/// f64 modules read pairs of 4 × f64 (`vec4<u64>`), Gaussians of 2 × f64
+/// and SoA columns of f64 bit patterns, and write f64. [`Layout::Pairs64`]
+/// is `main` in f64 whatever `f64` says.
+#[allow(dead_code)] // for the per-precision dispatch
+pub(crate) fn module_source(layout: Layout, f64: bool) -> (&'static str, &'static str) {
+    let f64 = f64 || layout == Layout::Pairs64;
+    let (main, diagonal) = if f64 {
+        (SHADER_SOURCE_F64, DIAGONAL_SHADER_SOURCE_F64)
+    } else {
+        (SHADER_SOURCE, DIAGONAL_SHADER_SOURCE)
+    };
+    match layout {
+        Layout::Pairs | Layout::Pairs64 => (main, "main"),
+        Layout::Soa => (main, "main_soa"),
+        Layout::Grad => (main, "main_grad"),
+        Layout::Pairwise => (main, "main_pairwise"),
+        Layout::Diagonal => (diagonal, "main_diagonal"),
+        Layout::DiagonalWide => (diagonal, "main_diagonal_wide"),
+    }
+}
 
 /// Dims from which a diagonal row is reduced by a workgroup (the lanes of
 /// `main_diagonal_wide`) instead of one invocation: the CPU mirror's
@@ -293,7 +320,7 @@ impl Kernel {
     ) -> Result<wgpu::ComputePipeline> {
         let module = LazyModule {
             slot: &self.module_f64,
-            label: "gaussdiv divergence_f64.wgsl",
+            label: "gaussdiv divergence.wgsl (f64)",
             source: SHADER_SOURCE_F64,
             what: "f64",
         };
