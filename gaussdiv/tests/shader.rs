@@ -54,14 +54,8 @@ fn assert_interface(module: &naga::Module, entries: &[&str]) {
 
 #[test]
 fn shader_validates_with_naga() {
-    let module = validate(
-        gaussdiv::gpu::SHADER_SOURCE,
-        naga::valid::Capabilities::empty(),
-    );
+    let module = validate(sources::MAIN_F32, naga::valid::Capabilities::empty());
     assert_interface(&module, &MAIN_ENTRIES);
-    assert_eq!(gaussdiv::gpu::SHADER_SOURCE, sources::MAIN_F32);
-    assert_eq!(gaussdiv::gpu::SHADER_SOURCE_F64, sources::MAIN_F64);
-    assert_eq!(gaussdiv::gpu::DIAGONAL_SHADER_SOURCE, sources::DIAGONAL_F32);
 }
 
 /// Parse and validate WGSL with naga, panicking with a readable message.
@@ -142,85 +136,8 @@ fn check_f64_module(src: &str, entries: &[&str]) {
     assert!(f32_sqrts >= 1, "sqrt64's f32 seed not found");
 }
 
-/// KEEP IN SYNC, checked: the f64 kernel's constants are exactly the f64
-/// instantiation's of src/math/real.rs (the f64 prelude).
-#[test]
-fn f64_shader_constants_match_math_rs() {
-    use gaussdiv::math::Real;
-    let module = validate(
-        gaussdiv::gpu::SHADER_SOURCE_F64,
-        naga::valid::Capabilities::FLOAT64 | naga::valid::Capabilities::SHADER_INT64,
-    );
-    let value = |name: &str| -> f64 {
-        let (_, c) = module
-            .constants
-            .iter()
-            .find(|(_, c)| c.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("constant {name} missing"));
-        match module.global_expressions[c.init] {
-            naga::Expression::Literal(naga::Literal::F64(v)) => v,
-            ref other => panic!("{name}: not an f64 literal: {other:?}"),
-        }
-    };
-    let same = |name: &str, want: f64| {
-        let got = value(name);
-        assert_eq!(got.to_bits(), want.to_bits(), "{name}: {got:e} vs {want:e}");
-    };
-    for (i, c) in <f64 as Real>::LN_COEFFS.iter().enumerate() {
-        same(&format!("LG{}", i + 1), *c);
-    }
-    assert_eq!(<f64 as Real>::ATANH_COEFFS.len(), 16);
-    for (i, c) in <f64 as Real>::ATANH_COEFFS.iter().enumerate() {
-        same(&format!("R{i}"), *c);
-    }
-    same("LN2_HI", <f64 as Real>::LN2_HI);
-    same("LN2_LO", <f64 as Real>::LN2_LO);
-    same("SQRT2", <f64 as Real>::SQRT2);
-    same("HALF_LN_2PI_E", <f64 as Real>::HALF_LN_2PI_E);
-    same("HALVE_THRESHOLD", <f64 as Real>::HALVE_THRESHOLD);
-    same("F_MAX", <f64 as Real>::MAX);
-    same("F_MIN_NORMAL", <f64 as Real>::MIN_POSITIVE);
-    assert_eq!(<f64 as Real>::ATANH_WIDE.len(), 36);
-    for (i, c) in <f64 as Real>::ATANH_WIDE.iter().enumerate() {
-        same(&format!("R{i}"), *c);
-    }
-    assert_eq!(<f64 as Real>::EXP_COEFFS.len(), 5);
-    for (i, c) in <f64 as Real>::EXP_COEFFS.iter().enumerate() {
-        same(&format!("EXP_P{}", i + 1), *c);
-    }
-    assert_eq!(<f64 as Real>::EXP_TAYLOR.len(), 21);
-    for (i, c) in <f64 as Real>::EXP_TAYLOR.iter().enumerate() {
-        same(&format!("T{}", i + 1), *c);
-    }
-    same("HALF_LN2", <f64 as Real>::HALF_LN2);
-    same("INV_LN2", <f64 as Real>::INV_LN2);
-    same("EXP_LN2_HI", <f64 as Real>::EXP_LN2_HI);
-    same("EXP_LN2_LO", <f64 as Real>::EXP_LN2_LO);
-    same("EXP_ARG_MAX", <f64 as Real>::EXP_ARG_MAX);
-    same("LOG_BIG", <f64 as Real>::LOG_BIG);
-    // The integer constants of the f64 format.
-    let int = |name: &str| -> i32 {
-        let (_, c) = module
-            .constants
-            .iter()
-            .find(|(_, c)| c.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("constant {name} missing"));
-        match module.global_expressions[c.init] {
-            naga::Expression::Literal(naga::Literal::I32(v)) => v,
-            ref other => panic!("{name}: not an i32 literal: {other:?}"),
-        }
-    };
-    assert_eq!(int("MAX_EXP"), <f64 as Real>::MAX_EXP);
-    assert_eq!(int("MIN_EXP"), <f64 as Real>::MIN_EXP);
-    assert_eq!(int("SAFE_EXP"), <f64 as Real>::SAFE_EXP);
-    assert_eq!(int("SAT_EXP"), 1 << 20);
-}
-
 #[test]
 fn diagonal_shader_validates_with_naga() {
-    let module = validate(
-        gaussdiv::gpu::DIAGONAL_SHADER_SOURCE,
-        naga::valid::Capabilities::empty(),
-    );
+    let module = validate(sources::DIAGONAL_F32, naga::valid::Capabilities::empty());
     assert_interface(&module, &DIAGONAL_ENTRIES);
 }
