@@ -8,12 +8,16 @@
 //! memory layout of [`Gradients`] when both are selected.
 //!
 //! ```
-//! use gaussdiv::{gradient, GaussianPair};
+//! use gaussdiv::{Backend, Batch, Evaluator, GaussianPair, Gradients, Metrics, Request};
 //! // KL(N(0, 1) ‖ N(1, 2²)): ∂/∂μ1 = (μ1 − μ2)/σ2² = −0.25.
-//! let g = gradient::gradients(&[GaussianPair::new(0.0, 1.0, 1.0, 2.0)]);
+//! let mut g = [Gradients::default()];
+//! let pairs = [GaussianPair::<f32>::new(0.0, 1.0, 1.0, 2.0)];
+//! let request = Request::gradients(Metrics::CE_KL);
+//! Evaluator::new(Backend::Cpu)?.evaluate(Batch::Pairs(&pairs), &request, bytemuck::cast_slice_mut(&mut g))?;
 //! assert_eq!(g[0].kl[0], -0.25);
 //! // ∂KL/∂σ1 = σ1/σ2² − 1/σ1 = −0.75.
 //! assert!((g[0].kl[1] + 0.75).abs() < 1e-6);
+//! # Ok::<(), gaussdiv::Error>(())
 //! ```
 
 use crate::cpu::{check_len, load_columns, Pairs, BLOCK};

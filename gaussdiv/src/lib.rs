@@ -11,81 +11,57 @@
 //! extreme ratios.
 //!
 //! ```
-//! use gaussdiv::{Backend, Evaluator, GaussianPair, Tolerance};
+//! use gaussdiv::{Backend, Batch, Evaluator, GaussianPair, Request, Tolerance};
 //!
-//! let pairs = vec![
-//!     GaussianPair::new(0.0, 1.0, 1.0, 2.0),
+//! let pairs = [
+//!     GaussianPair::<f32>::new(0.0, 1.0, 1.0, 2.0),
 //!     GaussianPair::new(0.5, 1.0, 0.5, 1.000_000_1), // near-equal scales
 //! ];
 //! // The GPU when there is one (and the batch is large), else the CPU.
-//! let evaluator = Evaluator::new(Backend::Auto)?;
-//! let out = evaluator.evaluate(&pairs)?;
-//! assert!((out[0].kl - 0.443_147_2).abs() < 1e-6);
-//! assert!(out[1].kl > 0.0);
+//! let gaussdiv = Evaluator::new(Backend::Auto)?;
+//! let request = Request::default(); // cross-entropy, KL, entropy; σ given
+//! let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
+//! gaussdiv.evaluate(Batch::Pairs(&pairs), &request, &mut out)?;
+//! assert!((out[1] - 0.443_147_2).abs() < 1e-6); // KL(N(0, 1) ‖ N(1, 4))
+//! assert!(out[4] > 0.0);
 //!
 //! // Check every result against the CPU f64 reference.
-//! let report = gaussdiv::verify(&pairs, &out, Tolerance::GPU_F32)?;
+//! let report = gaussdiv::verify(Batch::Pairs(&pairs), &request, &out, Tolerance::GPU_F32)?;
 //! assert!(report.passed(), "{report}");
 //! # Ok::<(), gaussdiv::Error>(())
 //! ```
 //!
-//! Any subset of the measures, in any parameterisation, through the
-//! `…_with` methods and [`EvalOptions`]:
+//! ## The API
 //!
-//! ```
-//! use gaussdiv::{cpu, EvalOptions, GaussianPair, Metric, Metrics, Param};
-//!
-//! // (μ1, ln σ1, μ2, ln σ2)
-//! let pairs = [GaussianPair::new(0.0, 0.0, 1.0, std::f32::consts::LN_2)];
-//! let metrics = Metrics::new(&[Metric::Kl, Metric::Wasserstein2]).unwrap();
-//! let mut out = [0f32; 2];
-//! cpu::evaluate_with(&pairs, EvalOptions::new(metrics, Param::LogStd), &mut out)?;
-//! assert!((out[0] - 0.443_147_2).abs() < 1e-6); // KL(N(0, 1) ‖ N(1, 4))
-//! assert!((out[1] - 2f32.sqrt()).abs() < 1e-6); // √(1² + (1 − 2)²)
-//! # Ok::<(), gaussdiv::Error>(())
-//! ```
-//!
-//! ## Paths
-//!
-//! * [`GpuEvaluator`]: the kernel of `shaders/divergence.wgsl`, on a device of
-//!   its own ([`GpuEvaluator::new`]) or on yours ([`GpuEvaluator::from_device`]);
-//!   blocking [`evaluate`](GpuEvaluator::evaluate),
-//!   [`evaluate_async`](GpuEvaluator::evaluate_async), and
-//!   [`encode`](GpuEvaluator::encode) into your command encoder.
-//! * [`GpuEvaluator::evaluate_f64`] and [`GpuEvaluator::evaluate_f64_with`]
-//!   (every measure and parameterisation): f64 on the GPU
-//!   (`shaders/divergence_f64.wgsl`, within 1e-14 of the truth like the CPU
-//!   f64 path) on devices with `SHADER_F64` and `SHADER_INT64`;
-//!   [`Error::Unsupported`] naming the missing features elsewhere.
-//! * [`cpu`]: the same formulas on all cores, f32 (mirror of the kernel) and
-//!   f64 (the reference).
-//! * [`verify()`]: the tolerance model; reports the worst row.
-//! * [`gradient`]: analytic gradients of KL and cross-entropy with respect
-//!   to (μ1, a1, μ2, a2) in any [`Param`], on the GPU
-//!   ([`Evaluator::gradients_with`], [`GpuEvaluator::encode_gradients`]) and
-//!   the CPU (f32, f64).
-//! * [`layout`]: pairwise N × M, broadcast, and diagonal multivariate
-//!   Gaussians ([`layout::diagonal_with`]: rows of D independent dims, the
-//!   sums over dims formed on the GPU by `shaders/diagonal.wgsl`).
+//! * [`Evaluator`]: the one evaluator, on the GPU (its own device, or the
+//!   app's through [`Evaluator::from_device`]), on the CPU, or [`Backend::Auto`]
+//!   (routing by a measured crossover and by what the GPU can run, with
+//!   recovery from GPU failures). [`evaluate_async`](Evaluator::evaluate_async)
+//!   is the primitive, [`evaluate`](Evaluator::evaluate) its blocking form,
+//!   [`encode`](Evaluator::encode) records into an app's command encoder.
+//! * [`Batch`]: the host layouts — pairs, columns (structure of arrays),
+//!   pairwise N × M (and broadcast), diagonal multivariate rows — in f32 or
+//!   f64 ([`Float`]); [`DeviceBatch`] the same on the device.
+//! * [`Request`]: measures ([`Metrics`] of [`Metric`]) or their gradients,
+//!   the parameterisation of the inputs ([`Param`]) and the invalid-input
+//!   policy ([`OnInvalid`]).
+//! * [`verify()`]: the tolerance model (docs/ARCHITECTURE.md §3), against
+//!   the CPU f64 reference; reports the worst row.
 //!
 //! ## Integration into a wgpu app
 //!
 //! Share the app's device, record into its encoder, read and write its
 //! buffers — no host copies, one submit:
 //!
-//! ```
-//! use gaussdiv::{wgpu, GaussianPair, GpuEvaluator};
+//! ```no_run
+//! use gaussdiv::{wgpu, DeviceBatch, DeviceInput, Evaluator, GaussianPair, Options, Request};
 //! use wgpu::util::DeviceExt;
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let instance = gaussdiv::gpu::context::instance();
-//! # let Ok((adapter, _)) = pollster::block_on(gaussdiv::gpu::context::choose_adapter(&instance))
-//! # else { return Ok(()) }; // no GPU on this machine: nothing to show
-//! # let (device, queue) = pollster::block_on(adapter.request_device(&Default::default()))?;
+//! # fn app(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(), gaussdiv::Error> {
 //! // `device` and `queue` are the app's own.
-//! let gaussdiv = GpuEvaluator::from_device(&device, &queue)?;
+//! let gaussdiv = Evaluator::from_device(device, queue, Options::default())?;
 //!
-//! let pairs = [GaussianPair::new(0.0, 1.0, 1.0, 2.0); 1024];
+//! let pairs = [GaussianPair::<f32>::new(0.0, 1.0, 1.0, 2.0); 1024];
 //! let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
 //!     label: Some("app pairs"),
 //!     contents: bytemuck::cast_slice(&pairs),
@@ -100,24 +76,21 @@
 //!
 //! let mut encoder = device.create_command_encoder(&Default::default());
 //! // … the app's own passes …
-//! gaussdiv.encode(&mut encoder, input.slice(..), output.slice(..), 1024)?;
+//! let batch = DeviceBatch {
+//!     input: DeviceInput::Pairs { pairs: input.slice(..), count: 1024 },
+//!     output: output.slice(..),
+//! };
+//! gaussdiv.encode(&mut encoder, batch, &Request::default())?;
 //! // … more passes reading `output` …
 //! queue.submit([encoder.finish()]);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! In async code, [`GpuEvaluator::evaluate_async`] waits for the GPU on a
+//! In async code, [`Evaluator::evaluate_async`] waits for the GPU on a
 //! helper thread and never blocks the executor waiting for it
 //! (`examples/async_app.rs` runs it on a tokio runtime next to a task that
-//! must stay responsive):
-//!
-//! ```no_run
-//! # async fn app(gpu: &gaussdiv::GpuEvaluator, pairs: &[gaussdiv::GaussianPair]) -> gaussdiv::Result<()> {
-//! let out = gpu.evaluate_async(pairs).await?; // inside any async runtime (tokio, async-std, …)
-//! # Ok(())
-//! # }
-//! ```
+//! must stay responsive).
 //!
 //! ## Accuracy
 //!
@@ -125,7 +98,8 @@
 //! against 50-digit truth, every row is within 1e-6 (CPU f32), 2e-6 (GPU f32)
 //! and 1e-14 (CPU and GPU f64); likewise every measure in every
 //! parameterisation on `tests/data/golden_measures_*.csv` (largest errors
-//! 4.3e-7 in f32, 6.5e-16 in f64). See [`math`] for the formulation.
+//! 4.3e-7 in f32, 6.5e-16 in f64). docs/ARCHITECTURE.md §2 explains the
+//! formulation.
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
