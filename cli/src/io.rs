@@ -62,11 +62,17 @@ pub enum Rows {
 }
 
 impl Rows {
+    /// Rows held.
     pub fn len(&self) -> usize {
         match self {
             Rows::F32(v) => v.len(),
             Rows::F64(v) => v.len(),
         }
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

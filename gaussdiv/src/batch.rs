@@ -194,6 +194,8 @@ pub(crate) trait Elem: Float {
     ) -> impl Future<Output = Result<()>> + Send + 'a;
 }
 
+// The futures are spelled out (not `async fn`) so that they are `Send`.
+#[allow(clippy::manual_async_fn)]
 impl Elem for f32 {
     fn cpu_measures(pairs: &[GaussianPair], o: EvalOptions, out: &mut [f32]) -> Result<()> {
         cpu::evaluate_with(pairs, o, out)
@@ -262,6 +264,7 @@ impl Elem for f32 {
     }
 }
 
+#[allow(clippy::manual_async_fn)]
 impl Elem for f64 {
     fn cpu_measures(pairs: &[GaussianPair64], o: EvalOptions, out: &mut [f64]) -> Result<()> {
         cpu::evaluate_f64_with(pairs, o, out)

@@ -749,11 +749,7 @@ fn pairwise_blocks<T: Float>(
     out: &mut [T],
 ) -> impl Iterator<Item = (std::ops::Range<usize>, &mut [T])> {
     let _ = n;
-    let cells_per_block = if m == 0 {
-        1
-    } else {
-        (PAIRWISE_BLOCK / m).max(1) * m
-    };
+    let cells_per_block = PAIRWISE_BLOCK.checked_div(m).map_or(1, |r| r.max(1) * m);
     out.chunks_mut((cells_per_block * k).max(1))
         .enumerate()
         .map(move |(b, dst)| {
@@ -787,7 +783,7 @@ fn is_gpu_failure(e: &Error) -> bool {
 /// Whether any row of `out` (`k` values each) starts with NaN.
 fn any_nan<T: Float>(out: &[T], k: usize) -> bool {
     let k = k.max(1);
-    let nan = |v: &T| v != v;
+    let nan = |v: &T| Into::<f64>::into(*v).is_nan();
     if out.len() < 1 << 16 {
         out.iter().step_by(k).any(nan)
     } else {

@@ -30,6 +30,7 @@ pub(crate) fn horner<T: Real>(coeffs: &[T], t: T) -> T {
 ///
 /// `x = m·2^e` with `m ∈ [√½, √2)`, `f = m − 1` (exact), `s = f/(2 + f)`,
 /// `ln(1 + f) = f − ½f² + s·(½f² + R(s²))`, and `(e + k)·ln 2` added in two parts.
+#[allow(dead_code)] // the Rust mirror of ln_exp.wgsl's `ln_scaled`
 #[inline(always)]
 pub fn ln_scaled<T: Real>(x: T, k: i32) -> T {
     let (m0, e0) = x.frexp1();

@@ -27,7 +27,10 @@ pub mod param {
 /// Number of measures [`measures`] computes.
 pub const MEASURES: usize = 10;
 
-/// Positions of the measures in the output of [`measures`] (canonical order).
+/// Positions of the measures in the output of [`measures`] (canonical order;
+/// the full table, mirrored by the kernels' `WRITE_*` order, though the Rust
+/// paths name only some).
+#[allow(dead_code)]
 pub mod idx {
     /// H(p1, p2).
     pub const CROSS_ENTROPY: usize = 0;
@@ -673,20 +676,9 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
 /// Branch-free: every path is computed and the right one selected, so that
 /// loops over this function vectorise (see [`crate::cpu`]); no input, however
 /// invalid, can make it panic.
+#[cfg(test)]
 #[inline(always)]
 pub fn divergences<T: Real>(mu1: T, sigma1: T, mu2: T, sigma2: T) -> [T; 3] {
     let m = measures::<T, { param::STD }>(mu1, sigma1, mu2, sigma2);
     [m[0], m[1], m[2]]
-}
-
-/// The textbook f64 formulas, for comparison in tests and benchmarks only.
-#[doc(hidden)]
-pub fn textbook_f64(mu1: f64, s1: f64, mu2: f64, s2: f64) -> [f64; 3] {
-    let v1 = s1 * s1;
-    let v2 = s2 * s2;
-    let d = mu1 - mu2;
-    let ce = 0.5 * (2.0 * core::f64::consts::PI * v2).ln() + (d * d + v1) / (2.0 * v2);
-    let kl = 0.5 * (d * d / v2 + v1 / v2 - (v1 / v2).ln() - 1.0);
-    let h = 0.5 * (2.0 * core::f64::consts::PI * core::f64::consts::E * v1).ln();
-    [ce, kl, h]
 }

@@ -88,6 +88,8 @@ pub use gradients::{gradients, GRADIENTS};
 #[allow(unused_imports)]
 // the crate-wide path `math::fast_two_sum`, kept from before the split
 pub(crate) use ln_exp::fast_two_sum;
-pub use ln_exp::{exp_split, expm1, ln, ln_mant, ln_scaled, scale_exp, scale_part_near};
-pub use measures::{divergences, idx, measures, param, textbook_f64, MEASURES};
+pub use ln_exp::{exp_split, expm1, ln, scale_exp};
+#[cfg(test)]
+pub use measures::divergences;
+pub use measures::{idx, measures, param, MEASURES};
 pub use real::Real;

@@ -46,7 +46,8 @@ pub trait Real:
     const HALVE_THRESHOLD: Self;
     /// Largest binary exponent + 1 (128 or 1024): 2^MAX_EXP is the first power of two past MAX.
     const MAX_EXP: i32;
-    /// Smallest normal binary exponent (−126 or −1022).
+    /// Smallest normal binary exponent (−126 or −1022; checked against the f64 prelude).
+    #[allow(dead_code)]
     const MIN_EXP: i32;
     /// Terms up to 2^SAFE_EXP are summed directly; beyond, at a common scale.
     const SAFE_EXP: i32;
