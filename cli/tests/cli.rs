@@ -135,7 +135,7 @@ fn golden_file_through_the_tool_f64() {
 #[test]
 fn golden_file_through_the_tool_gpu_f64() {
     let Some(gpu) = gpu() else { return };
-    if !gpu.supports_f64() {
+    if !gpu.gpu_info().is_some_and(|i| i.supports_f64) {
         eprintln!("SKIPPED: the adapter lacks SHADER_F64/SHADER_INT64");
         return;
     }
@@ -201,8 +201,8 @@ fn stdin_to_stdout_any_column_order_extra_columns() {
     // `-` is standard input too, and values round-trip exactly.
     let o2 = run_stdin(&["eval", "-", "--backend", "cpu"], input);
     assert_eq!(String::from_utf8(o2.stdout).unwrap(), text);
-    let p = gaussdiv::GaussianPair::new(0.0, 1.0, 1.0, 2.0);
-    let d = gaussdiv::cpu::eval32(&p);
+    let p = gaussdiv::GaussianPair::<f32>::new(0.0, 1.0, 1.0, 2.0);
+    let d = divergences(cpu(), &[p]).unwrap()[0];
     assert_eq!(rows[0][1] as f32, d.kl);
     assert_eq!(rows[0][0] as f32, d.cross_entropy);
 }
@@ -351,10 +351,16 @@ fn write_error_to_dev_full_exits_2() {
 fn verify_failure_would_exit_1() {
     // The tool's exit 1 path: a result out of tolerance. Shown here through the
     // library's report (the tool cannot be made to compute wrongly from outside).
-    let pairs = [gaussdiv::GaussianPair::new(0.0, 1.0, 1.0, 2.0)];
-    let mut out = gaussdiv::cpu::evaluate(&pairs);
+    let pairs = [gaussdiv::GaussianPair::<f32>::new(0.0, 1.0, 1.0, 2.0)];
+    let mut out = divergences(cpu(), &pairs).unwrap();
     out[0].kl *= 1.0 + 1e-5;
-    let r = gaussdiv::verify(&pairs, &out, gaussdiv::Tolerance::CPU_F32).unwrap();
+    let r = gaussdiv::verify(
+        gaussdiv::Batch::Pairs(&pairs),
+        &gaussdiv::Request::default(),
+        bytemuck::cast_slice(&out),
+        gaussdiv::Tolerance::CPU_F32,
+    )
+    .unwrap();
     assert!(!r.passed());
     assert_eq!(r.metric(gaussdiv::Metric::Kl).unwrap().failures, 1);
 }
@@ -450,7 +456,7 @@ fn npy_f32_in_and_out_equals_the_library() {
         assert_eq!(mode(&out), mode(&plain));
     }
     let vals: &[f32] = bytemuck::cast_slice(&data);
-    let want = gaussdiv::cpu::evaluate(&pairs);
+    let want = divergences(cpu(), &pairs).unwrap();
     for (i, d) in want.iter().enumerate() {
         assert_eq!(vals[2 * i].to_bits(), d.kl.to_bits());
         assert_eq!(vals[2 * i + 1].to_bits(), d.cross_entropy.to_bits());
@@ -505,7 +511,8 @@ fn npy_gpu_path_and_f64() {
     let (descr, shape, data) = read_npy(&out);
     assert_eq!((descr.as_str(), shape.as_str()), ("<f8", "(5000, 3)"));
     let vals: &[f64] = bytemuck::cast_slice(&data);
-    let want = gaussdiv::cpu::reference(&pairs);
+    let wide: Vec<gaussdiv::GaussianPair64> = pairs.iter().map(|p| p.to_f64()).collect();
+    let want = divergences64(cpu(), &wide).unwrap();
     for (i, d) in want.iter().enumerate() {
         assert_eq!(vals[3 * i..3 * i + 3], [d.cross_entropy, d.kl, d.entropy]);
     }
@@ -853,7 +860,7 @@ fn every_measure_and_parameterisation_through_the_tool() {
             let mut worst = 0f64;
             for (r, t) in rows.iter().zip(&truth) {
                 for (v, name) in r.iter().zip(order) {
-                    let m = Metric::from_name(name).unwrap();
+                    let m = name.parse::<Metric>().unwrap();
                     worst = worst.max(measure_error(m, *v, t, Precision::F32));
                 }
             }
@@ -872,7 +879,7 @@ fn every_measure_and_parameterisation_through_the_tool_gpu_f64() {
     use gaussdiv::verify::measure_error;
     use gaussdiv::Metric;
     let Some(gpu) = gpu() else { return };
-    if !gpu.supports_f64() {
+    if !gpu.gpu_info().is_some_and(|i| i.supports_f64) {
         eprintln!("SKIPPED: the adapter lacks SHADER_F64/SHADER_INT64");
         return;
     }
@@ -924,7 +931,7 @@ fn every_measure_and_parameterisation_through_the_tool_gpu_f64() {
         let mut worst = 0f64;
         for (r, t) in rows.iter().zip(&truth) {
             for (v, name) in r.iter().zip(order) {
-                let m = Metric::from_name(name).unwrap();
+                let m = name.parse::<Metric>().unwrap();
                 worst = worst.max(measure_error(m, *v, t, Precision::F64));
             }
         }
@@ -1052,7 +1059,7 @@ fn pairwise_tool_matrix_csv_and_npy() {
         .enumerate()
     {
         for (j, (mu2, s2)) in [(0.0f32, 1.0f32), (2.0, 3.0)].iter().enumerate() {
-            let d = gaussdiv::cpu::eval32(&gaussdiv::GaussianPair::new(*mu1, *s1, *mu2, *s2));
+            let d = divergences(cpu(), &[gaussdiv::GaussianPair::new(*mu1, *s1, *mu2, *s2)]).unwrap()[0];
             assert_eq!(rows[i][j] as f32, d.kl, "({i}, {j})");
         }
     }
@@ -1128,12 +1135,13 @@ fn gradients_through_the_tool() {
                 ]
             );
             let mut want = vec![0f32; 3 * 8];
-            gaussdiv::gradient::cpu_gradients_with(
-                &pairs,
-                gaussdiv::EvalOptions::new(gaussdiv::Metrics::CE_KL, param),
-                &mut want,
-            )
-            .unwrap();
+            cpu()
+                .evaluate(
+                    gaussdiv::Batch::Pairs(&pairs),
+                    &gaussdiv::Request::gradients(gaussdiv::Metrics::CE_KL).with_param(param),
+                    &mut want,
+                )
+                .unwrap();
             for (i, row) in rows.iter().enumerate() {
                 // Library order: cross-entropy first; the tool's: the user's (kl first).
                 let lib: Vec<f64> = want[i * 8 + 4..i * 8 + 8]
@@ -1172,7 +1180,12 @@ fn diagonal_dims_through_the_tool() {
         gaussdiv::Metrics::new(&[gaussdiv::Metric::Kl, gaussdiv::Metric::Hellinger]).unwrap();
     let mut want = vec![0f32; pairs.len() / 3 * 2];
     let ev = gaussdiv::Evaluator::new(gaussdiv::Backend::Cpu).unwrap();
-    gaussdiv::layout::diagonal_with(&ev, &pairs, 3, metrics.into(), &mut want).unwrap();
+    ev.evaluate(
+        gaussdiv::Batch::Diagonal { pairs: &pairs, dims: 3 },
+        &gaussdiv::Request::measures(metrics),
+        &mut want,
+    )
+    .unwrap();
     let mut backends = vec!["cpu"];
     if common::gpu().is_some() {
         backends.push("gpu");
