@@ -148,25 +148,24 @@ fn bench_gpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<R
     // (Skipped when the batch does not fit one device buffer: the end-to-end
     // path chunks, this measurement does not.)
     let fits = |bytes: u64| bytes <= device.limits().max_buffer_size;
-    let kernel_buffers = (!pairs.is_empty()
-        && fits(pairs.len() as u64 * 16)
-        && fits((pairs.len() * k * 4) as u64))
-    .then(|| {
-        let input = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("bench input"),
-            size: pairs.len() as u64 * 16,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        queue.write_buffer(&input, 0, bytemuck::cast_slice(pairs));
-        let output = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("bench output"),
-            size: (pairs.len() * k * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
-        (input, output)
-    });
+    let kernel_buffers =
+        (!pairs.is_empty() && fits(pairs.len() as u64 * 16) && fits((pairs.len() * k * 4) as u64))
+            .then(|| {
+                let input = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("bench input"),
+                    size: pairs.len() as u64 * 16,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                queue.write_buffer(&input, 0, bytemuck::cast_slice(pairs));
+                let output = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("bench output"),
+                    size: (pairs.len() * k * 4) as u64,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                });
+                (input, output)
+            });
     let kernel_once =
         |(input, output): &(wgpu::Buffer, wgpu::Buffer)| -> Result<Duration, CliError> {
             let t = Instant::now();

@@ -4,8 +4,7 @@
 use super::io::{self, Rows, Values};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg, ProgressArg};
 use gaussdiv::{
-    Backend, Batch, Evaluator, Metric, Metrics, OnInvalid, Param, Request, Tolerance,
-    VerifyReport,
+    Backend, Batch, Evaluator, Metric, Metrics, OnInvalid, Param, Request, Tolerance, VerifyReport,
 };
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
@@ -367,12 +366,24 @@ fn evaluate(
     verify: bool,
 ) -> Result<Option<VerifyReport>, CliError> {
     match (rows, values) {
-        (Rows::F32(pairs), Values::F32(flat)) => {
-            chunk(evaluator, pairs, dims, request, flat, verify, Tolerance::CPU_F32)
-        }
-        (Rows::F64(pairs), Values::F64(flat)) => {
-            chunk(evaluator, pairs, dims, request, flat, verify, Tolerance::F64)
-        }
+        (Rows::F32(pairs), Values::F32(flat)) => chunk(
+            evaluator,
+            pairs,
+            dims,
+            request,
+            flat,
+            verify,
+            Tolerance::CPU_F32,
+        ),
+        (Rows::F64(pairs), Values::F64(flat)) => chunk(
+            evaluator,
+            pairs,
+            dims,
+            request,
+            flat,
+            verify,
+            Tolerance::F64,
+        ),
         _ => Err(CliError::input(
             "internal: precision mismatch between input and output buffers",
         )),
@@ -417,13 +428,16 @@ fn gradient_columns(
     wanted: &[Metric],
     set: Metrics,
 ) -> Result<(Vec<String>, Vec<usize>, usize), String> {
-    if let Some(m) = wanted.iter().find(|m| !matches!(m, Metric::Kl | Metric::CrossEntropy)) {
+    if let Some(m) = wanted
+        .iter()
+        .find(|m| !matches!(m, Metric::Kl | Metric::CrossEntropy))
+    {
         return Err(format!(
             "gradients are available for cross_entropy and kl, not {m}"
         ));
     }
-    let per_measure = Request::gradients(Metrics::new(&[Metric::Kl]).unwrap_or(set))
-        .values_per_pair();
+    let per_measure =
+        Request::gradients(Metrics::new(&[Metric::Kl]).unwrap_or(set)).values_per_pair();
     let mut names = Vec::new();
     let mut order = Vec::new();
     for m in wanted {

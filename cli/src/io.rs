@@ -332,9 +332,7 @@ impl Source for CsvSource {
                 self.chunk(
                     max,
                     |t| fast_float2::parse::<f32, _>(t).ok(),
-                    |r| {
-                        GaussianPair::new(r[0], r[1], r[2], r[3]).invalid_field(param)
-                    },
+                    |r| GaussianPair::new(r[0], r[1], r[2], r[3]).invalid_field(param),
                     |r| v.push(GaussianPair::new(r[0], r[1], r[2], r[3])),
                 )
             }

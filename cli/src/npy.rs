@@ -321,9 +321,7 @@ impl Source for NpySource {
                     self.check(
                         start,
                         self.values(f32::byte_swapped),
-                        |r| {
-                            GaussianPair::new(r[0], r[1], r[2], r[3]).invalid_field(param)
-                        },
+                        |r| GaussianPair::new(r[0], r[1], r[2], r[3]).invalid_field(param),
                         |r, i| format!("{:e}", at(r, i)),
                     )?;
                     if self.header.big_endian {

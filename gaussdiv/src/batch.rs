@@ -151,8 +151,7 @@ pub(crate) trait Elem: Float {
     /// The measures of an array of pairs on the CPU (invalid pairs NaN).
     fn cpu_measures(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// The gradients of an array of pairs on the CPU (invalid pairs NaN).
-    fn cpu_gradients(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self])
-        -> Result<()>;
+    fn cpu_gradients(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// The diagonal layout on the CPU (rows with an invalid element NaN).
     fn cpu_diagonal(
         pairs: &[GaussianPair<Self>],

@@ -10,9 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::math::{measures, param, Real, MEASURES};
-use crate::pair::{
-    EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param,
-};
+use crate::pair::{EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param};
 use rayon::prelude::*;
 
 /// Pairs per parallel task: large enough to amortise scheduling, small

@@ -729,7 +729,11 @@ fn column_blocks<'o, T: Float>(
 }
 
 /// Pairs `range` of the columns, interleaved into `pairs`.
-fn interleave<T: Float>(columns: [&[T]; 4], range: std::ops::Range<usize>, pairs: &mut Vec<GaussianPair<T>>) {
+fn interleave<T: Float>(
+    columns: [&[T]; 4],
+    range: std::ops::Range<usize>,
+    pairs: &mut Vec<GaussianPair<T>>,
+) {
     pairs.clear();
     let [a, b, c, d] = columns.map(|c| c.get(range.clone()).unwrap_or_default());
     pairs.extend(
@@ -767,9 +771,9 @@ fn form_cells<T: Float>(
 ) {
     pairs.clear();
     let m = q.len().max(1);
-    pairs.extend(cells.filter_map(|c| {
-        Some(GaussianPair::from_gaussians(*p.get(c / m)?, *q.get(c % m)?))
-    }));
+    pairs.extend(
+        cells.filter_map(|c| Some(GaussianPair::from_gaussians(*p.get(c / m)?, *q.get(c % m)?))),
+    );
 }
 
 /// Errors after which the GPU, not the input, is to blame.

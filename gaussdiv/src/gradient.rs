@@ -227,4 +227,3 @@ pub fn cpu_gradients_f64_with(
 ) -> Result<()> {
     run(pairs, options, out)
 }
-

@@ -244,7 +244,6 @@ impl Metric {
         }
     }
 
-
     const fn bit(self) -> u16 {
         1 << (self as u16)
     }
@@ -383,7 +382,6 @@ impl Param {
             Param::Precision => "precision",
         }
     }
-
 
     /// The code of the kernel's `PARAM` override constant (see `math::param`).
     pub(crate) const fn code(self) -> u32 {

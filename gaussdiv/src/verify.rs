@@ -13,10 +13,10 @@
 //! * NaN equals nothing, except where the reference is NaN (invalid input
 //!   under the NaN policy).
 
+use crate::batch::Batch;
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::math::{idx, Real, MEASURES};
-use crate::batch::Batch;
 use crate::pair::{EvalOptions, Float, GaussianPair, GaussianPair64, Metric, Param};
 use crate::request::Request;
 use rayon::prelude::*;
@@ -505,8 +505,7 @@ fn gradient_rows(
     precision: Precision,
     value: &(impl Fn(usize, usize) -> f64 + Sync),
 ) -> Vec<WorstRow> {
-    let reference =
-        crate::gradient::gradients_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param);
+    let reference = crate::gradient::gradients_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param);
     let scales = gradient_scales(p, param);
     let per = crate::request::PER_MEASURE;
     list.iter()
@@ -606,8 +605,14 @@ pub fn verify<T: Float>(
             }
             check_flat_len(n, k, out.len())?;
             let at = |c: &[T], i: usize| c.get(i).copied().unwrap_or_default();
-            let pair =
-                |i: usize| widen(GaussianPair::new(at(c[0], i), at(c[1], i), at(c[2], i), at(c[3], i)));
+            let pair = |i: usize| {
+                widen(GaussianPair::new(
+                    at(c[0], i),
+                    at(c[1], i),
+                    at(c[2], i),
+                    at(c[3], i),
+                ))
+            };
             Ok(verify_core(n, pair, options, g, tolerance, value))
         }
         Batch::Pairwise { p, q } => {

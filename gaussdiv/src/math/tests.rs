@@ -191,4 +191,3 @@ fn f64_shader_constants_match_math_rs() {
     assert_eq!(int("SAFE_EXP"), <f64 as Real>::SAFE_EXP);
     assert_eq!(int("SAT_EXP"), 1 << 20);
 }
-
