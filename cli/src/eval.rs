@@ -433,7 +433,7 @@ fn gradient_columns(
         .find(|m| !matches!(m, Metric::Kl | Metric::CrossEntropy))
     {
         return Err(format!(
-            "gradients are available for cross_entropy and kl, not {m}"
+            "gradients are available for cross_entropy and kl only, not {m}"
         ));
     }
     let per_measure =

@@ -1059,7 +1059,8 @@ fn pairwise_tool_matrix_csv_and_npy() {
         .enumerate()
     {
         for (j, (mu2, s2)) in [(0.0f32, 1.0f32), (2.0, 3.0)].iter().enumerate() {
-            let d = divergences(cpu(), &[gaussdiv::GaussianPair::new(*mu1, *s1, *mu2, *s2)]).unwrap()[0];
+            let d = divergences(cpu(), &[gaussdiv::GaussianPair::new(*mu1, *s1, *mu2, *s2)])
+                .unwrap()[0];
             assert_eq!(rows[i][j] as f32, d.kl, "({i}, {j})");
         }
     }
@@ -1181,7 +1182,10 @@ fn diagonal_dims_through_the_tool() {
     let mut want = vec![0f32; pairs.len() / 3 * 2];
     let ev = gaussdiv::Evaluator::new(gaussdiv::Backend::Cpu).unwrap();
     ev.evaluate(
-        gaussdiv::Batch::Diagonal { pairs: &pairs, dims: 3 },
+        gaussdiv::Batch::Diagonal {
+            pairs: &pairs,
+            dims: 3,
+        },
         &gaussdiv::Request::measures(metrics),
         &mut want,
     )

@@ -111,7 +111,7 @@ impl Request {
             if !Metrics::CE_KL.contains_all(m) {
                 let names: Vec<String> = m.iter().map(|m| m.to_string()).collect();
                 return Err(Error::Unsupported(format!(
-                    "gradients are available for cross_entropy and kl, not {}",
+                    "gradients are available for cross_entropy and kl only, not {}",
                     names.join(", ")
                 )));
             }

@@ -1,4 +1,4 @@
-//! Input validation (DESIGN §6).
+//! Input validation (docs/ARCHITECTURE.md §6).
 //!
 //! Valid: μ finite; σ finite and > 0, subnormal σ included. In the other
 //! parameterisations (see [`Param`]): a variance or a precision finite and
@@ -216,7 +216,7 @@ fn screen_body<const POSITIVE: bool>(pairs: &[GaussianPair]) -> (bool, bool) {
 
 /// Whether the GPU kernel may be inexact for this (valid) pair because
 /// floating-point arithmetic on it would meet a subnormal μ or μ1 − μ2,
-/// which WGSL allows a device to flush to zero (DESIGN §2.5). Subnormal σ
+/// which WGSL allows a device to flush to zero (docs/ARCHITECTURE.md §2.5). Subnormal σ
 /// is handled exactly by the kernel (integer decomposition) and is not
 /// listed; nor are subnormal variances or precisions (decomposed likewise)
 /// or log-parameters (only ever added to, or exponentiated). The host path

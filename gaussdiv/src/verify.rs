@@ -119,7 +119,7 @@ impl Tolerance {
     }
 }
 
-/// Error of a KL value `got` against the truth `want` (DESIGN §3); `f64::INFINITY`
+/// Error of a KL value `got` against the truth `want` (docs/ARCHITECTURE.md §3); `f64::INFINITY`
 /// for a result of the wrong kind (NaN, a spurious or missing ∞, non-zero for zero).
 pub fn kl_error(got: f64, want: f64, precision: Precision) -> f64 {
     if want.is_nan() {
@@ -153,7 +153,7 @@ pub fn kl_error(got: f64, want: f64, precision: Precision) -> f64 {
 ///
 /// `scale` (0 for none) is the magnitude of the terms that cancel in the
 /// value (see [`gradient_scales`]); the error is taken relative to
-/// `max(|want|, scale)`, as DESIGN §3 does for the cross-entropy.
+/// `max(|want|, scale)`, as docs/ARCHITECTURE.md §3 does for the cross-entropy.
 pub fn gradient_error(got: f64, want: f64, scale: f64, precision: Precision) -> f64 {
     if want.is_nan() {
         return if got.is_nan() { 0.0 } else { f64::INFINITY };
@@ -215,7 +215,7 @@ pub fn term_scale(sigma1: f64, kl: f64) -> f64 {
     <f64 as Real>::HALF_LN_2PI_E + crate::math::ln(sigma1).abs() + kl.abs()
 }
 
-/// Scaled error of a cross-entropy or entropy value (DESIGN §3): `|got − want| / scale`.
+/// Scaled error of a cross-entropy or entropy value (docs/ARCHITECTURE.md §3): `|got − want| / scale`.
 pub fn scaled_error(got: f64, want: f64, scale: f64, precision: Precision) -> f64 {
     if want.is_nan() {
         return if got.is_nan() { 0.0 } else { f64::INFINITY };

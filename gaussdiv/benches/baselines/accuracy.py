@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Accuracy of popular implementations on the golden file, under DESIGN §3's
+"""Accuracy of popular implementations on the golden file, under docs/ARCHITECTURE.md §3's
 tolerance model: share of rows whose KL is within 1e-6 relative error of the
 50-digit truth, and spurious inf/NaN / negative KL counts.
 
@@ -67,7 +67,7 @@ def main():
     path = args[0] if args else "tests/data/golden_public.csv"
     x, truth = load(path)
     m1, s1, m2, s2 = (x[:, i] for i in range(4))
-    print(f"{len(truth)} rows of {path}: share of rows with KL within 1e-6 (DESIGN §3 model)")
+    print(f"{len(truth)} rows of {path}: share of rows with KL within 1e-6 (docs/ARCHITECTURE.md §3 model)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         score("NumPy f32 (textbook)", textbook(m1, s1, m2, s2, np), truth)

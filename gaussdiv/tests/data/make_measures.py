@@ -16,10 +16,10 @@ Needs `pip install mpmath numpy`.  Writes, next to this script (or to --outdir):
 Inputs
 ------
 (mu1, s1, mu2, s2) are drawn as exact float32 values by the generator families
-of /work/shared/reference/make_reference.py (a_near_equal, b_tiny_mean_diff,
+of the project's reference generator (make_reference.py) (a_near_equal, b_tiny_mean_diff,
 c_extreme_ratio, d_large_mean, e_random_wellcond, r_random_wide,
 f_overflow_prone, g_edge).  That code is COPIED VERBATIM below (marked section)
-so that this script works from a clean checkout without /work/shared; with the
+so that this script works from a clean checkout without the design inputs; with the
 same seed and count it reproduces exactly the rows of golden_public.csv.
 
 Parameterisations P (a = parameter used in place of sigma):
@@ -95,7 +95,7 @@ AGREE_DIGITS = 25
 OUT_DIGITS = 25
 
 # ============================================================================
-# BEGIN COPY of /work/shared/reference/make_reference.py (lines 45-288,
+# BEGIN COPY of the project's reference generator (make_reference.py) (lines 45-288,
 # verbatim): float32 helpers, family parameter draws, family generators and
 # generate_inputs().  Keep in sync with that file; seed semantics identical.
 # ============================================================================
