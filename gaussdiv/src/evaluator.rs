@@ -519,17 +519,14 @@ impl Evaluator {
             return on_cpu(batch, call, out);
         };
         if !T::gpu_can(&g, job) {
+            // f64 without the device features: the error names what is missing.
+            g.require_f64()?;
             return Err(Error::Unsupported(format!(
-                "{} on this GPU{}",
-                match (g.supports_f64(), job) {
-                    (true, Job::Gradients) => "f64 gradients",
-                    (true, Job::Diagonal) => "the f64 diagonal layout",
-                    _ => "f64 (the device lacks SHADER_F64 or SHADER_INT64)",
-                },
-                g.info()
-                    .adapter
-                    .map(|a| format!(" ({})", a.info.name))
-                    .unwrap_or_default()
+                "{} on the GPU; use Backend::Cpu or Backend::Auto",
+                match job {
+                    Job::Gradients => "f64 gradients",
+                    _ => "the f64 diagonal layout",
+                }
             )));
         }
         match on_gpu(&g, batch, call, out).await {

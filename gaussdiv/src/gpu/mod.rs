@@ -555,7 +555,7 @@ impl GpuEvaluator {
         self.missing_f64_features().is_empty()
     }
 
-    fn require_f64(&self) -> Result<()> {
+    pub(crate) fn require_f64(&self) -> Result<()> {
         let missing = self.missing_f64_features();
         if missing.is_empty() {
             return Ok(());
