@@ -6,11 +6,36 @@
 //! Run with `--nocapture` to see the measured worst errors.
 mod common;
 use common::*;
-use gaussdiv::layout::diagonal_with;
 use gaussdiv::{
-    cpu, Backend, EvalOptions, Evaluator, GaussianPair, GaussianPair64, Metric, Metrics, OnInvalid,
-    Param,
+    Backend, Batch, DeviceBatch, DeviceInput, Evaluator, Float, GaussianPair, GaussianPair64,
+    Metric, Metrics, OnInvalid, Options, Param, Request,
 };
+
+/// `request` on an array of pairs into `out` (the per-pair path).
+fn per_pair<T: Float>(
+    ev: &Evaluator,
+    pairs: &[GaussianPair<T>],
+    request: Request,
+    out: &mut [T],
+) -> gaussdiv::Result<()> {
+    ev.evaluate(Batch::Pairs(pairs), &request, out)
+}
+
+/// `request` on rows of `dims` pairs into `out` (the diagonal layout).
+fn diagonal_with<T: Float>(
+    ev: &Evaluator,
+    pairs: &[GaussianPair<T>],
+    dims: usize,
+    request: Request,
+    out: &mut [T],
+) -> gaussdiv::Result<()> {
+    ev.evaluate(Batch::Diagonal { pairs, dims }, &request, out)
+}
+
+/// Every measure of pairs in `param`.
+fn every_in(param: Param) -> Request {
+    Request::measures(Metrics::ALL).with_param(param)
+}
 use std::collections::BTreeMap;
 
 /// Around both seams: the lanes (64) and the kernel switch (256 dims).
@@ -241,8 +266,8 @@ fn to_param(pairs: &[GaussianPair], param: Param) -> Vec<GaussianPair> {
         .collect()
 }
 
-type PerPair<'a> = &'a dyn Fn(&[GaussianPair], EvalOptions, &mut [f32]);
-type Diag<'a> = &'a dyn Fn(&[GaussianPair], usize, EvalOptions, &mut [f32]);
+type PerPair<'a> = &'a dyn Fn(&[GaussianPair], Request, &mut [f32]);
+type Diag<'a> = &'a dyn Fn(&[GaussianPair], usize, Request, &mut [f32]);
 
 /// Check one backend on every D, N and parameterisation; `per_pair` is the
 /// same backend's per-pair path.
@@ -252,7 +277,7 @@ fn sums_match(label: &str, per_pair: PerPair, diag: Diag, params: &[Param]) -> W
         for d in DIMS {
             for &n in rows_for(d) {
                 let pairs = to_param(&data(n, d, 7 + d as u64 + n as u64), param);
-                let every = EvalOptions::new(Metrics::ALL, param);
+                let every = every_in(param);
                 let mut per = vec![0f32; pairs.len() * 10];
                 per_pair(&pairs, every, &mut per);
                 let mut out = vec![0f32; n * 10];
@@ -273,8 +298,8 @@ fn sums_match(label: &str, per_pair: PerPair, diag: Diag, params: &[Param]) -> W
 
 #[test]
 fn cpu_sums_match_high_precision() {
-    let per: PerPair = &|p, o, out| cpu::evaluate_with(p, o, out).unwrap();
-    let diag: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
+    let per: PerPair = &|p, o, out| per_pair(cpu(), p, o, out).unwrap();
+    let diag: Diag = &|p, d, o, out| diagonal_with(cpu(), p, d, o, out).unwrap();
     let w = sums_match("cpu", per, diag, &[Param::Std]);
     w.report("CPU f32, std");
     w.assert_ok();
@@ -283,8 +308,8 @@ fn cpu_sums_match_high_precision() {
 #[test]
 fn gpu_sums_match_high_precision() {
     let Some(gpu) = gpu() else { return };
-    let per: PerPair = &|p, o, out| gpu.evaluate_with(p, o, out).unwrap();
-    let diag: Diag = &|p, d, o, out| gpu.evaluate_diagonal_with(p, d, o, out).unwrap();
+    let per: PerPair = &|p, o, out| per_pair(gpu, p, o, out).unwrap();
+    let diag: Diag = &|p, d, o, out| diagonal_with(gpu, p, d, o, out).unwrap();
     let w = sums_match("gpu", per, diag, &[Param::Std]);
     w.report("GPU f32, std");
     w.assert_ok();
@@ -293,14 +318,14 @@ fn gpu_sums_match_high_precision() {
 #[test]
 fn every_param_cpu_and_gpu() {
     let params = [Param::Var, Param::LogStd, Param::LogVar, Param::Precision];
-    let per: PerPair = &|p, o, out| cpu::evaluate_with(p, o, out).unwrap();
-    let diag: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
+    let per: PerPair = &|p, o, out| per_pair(cpu(), p, o, out).unwrap();
+    let diag: Diag = &|p, d, o, out| diagonal_with(cpu(), p, d, o, out).unwrap();
     let w = sums_match("cpu", per, diag, &params);
     w.report("CPU f32, other parameterisations");
     w.assert_ok();
     let Some(gpu) = gpu() else { return };
-    let per: PerPair = &|p, o, out| gpu.evaluate_with(p, o, out).unwrap();
-    let diag: Diag = &|p, d, o, out| gpu.evaluate_diagonal_with(p, d, o, out).unwrap();
+    let per: PerPair = &|p, o, out| per_pair(gpu, p, o, out).unwrap();
+    let diag: Diag = &|p, d, o, out| diagonal_with(gpu, p, d, o, out).unwrap();
     let w = sums_match("gpu", per, diag, &params);
     w.report("GPU f32, other parameterisations");
     w.assert_ok();
@@ -317,13 +342,12 @@ fn gpu_agrees_with_cpu() {
     for d in DIMS {
         for &n in rows_for(d) {
             let pairs = data(n, d, 99 + d as u64);
-            let every = EvalOptions::new(Metrics::ALL, Param::Std);
+            let every = every_in(Param::Std);
             let (mut g, mut c) = (vec![0f32; n * 10], vec![0f32; n * 10]);
-            gpu.evaluate_diagonal_with(&pairs, d, every, &mut g)
-                .unwrap();
-            cpu::diagonal_with(&pairs, d, every, &mut c).unwrap();
+            diagonal_with(gpu, &pairs, d, every, &mut g).unwrap();
+            diagonal_with(cpu(), &pairs, d, every, &mut c).unwrap();
             let mut per = vec![0f32; pairs.len() * 10];
-            cpu::evaluate_with(&pairs, every, &mut per).unwrap();
+            per_pair(cpu(), &pairs, every, &mut per).unwrap();
             for (r, ((gr, cr), per)) in g
                 .chunks(10)
                 .zip(c.chunks(10))
@@ -386,21 +410,21 @@ fn metric_subsets_are_columns_of_every() {
         let n = 9;
         let pairs = to_param(&data(n, d, 5 + d as u64), Param::LogVar);
         let mut all = vec![0f32; n * 10];
-        f(
-            &pairs,
-            d,
-            EvalOptions::new(Metrics::ALL, Param::LogVar),
-            &mut all,
-        );
+        f(&pairs, d, every_in(Param::LogVar), &mut all);
         for &s in subsets {
             let k = s.len();
             let mut out = vec![0f32; n * k];
-            f(&pairs, d, EvalOptions::new(s, Param::LogVar), &mut out);
+            f(
+                &pairs,
+                d,
+                Request::measures(s).with_param(Param::LogVar),
+                &mut out,
+            );
             for (r, (o, a)) in out.chunks(k).zip(all.chunks(10)).enumerate() {
                 for (v, m) in o.iter().zip(s.iter()) {
                     assert_eq!(
                         v.to_bits(),
-                        a[m.index()].to_bits(),
+                        a[metric_index(m)].to_bits(),
                         "{label} D={d} subset {:?} row {r} {m}",
                         s.iter().collect::<Vec<_>>()
                     );
@@ -408,7 +432,7 @@ fn metric_subsets_are_columns_of_every() {
             }
         }
     };
-    let cpu_f: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
+    let cpu_f: Diag = &|p, d, o, out| diagonal_with(cpu(), p, d, o, out).unwrap();
     for d in [3, 300] {
         check("cpu", d, &subsets, cpu_f);
     }
@@ -428,7 +452,7 @@ fn metric_subsets_are_columns_of_every() {
         some.push(Metrics::new(ms).unwrap());
     }
     some.extend(subsets.iter().step_by(97).copied());
-    let gpu_f: Diag = &|p, d, o, out| gpu.evaluate_diagonal_with(p, d, o, out).unwrap();
+    let gpu_f: Diag = &|p, d, o, out| diagonal_with(gpu, p, d, o, out).unwrap();
     for d in [3, 300] {
         check("gpu", d, &some, gpu_f);
     }
@@ -444,14 +468,14 @@ fn metric_subsets_are_columns_of_every() {
 #[test]
 fn chunking_matches_single_rows() {
     let cases: &[(usize, usize)] = &[(3, 200_001), (100, 6000), (1000, 700), (300_000, 2)];
-    let every = EvalOptions::new(Metrics::ALL, Param::Std);
+    let every = every_in(Param::Std);
     let mut backends: Vec<(&str, Diag)> = Vec::new();
-    let cpu_f: Diag = &|p, d, o, out| cpu::diagonal_with(p, d, o, out).unwrap();
+    let cpu_f: Diag = &|p, d, o, out| diagonal_with(cpu(), p, d, o, out).unwrap();
     backends.push(("cpu", cpu_f));
     let gpu = gpu();
     let gpu_f = gpu.map(|g| {
-        move |p: &[GaussianPair], d: usize, o: EvalOptions, out: &mut [f32]| {
-            g.evaluate_diagonal_with(p, d, o, out).unwrap()
+        move |p: &[GaussianPair], d: usize, o: Request, out: &mut [f32]| {
+            diagonal_with(g, p, d, o, out).unwrap()
         }
     });
     if let Some(f) = &gpu_f {
@@ -479,11 +503,11 @@ fn chunking_matches_single_rows() {
 #[test]
 fn f64_cpu_variant() {
     let pairs: Vec<GaussianPair64> = data(7, 65, 3).iter().map(|p| p.to_f64()).collect();
-    let every = EvalOptions::new(Metrics::ALL, Param::Std);
+    let every = every_in(Param::Std);
     let mut out = vec![0f64; 7 * 10];
-    cpu::diagonal_f64_with(&pairs, 65, every, &mut out).unwrap();
+    diagonal_with(cpu(), &pairs, 65, every, &mut out).unwrap();
     let mut per = vec![0f64; pairs.len() * 10];
-    cpu::evaluate_f64_with(&pairs, every, &mut per).unwrap();
+    per_pair(cpu(), &pairs, every, &mut per).unwrap();
     let mut worst = 0f64;
     for (got, per) in out.chunks(10).zip(per.chunks(650)) {
         for (m, g) in got.iter().enumerate().take(7) {
@@ -503,7 +527,7 @@ fn f64_cpu_variant() {
 
 fn check_errors(ev: &Evaluator, label: &str) {
     use gaussdiv::Error;
-    let opts = EvalOptions::new(Metrics::CE_KL, Param::Std);
+    let opts = Request::measures(Metrics::CE_KL);
     let pairs = random_pairs(24, 1);
     let mut out = vec![0f32; 8 * 2];
     // dims = 0, a length not a multiple of dims, a wrong output length.
@@ -553,14 +577,14 @@ fn errors_name_row_and_dim() {
 /// Under OnInvalid::Nan a row with an invalid element is NaN, the others are unaffected.
 #[test]
 fn nan_policy_poisons_only_the_row() {
-    let mut backends = vec![Evaluator::with_policy(Backend::Cpu, OnInvalid::Nan).unwrap()];
+    let mut backends = vec![Evaluator::new(Backend::Cpu).unwrap()];
     if gpu().is_some() {
-        backends.push(Evaluator::with_policy(Backend::Gpu, OnInvalid::Nan).unwrap());
+        backends.push(Evaluator::new(Backend::Gpu).unwrap());
     }
     for d in [4, 300] {
         let mut pairs = random_pairs(5 * d, 9);
         pairs[3 * d + d - 1].mu1 = f32::NAN;
-        let every = EvalOptions::new(Metrics::ALL, Param::Std);
+        let every = every_in(Param::Std).with_on_invalid(OnInvalid::Nan);
         for ev in &backends {
             let mut out = vec![0f32; 50];
             diagonal_with(ev, &pairs, d, every, &mut out).unwrap();
@@ -584,11 +608,11 @@ fn infinite_dims() {
         GaussianPair::new(0.0, 1e-30, 0.0, 1e30), // KL, Jeffreys, D_B overflow
         GaussianPair::new(0.0, 1.0, 3.4e38, 1.0),
     ];
-    let every = EvalOptions::new(Metrics::ALL, Param::Std);
+    let every = every_in(Param::Std);
     let mut c = [0f32; 10];
-    cpu::diagonal_with(&row, 3, every, &mut c).unwrap();
+    diagonal_with(cpu(), &row, 3, every, &mut c).unwrap();
     let mut per = [0f32; 30];
-    cpu::evaluate_with(&row, every, &mut per).unwrap();
+    per_pair(cpu(), &row, every, &mut per).unwrap();
     let want = expected(&per);
     for m in 0..10 {
         if m < 7 && want[m].0.is_infinite() {
@@ -599,7 +623,7 @@ fn infinite_dims() {
     assert_eq!(c[8], 1.0);
     if let Some(gpu) = gpu() {
         let mut g = [0f32; 10];
-        gpu.evaluate_diagonal_with(&row, 3, every, &mut g).unwrap();
+        diagonal_with(gpu, &row, 3, every, &mut g).unwrap();
         assert_eq!(
             bytemuck::cast_slice::<f32, u32>(&g),
             bytemuck::cast_slice::<f32, u32>(&c),
@@ -617,11 +641,10 @@ fn subnormal_mean_rows_are_exact() {
         let mut pairs = random_pairs(4 * d, 21);
         pairs[d + 2] = GaussianPair::new(1e-40, 1e-40, 0.0, 2e-40);
         pairs[3 * d] = GaussianPair::new(3e-39, 1.0, 2e-39, 1.0);
-        let every = EvalOptions::new(Metrics::ALL, Param::Std);
+        let every = every_in(Param::Std);
         let (mut g, mut c) = (vec![0f32; 40], vec![0f32; 40]);
-        gpu.evaluate_diagonal_with(&pairs, d, every, &mut g)
-            .unwrap();
-        cpu::diagonal_with(&pairs, d, every, &mut c).unwrap();
+        diagonal_with(gpu, &pairs, d, every, &mut g).unwrap();
+        diagonal_with(cpu(), &pairs, d, every, &mut c).unwrap();
         for r in [1, 3] {
             assert_eq!(
                 bytemuck::cast_slice::<f32, u32>(&g[r * 10..r * 10 + 10]),
@@ -635,14 +658,22 @@ fn subnormal_mean_rows_are_exact() {
 /// `encode_diagonal` on `g`'s device: rows of `dims` pairs at offset 256,
 /// output at offset 256; the values read back, or the encode error.
 fn via_encode_diagonal(
-    g: &gaussdiv::GpuEvaluator,
+    g: &Evaluator,
     pairs: &[GaussianPair],
     rows: usize,
     dims: usize,
-    options: EvalOptions,
+    options: Request,
 ) -> Result<Vec<u32>, gaussdiv::Error> {
     use gaussdiv::wgpu::{self, util::DeviceExt};
-    let (device, queue) = (g.device(), g.queue());
+    let (device, queue) = g.device().expect("a GPU evaluator");
+    let diagonal = |input, output, rows, dims| DeviceBatch {
+        input: DeviceInput::Diagonal {
+            pairs: input,
+            rows,
+            dims,
+        },
+        output,
+    };
     let mut bytes = vec![0u8; 256];
     bytes.extend_from_slice(bytemuck::cast_slice(pairs));
     let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -650,7 +681,7 @@ fn via_encode_diagonal(
         contents: &bytes,
         usage: wgpu::BufferUsages::STORAGE,
     });
-    let values = rows * options.metrics.len();
+    let values = rows * options.values_per_pair();
     let output = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("out"),
         size: 256 + values as u64 * 4,
@@ -664,18 +695,20 @@ fn via_encode_diagonal(
         mapped_at_creation: false,
     });
     let mut enc = device.create_command_encoder(&Default::default());
-    g.encode_diagonal(
+    g.encode(
         &mut enc,
-        input.slice(256..),
-        output.slice(256..),
-        rows as u64,
-        dims as u64,
-        options,
+        diagonal(
+            input.slice(256..),
+            output.slice(256..),
+            rows as u64,
+            dims as u64,
+        ),
+        &options,
     )?;
     // Misuse: output aliasing the input, dims 0.
     for (out, d) in [(input.slice(..), 1), (output.slice(..), 0)] {
         let e = g
-            .encode_diagonal(&mut enc, input.slice(256..), out, 1, d, options)
+            .encode(&mut enc, diagonal(input.slice(256..), out, 1, d), &options)
             .unwrap_err();
         assert!(matches!(e, gaussdiv::Error::InvalidBuffer(_)), "{e}");
     }
@@ -696,17 +729,19 @@ fn via_encode_diagonal(
 #[test]
 fn encode_diagonal_equals_host_path() {
     let Some(g) = gpu() else { return };
-    let small = gaussdiv::GpuEvaluator::with_options(gaussdiv::GpuOptions {
-        max_chunk_pairs: 256,
-        ..Default::default()
-    })
+    let small = pollster::block_on(Evaluator::new_async(
+        Backend::Gpu,
+        Options {
+            max_chunk_pairs: 256,
+            ..Default::default()
+        },
+    ))
     .unwrap();
-    let options = EvalOptions::new(Metrics::ALL, Param::Std);
+    let options = every_in(Param::Std);
     for (rows, dims) in [(1000usize, 7usize), (37, 300)] {
         let pairs = data(rows, dims, 40 + dims as u64);
         let mut want = vec![0f32; rows * 10];
-        g.evaluate_diagonal_with(&pairs, dims, options, &mut want)
-            .unwrap();
+        diagonal_with(g, &pairs, dims, options, &mut want).unwrap();
         let want: Vec<u32> = bytemuck::cast_slice(&want).to_vec();
         assert_eq!(
             via_encode_diagonal(g, &pairs, rows, dims, options).unwrap(),

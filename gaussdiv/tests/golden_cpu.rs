@@ -1,13 +1,13 @@
 //! Every row of the golden file on the CPU paths (f32 and f64).
 mod common;
 use common::*;
-use gaussdiv::{cpu, Precision};
+use gaussdiv::Precision;
 
 #[test]
 fn golden_cpu_f32() {
     let rows = golden();
     let pairs: Vec<_> = rows.iter().map(|r| r.pair).collect();
-    let out = cpu::evaluate(&pairs);
+    let out = divergences(cpu(), &pairs).unwrap();
     let got: Vec<[f64; 3]> = out
         .iter()
         .map(|d| [d.cross_entropy.into(), d.kl.into(), d.entropy.into()])
@@ -19,7 +19,7 @@ fn golden_cpu_f32() {
 fn golden_cpu_f64() {
     let rows = golden();
     let pairs: Vec<_> = rows.iter().map(|r| r.pair.to_f64()).collect();
-    let out = cpu::evaluate_f64(&pairs);
+    let out = divergences64(cpu(), &pairs).unwrap();
     let got: Vec<[f64; 3]> = out
         .iter()
         .map(|d| [d.cross_entropy, d.kl, d.entropy])
@@ -35,7 +35,7 @@ fn golden_textbook_f64_for_comparison() {
         .iter()
         .map(|r| {
             let p = r.pair.to_f64();
-            gaussdiv::math::textbook_f64(p.mu1, p.sigma1, p.mu2, p.sigma2)
+            textbook_f64(p.mu1, p.sigma1, p.mu2, p.sigma2)
         })
         .collect();
     let e = check_golden(

@@ -2,19 +2,26 @@
 //! on random and adversarial batches.
 mod common;
 use common::*;
-use gaussdiv::{cpu, verify, GaussianPair, Metrics, Precision, Tolerance};
+use gaussdiv::{
+    verify, Batch, Evaluator, GaussianPair, Metric, Metrics, OnInvalid, Options, Precision,
+    Request, Tolerance, Transfer,
+};
 
 #[test]
 fn golden_gpu_f32() {
     let Some(gpu) = gpu() else { return };
     let rows = golden();
     let pairs: Vec<_> = rows.iter().map(|r| r.pair).collect();
-    let out = gpu.evaluate(&pairs).unwrap();
+    let out = divergences(gpu, &pairs).unwrap();
     let got: Vec<[f64; 3]> = out
         .iter()
         .map(|d| [d.cross_entropy.into(), d.kl.into(), d.entropy.into()])
         .collect();
-    let name = gpu.adapter().map(|a| a.to_string()).unwrap_or_default();
+    let name = gpu
+        .gpu_info()
+        .and_then(|i| i.adapter)
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     assert_golden(
         &format!("GPU f32 on {name}"),
         &rows,
@@ -42,7 +49,7 @@ fn golden_gpu_kernel_alone_without_host_fixups() {
         .count();
     assert!(sub_sigma > 0, "the golden file has subnormal σ rows");
     let pairs: Vec<_> = rows.iter().map(|r| r.pair).collect();
-    let out = gpu.evaluate(&pairs).unwrap();
+    let out = divergences(gpu, &pairs).unwrap();
     let got: Vec<[f64; 3]> = out
         .iter()
         .map(|d| [d.cross_entropy.into(), d.kl.into(), d.entropy.into()])
@@ -54,8 +61,9 @@ fn golden_gpu_kernel_alone_without_host_fixups() {
 fn gpu_matches_cpu_reference_on_random_pairs() {
     let Some(gpu) = gpu() else { return };
     let pairs = random_pairs(100_000, 7);
-    let out = gpu.evaluate(&pairs).unwrap();
-    let report = verify(&pairs, &out, Tolerance::GPU_F32).unwrap();
+    let request = Request::default();
+    let out = eval(gpu, &pairs, &request).unwrap();
+    let report = verify(Batch::Pairs(&pairs), &request, &out, Tolerance::GPU_F32).unwrap();
     println!("{report}");
     assert!(report.passed(), "{report}");
 }
@@ -64,20 +72,17 @@ fn gpu_matches_cpu_reference_on_random_pairs() {
 fn metric_subsets_are_consistent() {
     let Some(gpu) = gpu() else { return };
     let pairs = random_pairs(3000, 11);
-    let all = gpu.evaluate(&pairs).unwrap();
+    let all = divergences(gpu, &pairs).unwrap();
     for names in [
         &["kl"][..],
         &["cross_entropy", "kl"],
         &["entropy"],
         &["entropy", "cross_entropy"],
     ] {
-        let ms: Vec<_> = names
-            .iter()
-            .map(|n| gaussdiv::Metric::from_name(n).unwrap())
-            .collect();
+        let ms: Vec<_> = names.iter().map(|n| n.parse::<Metric>().unwrap()).collect();
         let metrics = Metrics::new(&ms).unwrap();
         let mut flat = vec![0f32; pairs.len() * metrics.len()];
-        gpu.evaluate_metrics_into(&pairs, metrics, &mut flat)
+        gpu.evaluate(Batch::Pairs(&pairs), &Request::measures(metrics), &mut flat)
             .unwrap();
         // Each metric set is its own pipeline, which a driver may compile with
         // different floating-point contractions (SPIR-V allows fusing a*b+c):
@@ -86,7 +91,10 @@ fn metric_subsets_are_consistent() {
         for (i, d) in all.iter().enumerate() {
             let full = [d.cross_entropy, d.kl, d.entropy];
             for (j, m) in metrics.iter().enumerate() {
-                let (a, b) = (flat[i * metrics.len() + j], full[m.index()]);
+                let (a, b) = (
+                    flat[i * metrics.len() + j],
+                    full[Metric::ALL.iter().position(|&x| x == m).unwrap()],
+                );
                 let ulps = (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32;
                 max_ulps = max_ulps.max(ulps);
                 assert!(
@@ -103,8 +111,8 @@ fn metric_subsets_are_consistent() {
 fn gpu_and_cpu_f32_agree_closely() {
     let Some(gpu) = gpu() else { return };
     let pairs = random_pairs(50_000, 3);
-    let g = gpu.evaluate(&pairs).unwrap();
-    let c = cpu::evaluate(&pairs);
+    let g = divergences(gpu, &pairs).unwrap();
+    let c = divergences(cpu(), &pairs).unwrap();
     let mut worst = 0f64;
     for (a, b) in g.iter().zip(&c) {
         let e = gaussdiv::verify::kl_error(a.kl.into(), b.kl.into(), Precision::F32);
@@ -119,7 +127,7 @@ fn invalid_input_is_reported_or_nan() {
     let Some(gpu) = gpu() else { return };
     let mut pairs = random_pairs(1000, 5);
     pairs[321].sigma2 = -1.0;
-    match gpu.evaluate(&pairs) {
+    match divergences(gpu, &pairs) {
         Err(gaussdiv::Error::InvalidInput {
             index,
             field,
@@ -132,20 +140,13 @@ fn invalid_input_is_reported_or_nan() {
         }
         other => panic!("expected InvalidInput, got {other:?}"),
     }
-    let nan_gpu = gaussdiv::GpuEvaluator::from_device_with_options(
-        gpu.device(),
-        gpu.queue(),
-        gaussdiv::GpuOptions {
-            on_invalid: gaussdiv::OnInvalid::Nan,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let nan = Request::default().with_on_invalid(OnInvalid::Nan);
     pairs[10].mu1 = f32::NAN;
     pairs[20].sigma1 = f32::INFINITY;
     pairs[30].sigma1 = 0.0;
-    let out = nan_gpu.evaluate(&pairs).unwrap();
-    let clean = gpu.evaluate(&[pairs[0], pairs[11]]).unwrap();
+    let out: Vec<gaussdiv::Divergences> =
+        bytemuck::cast_slice(&eval(gpu, &pairs, &nan).unwrap()).to_vec();
+    let clean = divergences(gpu, &[pairs[0], pairs[11]]).unwrap();
     for i in [10, 20, 30, 321] {
         assert!(
             out[i].kl.is_nan() && out[i].cross_entropy.is_nan() && out[i].entropy.is_nan(),
@@ -159,10 +160,8 @@ fn invalid_input_is_reported_or_nan() {
 #[test]
 fn empty_and_single() {
     let Some(gpu) = gpu() else { return };
-    assert!(gpu.evaluate(&[]).unwrap().is_empty());
-    let one = gpu
-        .evaluate(&[GaussianPair::new(0.0, 1.0, 1.0, 2.0)])
-        .unwrap();
+    assert!(divergences(gpu, &[]).unwrap().is_empty());
+    let one = divergences(gpu, &[GaussianPair::new(0.0, 1.0, 1.0, 2.0)]).unwrap();
     let truth = 0.5 * (0.25f64 + 0.25 - 0.25f64.ln() - 1.0);
     assert!((f64::from(one[0].kl) - truth).abs() / truth < 2e-6);
 }
@@ -170,17 +169,18 @@ fn empty_and_single() {
 #[test]
 fn repeated_calls_create_no_new_objects() {
     let Some(shared) = gpu() else { return };
-    let gpu = gaussdiv::GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let (device, queue) = shared.device().unwrap();
+    let gpu = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
     let pairs = random_pairs(200_000, 9);
-    gpu.evaluate(&pairs).unwrap();
+    divergences(&gpu, &pairs).unwrap();
     let smaller = &pairs[..1234];
-    gpu.evaluate(smaller).unwrap();
-    let before = gpu.stats();
+    divergences(&gpu, smaller).unwrap();
+    let before = gpu.gpu_info().unwrap();
     for _ in 0..3 {
-        gpu.evaluate(&pairs).unwrap();
-        gpu.evaluate(smaller).unwrap();
+        divergences(&gpu, &pairs).unwrap();
+        divergences(&gpu, smaller).unwrap();
     }
-    let after = gpu.stats();
+    let after = gpu.gpu_info().unwrap();
     assert_eq!(after.buffers, before.buffers, "no new buffers");
     assert_eq!(after.pipelines, before.pipelines, "no new pipelines");
     assert_eq!(after.bind_groups, before.bind_groups, "no new bind groups");
@@ -191,8 +191,10 @@ fn repeated_calls_create_no_new_objects() {
 fn evaluate_async_matches_blocking() {
     let Some(gpu) = gpu() else { return };
     let pairs = random_pairs(300_000, 13);
-    let a = gpu.evaluate(&pairs).unwrap();
-    let b = pollster::block_on(gpu.evaluate_async(&pairs)).unwrap();
+    let request = Request::default();
+    let a = eval(gpu, &pairs, &request).unwrap();
+    let mut b = vec![0f32; a.len()];
+    pollster::block_on(gpu.evaluate_async(Batch::Pairs(&pairs), &request, &mut b)).unwrap();
     assert_eq!(
         bytemuck::cast_slice::<_, u32>(&a),
         bytemuck::cast_slice::<_, u32>(&b)
@@ -203,16 +205,14 @@ fn evaluate_async_matches_blocking() {
 fn every_transfer_mode_and_depth_gives_the_same_results() {
     let Some(shared) = gpu() else { return };
     let pairs = random_pairs(700_001, 29);
-    let reference = shared.evaluate(&pairs).unwrap();
-    for transfer in [
-        gaussdiv::gpu::Transfer::Staging,
-        gaussdiv::gpu::Transfer::MappedStorage,
-    ] {
+    let reference = divergences(shared, &pairs).unwrap();
+    let (device, queue) = shared.device().unwrap();
+    for transfer in [Transfer::Staging, Transfer::MappedStorage] {
         for chunks_in_flight in [1, 2, 3] {
-            let g = gaussdiv::GpuEvaluator::from_device_with_options(
-                shared.device(),
-                shared.queue(),
-                gaussdiv::GpuOptions {
+            let g = Evaluator::from_device(
+                &device,
+                &queue,
+                Options {
                     transfer,
                     chunks_in_flight,
                     host_chunk_pairs: 1 << 16,
@@ -220,11 +220,11 @@ fn every_transfer_mode_and_depth_gives_the_same_results() {
                 },
             )
             .unwrap();
-            let out = g.evaluate(&pairs).unwrap();
+            let out = divergences(&g, &pairs).unwrap();
             assert_eq!(out, reference, "{transfer:?} × {chunks_in_flight}");
             println!(
                 "{transfer:?} × {chunks_in_flight}: mapped storage {}",
-                g.maps_storage_directly()
+                g.gpu_info().unwrap().maps_storage_directly
             );
         }
     }

@@ -1,25 +1,25 @@
-//! The GPU f64 path (`GpuEvaluator::evaluate_f64`, shaders/divergence_f64.wgsl):
+//! The GPU f64 path (`Evaluator::evaluate` of f64 batches, shaders/divergence_f64.wgsl):
 //! every row of the golden file within 1e-14 of the 50-digit truth; GPU f64
 //! equal to the CPU f64 reference on random and adversarial pairs; sizes
 //! around the chunk boundaries; the clear error on devices without
 //! SHADER_F64 / SHADER_INT64.
 mod common;
 use common::*;
-use gaussdiv::verify::verify_f64;
 use gaussdiv::{
-    cpu, Divergences64, Error, GaussianPair64, GpuEvaluator, GpuOptions, Metric, Metrics,
-    OnInvalid, Precision, Tolerance,
+    verify, Batch, Divergences64, Error, Evaluator, GaussianPair64, Metric, Metrics, OnInvalid,
+    Options, Precision, Request, Tolerance,
 };
 use std::time::Instant;
 
 /// The shared evaluator, if it can run f64 (skipped otherwise, unless
 /// GAUSSDIV_REQUIRE_GPU=1: lavapipe has both features, so CI must run these).
-fn gpu64() -> Option<&'static GpuEvaluator> {
+fn gpu64() -> Option<&'static Evaluator> {
     let gpu = gpu()?;
-    if gpu.supports_f64() {
+    let info = gpu.gpu_info().expect("a GPU evaluator");
+    if info.supports_f64 {
         return Some(gpu);
     }
-    let missing = gpu.missing_f64_features();
+    let missing = gaussdiv::wgpu::Features::SHADER_F64 | gaussdiv::wgpu::Features::SHADER_INT64;
     if std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() == Ok("1") {
         panic!("GAUSSDIV_REQUIRE_GPU=1 but the adapter lacks {missing:?}");
     }
@@ -113,6 +113,20 @@ fn adversarial_pairs(n: usize, seed: u64) -> Vec<GaussianPair64> {
         .collect()
 }
 
+/// `verify` of cross-entropy, KL and entropy of f64 pairs.
+fn verify_f64(
+    pairs: &[GaussianPair64],
+    out: &[Divergences64],
+    tolerance: Tolerance,
+) -> gaussdiv::Result<gaussdiv::VerifyReport> {
+    verify(
+        Batch::Pairs(pairs),
+        &Request::default(),
+        bytemuck::cast_slice(out),
+        tolerance,
+    )
+}
+
 fn rows_of(out: &[Divergences64]) -> Vec<[f64; 3]> {
     out.iter()
         .map(|d| [d.cross_entropy, d.kl, d.entropy])
@@ -124,8 +138,12 @@ fn golden_gpu_f64() {
     let Some(gpu) = gpu64() else { return };
     let rows = golden();
     let pairs: Vec<_> = rows.iter().map(|r| r.pair.to_f64()).collect();
-    let out = gpu.evaluate_f64(&pairs).unwrap();
-    let name = gpu.adapter().map(|a| a.to_string()).unwrap_or_default();
+    let out = divergences64(gpu, &pairs).unwrap();
+    let name = gpu
+        .gpu_info()
+        .and_then(|i| i.adapter)
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     assert_golden(
         &format!("GPU f64 on {name}"),
         &rows,
@@ -144,14 +162,14 @@ fn golden_gpu_f64() {
 fn gpu_f64_matches_cpu_f64_on_random_and_adversarial_pairs() {
     let Some(gpu) = gpu64() else { return };
     let pairs = adversarial_pairs(200_000, 0x5eed_0f64);
-    let out = gpu.evaluate_f64(&pairs).unwrap();
+    let out = divergences64(gpu, &pairs).unwrap();
     let report = verify_f64(&pairs, &out, Tolerance::F64).unwrap();
     println!("GPU f64 on 200000 random and adversarial pairs: {report}");
     assert!(report.passed(), "{report}");
     assert!(out.iter().all(|d| d.kl >= 0.0), "KL is never negative");
     // Against the CPU f64 mirror directly: the same formulas, so the same
     // values up to the rounding of possibly fused multiply-adds.
-    let reference = cpu::evaluate_f64(&pairs);
+    let reference = divergences64(cpu(), &pairs).unwrap();
     let mut identical = 0usize;
     let mut worst = 0f64;
     for (g, c) in out.iter().zip(&reference) {
@@ -175,20 +193,18 @@ fn gpu_f64_sizes_around_chunk_boundaries() {
     let all = adversarial_pairs(300_001, 77);
     // Default chunking: 4 MiB host chunks = 131 072 f64 pairs, so 300 001
     // pairs take three chunks (two in flight).
-    let default = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let default = on_same_device(shared, Options::default());
     // Small chunks (2048 f64 pairs), three in flight, workgroup 64.
-    let small = GpuEvaluator::from_device_with_options(
-        shared.device(),
-        shared.queue(),
-        GpuOptions {
+    let small = on_same_device(
+        shared,
+        Options {
             host_chunk_pairs: 4096,
             chunks_in_flight: 3,
             workgroup_size: 64,
             ..Default::default()
         },
-    )
-    .unwrap();
-    let f64_chunk = default.host_chunk_pairs() as usize / 2;
+    );
+    let f64_chunk = default.gpu_info().unwrap().host_chunk_pairs as usize / 2;
     for (gpu, label) in [(&default, "default"), (&small, "small chunks")] {
         for n in [
             0,
@@ -209,7 +225,7 @@ fn gpu_f64_sizes_around_chunk_boundaries() {
             300_001,
         ] {
             let pairs = &all[..n];
-            let out = gpu.evaluate_f64(pairs).unwrap();
+            let out = divergences64(gpu, pairs).unwrap();
             assert_eq!(out.len(), n);
             let report = verify_f64(pairs, &out, Tolerance::F64).unwrap();
             assert!(report.passed(), "{label} n={n}: {report}");
@@ -220,9 +236,9 @@ fn gpu_f64_sizes_around_chunk_boundaries() {
 #[test]
 fn gpu_f64_metric_subsets_async_and_reuse() {
     let Some(shared) = gpu64() else { return };
-    let gpu = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let gpu = on_same_device(shared, Options::default());
     let pairs = adversarial_pairs(5000, 3);
-    let all = gpu.evaluate_f64(&pairs).unwrap();
+    let all = divergences64(&gpu, &pairs).unwrap();
     let full = rows_of(&all);
     for names in [
         &[Metric::Kl][..],
@@ -233,13 +249,13 @@ fn gpu_f64_metric_subsets_async_and_reuse() {
         let metrics = Metrics::new(names).unwrap();
         let k = metrics.len();
         let mut flat = vec![0f64; pairs.len() * k];
-        gpu.evaluate_f64_metrics_into(&pairs, metrics, &mut flat)
+        gpu.evaluate(Batch::Pairs(&pairs), &Request::measures(metrics), &mut flat)
             .unwrap();
         let mut differ = 0usize;
         for (i, row) in flat.chunks(k).enumerate() {
             let scale = gaussdiv::verify::term_scale(pairs[i].sigma1, full[i][1]);
             for (v, m) in row.iter().zip(metrics.iter()) {
-                let want = full[i][m.index()];
+                let want = full[i][metric_index(m)];
                 // Each metric set is its own pipeline, which the driver may
                 // compile with different fused multiply-adds: a few ulps of
                 // the summed terms (cross-entropy can cancel them).
@@ -254,7 +270,13 @@ fn gpu_f64_metric_subsets_async_and_reuse() {
         }
         println!("{names:?}: {differ} values differ from the full set (within 1e-15 scaled)");
     }
-    let asynchronous = pollster::block_on(gpu.evaluate_f64_async(&pairs)).unwrap();
+    let mut asynchronous = vec![0f64; pairs.len() * 3];
+    pollster::block_on(gpu.evaluate_async(
+        Batch::Pairs(&pairs),
+        &Request::default(),
+        &mut asynchronous,
+    ))
+    .unwrap();
     assert_eq!(
         bytemuck::cast_slice::<_, u64>(&all),
         bytemuck::cast_slice::<_, u64>(&asynchronous)
@@ -263,16 +285,16 @@ fn gpu_f64_metric_subsets_async_and_reuse() {
     // each, repeating them creates no wgpu object.
     let f32_pairs = random_pairs(200_000, 9);
     let big = adversarial_pairs(200_000, 10);
-    gpu.evaluate(&f32_pairs).unwrap();
-    gpu.evaluate_f64(&big).unwrap();
-    gpu.evaluate_f64(&pairs).unwrap();
-    let before = gpu.stats();
+    divergences(&gpu, &f32_pairs).unwrap();
+    divergences64(&gpu, &big).unwrap();
+    divergences64(&gpu, &pairs).unwrap();
+    let before = gpu.gpu_info().unwrap();
     for _ in 0..2 {
-        gpu.evaluate(&f32_pairs).unwrap();
-        gpu.evaluate_f64(&big).unwrap();
-        gpu.evaluate_f64(&pairs).unwrap();
+        divergences(&gpu, &f32_pairs).unwrap();
+        divergences64(&gpu, &big).unwrap();
+        divergences64(&gpu, &pairs).unwrap();
     }
-    let after = gpu.stats();
+    let after = gpu.gpu_info().unwrap();
     assert_eq!(after.buffers, before.buffers, "no new buffers");
     assert_eq!(after.pipelines, before.pipelines, "no new pipelines");
     assert_eq!(after.bind_groups, before.bind_groups, "no new bind groups");
@@ -283,7 +305,7 @@ fn gpu_f64_invalid_input_is_reported_or_nan() {
     let Some(shared) = gpu64() else { return };
     let mut pairs = adversarial_pairs(1000, 5);
     pairs[321].sigma2 = -1.0;
-    match shared.evaluate_f64(&pairs) {
+    match divergences64(shared, &pairs) {
         Err(Error::InvalidInput {
             index,
             field,
@@ -296,21 +318,15 @@ fn gpu_f64_invalid_input_is_reported_or_nan() {
         }
         other => panic!("expected InvalidInput, got {other:?}"),
     }
-    let nan_gpu = GpuEvaluator::from_device_with_options(
-        shared.device(),
-        shared.queue(),
-        GpuOptions {
-            on_invalid: OnInvalid::Nan,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let nan = Request::default().with_on_invalid(OnInvalid::Nan);
     pairs[10].mu1 = f64::NAN;
     pairs[20].sigma1 = f64::INFINITY;
     pairs[30].sigma1 = 0.0;
     pairs[40].mu2 = f64::NEG_INFINITY;
-    let out = nan_gpu.evaluate_f64(&pairs).unwrap();
-    let reference = cpu::evaluate_f64(&pairs);
+    let out: Vec<Divergences64> =
+        bytemuck::cast_slice(&eval(shared, &pairs, &nan).unwrap()).to_vec();
+    let reference: Vec<Divergences64> =
+        bytemuck::cast_slice(&eval(cpu(), &pairs, &nan).unwrap()).to_vec();
     for (i, (g, c)) in out.iter().zip(&reference).enumerate() {
         if [10, 20, 30, 40, 321].contains(&i) {
             assert!(g.kl.is_nan() && g.cross_entropy.is_nan() && g.entropy.is_nan());
@@ -335,8 +351,8 @@ fn gpu_f64_subnormal_inputs() {
         pair64(2.5e-308, 1e-310, 2.4e-308, 1e-310), // μ1 − μ2 subnormal
         pair64(1.0, tiny, 1.0, tiny), // identical: exactly 0
     ];
-    let out = gpu.evaluate_f64(&pairs).unwrap();
-    let reference = cpu::evaluate_f64(&pairs);
+    let out = divergences64(gpu, &pairs).unwrap();
+    let reference = divergences64(cpu(), &pairs).unwrap();
     for (i, (g, c)) in out.iter().zip(&reference).enumerate() {
         println!("{:?}: GPU {:e} CPU {:e}", pairs[i], g.kl, c.kl);
     }
@@ -353,9 +369,7 @@ fn gpu_f64_subnormal_inputs() {
 fn gpu_f64_without_the_features_is_a_clear_error() {
     let Some(shared) = gpu() else { return };
     // A device requested without SHADER_F64 / SHADER_INT64, on the same adapter.
-    let instance = gaussdiv::gpu::context::instance();
-    let (adapter, _) = pollster::block_on(gaussdiv::gpu::context::choose_adapter(&instance))
-        .expect("an adapter: the shared evaluator found one");
+    let adapter = chosen_adapter().expect("an adapter: the shared evaluator found one");
     let (device, queue) =
         pollster::block_on(adapter.request_device(&gaussdiv::wgpu::DeviceDescriptor {
             required_features: gaussdiv::wgpu::Features::empty(),
@@ -363,16 +377,16 @@ fn gpu_f64_without_the_features_is_a_clear_error() {
             ..Default::default()
         }))
         .unwrap();
-    let gpu = GpuEvaluator::from_device(&device, &queue).unwrap();
-    assert!(!gpu.supports_f64());
-    assert_eq!(gpu.missing_f64_features(), gaussdiv::gpu::f64_features());
+    let gpu = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
+    assert!(!gpu.gpu_info().unwrap().supports_f64);
     let pairs = [pair64(0.0, 1.0, 1.0, 2.0)];
+    let all = Request::default();
+    let ce_kl_entropy = Request::measures(Metrics::CE_KL_ENTROPY);
     for result in [
-        gpu.evaluate_f64(&pairs).map(|_| ()),
-        gpu.evaluate_f64(&[]).map(|_| ()),
-        gpu.evaluate_f64_metrics_into(&pairs, Metrics::CE_KL_ENTROPY, &mut [0.0; 3]),
-        pollster::block_on(gpu.evaluate_f64_async(&pairs)).map(|_| ()),
-        gpu.prepare_f64(),
+        gpu.evaluate(Batch::Pairs(&pairs), &all, &mut [0.0; 3]),
+        gpu.evaluate(Batch::<f64>::Pairs(&[]), &all, &mut []),
+        gpu.evaluate(Batch::Pairs(&pairs), &ce_kl_entropy, &mut [0.0; 3]),
+        pollster::block_on(gpu.evaluate_async(Batch::Pairs(&pairs), &all, &mut [0.0; 3])),
     ] {
         match result {
             Err(Error::Unsupported(message)) => {
@@ -390,13 +404,11 @@ fn gpu_f64_without_the_features_is_a_clear_error() {
         }
     }
     // f32 keeps working on that device, and nothing was compiled for f64.
-    let out = gpu
-        .evaluate(&[gaussdiv::GaussianPair::new(0.0, 1.0, 1.0, 2.0)])
-        .unwrap();
+    let out = divergences(&gpu, &[gaussdiv::GaussianPair::new(0.0, 1.0, 1.0, 2.0)]).unwrap();
     assert!((f64::from(out[0].kl) - 0.443_147_18).abs() < 1e-6);
     // The shared evaluator's own device (context::request_device) has them.
     assert!(
-        shared.supports_f64(),
+        shared.gpu_info().unwrap().supports_f64,
         "lavapipe offers SHADER_F64 and SHADER_INT64"
     );
 }
@@ -413,39 +425,39 @@ fn throughput_f32_vs_f64() {
     let p64: Vec<_> = p32.iter().map(|p| p.to_f64()).collect();
     let mut out32 = vec![0f32; n * 2];
     let mut out64 = vec![0f64; n * 2];
+    let ce_kl = Request::measures(Metrics::CE_KL);
     // What compiling the f64 kernel would add to construction (measured to
-    // choose: it is compiled lazily, or by prepare_f64).
+    // choose: it is compiled lazily, on the first f64 call).
     let started = Instant::now();
-    let fresh = GpuEvaluator::from_device(gpu.device(), gpu.queue()).unwrap();
+    let fresh = on_same_device(gpu, Options::default());
     let built = started.elapsed();
     let started = Instant::now();
-    fresh.prepare_f64().unwrap();
+    divergences64(&fresh, &[pair64(0.0, 1.0, 1.0, 2.0)]).unwrap();
     println!(
-        "from_device (f32 pipelines, warm-up): {built:?}; prepare_f64 (f64 module, \
+        "from_device (f32 pipelines, warm-up): {built:?}; first f64 call (f64 module, \
          pipelines, first dispatch): {:?}",
         started.elapsed()
     );
-    gpu.prepare_f64().unwrap();
     for _ in 0..2 {
-        gpu.evaluate_metrics_into(&p32, Metrics::CE_KL, &mut out32)
+        gpu.evaluate(Batch::Pairs(&p32), &ce_kl, &mut out32)
             .unwrap();
-        gpu.evaluate_f64_metrics_into(&p64, Metrics::CE_KL, &mut out64)
+        gpu.evaluate(Batch::Pairs(&p64), &ce_kl, &mut out64)
             .unwrap();
     }
     let runs = 5;
     let mut best = [f64::MAX; 2];
     for _ in 0..runs {
         let t = Instant::now();
-        gpu.evaluate_metrics_into(&p32, Metrics::CE_KL, &mut out32)
+        gpu.evaluate(Batch::Pairs(&p32), &ce_kl, &mut out32)
             .unwrap();
         best[0] = best[0].min(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        gpu.evaluate_f64_metrics_into(&p64, Metrics::CE_KL, &mut out64)
+        gpu.evaluate(Batch::Pairs(&p64), &ce_kl, &mut out64)
             .unwrap();
         best[1] = best[1].min(t.elapsed().as_secs_f64());
     }
     let cpu_t = Instant::now();
-    let _ = cpu::evaluate_f64(&p64);
+    let _ = divergences64(cpu(), &p64).unwrap();
     let cpu_s = cpu_t.elapsed().as_secs_f64();
     println!(
         "n = {n}, cross_entropy+kl, best of {runs}: GPU f32 {:.1} Mpairs/s, GPU f64 {:.1} Mpairs/s \

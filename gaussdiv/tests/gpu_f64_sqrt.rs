@@ -9,16 +9,23 @@ mod common;
 use gaussdiv::wgpu;
 use wgpu::util::DeviceExt;
 
+/// The module sources, assembled exactly as `src/gpu/kernel.rs` does (the
+/// f64 kernel's source is `MAIN_F64`).
+#[allow(dead_code)]
+mod sources {
+    include!("../shaders/modules.rs");
+}
+
 /// `sqrt(x)` (builtin) or `sqrt64(x)` (the kernel's) of every input, on the device.
-fn run(gpu: &gaussdiv::GpuEvaluator, xs: &[u64], own: bool) -> Vec<u64> {
+fn run(gpu: &gaussdiv::Evaluator, xs: &[u64], own: bool) -> Vec<u64> {
     let body = if own { "sqrt64" } else { "sqrt" };
     let probe = format!(
         "\n@compute @workgroup_size(64)\nfn probe(@builtin(global_invocation_id) id: vec3<u32>) {{\n    \
          let i = id.x;\n    if (i >= arrayLength(&pairs)) {{\n        return;\n    }}\n    \
          results[i] = {body}(bitcast<f64>(pairs[i].x));\n}}\n"
     );
-    let src = format!("{}{probe}", gaussdiv::gpu::SHADER_SOURCE_F64);
-    let dev = gpu.device();
+    let src = format!("{}{probe}", sources::MAIN_F64);
+    let (dev, queue) = gpu.device().expect("a GPU evaluator");
     let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("sqrt probe"),
         source: wgpu::ShaderSource::Wgsl(src.as_str().into()),
@@ -72,7 +79,7 @@ fn run(gpu: &gaussdiv::GpuEvaluator, xs: &[u64], own: bool) -> Vec<u64> {
         pass.dispatch_workgroups((xs.len() as u32).div_ceil(64), 1, 1);
     }
     enc.copy_buffer_to_buffer(&outb, 0, &rb, 0, size);
-    gpu.queue().submit([enc.finish()]);
+    queue.submit([enc.finish()]);
     rb.slice(..).map_async(wgpu::MapMode::Read, |_| {});
     dev.poll(wgpu::PollType::Wait {
         submission_index: None,
@@ -86,7 +93,7 @@ fn run(gpu: &gaussdiv::GpuEvaluator, xs: &[u64], own: bool) -> Vec<u64> {
 #[test]
 fn sqrt64_within_one_ulp_on_the_device() {
     let Some(gpu) = common::gpu() else { return };
-    if !gpu.supports_f64() {
+    if !gpu.gpu_info().expect("a GPU evaluator").supports_f64 {
         eprintln!("SKIPPED: the adapter lacks SHADER_F64/SHADER_INT64");
         return;
     }

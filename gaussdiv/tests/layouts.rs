@@ -2,10 +2,43 @@
 //! CPU and the GPU, for every measure and parameterisation.
 mod common;
 use common::*;
-use gaussdiv::layout::{broadcast_p_with, broadcast_q_with, pairwise_with};
 use gaussdiv::{
-    Backend, EvalOptions, Evaluator, Gaussian, GaussianPair, Metrics, OnInvalid, Param,
+    Backend, Batch, DeviceBatch, DeviceInput, Evaluator, Gaussian, GaussianPair, Metrics, Param,
+    Request,
 };
+
+/// Every p_i against every q_j (N·M cells, row-major) into `out`.
+fn pairwise_with(
+    ev: &Evaluator,
+    p: &[Gaussian],
+    q: &[Gaussian],
+    request: Request,
+    out: &mut [f32],
+) -> gaussdiv::Result<()> {
+    ev.evaluate(Batch::Pairwise { p, q }, &request, out)
+}
+
+/// Many p against one q (`Batch::Pairwise` with M = 1).
+fn broadcast_q_with(
+    ev: &Evaluator,
+    p: &[Gaussian],
+    q: Gaussian,
+    request: Request,
+    out: &mut [f32],
+) -> gaussdiv::Result<()> {
+    pairwise_with(ev, p, &[q], request, out)
+}
+
+/// One p against many q (`Batch::Pairwise` with N = 1).
+fn broadcast_p_with(
+    ev: &Evaluator,
+    p: Gaussian,
+    q: &[Gaussian],
+    request: Request,
+    out: &mut [f32],
+) -> gaussdiv::Result<()> {
+    pairwise_with(ev, &[p], q, request, out)
+}
 
 fn gaussians(n: usize, seed: u64) -> Vec<Gaussian> {
     random_pairs(n, seed)
@@ -17,13 +50,17 @@ fn gaussians(n: usize, seed: u64) -> Vec<Gaussian> {
         .collect()
 }
 
-fn per_pair(ev: &Evaluator, p: &[Gaussian], q: &[Gaussian], options: EvalOptions) -> Vec<f32> {
+fn per_pair(ev: &Evaluator, p: &[Gaussian], q: &[Gaussian], options: Request) -> Vec<f32> {
     let pairs: Vec<GaussianPair> = p
         .iter()
-        .flat_map(|a| q.iter().map(move |b| GaussianPair::from_gaussians(*a, *b)))
+        .flat_map(|a| {
+            q.iter()
+                .map(move |b| GaussianPair::new(a.mu, a.sigma, b.mu, b.sigma))
+        })
         .collect();
-    let mut out = vec![0f32; pairs.len() * options.metrics.len()];
-    ev.evaluate_with(&pairs, options, &mut out).unwrap();
+    let mut out = vec![0f32; pairs.len() * options.values_per_pair()];
+    ev.evaluate(Batch::Pairs(&pairs), &options, &mut out)
+        .unwrap();
     out
 }
 
@@ -32,10 +69,10 @@ fn check(ev: &Evaluator, label: &str) {
         let p = gaussians(n, 1 + n as u64);
         let q = gaussians(m, 2 + m as u64);
         for options in [
-            EvalOptions::new(Metrics::CE_KL, Param::Std),
-            EvalOptions::new(Metrics::ALL, Param::Std),
+            Request::measures(Metrics::CE_KL),
+            Request::measures(Metrics::ALL),
         ] {
-            let k = options.metrics.len();
+            let k = options.values_per_pair();
             let mut out = vec![0f32; n * m * k];
             pairwise_with(ev, &p, &q, options, &mut out).unwrap();
             let want = per_pair(ev, &p, &q, options);
@@ -52,7 +89,7 @@ fn check(ev: &Evaluator, label: &str) {
         mu: 0.0,
         sigma: 1.0,
     };
-    let options = EvalOptions::from(Metrics::CE_KL);
+    let options = Request::measures(Metrics::CE_KL);
     let mut out = vec![0f32; p.len() * 2];
     broadcast_q_with(ev, &p, prior, options, &mut out).unwrap();
     assert_eq!(
@@ -74,13 +111,13 @@ fn check(ev: &Evaluator, label: &str) {
 
 #[test]
 fn pairwise_and_broadcast_cpu() {
-    let ev = Evaluator::with_policy(Backend::Cpu, OnInvalid::Error).unwrap();
+    let ev = Evaluator::new(Backend::Cpu).unwrap();
     check(&ev, "cpu");
     let mut p = gaussians(10, 3);
     p[4].sigma = -1.0;
     let q = gaussians(7, 4);
     let mut out = vec![0f32; 70 * 2];
-    match pairwise_with(&ev, &p, &q, Metrics::CE_KL.into(), &mut out) {
+    match pairwise_with(&ev, &p, &q, Request::measures(Metrics::CE_KL), &mut out) {
         Err(gaussdiv::Error::InvalidInput { index, .. }) => assert_eq!(index, 4 * 7),
         other => panic!("{other:?}"),
     }
@@ -91,7 +128,7 @@ fn pairwise_and_broadcast_gpu() {
     if gpu().is_none() {
         return;
     }
-    let ev = Evaluator::with_policy(Backend::Gpu, OnInvalid::Error).unwrap();
+    let ev = Evaluator::new(Backend::Gpu).unwrap();
     check(&ev, "gpu");
 }
 
@@ -102,8 +139,8 @@ fn pairwise_and_broadcast_gpu() {
 #[test]
 fn device_pairwise_every_param_fixups_and_errors() {
     let Some(g) = gpu() else { return };
-    let ev = Evaluator::with_policy(Backend::Gpu, OnInvalid::Error).unwrap();
-    let cpu = Evaluator::with_policy(Backend::Cpu, OnInvalid::Error).unwrap();
+    let ev = Evaluator::new(Backend::Gpu).unwrap();
+    let cpu = Evaluator::new(Backend::Cpu).unwrap();
     for param in Param::ALL {
         let conv = |v: &[Gaussian]| -> Vec<Gaussian> {
             v.iter()
@@ -123,9 +160,9 @@ fn device_pairwise_every_param_fixups_and_errors() {
         let q = conv(&gaussians(257, 12));
         p[5].mu = 3e-39; // subnormal: those cells come from the CPU
         p[6].mu = 2e-38;
-        let options = EvalOptions::new(Metrics::ALL, param);
+        let options = Request::measures(Metrics::ALL).with_param(param);
         let mut out = vec![0f32; p.len() * q.len() * 10];
-        g.pairwise_with(&p, &q, options, &mut out).unwrap();
+        pairwise_with(g, &p, &q, options, &mut out).unwrap();
         assert_eq!(
             bytemuck::cast_slice::<f32, u32>(&out),
             bytemuck::cast_slice::<f32, u32>(&per_pair(&ev, &p, &q, options)),
@@ -149,12 +186,12 @@ fn device_pairwise_every_param_fixups_and_errors() {
     let mut q = gaussians(4, 2);
     p[2].sigma = 0.0;
     let mut out = vec![0f32; 20 * 2];
-    match g.pairwise_with(&p, &q, Metrics::CE_KL.into(), &mut out) {
+    match pairwise_with(g, &p, &q, Request::measures(Metrics::CE_KL), &mut out) {
         Err(gaussdiv::Error::InvalidInput { index, .. }) => assert_eq!(index, 2 * 4),
         other => panic!("{other:?}"),
     }
     q[3].sigma = f32::NAN;
-    match g.pairwise_with(&p, &q, Metrics::CE_KL.into(), &mut out) {
+    match pairwise_with(g, &p, &q, Request::measures(Metrics::CE_KL), &mut out) {
         Err(gaussdiv::Error::InvalidInput { index, field, .. }) => {
             assert_eq!(index, 3);
             assert_eq!(field, gaussdiv::Field::Sigma2);
@@ -167,10 +204,14 @@ fn device_pairwise_every_param_fixups_and_errors() {
 fn encode_pairwise_into_app_buffers() {
     use gaussdiv::wgpu::{self, util::DeviceExt};
     let Some(g) = gpu() else { return };
-    let (device, queue) = (g.device(), g.queue());
+    let (device, queue) = g.device().unwrap();
+    let pairwise = |p, n, q, m, output| DeviceBatch {
+        input: DeviceInput::Pairwise { p, n, q, m },
+        output,
+    };
     let p = gaussians(1000, 21);
     let q = gaussians(77, 22);
-    let options = EvalOptions::new(Metrics::CE_KL, Param::Std);
+    let options = Request::measures(Metrics::CE_KL);
     let mut bytes = vec![0u8; 256];
     bytes.extend_from_slice(bytemuck::cast_slice(&p));
     let pb = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -197,14 +238,16 @@ fn encode_pairwise_into_app_buffers() {
         mapped_at_creation: false,
     });
     let mut enc = device.create_command_encoder(&Default::default());
-    g.encode_pairwise(
+    g.encode(
         &mut enc,
-        pb.slice(256..),
-        p.len() as u64,
-        qb.slice(..),
-        q.len() as u64,
-        out.slice(512..),
-        options,
+        pairwise(
+            pb.slice(256..),
+            p.len() as u64,
+            qb.slice(..),
+            q.len() as u64,
+            out.slice(512..),
+        ),
+        &options,
     )
     .unwrap();
     enc.copy_buffer_to_buffer(&out, 512, &staging, 0, values as u64 * 4);
@@ -216,30 +259,22 @@ fn encode_pairwise_into_app_buffers() {
     let got: Vec<f32> =
         bytemuck::cast_slice(&staging.slice(..).get_mapped_range().unwrap()).to_vec();
     let mut want = vec![0f32; values];
-    g.pairwise_with(&p, &q, options, &mut want).unwrap();
+    pairwise_with(g, &p, &q, options, &mut want).unwrap();
     assert_eq!(got, want);
     // Misuse: output aliasing an input, too small an output.
     let mut enc = device.create_command_encoder(&Default::default());
     assert!(g
-        .encode_pairwise(
+        .encode(
             &mut enc,
-            pb.slice(256..),
-            10,
-            qb.slice(..),
-            7,
-            pb.slice(..),
-            options
+            pairwise(pb.slice(256..), 10, qb.slice(..), 7, pb.slice(..)),
+            &options
         )
         .is_err());
     assert!(g
-        .encode_pairwise(
+        .encode(
             &mut enc,
-            pb.slice(256..),
-            1000,
-            qb.slice(..),
-            77,
-            out.slice(..256),
-            options
+            pairwise(pb.slice(256..), 1000, qb.slice(..), 77, out.slice(..256)),
+            &options
         )
         .is_err());
 }

@@ -4,7 +4,26 @@
 //! formula where that one is well-conditioned.
 mod common;
 use common::*;
-use gaussdiv::{cpu, verify, GaussianPair, Precision, Tolerance};
+use gaussdiv::{
+    verify, Batch, Divergences, Divergences64, GaussianPair, GaussianPair64, Metrics, Param,
+    Precision, Request, Tolerance,
+};
+
+/// Cross-entropy, KL and entropy of one f32 pair on the CPU.
+fn eval32(p: &GaussianPair) -> Divergences {
+    divergences(cpu(), std::slice::from_ref(p)).unwrap()[0]
+}
+
+/// Cross-entropy, KL and entropy of one f64 pair on the CPU.
+fn eval64(p: &GaussianPair64) -> Divergences64 {
+    divergences64(cpu(), std::slice::from_ref(p)).unwrap()[0]
+}
+
+/// `verify` of the CPU's values of `request` on `pairs`.
+fn verify_cpu(pairs: &[GaussianPair], request: Request) -> gaussdiv::VerifyReport {
+    let out = eval(cpu(), pairs, &request).unwrap();
+    verify(Batch::Pairs(pairs), &request, &out, Tolerance::CPU_F32).unwrap()
+}
 use proptest::prelude::*;
 
 /// Any finite f32 (every exponent, subnormals and signed zeros included).
@@ -65,17 +84,17 @@ proptest! {
 
     #[test]
     fn kl_nonnegative_and_identity(p in pair()) {
-        let d = cpu::eval32(&p);
+        let d = eval32(&p);
         prop_assert!(d.kl >= 0.0, "negative KL {} for {:?}", d.kl, p);
-        let same = cpu::eval32(&GaussianPair::new(p.mu1, p.sigma1, p.mu1, p.sigma1));
+        let same = eval32(&GaussianPair::new(p.mu1, p.sigma1, p.mu1, p.sigma1));
         prop_assert_eq!(same.kl, 0.0);
-        let d64 = cpu::eval64(&p.to_f64());
+        let d64 = eval64(&p.to_f64());
         prop_assert!(d64.kl >= 0.0);
     }
 
     #[test]
     fn cross_entropy_is_entropy_plus_kl(p in pair()) {
-        let d = cpu::eval64(&p.to_f64());
+        let d = eval64(&p.to_f64());
         if d.kl.is_finite() {
             prop_assert_eq!(d.cross_entropy, d.entropy + d.kl);
         } else {
@@ -85,8 +104,7 @@ proptest! {
 
     #[test]
     fn cpu_f32_within_tolerance_of_f64_reference(ps in prop::collection::vec(pair(), 1..64)) {
-        let out = cpu::evaluate(&ps);
-        let r = verify(&ps, &out, Tolerance::CPU_F32).unwrap();
+        let r = verify_cpu(&ps, Request::default());
         prop_assert!(r.passed(), "{}", r);
     }
 
@@ -97,8 +115,8 @@ proptest! {
         let rho = s1 / s2;
         prop_assume!(!(0.9..1.1).contains(&rho));
         let p = gaussdiv::GaussianPair64 { mu1: m1, sigma1: s1, mu2: m2, sigma2: s2 };
-        let d = cpu::eval64(&p);
-        let t = gaussdiv::math::textbook_f64(m1, s1, m2, s2);
+        let d = eval64(&p);
+        let t = textbook_f64(m1, s1, m2, s2);
         prop_assert!((d.kl - t[1]).abs() <= 1e-12 * t[1].abs(), "{} vs {}", d.kl, t[1]);
         let scale = gaussdiv::verify::term_scale(s1, d.kl);
         prop_assert!((d.cross_entropy - t[0]).abs() <= 1e-13 * scale);
@@ -114,13 +132,19 @@ fn gpu_f32_within_tolerance_on_arbitrary_bit_patterns() {
     let mut runner = TestRunner::deterministic();
     let strategy = prop::collection::vec(pair(), 200_000);
     let pairs = strategy.new_tree(&mut runner).unwrap().current();
-    let out = gpu.evaluate(&pairs).unwrap();
-    let report = verify(&pairs, &out, Tolerance::GPU_F32).unwrap();
+    let out = divergences(gpu, &pairs).unwrap();
+    let report = verify(
+        Batch::Pairs(&pairs),
+        &Request::default(),
+        bytemuck::cast_slice(&out),
+        Tolerance::GPU_F32,
+    )
+    .unwrap();
     println!("GPU f32 on 200000 adversarial pairs: {report}");
     assert!(report.passed(), "{report}");
     assert!(out.iter().all(|d| d.kl >= 0.0));
     // and the kernel agrees with the CPU f32 mirror
-    let cpu_out = cpu::evaluate(&pairs);
+    let cpu_out = divergences(cpu(), &pairs).unwrap();
     let worst = out
         .iter()
         .zip(&cpu_out)
@@ -135,16 +159,12 @@ fn gpu_f32_within_tolerance_on_arbitrary_bit_patterns() {
 /// smallest normal off); now they underflow gradually, within 1e-6 of it.
 #[test]
 fn regression_tiny_hellinger_underflows_gradually() {
-    use gaussdiv::{EvalOptions, Metrics, Param};
     let pairs = [
         GaussianPair::new(5.785636e-39, 2.3463969e-38, 3.59e-43, 0.0),
         GaussianPair::new(3.41119e-39, 2.2959e-41, 5.785719e-39, 2.3463969e-38),
     ];
     for param in [Param::LogVar, Param::LogStd] {
-        let options = EvalOptions::new(Metrics::ALL, param);
-        let mut out = vec![0f32; pairs.len() * Metrics::ALL.len()];
-        cpu::evaluate_with(&pairs, options, &mut out).unwrap();
-        let r = gaussdiv::verify::verify_with(&pairs, options, &out, Tolerance::CPU_F32).unwrap();
+        let r = verify_cpu(&pairs, Request::measures(Metrics::ALL).with_param(param));
         assert!(r.passed(), "{param:?}: {r}");
     }
 }
@@ -154,7 +174,6 @@ fn regression_tiny_hellinger_underflows_gradually() {
 /// off); the terms now underflow gradually.
 #[test]
 fn regression_subnormal_kl_keeps_its_mean_part() {
-    use gaussdiv::{EvalOptions, Metrics, Param};
     let p = GaussianPair::new(
         -1.135_914_3e-18,
         -1.090_983_9e-18,
@@ -163,10 +182,7 @@ fn regression_subnormal_kl_keeps_its_mean_part() {
     );
     let q = GaussianPair::new(-1.135_914_3e-18 * 0.5, 1.0, -1.095_256_7e-18, 1.0);
     for (pair, param) in [(p, Param::LogVar), (p, Param::LogStd), (q, Param::Std)] {
-        let options = EvalOptions::new(Metrics::ALL, param);
-        let mut out = vec![0f32; Metrics::ALL.len()];
-        cpu::evaluate_with(&[pair], options, &mut out).unwrap();
-        let r = gaussdiv::verify::verify_with(&[pair], options, &out, Tolerance::CPU_F32).unwrap();
+        let r = verify_cpu(&[pair], Request::measures(Metrics::ALL).with_param(param));
         assert!(r.passed(), "{param:?}: {r}");
     }
 }
@@ -177,16 +193,15 @@ fn regression_subnormal_kl_keeps_its_mean_part() {
 /// is negligible.
 #[test]
 fn regression_cross_entropy_with_overflowing_kl() {
-    use gaussdiv::{EvalOptions, Metrics, Param};
     let p = GaussianPair::new(
         -1.292_153_7e20,
         -2.231_487e38,
         -1.049_473_7e20,
         5.543_681e-30,
     );
-    let options = EvalOptions::new(Metrics::CE_KL_ENTROPY, Param::LogVar);
-    let mut out = vec![0f32; 3];
-    cpu::evaluate_with(&[p], options, &mut out).unwrap();
-    let r = gaussdiv::verify::verify_with(&[p], options, &out, Tolerance::CPU_F32).unwrap();
+    let r = verify_cpu(
+        &[p],
+        Request::measures(Metrics::CE_KL_ENTROPY).with_param(Param::LogVar),
+    );
     assert!(r.passed(), "{r}");
 }

@@ -2,7 +2,10 @@
 #![allow(dead_code)]
 
 use gaussdiv::verify::{kl_error, scaled_error, term_scale};
-use gaussdiv::{GaussianPair, Precision};
+use gaussdiv::{
+    Backend, Batch, Divergences, Divergences64, Evaluator, Float, GaussianPair, GaussianPair64,
+    Metrics, OnInvalid, Param, Precision, Request, Result,
+};
 use std::collections::BTreeMap;
 
 /// One row of tests/data/golden_public.csv.
@@ -156,17 +159,18 @@ pub fn assert_golden(
     }
 }
 
-/// A GPU evaluator, or `None` (test skipped with a printed reason) when no
-/// adapter exists — unless GAUSSDIV_REQUIRE_GPU=1, where that is a failure.
-pub fn gpu() -> Option<&'static gaussdiv::GpuEvaluator> {
+/// A GPU evaluator (`Backend::Gpu`), or `None` (test skipped with a printed
+/// reason) when no adapter exists — unless GAUSSDIV_REQUIRE_GPU=1, where that
+/// is a failure.
+pub fn gpu() -> Option<&'static Evaluator> {
     use std::sync::OnceLock;
-    static GPU: OnceLock<Result<gaussdiv::GpuEvaluator, String>> = OnceLock::new();
+    static GPU: OnceLock<Result<Evaluator, String>> = OnceLock::new();
     let r = GPU.get_or_init(|| {
         if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
             // Mesa warns on every instance without it; any writable directory will do.
             std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
         }
-        gaussdiv::GpuEvaluator::new().map_err(|e| e.to_string())
+        Evaluator::new(Backend::Gpu).map_err(|e| e.to_string())
     });
     match r {
         Ok(g) => Some(g),
@@ -180,6 +184,47 @@ pub fn gpu() -> Option<&'static gaussdiv::GpuEvaluator> {
             None
         }
     }
+}
+
+/// The CPU evaluator (`Backend::Cpu`).
+pub fn cpu() -> &'static Evaluator {
+    use std::sync::OnceLock;
+    static CPU: OnceLock<Evaluator> = OnceLock::new();
+    CPU.get_or_init(|| Evaluator::new(Backend::Cpu).expect("CPU evaluator"))
+}
+
+/// `request` on an array of pairs, into a new vector (f32 or f64).
+pub fn eval<T: Float>(
+    ev: &Evaluator,
+    pairs: &[GaussianPair<T>],
+    request: &Request,
+) -> Result<Vec<T>> {
+    let mut out = vec![T::default(); pairs.len() * request.values_per_pair()];
+    ev.evaluate(Batch::Pairs(pairs), request, &mut out)?;
+    Ok(out)
+}
+
+/// Cross-entropy, KL and entropy of every f32 pair given by σ.
+pub fn divergences(ev: &Evaluator, pairs: &[GaussianPair]) -> Result<Vec<Divergences>> {
+    let out = eval(ev, pairs, &Request::default())?;
+    Ok(bytemuck::cast_slice(&out).to_vec())
+}
+
+/// Cross-entropy, KL and entropy of every f64 pair given by σ.
+pub fn divergences64(ev: &Evaluator, pairs: &[GaussianPair64]) -> Result<Vec<Divergences64>> {
+    let out = eval(ev, pairs, &Request::default())?;
+    Ok(bytemuck::cast_slice(&out).to_vec())
+}
+
+/// Every measure of one pair on the CPU (canonical order), invalid input NaN.
+pub fn all_measures<T: Float>(p: &GaussianPair<T>, param: Param) -> [T; 10] {
+    let r = Request::measures(Metrics::ALL)
+        .with_param(param)
+        .with_on_invalid(OnInvalid::Nan);
+    let v = eval(cpu(), std::slice::from_ref(p), &r).expect("CPU measures");
+    let mut a = [T::default(); 10];
+    a.copy_from_slice(&v);
+    a
 }
 
 /// Deterministic pseudo-random numbers (xorshift64*), no dependencies.
@@ -210,4 +255,43 @@ impl Rng {
 pub fn random_pairs(n: usize, seed: u64) -> Vec<GaussianPair> {
     let mut rng = Rng(seed.max(1));
     (0..n).map(|_| rng.pair()).collect()
+}
+
+/// The position of `m` in the canonical order ([`gaussdiv::Metric::ALL`]).
+pub fn metric_index(m: gaussdiv::Metric) -> usize {
+    gaussdiv::Metric::ALL
+        .iter()
+        .position(|&x| x == m)
+        .expect("a metric of Metric::ALL")
+}
+
+/// A second GPU evaluator on the device and queue of `shared`, with `options`.
+pub fn on_same_device(shared: &Evaluator, options: gaussdiv::Options) -> Evaluator {
+    let (device, queue) = shared.device().expect("a GPU evaluator");
+    Evaluator::from_device(&device, &queue, options).expect("from_device")
+}
+
+/// The wgpu adapter gaussdiv chooses (`gaussdiv::adapters().chosen`), from an
+/// instance configured like the library's (`WGPU_*` variables, no display).
+pub fn chosen_adapter() -> Option<gaussdiv::wgpu::Adapter> {
+    use gaussdiv::wgpu;
+    let (chosen, _) = pollster::block_on(gaussdiv::adapters()).chosen.ok()?;
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .find(|a| a.get_info() == chosen.info)
+}
+
+/// The textbook formulas in f64 (cross-entropy, KL, entropy), as the
+/// library's internal `math::textbook_f64` wrote them: the naive reference
+/// the accurate paths are compared against.
+pub fn textbook_f64(mu1: f64, s1: f64, mu2: f64, s2: f64) -> [f64; 3] {
+    let v1 = s1 * s1;
+    let v2 = s2 * s2;
+    let d = mu1 - mu2;
+    let ce = 0.5 * (2.0 * core::f64::consts::PI * v2).ln() + (d * d + v1) / (2.0 * v2);
+    let kl = 0.5 * (d * d / v2 + v1 / v2 - (v1 / v2).ln() - 1.0);
+    let h = 0.5 * (2.0 * core::f64::consts::PI * core::f64::consts::E * v1).ln();
+    [ce, kl, h]
 }
