@@ -5,11 +5,33 @@
 //! never negative, nothing panics.
 #![no_main]
 
-use gaussdiv::validate::{check_pair_f64, check_param};
 use gaussdiv::{
-    cpu, verify, Backend, Error, EvalOptions, Evaluator, GaussianPair, GaussianPair64, Metric,
-    Metrics, OnInvalid, Param, Tolerance,
+    verify, Backend, Batch, Error, Evaluator, GaussianPair, GaussianPair64, Metric, Metrics,
+    OnInvalid, Param, Request, Tolerance,
 };
+use std::sync::OnceLock;
+
+/// The CPU evaluator, built once.
+fn cpu() -> &'static Evaluator {
+    static CPU: OnceLock<Evaluator> = OnceLock::new();
+    CPU.get_or_init(|| Evaluator::new(Backend::Cpu).unwrap())
+}
+
+/// The f32 pair in 16 bytes (native endian, as in memory).
+fn pair32(b: &[u8]) -> GaussianPair {
+    let f = |i: usize| f32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+    GaussianPair::new(f(0), f(1), f(2), f(3))
+}
+
+/// The f64 pair in 32 bytes (native endian, as in memory).
+fn pair64(b: &[u8]) -> GaussianPair64 {
+    let f = |i: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[8 * i..8 * i + 8]);
+        f64::from_ne_bytes(a)
+    };
+    GaussianPair64::new(f(0), f(1), f(2), f(3))
+}
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
@@ -21,14 +43,16 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     } else {
         Metrics::CE_KL_ENTROPY
     };
-    let options = EvalOptions::new(metrics, param);
-    let k = metrics.len();
-    let pairs: Vec<GaussianPair> = rest
-        .chunks_exact(16)
-        .map(bytemuck::pod_read_unaligned)
-        .collect();
+    // Invalid rows NaN; the error policy is checked below.
+    let options = Request::measures(metrics)
+        .with_param(param)
+        .with_on_invalid(OnInvalid::Nan);
+    let k = options.values_per_pair();
+    let pairs: Vec<GaussianPair> = rest.chunks_exact(16).map(pair32).collect();
     let mut out = vec![0f32; pairs.len() * k];
-    cpu::evaluate_with(&pairs, options, &mut out).unwrap();
+    cpu()
+        .evaluate(Batch::Pairs(&pairs), &options, &mut out)
+        .unwrap();
     let kl_like: Vec<usize> = metrics
         .iter()
         .enumerate()
@@ -41,7 +65,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         .map(|(j, _)| j)
         .collect();
     for (p, row) in pairs.iter().zip(out.chunks_exact(k)) {
-        if check_param(p, param).is_some() {
+        if p.invalid_field(param).is_some() {
             assert!(row.iter().all(|v| v.is_nan()), "{p:?} {param:?} -> {row:?}");
         } else {
             for &j in &kl_like {
@@ -52,22 +76,24 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let valid: Vec<GaussianPair> = pairs
         .iter()
         .copied()
-        .filter(|p| check_param(p, param).is_none())
+        .filter(|p| p.invalid_field(param).is_none())
         .collect();
     let mut vout = vec![0f32; valid.len() * k];
-    cpu::evaluate_with(&valid, options, &mut vout).unwrap();
+    cpu()
+        .evaluate(Batch::Pairs(&valid), &options, &mut vout)
+        .unwrap();
     // Row by row, so that each failure is judged on its own: a truth within
     // one f32 rounding of f32::MAX cannot be decided in f32 (documented);
     // every other row must be within tolerance.
     for (p, row) in valid.iter().zip(vout.chunks_exact(k)) {
-        // The specified bounds (issue 6): KL and cross-entropy DESIGN §3's
+        // The specified bounds (issue 6): KL and cross-entropy docs/ARCHITECTURE.md §3's
         // 1e-6 on the CPU, every other measure 1e-5.
         let tol = Tolerance {
             kl: 1e-6,
             cross_entropy: 1e-6,
             ..Tolerance::uniform(1e-5, gaussdiv::Precision::F32)
         };
-        let r = verify::verify_with(&[*p], options, row, tol).unwrap();
+        let r = verify(Batch::Pairs(&[*p]), &options, row, tol).unwrap();
         for m in r.metrics.iter().filter(|m| m.failures > 0) {
             let w = m.worst.unwrap();
             let max = f64::from(f32::MAX);
@@ -77,28 +103,32 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let strict = Evaluator::with_policy(Backend::Cpu, OnInvalid::Error).unwrap();
+    let strict = options.with_on_invalid(OnInvalid::Error);
     let mut sout = vec![0f32; pairs.len() * k];
-    match strict.evaluate_with(&pairs, options, &mut sout) {
+    match cpu().evaluate(Batch::Pairs(&pairs), &strict, &mut sout) {
         Ok(()) => assert!(valid.len() == pairs.len()),
         Err(Error::InvalidInput { index, .. }) => {
             assert_eq!(
                 Some(index),
-                pairs.iter().position(|p| check_param(p, param).is_some())
+                pairs.iter().position(|p| p.invalid_field(param).is_some())
             )
         }
         Err(e) => panic!("unexpected error {e}"),
     }
 
-    let wide: Vec<GaussianPair64> = rest
-        .chunks_exact(32)
-        .map(bytemuck::pod_read_unaligned)
-        .collect();
-    for (p, d) in wide.iter().zip(cpu::evaluate_f64(&wide)) {
-        if check_pair_f64(p).is_some() {
-            assert!(d.kl.is_nan());
+    let wide: Vec<GaussianPair64> = rest.chunks_exact(32).map(pair64).collect();
+    let lenient = Request::default().with_on_invalid(OnInvalid::Nan);
+    let mut wout = vec![0f64; wide.len() * lenient.values_per_pair()];
+    cpu()
+        .evaluate(Batch::Pairs(&wide), &lenient, &mut wout)
+        .unwrap();
+    // Rows of [cross-entropy, KL, entropy].
+    for (p, d) in wide.iter().zip(wout.chunks_exact(3)) {
+        let (cross_entropy, kl) = (d[0], d[1]);
+        if p.invalid_field(Param::Std).is_some() {
+            assert!(kl.is_nan());
         } else {
-            assert!(d.kl >= 0.0 && !d.cross_entropy.is_nan(), "{p:?} -> {d:?}");
+            assert!(kl >= 0.0 && !cross_entropy.is_nan(), "{p:?} -> {d:?}");
         }
     }
 });

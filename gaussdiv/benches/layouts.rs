@@ -13,17 +13,13 @@ mod common;
 use common::{configure, pairs};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gaussdiv::{
-    gradient, layout, Backend, EvalOptions, Evaluator, Gaussian, GaussianPair, Metric, Metrics,
-    OnInvalid, Param,
+    Backend, Batch, Evaluator, Gaussian, GaussianPair, Metric, Metrics, OnInvalid, Param, Request,
 };
 
 /// The evaluators to compare: the CPU and, when there is an adapter, the GPU.
 fn evaluators() -> Vec<(&'static str, Evaluator)> {
-    let mut v = vec![(
-        "cpu",
-        Evaluator::with_policy(Backend::Cpu, OnInvalid::Nan).expect("cpu"),
-    )];
-    match Evaluator::with_policy(Backend::Gpu, OnInvalid::Nan) {
+    let mut v = vec![("cpu", Evaluator::new(Backend::Cpu).expect("cpu"))];
+    match Evaluator::new(Backend::Gpu) {
         Ok(e) => v.push(("gpu", e)),
         Err(e) => eprintln!("skipping GPU cases: {e}"),
     }
@@ -33,14 +29,16 @@ fn evaluators() -> Vec<(&'static str, Evaluator)> {
 fn bench_gradients(c: &mut Criterion) {
     let n = 10_000_000;
     let all = pairs(n, true);
-    let options = EvalOptions::new(Metrics::new(&[Metric::Kl]).expect("kl"), Param::LogVar);
+    let request = Request::gradients(Metrics::new(&[Metric::Kl]).expect("kl"))
+        .with_param(Param::LogVar)
+        .with_on_invalid(OnInvalid::Nan);
     let mut g = configure(c, "gradients_kl_logvar");
     g.throughput(Throughput::Elements(n as u64));
-    let mut out = vec![0f32; n * gradient::values_per_pair(options.metrics)];
+    let mut out = vec![0f32; n * request.values_per_pair()];
     for (name, ev) in evaluators() {
         g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
             b.iter(|| {
-                ev.gradients_with(&all, options, &mut out)
+                ev.evaluate(Batch::Pairs(&all), &request, &mut out)
                     .expect("gradients")
             })
         });
@@ -60,13 +58,17 @@ fn bench_pairwise(c: &mut Criterion) {
     };
     let p = to_g(pairs(n, false));
     let q = to_g(pairs(m, false));
-    let options = EvalOptions::from(Metrics::new(&[Metric::Kl]).expect("kl"));
+    let request =
+        Request::measures(Metrics::new(&[Metric::Kl]).expect("kl")).with_on_invalid(OnInvalid::Nan);
     let mut out = vec![0f32; n * m];
     let mut g = configure(c, "pairwise_kl");
     g.throughput(Throughput::Elements((n * m) as u64));
     for (name, ev) in evaluators() {
         g.bench_with_input(BenchmarkId::new(name, n * m), &n, |b, _| {
-            b.iter(|| layout::pairwise_with(&ev, &p, &q, options, &mut out).expect("pairwise"))
+            b.iter(|| {
+                ev.evaluate(Batch::Pairwise { p: &p, q: &q }, &request, &mut out)
+                    .expect("pairwise")
+            })
         });
     }
     g.finish();
@@ -75,7 +77,7 @@ fn bench_pairwise(c: &mut Criterion) {
 fn bench_diagonal(c: &mut Criterion) {
     let total = 8 << 20;
     let all = pairs(total, false);
-    let options = EvalOptions::from(Metrics::CE_KL);
+    let request = Request::measures(Metrics::CE_KL).with_on_invalid(OnInvalid::Nan);
     let mut g = configure(c, "diagonal_ce_kl");
     g.throughput(Throughput::Elements(total as u64));
     for dims in [16usize, 1024] {
@@ -86,7 +88,15 @@ fn bench_diagonal(c: &mut Criterion) {
                 &dims,
                 |b, &d| {
                     b.iter(|| {
-                        layout::diagonal_with(&ev, &all, d, options, &mut out).expect("diagonal")
+                        ev.evaluate(
+                            Batch::Diagonal {
+                                pairs: &all,
+                                dims: d,
+                            },
+                            &request,
+                            &mut out,
+                        )
+                        .expect("diagonal")
                     })
                 },
             );

@@ -6,14 +6,14 @@
 //! cargo run --release --example async_app
 //! ```
 
-use gaussdiv::{GaussianPair, GpuEvaluator, Tolerance};
+use gaussdiv::{Backend, Batch, Evaluator, GaussianPair, Options, Request, Tolerance};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let gpu = Arc::new(GpuEvaluator::new_async(Default::default()).await?);
+    let gpu = Arc::new(Evaluator::new_async(Backend::Gpu, Options::default()).await?);
 
     // A task that must stay responsive: it ticks every millisecond.
     let ticks = Arc::new(AtomicU64::new(0));
@@ -38,8 +38,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     GaussianPair::new(t * 4.0 - 2.0, 0.5 + t + j as f32, 1.0, 1.5)
                 })
                 .collect();
-            let out = gpu.evaluate_async(&pairs).await?;
-            let report = gaussdiv::verify(&pairs, &out, Tolerance::GPU_F32)?;
+            let request = Request::default(); // cross-entropy, KL, entropy
+            let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
+            gpu.evaluate_async(Batch::Pairs(&pairs), &request, &mut out)
+                .await?;
+            let report =
+                gaussdiv::verify(Batch::Pairs(&pairs), &request, &out, Tolerance::GPU_F32)?;
             Ok::<_, gaussdiv::Error>((pairs.len(), report))
         }));
     }

@@ -1,5 +1,5 @@
-//! Host-path tuning on the GPU backend: end-to-end time of
-//! `evaluate_metrics_into` (CE + KL, f32) for several `host_chunk_pairs` ×
+//! Host-path tuning on the GPU backend: end-to-end time of `evaluate`
+//! (CE + KL, f32) for several `Options::host_chunk_pairs` ×
 //! `chunks_in_flight` settings, interleaved with the kernel-only time of the
 //! same batch already on the device; medians over rounds, and each setting's
 //! ratio end-to-end / kernel-only (rates).
@@ -10,7 +10,9 @@
 //! ```
 
 use gaussdiv::wgpu;
-use gaussdiv::{EvalOptions, GaussianPair, GpuEvaluator, GpuOptions, Metrics};
+use gaussdiv::{
+    Backend, Batch, DeviceBatch, DeviceInput, Evaluator, GaussianPair, Metrics, Options, Request,
+};
 use std::time::{Duration, Instant};
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -51,29 +53,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
         })
         .collect();
-    let set = EvalOptions::from(Metrics::CE_KL);
-    let k = set.metrics.len();
+    let set = Request::measures(Metrics::CE_KL);
+    let k = set.values_per_pair();
 
     let evaluators = configs
         .iter()
         .map(|&(chunk, inflight)| {
-            GpuEvaluator::with_options(GpuOptions {
-                host_chunk_pairs: chunk,
-                chunks_in_flight: inflight,
-                ..GpuOptions::default()
-            })
+            pollster::block_on(Evaluator::new_async(
+                Backend::Gpu,
+                Options {
+                    host_chunk_pairs: chunk,
+                    chunks_in_flight: inflight,
+                    ..Options::default()
+                },
+            ))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let gpu = &evaluators[0];
-    let device = gpu.device();
+    let (device, queue) = gpu.device().ok_or("a GPU evaluator has a device")?;
     let input = device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: n as u64 * 16,
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    gpu.queue()
-        .write_buffer(&input, 0, bytemuck::cast_slice(&pairs));
+    queue.write_buffer(&input, 0, bytemuck::cast_slice(&pairs));
     let output = device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: (n * k * 4) as u64,
@@ -83,8 +87,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kernel = || -> Result<Duration, Box<dyn std::error::Error>> {
         let t = Instant::now();
         let mut enc = device.create_command_encoder(&Default::default());
-        gpu.encode_with(&mut enc, input.slice(..), output.slice(..), n as u64, set)?;
-        let idx = gpu.queue().submit([enc.finish()]);
+        gpu.encode(
+            &mut enc,
+            DeviceBatch {
+                input: DeviceInput::Pairs {
+                    pairs: input.slice(..),
+                    count: n as u64,
+                },
+                output: output.slice(..),
+            },
+            &set,
+        )?;
+        let idx = queue.submit([enc.finish()]);
         device.poll(wgpu::PollType::Wait {
             submission_index: Some(idx),
             timeout: None,
@@ -94,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = vec![0f32; n * k];
     kernel()?;
     for e in &evaluators {
-        e.evaluate_with(&pairs, set, &mut out)?;
+        e.evaluate(Batch::Pairs(&pairs), &set, &mut out)?;
     }
     let mut kt = Vec::new();
     let mut et = vec![Vec::new(); evaluators.len()];
@@ -103,7 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for j in 0..evaluators.len() {
             let j = (j + r) % evaluators.len();
             let t = Instant::now();
-            evaluators[j].evaluate_with(&pairs, set, &mut out)?;
+            evaluators[j].evaluate(Batch::Pairs(&pairs), &set, &mut out)?;
             et[j].push(t.elapsed());
         }
     }

@@ -5,7 +5,7 @@
 //! cargo run --release --example quickstart
 //! ```
 
-use gaussdiv::{GaussianPair, GpuEvaluator, Metric, Tolerance};
+use gaussdiv::{Backend, Batch, Divergences, Evaluator, GaussianPair, Metric, Request, Tolerance};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A batch mixing ordinary pairs with the cases textbook formulas get wrong.
@@ -37,14 +37,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pairs.push(pair);
     }
 
-    let gpu = GpuEvaluator::new()?;
-    if let Some(a) = gpu.adapter() {
+    let gpu = Evaluator::new(Backend::Gpu)?;
+    if let Some(a) = gpu.gpu_info().and_then(|info| info.adapter) {
         println!("adapter: {a}");
     }
-    let out = gpu.evaluate(&pairs)?;
-    println!("first pair: {:?} -> {:?}", pairs[3], out[3]);
+    // Cross-entropy, KL and entropy (the default request): three values per
+    // pair, the layout of `Divergences`.
+    let request = Request::default();
+    let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
+    gpu.evaluate(Batch::Pairs(&pairs), &request, &mut out)?;
+    let divergences: &[Divergences] = bytemuck::cast_slice(&out);
+    println!("first pair: {:?} -> {:?}", pairs[3], divergences[3]);
 
-    let report = gaussdiv::verify(&pairs, &out, Tolerance::GPU_F32)?;
+    let report = gaussdiv::verify(Batch::Pairs(&pairs), &request, &out, Tolerance::GPU_F32)?;
     print!("{report}");
     if let Some(kl) = report.metric(Metric::Kl).and_then(|m| m.worst) {
         println!(

@@ -2,10 +2,12 @@
 //! batch of B samples with D latent dims, the encoder's outputs (μ, ln σ²)
 //! already in a device buffer, the prior N(0, I). One encoder records
 //!
-//! * `encode_diagonal`: the per-sample KL(q(z|x) ‖ N(0, I)) summed over
-//!   the D dims (the reduction runs in the kernel), and
-//! * `encode_gradients`: ∂KL/∂μ and ∂KL/∂ln σ² per latent dim (what the
-//!   backward pass needs, without autograd),
+//! * `encode` of a diagonal batch (`DeviceInput::Diagonal`): the per-sample
+//!   KL(q(z|x) ‖ N(0, I)) summed over the D dims (the reduction runs in the
+//!   kernel), and
+//! * `encode` of the gradient request on the same pairs
+//!   (`DeviceInput::Pairs`, `Request::gradients`): ∂KL/∂μ and ∂KL/∂ln σ²
+//!   per latent dim (what the backward pass needs, without autograd),
 //!
 //! one submit, and the results are checked against the closed forms
 //! KL = ½Σ(μ² + e^lv − 1 − lv), ∂/∂μ = μ, ∂/∂lv = ½(e^lv − 1), in f64.
@@ -16,7 +18,9 @@
 //! ```
 
 use gaussdiv::wgpu::{self, util::DeviceExt};
-use gaussdiv::{EvalOptions, GaussianPair, GpuEvaluator, Metric, Metrics, Param};
+use gaussdiv::{
+    Backend, DeviceBatch, DeviceInput, Evaluator, GaussianPair, Metric, Metrics, Param, Request,
+};
 
 const B: usize = 4096;
 const D: usize = 32;
@@ -25,14 +29,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
-    let gpu = match GpuEvaluator::new() {
+    let gpu = match Evaluator::new(Backend::Gpu) {
         Ok(g) => g,
         Err(e) => {
             println!("no GPU adapter ({e}); nothing to show");
             return Ok(());
         }
     };
-    let (device, queue) = (gpu.device(), gpu.queue());
+    // The evaluator's own device: the app creates its buffers there.
+    let (device, queue) = gpu.device().ok_or("a GPU evaluator has a device")?;
 
     // The encoder's outputs: (μ, ln σ²) per latent dim; the prior N(0, 1) is (0, ln 1 = 0).
     let mut s = 0x2545_f491_4f6c_dd1du64;
@@ -77,25 +82,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         mapped_at_creation: false,
     });
 
-    let kl_only = EvalOptions::new(Metrics::new(&[Metric::Kl]).ok_or("metrics")?, Param::LogVar);
+    // KL of inputs given as (μ, ln σ²), and its gradients (4 values per pair).
+    let kl = Metrics::new(&[Metric::Kl]).ok_or("metrics")?;
+    let kl_only = Request::measures(kl).with_param(Param::LogVar);
+    let kl_gradients = Request::gradients(kl).with_param(Param::LogVar);
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("app training step"),
     });
     // … the app's encoder network would run here …
-    gpu.encode_diagonal(
+    gpu.encode(
         &mut encoder,
-        input.slice(..),
-        kl_out.slice(..),
-        B as u64,
-        D as u64,
-        kl_only,
+        DeviceBatch {
+            input: DeviceInput::Diagonal {
+                pairs: input.slice(..),
+                rows: B as u64,
+                dims: D as u64,
+            },
+            output: kl_out.slice(..),
+        },
+        &kl_only,
     )?;
-    gpu.encode_gradients(
+    gpu.encode(
         &mut encoder,
-        input.slice(..),
-        grad_out.slice(..),
-        (B * D) as u64,
-        kl_only,
+        DeviceBatch {
+            input: DeviceInput::Pairs {
+                pairs: input.slice(..),
+                count: (B * D) as u64,
+            },
+            output: grad_out.slice(..),
+        },
+        &kl_gradients,
     )?;
     encoder.copy_buffer_to_buffer(&kl_out, 0, &readback, 0, kl_bytes);
     encoder.copy_buffer_to_buffer(&grad_out, 0, &readback, kl_bytes, grad_bytes);
@@ -143,7 +159,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{B} samples × {D} latent dims on {}: per-sample KL worst relative error {worst_kl:.2e}, \
          gradients (∂/∂μ, ∂/∂ln σ²) worst {worst_grad:.2e} (bound 2e-6)",
-        gpu.adapter().map_or("?".into(), |a| a.info.name.clone()),
+        gpu.gpu_info()
+            .and_then(|i| i.adapter)
+            .map_or("?".into(), |a| a.info.name),
     );
     if worst_kl > 2e-6 || worst_grad > 2e-6 {
         return Err("VAE KL term out of tolerance".into());

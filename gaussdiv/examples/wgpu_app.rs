@@ -8,7 +8,9 @@
 //! ```
 
 use gaussdiv::wgpu;
-use gaussdiv::{Divergences, GaussianPair, GpuEvaluator, Tolerance};
+use gaussdiv::{
+    Batch, DeviceBatch, DeviceInput, Evaluator, GaussianPair, Options, Request, Tolerance,
+};
 
 /// The app's own kernel: writes N(μ, σ) parameters for each index.
 const PRODUCER: &str = r#"
@@ -49,9 +51,12 @@ fn produce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = 1 << 20;
 
-    // The app's device (gaussdiv's helpers pick the adapter the same way it would).
-    let instance = gaussdiv::gpu::context::instance();
-    let (adapter, _) = pollster::block_on(gaussdiv::gpu::context::choose_adapter(&instance))?;
+    // The app's device, created with wgpu as any app does.
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
+        &instance, None,
+    ))?;
     println!("adapter: {}", adapter.get_info().name);
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("app device"),
@@ -60,7 +65,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }))?;
 
     // gaussdiv on the app's device.
-    let gaussdiv = GpuEvaluator::from_device(&device, &queue)?;
+    let gaussdiv = Evaluator::from_device(&device, &queue, Options::default())?;
+    // Cross-entropy, KL and entropy: 3 × f32 per pair.
+    let request = Request::default();
+    let out_bytes = n * 4 * request.values_per_pair() as u64;
 
     // The app's buffers and pipeline.
     let params = device.create_buffer(&wgpu::BufferDescriptor {
@@ -71,13 +79,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let results = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("app results"),
-        size: n * 12,
+        size: out_bytes,
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
     let readback = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("app readback"),
-        size: n * 28,
+        size: n * 16 + out_bytes,
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
@@ -112,9 +120,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups((n / 256) as u32, 1, 1);
     }
-    gaussdiv.encode(&mut encoder, params.slice(..), results.slice(..), n)?;
+    gaussdiv.encode(
+        &mut encoder,
+        DeviceBatch {
+            input: DeviceInput::Pairs {
+                pairs: params.slice(..),
+                count: n,
+            },
+            output: results.slice(..),
+        },
+        &request,
+    )?;
     encoder.copy_buffer_to_buffer(&params, 0, &readback, 0, n * 16);
-    encoder.copy_buffer_to_buffer(&results, 0, &readback, n * 16, n * 12);
+    encoder.copy_buffer_to_buffer(&results, 0, &readback, n * 16, out_bytes);
     queue.submit([encoder.finish()]);
 
     let (tx, rx) = std::sync::mpsc::channel();
@@ -126,12 +144,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (pairs, out) = {
         let view = readback.slice(..).get_mapped_range()?;
         let pairs: Vec<GaussianPair> = bytemuck::cast_slice(&view[..(n * 16) as usize]).to_vec();
-        let out: Vec<Divergences> = bytemuck::cast_slice(&view[(n * 16) as usize..]).to_vec();
+        let out: Vec<f32> = bytemuck::cast_slice(&view[(n * 16) as usize..]).to_vec();
         (pairs, out)
     };
     readback.unmap();
 
-    let report = gaussdiv::verify(&pairs, &out, Tolerance::GPU_F32)?;
+    let report = gaussdiv::verify(Batch::Pairs(&pairs), &request, &out, Tolerance::GPU_F32)?;
     print!("{report}");
     let worst = report.worst_ratio() * Tolerance::GPU_F32.kl;
     println!("worst error against the CPU f64 reference: {worst:.3e} (bound 2e-6)");

@@ -524,6 +524,52 @@ pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Resu
 mod tests {
     use super::*;
 
+    use crate::pair::{Divergences, Divergences64};
+
+    fn evaluate(p: &[GaussianPair]) -> Vec<Divergences> {
+        let mut out = vec![Divergences::default(); p.len()];
+        run(
+            p,
+            Metrics::CE_KL_ENTROPY.into(),
+            bytemuck::cast_slice_mut(&mut out),
+        )
+        .unwrap();
+        out
+    }
+
+    fn evaluate_f64(p: &[GaussianPair64]) -> Vec<Divergences64> {
+        let mut out = vec![Divergences64::default(); p.len()];
+        run(
+            p,
+            Metrics::CE_KL_ENTROPY.into(),
+            bytemuck::cast_slice_mut(&mut out),
+        )
+        .unwrap();
+        out
+    }
+
+    fn evaluate_metrics_into(p: &[GaussianPair], m: Metrics, out: &mut [f32]) -> Result<()> {
+        run(p, m.into(), out)
+    }
+
+    fn eval32(p: &GaussianPair) -> Divergences {
+        let m = measures32(p, Param::Std);
+        Divergences {
+            cross_entropy: m[0],
+            kl: m[1],
+            entropy: m[2],
+        }
+    }
+
+    fn eval64(p: &GaussianPair64) -> Divergences64 {
+        let m = measures64(p, Param::Std);
+        Divergences64 {
+            cross_entropy: m[0],
+            kl: m[1],
+            entropy: m[2],
+        }
+    }
+
     /// The vectorised batch path equals the scalar formula bit for bit, for
     /// every metric subset and every block remainder.
     #[test]

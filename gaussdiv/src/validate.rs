@@ -304,7 +304,7 @@ mod tests {
                         assert_eq!(fixup, needs_host_fixup(&p), "{param} {p:?}");
                     }
                     let (invalid, fixup) = screen(&[p]);
-                    assert_eq!(invalid, check_pair(&p).is_some(), "{p:?}");
+                    assert_eq!(invalid, check_param(&p, Param::Std).is_some(), "{p:?}");
                     assert_eq!(fixup, needs_host_fixup(&p), "{p:?}");
                     // The same pair at every position of a longer slice of
                     // ordinary pairs (the screen reads words across pairs).
@@ -358,7 +358,7 @@ mod tests {
                         sigma2: f64::from_bits(b),
                     };
                     let (invalid, fixup) = screen_f64(&[p]);
-                    assert_eq!(invalid, check_pair_f64(&p).is_some(), "{p:?}");
+                    assert_eq!(invalid, check_param_f64(&p, Param::Std).is_some(), "{p:?}");
                     assert_eq!(fixup, needs_host_fixup_f64(&p), "{p:?}");
                     n += 1;
                 }

@@ -7,7 +7,7 @@
 //! `GAUSSDIV_FULL_LOAD=1 cargo test --release --test concurrency -- --nocapture`
 mod common;
 use common::*;
-use gaussdiv::{verify, GaussianPair, GpuEvaluator, Tolerance};
+use gaussdiv::{verify, Batch, Divergences, Evaluator, GaussianPair, Options, Request, Tolerance};
 use std::time::{Duration, Instant};
 
 fn load() -> (usize, usize, usize) {
@@ -18,16 +18,23 @@ fn load() -> (usize, usize, usize) {
     }
 }
 
-fn check(pairs: &[GaussianPair], out: &[gaussdiv::Divergences], what: &str) {
+fn check(pairs: &[GaussianPair], out: &[Divergences], what: &str) {
     assert_eq!(out.len(), pairs.len(), "{what}");
-    let r = verify(pairs, out, Tolerance::GPU_F32).unwrap();
+    let r = verify(
+        Batch::Pairs(pairs),
+        &Request::default(),
+        bytemuck::cast_slice(out),
+        Tolerance::GPU_F32,
+    )
+    .unwrap();
     assert!(r.passed(), "{what}: {r}");
 }
 
 #[test]
 fn one_evaluator_many_threads() {
     let Some(shared) = gpu() else { return };
-    let ev = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let (device, queue) = shared.device().unwrap();
+    let ev = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
     let (threads, calls, max_n) = load();
     let t0 = Instant::now();
     let total: usize = std::thread::scope(|s| {
@@ -40,7 +47,7 @@ fn one_evaluator_many_threads() {
                     for c in 0..calls {
                         let n = (rng.next_u64() % (max_n as u64 + 1)) as usize;
                         let pairs = random_pairs(n, rng.next_u64());
-                        let out = ev.evaluate(&pairs).unwrap();
+                        let out = divergences(ev, &pairs).unwrap();
                         check(&pairs, &out, &format!("thread {t} call {c} n={n}"));
                         done += n;
                     }
@@ -58,8 +65,9 @@ fn one_evaluator_many_threads() {
 #[test]
 fn async_api_on_a_multi_threaded_executor() {
     let Some(shared) = gpu() else { return };
+    let (device, queue) = shared.device().unwrap();
     let ev =
-        std::sync::Arc::new(GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap());
+        std::sync::Arc::new(Evaluator::from_device(&device, &queue, Options::default()).unwrap());
     let (tasks, calls, max_n) = load();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -76,7 +84,14 @@ fn async_api_on_a_multi_threaded_executor() {
                 for c in 0..calls {
                     let n = (rng.next_u64() % (max_n as u64 + 1)) as usize;
                     let pairs = random_pairs(n, rng.next_u64());
-                    let out = ev.evaluate_async(&pairs).await.unwrap();
+                    let mut out = vec![Divergences::default(); n];
+                    ev.evaluate_async(
+                        Batch::Pairs(&pairs),
+                        &Request::default(),
+                        bytemuck::cast_slice_mut(&mut out),
+                    )
+                    .await
+                    .unwrap();
                     check(&pairs, &out, &format!("task {t} call {c} n={n}"));
                     done += n;
                 }

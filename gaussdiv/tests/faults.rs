@@ -2,34 +2,89 @@
 //! says it must be recreated; Backend::Auto recovers and reports how.
 mod common;
 use common::*;
-use gaussdiv::gpu::Fault;
 use gaussdiv::wgpu;
-use gaussdiv::{verify, Backend, Error, Evaluator, GpuEvaluator, OnInvalid, Tolerance};
+use gaussdiv::{
+    verify, Backend, Batch, DeviceBatch, DeviceInput, Divergences, Error, Evaluator, Fault,
+    GaussianPair, Metrics, Options, Recovery, Request, Tolerance,
+};
 use std::time::Duration;
+
+/// `verify` of cross-entropy, KL and entropy of `pairs` at the GPU's f32 tolerance.
+fn passes(pairs: &[GaussianPair], out: &[Divergences]) -> bool {
+    verify(
+        Batch::Pairs(pairs),
+        &Request::default(),
+        bytemuck::cast_slice(out),
+        Tolerance::GPU_F32,
+    )
+    .unwrap()
+    .passed()
+}
+
+/// Cross-entropy, KL and entropy of `pairs` through `evaluate_async`, blocking on it.
+fn divergences_async(ev: &Evaluator, pairs: &[GaussianPair]) -> gaussdiv::Result<Vec<Divergences>> {
+    let mut out = vec![Divergences::default(); pairs.len()];
+    pollster::block_on(ev.evaluate_async(
+        Batch::Pairs(pairs),
+        &Request::default(),
+        bytemuck::cast_slice_mut(&mut out),
+    ))?;
+    Ok(out)
+}
+
+/// The device of the GPU an evaluator uses now, if any.
+fn device_of(ev: &Evaluator) -> Option<wgpu::Device> {
+    ev.device().map(|(d, _)| d)
+}
+
+/// After a recovery from a destroyed device under `Backend::Auto`: the
+/// evaluator no longer uses the failed GPU evaluator (the public form of
+/// "not the same `Arc<GpuEvaluator>`": wgpu device handles of different
+/// instances compare equal, as their ids are per instance). The failed one
+/// knows its device is lost (its lost callback); a replacement does not, and
+/// runs a GPU call without another recovery.
+fn not_the_destroyed_gpu(ev: &Evaluator) -> bool {
+    let Some(info) = ev.gpu_info() else {
+        return true; // the CPU from now on
+    };
+    let before = ev.recoveries().len();
+    !info.lost
+        && divergences(ev, &random_pairs(1000, 99)).is_ok()
+        && ev.recoveries().len() == before
+}
+
+/// Under `Backend::Auto` with the GPU forced for every batch.
+fn auto_forced(recovery: Recovery) -> Evaluator {
+    pollster::block_on(Evaluator::new_async(
+        Backend::Auto,
+        Options {
+            auto_gpu_min_pairs: Some(1), // force the GPU
+            recovery,
+            ..Default::default()
+        },
+    ))
+    .unwrap()
+}
 
 #[test]
 fn device_loss_is_reported_and_sticky() {
     if gpu().is_none() {
         return;
     }
-    let g = GpuEvaluator::new().unwrap();
+    let g = Evaluator::new(Backend::Gpu).unwrap();
     let pairs = random_pairs(100_000, 1);
-    assert!(g.evaluate(&pairs).is_ok());
-    g.device().destroy();
+    assert!(divergences(&g, &pairs).is_ok());
+    device_of(&g).unwrap().destroy();
     for attempt in 0..3 {
-        match g.evaluate(&pairs) {
+        match divergences(&g, &pairs) {
             Err(Error::DeviceLost(msg)) => println!("attempt {attempt}: DeviceLost: {msg}"),
             other => panic!("attempt {attempt}: expected DeviceLost, got {other:?}"),
         }
     }
-    assert!(g.is_lost());
+    assert!(g.gpu_info().unwrap().lost);
     // a fresh evaluator works
-    let fresh = GpuEvaluator::new().unwrap();
-    assert!(
-        verify(&pairs, &fresh.evaluate(&pairs).unwrap(), Tolerance::GPU_F32)
-            .unwrap()
-            .passed()
-    );
+    let fresh = Evaluator::new(Backend::Gpu).unwrap();
+    assert!(passes(&pairs, &divergences(&fresh, &pairs).unwrap()));
 }
 
 #[test]
@@ -39,17 +94,17 @@ fn timeout_is_reported_and_the_evaluator_stays_usable() {
     }
     // A device of its own: no other test polls it (which could complete the
     // work before the 1 ns wait starts).
-    let g = GpuEvaluator::new().unwrap();
+    let g = Evaluator::new(Backend::Gpu).unwrap();
     let pairs = random_pairs(4_000_000, 2);
     g.set_timeout(Some(Duration::from_nanos(1)));
-    match g.evaluate(&pairs) {
+    match divergences(&g, &pairs) {
         Err(Error::Timeout { waited }) => assert_eq!(waited, Duration::from_nanos(1)),
         other => panic!("expected Timeout, got {:?}", other.map(|v| v.len())),
     }
-    assert!(!g.is_lost());
+    assert!(!g.gpu_info().unwrap().lost);
     g.set_timeout(None);
-    let out = g.evaluate(&pairs).unwrap();
-    assert!(verify(&pairs, &out, Tolerance::GPU_F32).unwrap().passed());
+    let out = divergences(&g, &pairs).unwrap();
+    assert!(passes(&pairs, &out));
     // A wait that never completes (injected), blocking and async: the
     // configured timeout ends it, and the evaluator goes on working.
     g.set_timeout(Some(Duration::from_millis(50)));
@@ -57,9 +112,9 @@ fn timeout_is_reported_and_the_evaluator_stays_usable() {
         g.inject_fault(Fault::Hang);
         let t = std::time::Instant::now();
         let r = if asynchronous {
-            pollster::block_on(g.evaluate_async(&pairs))
+            divergences_async(&g, &pairs)
         } else {
-            g.evaluate(&pairs)
+            divergences(&g, &pairs)
         };
         match r {
             Err(Error::Timeout { waited }) => assert_eq!(waited, Duration::from_millis(50)),
@@ -70,9 +125,9 @@ fn timeout_is_reported_and_the_evaluator_stays_usable() {
             "bounded by the timeout"
         );
         let again = if asynchronous {
-            pollster::block_on(g.evaluate_async(&pairs)).unwrap()
+            divergences_async(&g, &pairs).unwrap()
         } else {
-            g.evaluate(&pairs).unwrap()
+            divergences(&g, &pairs).unwrap()
         };
         assert_eq!(again, out);
     }
@@ -81,24 +136,28 @@ fn timeout_is_reported_and_the_evaluator_stays_usable() {
 #[test]
 fn failed_mapping_is_reported_and_the_evaluator_stays_usable() {
     let Some(shared) = gpu() else { return };
-    let g = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let (device, queue) = shared.device().unwrap();
+    let g = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
     let pairs = random_pairs(600_000, 3);
     g.inject_fault(Fault::MapFailure);
-    match g.evaluate(&pairs) {
+    match divergences(&g, &pairs) {
         Err(Error::Map(msg)) => println!("Map: {msg}"),
         other => panic!("expected Map, got {:?}", other.map(|v| v.len())),
     }
-    let out = g.evaluate(&pairs).unwrap();
-    assert_eq!(out, shared.evaluate(&pairs).unwrap());
+    let out = divergences(&g, &pairs).unwrap();
+    assert_eq!(out, divergences(shared, &pairs).unwrap());
 }
 
 #[test]
 fn tiny_device_limits_are_respected_by_chunking() {
     let Some(shared) = gpu() else { return };
     let _ = shared;
-    let instance = gaussdiv::gpu::context::instance();
-    let (adapter, _) =
-        pollster::block_on(gaussdiv::gpu::context::choose_adapter(&instance)).unwrap();
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
+        &instance, None,
+    ))
+    .unwrap();
     let limits = wgpu::Limits {
         max_storage_buffer_binding_size: 1 << 16, // 4096 pairs per binding
         max_buffer_size: 1 << 16,
@@ -110,17 +169,18 @@ fn tiny_device_limits_are_respected_by_chunking() {
         ..Default::default()
     }))
     .unwrap();
-    let g = GpuEvaluator::from_device(&device, &queue).unwrap();
-    assert!(g.max_binding_bytes() <= 1 << 16);
-    assert!(g.host_chunk_pairs() * 16 <= 1 << 16);
+    let g = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
+    let info = g.gpu_info().unwrap();
+    assert!(info.max_binding_bytes <= 1 << 16);
+    assert!(info.host_chunk_pairs * 16 <= 1 << 16);
     let pairs = random_pairs(100_003, 4);
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let out = g.evaluate(&pairs).unwrap();
+    let out = divergences(&g, &pairs).unwrap();
     assert!(
         pollster::block_on(scope.pop()).is_none(),
         "no wgpu validation error"
     );
-    assert!(verify(&pairs, &out, Tolerance::GPU_F32).unwrap().passed());
+    assert!(passes(&pairs, &out));
     // a device-path request beyond the buffer is an error, not a wgpu failure
     let buf = device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
@@ -130,7 +190,17 @@ fn tiny_device_limits_are_respected_by_chunking() {
     });
     let mut enc = device.create_command_encoder(&Default::default());
     assert!(matches!(
-        g.encode(&mut enc, buf.slice(..), buf.slice(..), 5000),
+        g.encode(
+            &mut enc,
+            DeviceBatch {
+                input: DeviceInput::Pairs {
+                    pairs: buf.slice(..),
+                    count: 5000
+                },
+                output: buf.slice(..),
+            },
+            &Request::default()
+        ),
         Err(Error::InvalidBuffer(_))
     ));
 }
@@ -141,15 +211,14 @@ fn auto_recovers_by_recreating_the_device_or_falling_back_to_the_cpu() {
         return;
     }
     let pairs = random_pairs(200_000, 5);
-    let expected = gaussdiv::cpu::evaluate(&pairs);
+    let expected = divergences(cpu(), &pairs).unwrap();
 
-    let mut ev = Evaluator::with_policy(Backend::Auto, OnInvalid::Error).unwrap();
-    ev.set_auto_gpu_min_pairs(1); // force the GPU
+    let ev = auto_forced(Recovery::Recreate);
     assert!(ev.uses_gpu_for(pairs.len()));
-    let first = ev.gpu().unwrap();
-    first.device().destroy();
-    let out = ev.evaluate(&pairs).unwrap();
-    assert!(verify(&pairs, &out, Tolerance::GPU_F32).unwrap().passed());
+    let first = device_of(&ev).unwrap();
+    first.destroy();
+    let out = divergences(&ev, &pairs).unwrap();
+    assert!(passes(&pairs, &out));
     let log = ev.recoveries();
     println!("{log:?}");
     assert!(
@@ -157,37 +226,39 @@ fn auto_recovers_by_recreating_the_device_or_falling_back_to_the_cpu() {
             .any(|l| l.contains("recreated the GPU evaluator")),
         "{log:?}"
     );
-    assert!(!std::sync::Arc::ptr_eq(&first, &ev.gpu().unwrap()));
+    // A new GPU evaluator, not the one on the destroyed device.
+    assert!(not_the_destroyed_gpu(&ev));
 
-    let mut ev = Evaluator::with_policy(Backend::Auto, OnInvalid::Error).unwrap();
-    ev.set_auto_gpu_min_pairs(1);
-    ev.set_recovery(gaussdiv::evaluator::Recovery::Cpu);
-    ev.gpu().unwrap().device().destroy();
-    let out = ev.evaluate(&pairs).unwrap();
+    let ev = auto_forced(Recovery::Cpu);
+    device_of(&ev).unwrap().destroy();
+    let out = divergences(&ev, &pairs).unwrap();
     assert_eq!(out, expected, "the CPU path computed this call");
-    assert!(ev.gpu().is_none() && !ev.uses_gpu_for(pairs.len()));
+    assert!(ev.gpu_info().is_none() && !ev.uses_gpu_for(pairs.len()));
     assert!(ev.recoveries().iter().any(|l| l.contains("using the CPU")));
 }
 
 #[test]
 fn a_cancelled_async_call_leaves_the_evaluator_usable() {
     let Some(shared) = gpu() else { return };
-    let g = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let (device, queue) = shared.device().unwrap();
+    let g = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
     let pairs = random_pairs(3_000_000, 6);
+    let request = Request::default();
+    let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
     // Poll the future a few times (so that buffers are mapped or in flight), then drop it.
     {
         use std::future::Future;
         use std::task::{Context, Waker};
-        let mut fut = Box::pin(g.evaluate_async(&pairs));
+        let mut fut = Box::pin(g.evaluate_async(Batch::Pairs(&pairs), &request, &mut out));
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..3 {
             let _ = fut.as_mut().poll(&mut cx);
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-    let out = g.evaluate(&pairs).unwrap();
-    assert_eq!(out, shared.evaluate(&pairs).unwrap());
-    let out = pollster::block_on(g.evaluate_async(&pairs)).unwrap();
+    let out = divergences(&g, &pairs).unwrap();
+    assert_eq!(out, divergences(shared, &pairs).unwrap());
+    let out = divergences_async(&g, &pairs).unwrap();
     assert_eq!(out.len(), pairs.len());
 }
 
@@ -200,36 +271,34 @@ fn auto_recovers_for_gradients_and_the_diagonal_layout() {
         return;
     }
     let pairs = random_pairs(4096, 8);
-    let options = gaussdiv::EvalOptions::from(gaussdiv::Metrics::CE_KL);
-    for recovery in [
-        gaussdiv::evaluator::Recovery::Recreate,
-        gaussdiv::evaluator::Recovery::Cpu,
-    ] {
+    let request = Request::measures(Metrics::CE_KL);
+    let diagonal = Batch::Diagonal {
+        pairs: &pairs,
+        dims: 16,
+    };
+    for recovery in [Recovery::Recreate, Recovery::Cpu] {
         // Diagonal rows of 16 dims.
-        let mut ev = Evaluator::with_policy(Backend::Auto, OnInvalid::Error).unwrap();
-        ev.set_auto_gpu_min_pairs(1);
-        ev.set_recovery(recovery);
-        let first = ev.gpu().unwrap();
-        first.device().destroy();
+        let ev = auto_forced(recovery);
+        let first = device_of(&ev).unwrap();
+        first.destroy();
         let mut out = vec![0f32; pairs.len() / 16 * 2];
-        gaussdiv::layout::diagonal_with(&ev, &pairs, 16, options, &mut out).unwrap();
+        ev.evaluate(diagonal, &request, &mut out).unwrap();
         let mut want = vec![0f32; out.len()];
-        gaussdiv::cpu::diagonal_with(&pairs, 16, options, &mut want).unwrap();
+        cpu().evaluate(diagonal, &request, &mut want).unwrap();
         for (a, b) in out.iter().zip(&want) {
             assert!((a - b).abs() <= 2e-6 * b.abs().max(1.0), "{a} vs {b}");
         }
-        assert!(ev.gpu().is_none_or(|g| !std::sync::Arc::ptr_eq(&first, &g)));
+        assert!(not_the_destroyed_gpu(&ev));
         assert_eq!(ev.recoveries().len(), 1, "{:?}", ev.recoveries());
 
         // Gradients.
-        let mut ev = Evaluator::with_policy(Backend::Auto, OnInvalid::Error).unwrap();
-        ev.set_auto_gpu_min_pairs(1);
-        ev.set_recovery(recovery);
-        let first = ev.gpu().unwrap();
-        first.device().destroy();
-        let got = ev.gradients(&pairs).unwrap();
-        assert_eq!(got, gaussdiv::gradient::gradients(&pairs));
-        assert!(ev.gpu().is_none_or(|g| !std::sync::Arc::ptr_eq(&first, &g)));
+        let gradients = Request::gradients(Metrics::CE_KL);
+        let ev = auto_forced(recovery);
+        let first = device_of(&ev).unwrap();
+        first.destroy();
+        let got = eval(&ev, &pairs, &gradients).unwrap();
+        assert_eq!(got, eval(cpu(), &pairs, &gradients).unwrap());
+        assert!(not_the_destroyed_gpu(&ev));
         assert_eq!(ev.recoveries().len(), 1, "{:?}", ev.recoveries());
     }
 }

@@ -1,9 +1,11 @@
 //! Integration into a wgpu app: the app's device, its encoder, its buffers.
 mod common;
 use common::*;
-use gaussdiv::gpu::SoaSlices;
 use gaussdiv::wgpu::{self, util::DeviceExt};
-use gaussdiv::{Divergences, Error, GaussianPair, GpuEvaluator, GpuOptions, Metrics};
+use gaussdiv::{
+    Batch, DeviceBatch, DeviceInput, Divergences, Error, Evaluator, GaussianPair, Metrics, Options,
+    Param, Request,
+};
 
 fn storage_with(device: &wgpu::Device, bytes: &[u8]) -> wgpu::Buffer {
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -48,34 +50,61 @@ fn read_f32(
     v
 }
 
-/// Evaluate `pairs` through `encode_metrics` on device buffers (input at a
-/// non-zero aligned offset) and read the results back.
-fn via_encode(gpu: &GpuEvaluator, pairs: &[GaussianPair], metrics: Metrics) -> Vec<f32> {
-    let (device, queue) = (gpu.device(), gpu.queue());
+/// The device and queue of a GPU evaluator.
+fn device_of(gpu: &Evaluator) -> (wgpu::Device, wgpu::Queue) {
+    gpu.device().expect("a GPU evaluator has a device")
+}
+
+/// Record `request` on `count` pairs of `input` into `output` (device path).
+fn encode_pairs(
+    gpu: &Evaluator,
+    enc: &mut wgpu::CommandEncoder,
+    input: wgpu::BufferSlice<'_>,
+    output: wgpu::BufferSlice<'_>,
+    count: u64,
+    request: &Request,
+) -> Result<(), Error> {
+    gpu.encode(
+        enc,
+        DeviceBatch {
+            input: DeviceInput::Pairs {
+                pairs: input,
+                count,
+            },
+            output,
+        },
+        request,
+    )
+}
+
+/// Evaluate `pairs` through `encode` (measures `metrics`) on device buffers
+/// (input at a non-zero aligned offset) and read the results back.
+fn via_encode(gpu: &Evaluator, pairs: &[GaussianPair], metrics: Metrics) -> Vec<f32> {
+    let (device, queue) = device_of(gpu);
     let pad = 256usize;
     let mut bytes = vec![0u8; pad];
     bytes.extend_from_slice(bytemuck::cast_slice(pairs));
-    let input = storage_with(device, &bytes);
+    let input = storage_with(&device, &bytes);
     let out_bytes = (pairs.len() * metrics.len() * 4) as u64;
-    let output = output_buffer(device, out_bytes + 512);
+    let output = output_buffer(&device, out_bytes + 512);
     let mut enc = device.create_command_encoder(&Default::default());
-    gpu.encode_metrics(
+    encode_pairs(
+        gpu,
         &mut enc,
         input.slice(pad as u64..),
         output.slice(512..),
         pairs.len() as u64,
-        metrics,
+        &Request::measures(metrics),
     )
     .unwrap();
     queue.submit([enc.finish()]);
-    read_f32(device, queue, &output, 512, out_bytes)
+    read_f32(&device, &queue, &output, 512, out_bytes)
 }
 
 #[test]
 fn evaluator_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<GpuEvaluator>();
-    assert_send_sync::<gaussdiv::Evaluator>();
+    assert_send_sync::<Evaluator>();
 }
 
 #[test]
@@ -84,7 +113,7 @@ fn encode_equals_evaluate_for_several_sizes() {
     let all = random_pairs(2_500_000, 21);
     for n in [1usize, 255, 257, 100_000, 2_500_000] {
         let pairs = &all[..n];
-        let host = gpu.evaluate(pairs).unwrap();
+        let host = divergences(gpu, pairs).unwrap();
         let device = via_encode(gpu, pairs, Metrics::CE_KL_ENTROPY);
         assert_eq!(
             bytemuck::cast_slice::<Divergences, u32>(&host),
@@ -102,18 +131,19 @@ fn encode_equals_evaluate_for_several_sizes() {
 #[test]
 fn encode_beyond_one_device_binding() {
     let Some(shared) = gpu() else { return };
-    let widest = GpuEvaluator::from_device_with_options(
-        shared.device(),
-        shared.queue(),
-        GpuOptions {
+    let (device, queue) = device_of(shared);
+    let widest = Evaluator::from_device(
+        &device,
+        &queue,
+        Options {
             max_chunk_pairs: u64::MAX,
             ..Default::default()
         },
     )
     .unwrap();
-    let n = (widest.max_binding_bytes() / 16 + 1000) as usize;
+    let n = (widest.gpu_info().unwrap().max_binding_bytes / 16 + 1000) as usize;
     let pairs = random_pairs(n, 5);
-    let host = shared.evaluate(&pairs).unwrap();
+    let host = divergences(shared, &pairs).unwrap();
     let device = via_encode(&widest, &pairs, Metrics::CE_KL_ENTROPY);
     assert_eq!(device.len(), 3 * n);
     assert_eq!(
@@ -125,10 +155,10 @@ fn encode_beyond_one_device_binding() {
 #[test]
 fn every_misuse_is_a_documented_error() {
     let Some(gpu) = gpu() else { return };
-    let device = gpu.device();
+    let (device, queue) = device_of(gpu);
     let pairs = random_pairs(1024, 1);
-    let input = storage_with(device, bytemuck::cast_slice(&pairs));
-    let output = output_buffer(device, 1024 * 12);
+    let input = storage_with(&device, bytemuck::cast_slice(&pairs));
+    let output = output_buffer(&device, 1024 * 12);
     let not_storage = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("copy only"),
         size: 1024 * 16,
@@ -136,34 +166,70 @@ fn every_misuse_is_a_documented_error() {
         mapped_at_creation: false,
     });
     let mut enc = device.create_command_encoder(&Default::default());
+    let r = Request::default();
     let cases: Vec<(&str, Result<(), Error>)> = vec![
         (
             "missing STORAGE",
-            gpu.encode(&mut enc, not_storage.slice(..), output.slice(..), 1024),
+            encode_pairs(
+                gpu,
+                &mut enc,
+                not_storage.slice(..),
+                output.slice(..),
+                1024,
+                &r,
+            ),
         ),
         (
             "output too small",
-            gpu.encode(&mut enc, input.slice(..), output.slice(..1000), 1024),
+            encode_pairs(
+                gpu,
+                &mut enc,
+                input.slice(..),
+                output.slice(..1000),
+                1024,
+                &r,
+            ),
         ),
         (
             "input too small",
-            gpu.encode(&mut enc, input.slice(..16 * 100), output.slice(..), 1024),
+            encode_pairs(
+                gpu,
+                &mut enc,
+                input.slice(..16 * 100),
+                output.slice(..),
+                1024,
+                &r,
+            ),
         ),
         (
             "misaligned offset",
-            gpu.encode(&mut enc, input.slice(4..), output.slice(..), 10),
+            encode_pairs(gpu, &mut enc, input.slice(4..), output.slice(..), 10, &r),
         ),
         (
             "count 0",
-            gpu.encode(&mut enc, input.slice(..), output.slice(..), 0),
+            encode_pairs(gpu, &mut enc, input.slice(..), output.slice(..), 0, &r),
         ),
         (
             "count overflow",
-            gpu.encode(&mut enc, input.slice(..), output.slice(..), u64::MAX / 2),
+            encode_pairs(
+                gpu,
+                &mut enc,
+                input.slice(..),
+                output.slice(..),
+                u64::MAX / 2,
+                &r,
+            ),
         ),
         (
             "output aliases the input",
-            gpu.encode(&mut enc, input.slice(..8192), input.slice(8192..), 100),
+            encode_pairs(
+                gpu,
+                &mut enc,
+                input.slice(..8192),
+                input.slice(8192..),
+                100,
+                &r,
+            ),
         ),
     ];
     for (name, r) in cases {
@@ -174,51 +240,58 @@ fn every_misuse_is_a_documented_error() {
     }
     // Nothing invalid reached wgpu: the encoder still finishes and submits cleanly.
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    gpu.queue().submit([enc.finish()]);
+    queue.submit([enc.finish()]);
     assert!(pollster::block_on(scope.pop()).is_none());
 }
 
 #[test]
 fn repeated_encode_creates_no_wgpu_objects() {
     let Some(shared) = gpu() else { return };
+    let (device, queue) = device_of(shared);
     // 1 Mi-pair bindings, so that 3 M pairs take several passes and bind groups.
-    let gpu = GpuEvaluator::from_device_with_options(
-        shared.device(),
-        shared.queue(),
-        GpuOptions {
+    let gpu = Evaluator::from_device(
+        &device,
+        &queue,
+        Options {
             max_chunk_pairs: 1 << 20,
             ..Default::default()
         },
     )
     .unwrap();
-    let device = gpu.device();
     let pairs = random_pairs(3_000_000, 2);
-    let input = storage_with(device, bytemuck::cast_slice(&pairs));
-    let output = output_buffer(device, pairs.len() as u64 * 12);
+    let input = storage_with(&device, bytemuck::cast_slice(&pairs));
+    let output = output_buffer(&device, pairs.len() as u64 * 12);
     let run = || {
         let mut enc = device.create_command_encoder(&Default::default());
-        gpu.encode(
+        encode_pairs(
+            &gpu,
             &mut enc,
             input.slice(..),
             output.slice(..),
             pairs.len() as u64,
+            &Request::default(),
         )
         .unwrap();
-        gpu.queue().submit([enc.finish()]);
+        queue.submit([enc.finish()]);
+    };
+    // The counts of wgpu objects the evaluator created and command buffers it submitted.
+    let stats = || {
+        let i = gpu.gpu_info().unwrap();
+        (i.buffers, i.pipelines, i.bind_groups, i.submissions)
     };
     run();
-    let before = gpu.stats();
+    let before = stats();
     for _ in 0..5 {
         run();
     }
-    let after = gpu.stats();
+    let after = stats();
     assert_eq!(
         before, after,
         "no buffers, pipelines or bind groups created after warm-up"
     );
     assert!(
-        before.bind_groups >= 3,
-        "several bindings were used: {before:?}"
+        before.2 >= 3,
+        "several bindings were used: (buffers, pipelines, bind groups, submissions) = {before:?}"
     );
 }
 
@@ -232,48 +305,55 @@ fn structure_of_arrays_host_and_device() {
         pairs.iter().map(|p| p.mu2).collect(),
         pairs.iter().map(|p| p.sigma2).collect(),
     ];
-    let aos = gpu.evaluate(&pairs).unwrap();
-    let soa = gpu
-        .evaluate_soa(&cols[0], &cols[1], &cols[2], &cols[3])
-        .unwrap();
-    assert_eq!(aos, soa);
+    let request = Request::default();
+    let soa = |c: [&[f32]; 4]| -> Result<Vec<Divergences>, Error> {
+        let mut out = vec![0f32; c[0].len() * request.values_per_pair()];
+        gpu.evaluate(Batch::Columns(c), &request, &mut out)?;
+        Ok(bytemuck::cast_slice(&out).to_vec())
+    };
+    let aos = divergences(gpu, &pairs).unwrap();
+    let soa_out = soa([&cols[0], &cols[1], &cols[2], &cols[3]]).unwrap();
+    assert_eq!(aos, soa_out);
     // device SoA: four buffers
-    let device = gpu.device();
+    let (device, queue) = device_of(gpu);
     let bufs: Vec<wgpu::Buffer> = cols
         .iter()
-        .map(|c| storage_with(device, bytemuck::cast_slice(c)))
+        .map(|c| storage_with(&device, bytemuck::cast_slice(c)))
         .collect();
-    let output = output_buffer(device, pairs.len() as u64 * 12);
+    let output = output_buffer(&device, pairs.len() as u64 * 12);
     let mut enc = device.create_command_encoder(&Default::default());
-    let input = SoaSlices {
-        mu1: bufs[0].slice(..),
-        sigma1: bufs[1].slice(..),
-        mu2: bufs[2].slice(..),
-        sigma2: bufs[3].slice(..),
-    };
-    gpu.encode_soa(
+    gpu.encode(
         &mut enc,
-        input,
-        output.slice(..),
-        pairs.len() as u64,
-        Metrics::CE_KL_ENTROPY,
+        DeviceBatch {
+            input: DeviceInput::Columns {
+                columns: [
+                    bufs[0].slice(..),
+                    bufs[1].slice(..),
+                    bufs[2].slice(..),
+                    bufs[3].slice(..),
+                ],
+                count: pairs.len() as u64,
+            },
+            output: output.slice(..),
+        },
+        &Request::measures(Metrics::CE_KL_ENTROPY),
     )
     .unwrap();
-    gpu.queue().submit([enc.finish()]);
-    let dev = read_f32(device, gpu.queue(), &output, 0, pairs.len() as u64 * 12);
+    queue.submit([enc.finish()]);
+    let dev = read_f32(&device, &queue, &output, 0, pairs.len() as u64 * 12);
     assert_eq!(
         bytemuck::cast_slice::<Divergences, u32>(&aos),
         bytemuck::cast_slice::<f32, u32>(&dev)
     );
     // mismatched columns
     assert!(matches!(
-        gpu.evaluate_soa(&cols[0], &cols[1][..10], &cols[2], &cols[3]),
+        soa([&cols[0], &cols[1][..10], &cols[2], &cols[3]]),
         Err(Error::LengthMismatch { .. })
     ));
     // an invalid row reports its absolute index through the SoA path too
     let mut bad = cols[3].clone();
     bad[299_999] = -2.0;
-    match gpu.evaluate_soa(&cols[0], &cols[1], &cols[2], &bad) {
+    match soa([&cols[0], &cols[1], &cols[2], &bad]) {
         Err(Error::InvalidInput { index, .. }) => assert_eq!(index, 299_999),
         other => panic!("{other:?}"),
     }
@@ -282,12 +362,13 @@ fn structure_of_arrays_host_and_device() {
 #[test]
 fn two_evaluators_one_device_and_one_evaluator_many_threads() {
     let Some(shared) = gpu() else { return };
-    let a = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
-    let b = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let (device, queue) = device_of(shared);
+    let a = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
+    let b = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
     let pairs = random_pairs(50_000, 4);
-    let expected = shared.evaluate(&pairs).unwrap();
-    assert_eq!(a.evaluate(&pairs).unwrap(), expected);
-    assert_eq!(b.evaluate(&pairs).unwrap(), expected);
+    let expected = divergences(shared, &pairs).unwrap();
+    assert_eq!(divergences(&a, &pairs).unwrap(), expected);
+    assert_eq!(divergences(&b, &pairs).unwrap(), expected);
     std::thread::scope(|s| {
         for t in 0..6u64 {
             let (a, b) = (&a, &b);
@@ -295,12 +376,19 @@ fn two_evaluators_one_device_and_one_evaluator_many_threads() {
                 for round in 0..5u64 {
                     let n = ((t * 7919 + round * 104_729) % 200_000) as usize;
                     let p = random_pairs(n, t * 100 + round + 1);
-                    let want = shared.evaluate(&p).unwrap();
+                    let want = divergences(shared, &p).unwrap();
                     let ev = if round % 2 == 0 { a } else { b };
                     let got = if t % 2 == 0 {
-                        ev.evaluate(&p).unwrap()
+                        divergences(ev, &p).unwrap()
                     } else {
-                        pollster::block_on(ev.evaluate_async(&p)).unwrap()
+                        let mut out = vec![Divergences::default(); p.len()];
+                        pollster::block_on(ev.evaluate_async(
+                            Batch::Pairs(&p),
+                            &Request::default(),
+                            bytemuck::cast_slice_mut(&mut out),
+                        ))
+                        .unwrap();
+                        out
                     };
                     assert_eq!(got, want, "thread {t} round {round} n={n}");
                 }
@@ -315,59 +403,62 @@ fn two_evaluators_one_device_and_one_evaluator_many_threads() {
 #[test]
 fn encode_gradients_equals_host_path() {
     let Some(gpu) = gpu() else { return };
-    let (device, queue) = (gpu.device(), gpu.queue());
+    let (device, queue) = device_of(gpu);
     let pairs: Vec<GaussianPair> = random_pairs(10_001, 9)
         .into_iter()
         .map(|p| GaussianPair::new(p.mu1, p.sigma1.ln() * 2.0, p.mu2, p.sigma2.ln() * 2.0))
         .collect();
-    let input = storage_with(device, bytemuck::cast_slice(&pairs));
+    let input = storage_with(&device, bytemuck::cast_slice(&pairs));
     for metrics in [
         Metrics::CE_KL,
         Metrics::new(&[gaussdiv::Metric::Kl]).unwrap(),
         Metrics::new(&[gaussdiv::Metric::CrossEntropy]).unwrap(),
     ] {
-        let options = gaussdiv::EvalOptions::new(metrics, gaussdiv::Param::LogVar);
+        let request = Request::gradients(metrics).with_param(Param::LogVar);
         let values = pairs.len() * 4 * metrics.len();
-        let output = output_buffer(device, (values * 4) as u64);
+        assert_eq!(values, pairs.len() * request.values_per_pair());
+        let output = output_buffer(&device, (values * 4) as u64);
         let mut enc = device.create_command_encoder(&Default::default());
-        gpu.encode_gradients(
+        encode_pairs(
+            gpu,
             &mut enc,
             input.slice(..),
             output.slice(..),
             pairs.len() as u64,
-            options,
+            &request,
         )
         .unwrap();
         queue.submit([enc.finish()]);
-        let got = read_f32(device, queue, &output, 0, (values * 4) as u64);
+        let got = read_f32(&device, &queue, &output, 0, (values * 4) as u64);
         let mut want = vec![0f32; values];
-        gpu.gradients_with(&pairs, options, &mut want).unwrap();
+        gpu.evaluate(Batch::Pairs(&pairs), &request, &mut want)
+            .unwrap();
         assert_eq!(
             got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
     }
     // Too small an output, and a measure without gradients.
-    let small = output_buffer(device, 16);
+    let small = output_buffer(&device, 16);
     let mut enc = device.create_command_encoder(&Default::default());
-    let e = gpu
-        .encode_gradients(
-            &mut enc,
-            input.slice(..),
-            small.slice(..),
-            2,
-            Metrics::CE_KL.into(),
-        )
-        .unwrap_err();
+    let e = encode_pairs(
+        gpu,
+        &mut enc,
+        input.slice(..),
+        small.slice(..),
+        2,
+        &Request::gradients(Metrics::CE_KL),
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::InvalidBuffer(_)), "{e}");
-    let e = gpu
-        .encode_gradients(
-            &mut enc,
-            input.slice(..),
-            small.slice(..),
-            1,
-            Metrics::ALL.into(),
-        )
-        .unwrap_err();
+    let e = encode_pairs(
+        gpu,
+        &mut enc,
+        input.slice(..),
+        small.slice(..),
+        1,
+        &Request::gradients(Metrics::CE_KL_ENTROPY),
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::Unsupported(_)), "{e}");
 }

@@ -4,12 +4,30 @@
 //! bit-identical to its result in a run without the invalid rows.
 mod common;
 use common::*;
-use gaussdiv::validate::{check_pair, check_pair_f64};
 use gaussdiv::{
-    cpu, Backend, Error, Evaluator, GaussianPair, GaussianPair64, GpuEvaluator, GpuOptions,
-    OnInvalid,
+    Divergences, Error, Evaluator, Field, GaussianPair, GaussianPair64, OnInvalid, Param, Request,
 };
 use proptest::prelude::*;
+
+/// Why a pair given by σ is invalid (the evaluators' check), or `None`.
+fn check_pair(p: &GaussianPair) -> Option<(Field, &'static str)> {
+    p.invalid_field(Param::Std)
+}
+
+/// The same for an f64 pair.
+fn check_pair_f64(p: &GaussianPair64) -> Option<(Field, &'static str)> {
+    p.invalid_field(Param::Std)
+}
+
+/// Cross-entropy, KL and entropy of every pair under the invalid-input policy `policy`.
+fn evaluate(
+    ev: &Evaluator,
+    pairs: &[GaussianPair],
+    policy: OnInvalid,
+) -> gaussdiv::Result<Vec<Divergences>> {
+    let out = eval(ev, pairs, &Request::default().with_on_invalid(policy))?;
+    Ok(bytemuck::cast_slice(&out).to_vec())
+}
 
 /// Rows mixing arbitrary bit patterns (invalid ones included) and ordinary pairs.
 fn rows() -> impl Strategy<Value = Vec<GaussianPair>> {
@@ -101,16 +119,22 @@ proptest! {
 
     #[test]
     fn cpu_policies(pairs in rows()) {
-        let strict = Evaluator::with_policy(Backend::Cpu, OnInvalid::Error).unwrap();
-        let lenient = Evaluator::with_policy(Backend::Cpu, OnInvalid::Nan).unwrap();
-        check_policies(&pairs, &|p| strict.evaluate(p), &|p| lenient.evaluate(p))?;
+        let ev = cpu();
+        check_policies(
+            &pairs,
+            &|p| evaluate(ev, p, OnInvalid::Error),
+            &|p| evaluate(ev, p, OnInvalid::Nan),
+        )?;
     }
 
     #[test]
     fn f64_path_any_bits(bits in prop::collection::vec(any::<[u64; 4]>(), 0..100)) {
         let pairs: Vec<GaussianPair64> = bits.iter().map(|b| GaussianPair64 {
             mu1: f64::from_bits(b[0]), sigma1: f64::from_bits(b[1]), mu2: f64::from_bits(b[2]), sigma2: f64::from_bits(b[3]) }).collect();
-        let out = cpu::evaluate_f64(&pairs);
+        // The NaN policy: every row evaluated, invalid ones NaN.
+        let lenient = Request::default().with_on_invalid(OnInvalid::Nan);
+        let out: Vec<gaussdiv::Divergences64> =
+            bytemuck::cast_slice(&eval(cpu(), &pairs, &lenient).unwrap()).to_vec();
         for (p, d) in pairs.iter().zip(&out) {
             if check_pair_f64(p).is_some() {
                 prop_assert!(d.kl.is_nan());
@@ -118,8 +142,9 @@ proptest! {
                 prop_assert!(d.kl >= 0.0 && !d.kl.is_nan() && !d.entropy.is_nan());
             }
         }
-        match gaussdiv::validate::validate_f64(&pairs) {
-            Ok(()) => prop_assert!(pairs.iter().all(|p| check_pair_f64(p).is_none())),
+        // The error policy: the first invalid row, by index.
+        match eval(cpu(), &pairs, &Request::default()) {
+            Ok(_) => prop_assert!(pairs.iter().all(|p| check_pair_f64(p).is_none())),
             Err(Error::InvalidInput { index, .. }) => prop_assert_eq!(Some(index), pairs.iter().position(|p| check_pair_f64(p).is_some())),
             Err(e) => prop_assert!(false, "{e}"),
         }
@@ -128,17 +153,7 @@ proptest! {
 
 #[test]
 fn gpu_policies() {
-    let Some(shared) = gpu() else { return };
-    let strict = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
-    let lenient = GpuEvaluator::from_device_with_options(
-        shared.device(),
-        shared.queue(),
-        GpuOptions {
-            on_invalid: OnInvalid::Nan,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let Some(gpu) = gpu() else { return };
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 60,
         failure_persistence: None,
@@ -146,7 +161,9 @@ fn gpu_policies() {
     });
     runner
         .run(&rows(), |pairs| {
-            check_policies(&pairs, &|p| strict.evaluate(p), &|p| lenient.evaluate(p))
+            check_policies(&pairs, &|p| evaluate(gpu, p, OnInvalid::Error), &|p| {
+                evaluate(gpu, p, OnInvalid::Nan)
+            })
         })
         .unwrap();
 }

@@ -4,16 +4,22 @@
 //! several chunks.
 mod common;
 use common::*;
-use gaussdiv::{verify, GpuEvaluator, GpuOptions, Tolerance};
+use gaussdiv::{verify, Batch, Evaluator, Options, Request, Tolerance};
 
 const SIZES: [usize; 9] = [
     0, 1, 255, 256, 257, 8_388_607, 8_388_608, 8_388_609, 20_000_000,
 ];
 
-fn check(gpu: &GpuEvaluator, pairs: &[gaussdiv::GaussianPair], label: &str) {
-    let out = gpu.evaluate(pairs).unwrap();
+fn check(gpu: &Evaluator, pairs: &[gaussdiv::GaussianPair], label: &str) {
+    let out = divergences(gpu, pairs).unwrap();
     assert_eq!(out.len(), pairs.len());
-    let report = verify(pairs, &out, Tolerance::GPU_F32).unwrap();
+    let report = verify(
+        Batch::Pairs(pairs),
+        &Request::default(),
+        bytemuck::cast_slice(&out),
+        Tolerance::GPU_F32,
+    )
+    .unwrap();
     println!(
         "{label} n={}: worst/bound {:.3}",
         pairs.len(),
@@ -27,14 +33,15 @@ fn sizes_around_every_boundary() {
     let Some(shared) = gpu() else { return };
     let all = random_pairs(*SIZES.iter().max().unwrap(), 42);
     // Default chunking (256 Ki pairs per host chunk, two in flight).
-    let default = GpuEvaluator::from_device(shared.device(), shared.queue()).unwrap();
+    let (device, queue) = shared.device().unwrap();
+    let default = Evaluator::from_device(&device, &queue, Options::default()).unwrap();
     // Chunks as large as one binding allows (the output of every measure,
     // 40 B per pair, must fit one), and a small workgroup so that a single
     // dispatch needs more than 65535 workgroups (a 2-D grid).
-    let widest = GpuEvaluator::from_device_with_options(
-        shared.device(),
-        shared.queue(),
-        GpuOptions {
+    let widest = Evaluator::from_device(
+        &device,
+        &queue,
+        Options {
             max_chunk_pairs: u64::MAX,
             host_chunk_pairs: u64::MAX,
             workgroup_size: 32,
@@ -42,17 +49,15 @@ fn sizes_around_every_boundary() {
         },
     )
     .unwrap();
-    let binding_pairs = widest.max_binding_bytes() / 16;
+    let info = widest.gpu_info().unwrap();
+    let binding_pairs = info.max_binding_bytes / 16;
     println!(
-        "adapter binding limit {} bytes = {} pairs; widest chunk {} pairs; workgroup {}",
-        widest.max_binding_bytes(),
-        binding_pairs,
-        widest.host_chunk_pairs(),
-        widest.options().workgroup_size
+        "adapter binding limit {} bytes = {} pairs; widest chunk {} pairs; workgroup 32",
+        info.max_binding_bytes, binding_pairs, info.host_chunk_pairs,
     );
     if binding_pairs * 16 / 40 >= 65536 * 32 {
         assert!(
-            widest.host_chunk_pairs().div_ceil(32) > 65535,
+            info.host_chunk_pairs.div_ceil(32) > 65535,
             "one full chunk must need a 2-D grid of workgroups"
         );
     }
