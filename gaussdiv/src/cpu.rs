@@ -422,8 +422,8 @@ where
 /// (compensated summation; the same order as the GPU kernel); the
 /// Bhattacharyya coefficient is exp(−Σ D_B), Hellinger √(−expm1(−Σ D_B)),
 /// Wasserstein-2 √(Σ W_d²). A row with an invalid element is NaN (validate
-/// first to reject it; [`crate::layout::diagonal_with`] does). See
-/// [`crate::layout::diagonal_with`] for the accuracy.
+/// first to reject it; `Batch::Diagonal` does). See
+/// `Batch::Diagonal` for the accuracy.
 pub fn diagonal_with(
     pairs: &[GaussianPair],
     dims: usize,

@@ -55,7 +55,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// An element of a diagonal multivariate input (see
-    /// [`crate::layout::diagonal_with`]) is not a pair of valid Gaussians:
+    /// [`crate::Batch::Diagonal`]) is not a pair of valid Gaussians:
     /// `index` is its position in the flat input, `row` and `dim` its row and
     /// dimension (`index = row·dims + dim`).
     #[error("invalid input at index {index} (row {row}, dim {dim}): {field} = {value} ({reason})")]
@@ -96,7 +96,7 @@ pub enum Error {
     #[error("mapping a GPU buffer failed: {0}")]
     Map(String),
     /// The device was lost (destroyed, reset, driver failure); the evaluator
-    /// must be recreated (see [`crate::GpuEvaluator::is_lost`]).
+    /// must be recreated (see [`crate::GpuInfo::lost`]).
     #[error("GPU device lost: {0}")]
     DeviceLost(String),
     /// The GPU did not finish within the evaluator's timeout. The evaluator
@@ -116,7 +116,7 @@ pub enum Error {
         /// The length given.
         got: u64,
     },
-    /// A buffer passed to [`crate::GpuEvaluator::encode`] is unusable: no
+    /// A buffer passed to [`crate::Evaluator::encode`] is unusable: no
     /// `STORAGE` usage, too small, a misaligned offset, a count of 0, or the
     /// output aliasing an input. (Buffers from another device cannot be
     /// detected here; wgpu reports them when the encoder is submitted.)

@@ -47,7 +47,7 @@ pub struct Crossover {
     pub gpu_latency_s: f64,
     /// GPU: end-to-end throughput on a large batch, pairs per second.
     pub gpu_pairs_per_s: f64,
-    /// Whether the figures were measured (false: set by hand or from [`AUTO_ENV`]).
+    /// Whether the figures were measured (false: set by hand or from `GAUSSDIV_AUTO_GPU_MIN_PAIRS`).
     pub measured: bool,
 }
 

@@ -1,6 +1,6 @@
 //! Gradients of KL(p1 ‖ p2) and of the cross-entropy H(p1, p2) with respect
 //! to the inputs `(μ1, a1, μ2, a2)`, in any [`Param`]eterisation: the
-//! analytic derivatives of the closed forms (see [`crate::math::gradients`]),
+//! analytic derivatives of the closed forms (see `math::gradients`),
 //! on the CPU (f32, f64) and on the GPU (f32, `shaders/gradients.wgsl`).
 //!
 //! Output: 4 values per selected measure and pair, `[∂/∂μ1, ∂/∂a1, ∂/∂μ2,

@@ -184,7 +184,7 @@ const _: () = {
 
 /// One of the measures gaussdiv computes. The discriminants give the
 /// canonical order: the order of output columns, of the kernel's `WRITE_*`
-/// constants and of [`crate::math::measures`].
+/// constants and of `math::measures`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Metric {

@@ -185,7 +185,7 @@ pub fn gradient_error(got: f64, want: f64, scale: f64, precision: Precision) -> 
 }
 
 /// The term scales of the eight gradient values of one pair (order of
-/// [`crate::math::gradients`]) for [`gradient_error`]: ∂/∂a2 = (1 − ρ² − q²)·f2
+/// `math::gradients`) for [`gradient_error`]: ∂/∂a2 = (1 − ρ² − q²)·f2
 /// is a difference, so its scale is `(|ρ² − 1| + q²)·|f2|` (when the two
 /// terms nearly cancel, the rounding of the inputs' conversions — e.g. of
 /// e^(−2 ln σ2) with log-parameters — is amplified relative to the result,
@@ -234,7 +234,7 @@ pub fn scaled_error(got: f64, want: f64, scale: f64, precision: Precision) -> f6
 }
 
 /// Error of one measure of one pair against its reference `truth` (every
-/// measure, canonical order, as [`crate::cpu::measures64`] returns them or a
+/// measure, canonical order, as the CPU f64 path returns them or a
 /// golden file holds them), in any parameterisation: relative error for
 /// the divergences and distances, scaled error for the entropies and the
 /// cross-entropy, whose scale `|½(1 + ln 2π)| + |ln σ| + KL` is taken from
