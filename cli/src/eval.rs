@@ -200,11 +200,16 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     if f64_mode {
         check_gpu_f64(&evaluator)?;
     }
-    let (names, order, k) = if args.gradients {
-        gradient_columns(&wanted, set).map_err(|e| CliError::input(format!("--gradients: {e}")))?
+    // The library's own check of the request (measures with gradients), on
+    // an empty batch: a usage error before any input is read.
+    evaluator
+        .evaluate::<f32>(Batch::Pairs(&[]), &request, &mut [])
+        .map_err(|e| CliError::input(format!("--gradients: {e}")))?;
+    let k = request.values_per_pair();
+    let (names, order) = if args.gradients {
+        gradient_columns(&wanted, set)
     } else {
-        let names = wanted.iter().map(|m| m.name().to_string()).collect();
-        (names, order, set.len())
+        (wanted.iter().map(|m| m.name().to_string()).collect(), order)
     };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let sink = io::create_sink(args.output.as_deref(), &names, f64_mode)?;
@@ -422,33 +427,22 @@ fn chunk<T: gaussdiv::Float>(
     Ok(Some(gaussdiv::verify(batch, request, flat, tol)?))
 }
 
-/// Column names, output order (positions in a computed row) and values per
-/// computed row of `--gradients`: four columns per measure in the user's order.
-fn gradient_columns(
-    wanted: &[Metric],
-    set: Metrics,
-) -> Result<(Vec<String>, Vec<usize>, usize), String> {
-    if let Some(m) = wanted
-        .iter()
-        .find(|m| !matches!(m, Metric::Kl | Metric::CrossEntropy))
-    {
-        return Err(format!(
-            "gradients are available for cross_entropy and kl only, not {m}"
-        ));
-    }
-    let per_measure =
-        Request::gradients(Metrics::new(&[Metric::Kl]).unwrap_or(set)).values_per_pair();
+/// Column names and output order (positions in a computed row) of
+/// `--gradients`: four columns per measure (∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2), the
+/// measures in the user's order; the library's rows hold them in canonical order.
+fn gradient_columns(wanted: &[Metric], set: Metrics) -> (Vec<String>, Vec<usize>) {
+    const PARTS: [&str; 4] = ["dmu1", "da1", "dmu2", "da2"];
     let mut names = Vec::new();
     let mut order = Vec::new();
     for m in wanted {
         let prefix = if *m == Metric::Kl { "dkl" } else { "dce" };
         let pos = set.iter().position(|x| x == *m).unwrap_or(0);
-        for (j, v) in ["dmu1", "da1", "dmu2", "da2"].iter().enumerate() {
+        for (j, v) in PARTS.iter().enumerate() {
             names.push(format!("{prefix}_{v}"));
-            order.push(per_measure * pos + j);
+            order.push(PARTS.len() * pos + j);
         }
     }
-    Ok((names, order, Request::gradients(set).values_per_pair()))
+    (names, order)
 }
 
 fn read_full(source: &mut dyn io::Source, max: usize, rows: &mut Rows) -> Result<usize, CliError> {

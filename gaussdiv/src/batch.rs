@@ -338,6 +338,29 @@ fn unsupported_f64(what: &str) -> Error {
     ))
 }
 
+/// The common length of the four columns of a structure-of-arrays batch.
+pub(crate) fn columns_len<T: Float>(columns: [&[T]; 4]) -> Result<usize> {
+    let n = columns[0].len();
+    match columns.iter().find(|c| c.len() != n) {
+        Some(c) => Err(Error::LengthMismatch {
+            what: "structure-of-arrays column",
+            expected: n as u64,
+            got: c.len() as u64,
+        }),
+        None => Ok(n),
+    }
+}
+
+/// The pair (p_i, q_j) of cell `c = i·M + j` of a pairwise batch.
+pub(crate) fn cell_pair<T: Float>(
+    p: &[Gaussian<T>],
+    q: &[Gaussian<T>],
+    c: usize,
+) -> Option<GaussianPair<T>> {
+    let m = q.len().max(1);
+    Some(GaussianPair::from_gaussians(*p.get(c / m)?, *q.get(c % m)?))
+}
+
 /// The number of cells N·M of a pairwise batch, after checking that `out`
 /// holds N·M·k values.
 pub(crate) fn pairwise_cells(n: usize, m: usize, k: usize, out_len: usize) -> Result<usize> {

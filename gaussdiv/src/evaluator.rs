@@ -3,10 +3,12 @@
 //! The layouts themselves are in [`crate::batch`]; the device path in
 //! [`crate::gpu::device`].
 
-use crate::batch::{absolute_index, pairwise_cells, Batch, DeviceBatch, Elem, Job};
+use crate::batch::{
+    absolute_index, cell_pair, columns_len, pairwise_cells, Batch, DeviceBatch, Elem, Job,
+};
 use crate::error::{Error, Result};
 use crate::gpu::context::AdapterSummary;
-use crate::gpu::{GpuEvaluator, GpuOptions, Transfer, WaitMode};
+use crate::gpu::{GpuEvaluator, Transfer, WaitMode};
 use crate::pair::{EvalOptions, Float, GaussianPair, Metrics};
 use crate::request::Request;
 use crate::verify::Precision;
@@ -169,29 +171,15 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let g = GpuOptions::default();
         Options {
-            max_chunk_pairs: g.max_chunk_pairs,
-            host_chunk_pairs: g.host_chunk_pairs,
-            workgroup_size: g.workgroup_size,
-            timeout: g.timeout,
-            transfer: g.transfer,
-            chunks_in_flight: g.chunks_in_flight,
+            max_chunk_pairs: u64::MAX,
+            host_chunk_pairs: 1 << 18,
+            workgroup_size: 256,
+            timeout: Some(Duration::from_secs(60)),
+            transfer: Transfer::Auto,
+            chunks_in_flight: 2,
             recovery: Recovery::default(),
             auto_gpu_min_pairs: None,
-        }
-    }
-}
-
-impl Options {
-    fn gpu(&self) -> GpuOptions {
-        GpuOptions {
-            max_chunk_pairs: self.max_chunk_pairs,
-            host_chunk_pairs: self.host_chunk_pairs,
-            workgroup_size: self.workgroup_size,
-            timeout: self.timeout,
-            transfer: self.transfer,
-            chunks_in_flight: self.chunks_in_flight,
         }
     }
 }
@@ -260,11 +248,10 @@ impl Evaluator {
     /// [`new`](Self::new) with options, for async code: the GPU device is
     /// requested and the pipelines prepared without blocking.
     pub async fn new_async(backend: Backend, options: Options) -> Result<Evaluator> {
-        let gpu_options = options.gpu();
         let (mut gpu, mut fallback_reason) = match backend {
             Backend::Cpu => (None, None),
-            Backend::Gpu => (Some(GpuEvaluator::new_async(gpu_options).await?), None),
-            Backend::Auto => match GpuEvaluator::new_async(gpu_options).await {
+            Backend::Gpu => (Some(GpuEvaluator::new_async(&options).await?), None),
+            Backend::Auto => match GpuEvaluator::new_async(&options).await {
                 Ok(g) => (Some(g), None),
                 Err(e) => (None, Some(format!("no usable GPU ({e}); using the CPU"))),
             },
@@ -307,7 +294,7 @@ impl Evaluator {
         queue: &wgpu::Queue,
         options: Options,
     ) -> Result<Evaluator> {
-        let gpu = GpuEvaluator::from_device_with_options(device, queue, options.gpu())?;
+        let gpu = GpuEvaluator::from_device_with_options(device, queue, &options)?;
         Ok(Evaluator {
             gpu: RwLock::new(Some(Arc::new(gpu))),
             backend: Backend::Gpu,
@@ -502,6 +489,7 @@ impl Evaluator {
         let call = Call {
             options: request.options()?,
             gradients: request.is_gradients(),
+            k: request.values_per_pair(),
             mode,
         };
         let job = match batch {
@@ -548,7 +536,7 @@ impl Evaluator {
         out: &mut [T],
     ) -> Result<()> {
         if self.options.recovery == Recovery::Recreate {
-            match GpuEvaluator::new_async(self.options.gpu()).await {
+            match GpuEvaluator::new_async(&self.options).await {
                 Ok(new) => {
                     let new = Arc::new(new);
                     if on_gpu(&new, batch, call, out).await.is_ok() {
@@ -590,19 +578,9 @@ impl Evaluator {
 struct Call {
     options: EvalOptions,
     gradients: bool,
+    /// Output values per pair ([`Request::values_per_pair`]).
+    k: usize,
     mode: WaitMode,
-}
-
-impl Call {
-    /// Output values per pair.
-    fn k(&self) -> usize {
-        let k = self.options.metrics.len();
-        if self.gradients {
-            crate::request::PER_MEASURE * k
-        } else {
-            k
-        }
-    }
 }
 
 /// A batch on the GPU.
@@ -616,9 +594,9 @@ async fn on_gpu<T: Elem>(
     match batch {
         Batch::Pairs(pairs) => T::gpu_pairs(g, pairs, o, grads, out, mode).await,
         Batch::Columns(columns) => {
-            let block = (g.info().host_chunk_pairs as usize).max(1);
+            let block = (g.host_chunk_pairs() as usize).max(1);
             let mut pairs = Vec::new();
-            for (range, dst) in column_blocks(columns, call.k(), block, out)? {
+            for (range, dst) in column_blocks(columns, call.k, block, out)? {
                 interleave(columns, range.clone(), &mut pairs);
                 T::gpu_pairs(g, &pairs, o, grads, dst, mode)
                     .await
@@ -627,7 +605,7 @@ async fn on_gpu<T: Elem>(
             Ok(())
         }
         Batch::Pairwise { p, q } => {
-            let k = call.k();
+            let k = call.k;
             if pairwise_cells(p.len(), q.len(), k, out.len())? == 0 {
                 return Ok(());
             }
@@ -635,7 +613,7 @@ async fn on_gpu<T: Elem>(
                 return f.await;
             }
             let mut pairs = Vec::new();
-            for (cells, dst) in pairwise_blocks(p.len(), q.len(), k, out) {
+            for (cells, dst) in pairwise_blocks(q.len(), k, out) {
                 form_cells(p, q, cells.clone(), &mut pairs);
                 T::gpu_pairs(g, &pairs, o, false, dst, mode)
                     .await
@@ -650,7 +628,7 @@ async fn on_gpu<T: Elem>(
 /// A batch on the CPU; under the error policy, a NaN in the output (the
 /// mark of an invalid pair) triggers the exact scan that names it.
 fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()> {
-    let (o, k) = (call.options, call.k());
+    let (o, k) = (call.options, call.k);
     let pairs_path = |pairs: &[GaussianPair<T>], dst: &mut [T], base: usize| -> Result<()> {
         if call.gradients {
             T::cpu_gradients(pairs, o, dst)?;
@@ -677,7 +655,7 @@ fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()>
                 return Ok(());
             }
             let mut pairs = Vec::new();
-            for (cells, dst) in pairwise_blocks(p.len(), q.len(), k, out) {
+            for (cells, dst) in pairwise_blocks(q.len(), k, out) {
                 form_cells(p, q, cells.clone(), &mut pairs);
                 pairs_path(&pairs, dst, cells.start)?;
             }
@@ -707,16 +685,7 @@ fn column_blocks<'o, T: Float>(
     block: usize,
     out: &'o mut [T],
 ) -> Result<impl Iterator<Item = (std::ops::Range<usize>, &'o mut [T])>> {
-    let n = columns[0].len();
-    for c in &columns[1..] {
-        if c.len() != n {
-            return Err(Error::LengthMismatch {
-                what: "structure-of-arrays column",
-                expected: n as u64,
-                got: c.len() as u64,
-            });
-        }
-    }
+    let n = columns_len(columns)?;
     crate::cpu::check_len("output", n.saturating_mul(k), out.len())?;
     let block = block.max(1);
     Ok(out
@@ -744,12 +713,10 @@ fn interleave<T: Float>(
 /// The blocks of a pairwise batch: cell ranges (whole rows of M cells when
 /// they fit a block, column ranges of one row otherwise) and their output.
 fn pairwise_blocks<T: Float>(
-    n: usize,
     m: usize,
     k: usize,
     out: &mut [T],
 ) -> impl Iterator<Item = (std::ops::Range<usize>, &mut [T])> {
-    let _ = n;
     let cells_per_block = PAIRWISE_BLOCK.checked_div(m).map_or(1, |r| r.max(1) * m);
     out.chunks_mut((cells_per_block * k).max(1))
         .enumerate()
@@ -767,10 +734,7 @@ fn form_cells<T: Float>(
     pairs: &mut Vec<GaussianPair<T>>,
 ) {
     pairs.clear();
-    let m = q.len().max(1);
-    pairs.extend(
-        cells.filter_map(|c| Some(GaussianPair::from_gaussians(*p.get(c / m)?, *q.get(c % m)?))),
-    );
+    pairs.extend(cells.filter_map(|c| cell_pair(p, q, c)));
 }
 
 /// Errors after which the GPU, not the input, is to blame.

@@ -110,24 +110,9 @@ impl<T: Float> GaussianPair<T> {
     /// 1/σ² finite and > 0; ln σ and ln σ² finite). What the evaluators
     /// check, for readers that report a row and column themselves.
     pub fn invalid_field(&self, param: Param) -> Option<(crate::Field, &'static str)> {
-        crate::validate::check_param_f64(
-            &GaussianPair64::new(
-                self.mu1.into(),
-                self.sigma1.into(),
-                self.mu2.into(),
-                self.sigma2.into(),
-            ),
-            param,
-        )
+        crate::validate::check_param_f64(&self.to_f64(), param)
     }
 
-    /// The pair (p, q).
-    pub(crate) const fn from_gaussians(p: Gaussian<T>, q: Gaussian<T>) -> Self {
-        Self::new(p.mu, p.sigma, q.mu, q.sigma)
-    }
-}
-
-impl GaussianPair<f32> {
     /// The same pair in f64 (exact).
     pub fn to_f64(self) -> GaussianPair64 {
         GaussianPair64 {
@@ -136,6 +121,11 @@ impl GaussianPair<f32> {
             mu2: self.mu2.into(),
             sigma2: self.sigma2.into(),
         }
+    }
+
+    /// The pair (p, q).
+    pub(crate) const fn from_gaussians(p: Gaussian<T>, q: Gaussian<T>) -> Self {
+        Self::new(p.mu, p.sigma, q.mu, q.sigma)
     }
 }
 

@@ -580,47 +580,29 @@ pub fn verify<T: Float>(
 ) -> Result<VerifyReport> {
     let options = request.options()?;
     let k = request.values_per_pair();
-    let widen = |p: GaussianPair<T>| GaussianPair64 {
-        mu1: p.mu1.into(),
-        sigma1: p.sigma1.into(),
-        mu2: p.mu2.into(),
-        sigma2: p.sigma2.into(),
-    };
     let value = |i: usize, j: usize| out.get(i * k + j).map_or(f64::NAN, |&v| v.into());
     let g = request.is_gradients();
     match batch {
         Batch::Pairs(pairs) => {
             check_flat_len(pairs.len(), k, out.len())?;
-            let pair = |i: usize| pairs.get(i).map(|&p| widen(p)).unwrap_or_default();
+            let pair = |i: usize| pairs.get(i).map(|p| p.to_f64()).unwrap_or_default();
             Ok(verify_core(pairs.len(), pair, options, g, tolerance, value))
         }
         Batch::Columns(c) => {
-            let n = c[0].len();
-            if c.iter().any(|c| c.len() != n) {
-                return Err(Error::LengthMismatch {
-                    what: "structure-of-arrays column",
-                    expected: n as u64,
-                    got: c.iter().map(|c| c.len()).find(|&l| l != n).unwrap_or(0) as u64,
-                });
-            }
+            let n = crate::batch::columns_len(c)?;
             check_flat_len(n, k, out.len())?;
             let at = |c: &[T], i: usize| c.get(i).copied().unwrap_or_default();
             let pair = |i: usize| {
-                widen(GaussianPair::new(
-                    at(c[0], i),
-                    at(c[1], i),
-                    at(c[2], i),
-                    at(c[3], i),
-                ))
+                GaussianPair::new(at(c[0], i), at(c[1], i), at(c[2], i), at(c[3], i)).to_f64()
             };
             Ok(verify_core(n, pair, options, g, tolerance, value))
         }
         Batch::Pairwise { p, q } => {
             let cells = crate::batch::pairwise_cells(p.len(), q.len(), k, out.len())?;
-            let m = q.len().max(1);
-            let pair = |i: usize| match (p.get(i / m), q.get(i % m)) {
-                (Some(&a), Some(&b)) => widen(GaussianPair::from_gaussians(a, b)),
-                _ => GaussianPair64::default(),
+            let pair = |i: usize| {
+                crate::batch::cell_pair(p, q, i)
+                    .map(GaussianPair::to_f64)
+                    .unwrap_or_default()
             };
             Ok(verify_core(cells, pair, options, g, tolerance, value))
         }

@@ -19,6 +19,7 @@ mod staging;
 mod wait;
 
 use crate::error::{Error, Result};
+use crate::evaluator::Options;
 use crate::pair::{EvalOptions, GaussianPair, Metric, Metrics, Param};
 use crate::validate::OnInvalid;
 use context::AdapterSummary;
@@ -54,31 +55,6 @@ const MAX_CHUNK_PAIRS: u64 = 1 << 27;
 /// caller buffers meet any `min_storage_buffer_offset_alignment` (≤ 256 bytes).
 const CHUNK_GRANULE: u64 = 256;
 
-/// Tunables of a [`GpuEvaluator`] (the GPU part of [`crate::Options`]).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct GpuOptions {
-    /// Largest chunk of pairs per binding and dispatch on the device path
-    /// ([`GpuEvaluator::encode`]); clamped to what one storage binding and one
-    /// dispatch grid can hold. Default: as large as the device allows.
-    pub max_chunk_pairs: u64,
-    /// Pairs per chunk on the host path ([`GpuEvaluator::evaluate`]): small
-    /// enough to stay in cache while the next chunk is uploaded, large enough
-    /// to amortise a submission. Clamped to `max_chunk_pairs`. Default 256 Ki
-    /// pairs (4 MiB in, 3 MiB out per chunk), measured best on lavapipe.
-    pub host_chunk_pairs: u64,
-    /// Invocations per workgroup (WGSL `override WORKGROUP_SIZE`), clamped to
-    /// the device's limits. Default 256.
-    pub workgroup_size: u32,
-    /// Longest wait for the GPU before giving up with [`Error::Timeout`];
-    /// `None` waits indefinitely. Default: 60 s.
-    pub timeout: Option<Duration>,
-    /// How host data reaches the device on the host path.
-    pub transfer: Transfer,
-    /// Chunks in flight at once on the host path (2 or more overlap upload,
-    /// compute and readback). Default 2.
-    pub chunks_in_flight: usize,
-}
-
 /// How the host path moves data to and from the device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Transfer {
@@ -92,19 +68,6 @@ pub enum Transfer {
     /// Mapped storage buffers (requires `MAPPABLE_PRIMARY_BUFFERS`; falls back
     /// to staging without it).
     MappedStorage,
-}
-
-impl Default for GpuOptions {
-    fn default() -> Self {
-        GpuOptions {
-            max_chunk_pairs: u64::MAX,
-            host_chunk_pairs: 1 << 18,
-            workgroup_size: 256,
-            timeout: Some(Duration::from_secs(60)),
-            transfer: Transfer::Auto,
-            chunks_in_flight: 2,
-        }
-    }
 }
 
 /// One set of buffers for a chunk in flight.
@@ -243,7 +206,6 @@ pub(crate) struct GpuEvaluator {
     adapter: Option<AdapterSummary>,
     reason: Option<String>,
     kernel: Kernel,
-    options: GpuOptions,
     chunk_pairs: u64,
     host_chunk_pairs: u64,
     max_groups_x: u32,
@@ -270,7 +232,8 @@ impl std::fmt::Debug for GpuEvaluator {
                 &self.adapter.as_ref().map(|a| a.info.name.clone()),
             )
             .field("chunk_pairs", &self.chunk_pairs)
-            .field("options", &self.options)
+            .field("host_chunk_pairs", &self.host_chunk_pairs)
+            .field("workgroup_size", &self.kernel.workgroup_size)
             .finish_non_exhaustive()
     }
 }
@@ -317,7 +280,7 @@ impl GpuEvaluator {
     /// An evaluator with its own instance, adapter and device, on the
     /// adapter chosen by [`context::choose_adapter`] (honours `WGPU_BACKEND`,
     /// `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`).
-    pub(crate) async fn new_async(options: GpuOptions) -> Result<GpuEvaluator> {
+    pub(crate) async fn new_async(options: &Options) -> Result<GpuEvaluator> {
         let instance = context::instance();
         let (adapter, reason) = context::choose_adapter(&instance).await?;
         let (device, queue) = context::request_device(&adapter).await?;
@@ -342,7 +305,7 @@ impl GpuEvaluator {
     pub(crate) fn from_device_with_options(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        options: GpuOptions,
+        options: &Options,
     ) -> Result<GpuEvaluator> {
         let ev = Self::build(device, queue, options)?;
         ev.warm_up()?;
@@ -352,7 +315,7 @@ impl GpuEvaluator {
     fn build(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        options: GpuOptions,
+        options: &Options,
     ) -> Result<GpuEvaluator> {
         let limits = device.limits();
         let mut missing = Vec::new();
@@ -427,12 +390,6 @@ impl GpuEvaluator {
             adapter: None,
             reason: None,
             kernel,
-            options: GpuOptions {
-                workgroup_size,
-                max_chunk_pairs: chunk_pairs,
-                host_chunk_pairs,
-                ..options
-            },
             chunk_pairs,
             host_chunk_pairs,
             max_groups_x: limits.max_compute_workgroups_per_dimension,
@@ -507,6 +464,11 @@ impl GpuEvaluator {
     /// The wgpu queue this evaluator submits to.
     pub(crate) fn queue(&self) -> &wgpu::Queue {
         &self.queue
+    }
+
+    /// Pairs per chunk on the host path.
+    pub(crate) fn host_chunk_pairs(&self) -> u64 {
+        self.host_chunk_pairs
     }
 
     /// The largest single binding this device allows, in bytes.

@@ -5,6 +5,7 @@
 
 use super::kernel::{grid, Layout, PAIRWISE_BLOCK_BYTES};
 use super::{buffer_entry, now, Counters, GpuEvaluator, ResetUnlessDone, WaitMode};
+use crate::batch::cell_pair;
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, Gaussian, GaussianPair};
@@ -97,11 +98,6 @@ fn blocks(n: u64, m: u64, max_cells: u64, rows_multiple: u64) -> Vec<Block> {
         }
     }
     out
-}
-
-/// The pair of cell (i, j).
-fn cell_pair(p: &[Gaussian], q: &[Gaussian], i: usize, j: usize) -> Option<GaussianPair> {
-    Some(GaussianPair::from_gaussians(*p.get(i)?, *q.get(j)?))
 }
 
 impl GpuEvaluator {
@@ -229,7 +225,7 @@ impl GpuEvaluator {
         let small_p: Vec<usize> = (0..n).filter(|&i| p.get(i).is_some_and(tiny)).collect();
         let small_q: Vec<usize> = (0..m).filter(|&j| q.get(j).is_some_and(tiny)).collect();
         let mut fix = |i: usize, j: usize| {
-            if let Some(pair) = cell_pair(p, q, i, j) {
+            if let Some(pair) = cell_pair(p, q, i * q.len() + j) {
                 if validate::needs_host_fixup(&pair) {
                     let all = cpu::measures32(&pair, options.param);
                     let at = (i * m + j) * k;
@@ -490,7 +486,7 @@ fn validate_cells(p: &[Gaussian], q: &[Gaussian], options: EvalOptions) -> Resul
         (None, None) => None,
     };
     if let Some((i, j)) = cell {
-        if let Some(pair) = cell_pair(p, q, i, j) {
+        if let Some(pair) = cell_pair(p, q, i * q.len() + j) {
             return validate::validate_param_at(&[pair], options.param, i * m + j);
         }
     }
