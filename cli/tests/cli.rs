@@ -1291,3 +1291,48 @@ fn measures_truth(param: &str) -> Vec<(gaussdiv::GaussianPair, [f64; gaussdiv::M
         })
         .collect()
 }
+
+/// `--precision f64 --backend gpu` with `--gradients` and with `--dims`: the
+/// GPU f64 kernels, the same text as the CPU f64 path (bit-identical values
+/// on lavapipe for these rows).
+#[test]
+fn f64_gradients_and_dims_on_the_gpu() {
+    let Some(gpu) = gpu() else { return };
+    if !gpu.gpu_info().is_some_and(|i| i.supports_f64) {
+        eprintln!("SKIPPED: the adapter lacks SHADER_F64/SHADER_INT64");
+        return;
+    }
+    let mut input = String::from("mu1,logvar1,mu2,logvar2\n");
+    for i in 0..12 {
+        let t = f64::from(i) / 7.0;
+        input.push_str(&format!("{},{},{},{}\n", t - 0.5, -t, 0.3 * t, t * t - 1.0));
+    }
+    for extra in [&["--gradients"][..], &["--dims", "3"]] {
+        let mut outs = Vec::new();
+        for backend in ["cpu", "gpu"] {
+            let mut args = vec![
+                "eval",
+                "-",
+                "--param",
+                "logvar",
+                "--metrics",
+                "kl,cross_entropy",
+                "--precision",
+                "f64",
+                "--backend",
+                backend,
+            ];
+            args.extend_from_slice(extra);
+            let o = run_stdin(&args, &input);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{extra:?} {backend}: {}",
+                stderr(&o)
+            );
+            outs.push(String::from_utf8(o.stdout).unwrap());
+        }
+        assert_eq!(outs[0], outs[1], "{extra:?}");
+        assert!(outs[0].lines().count() > 1);
+    }
+}

@@ -4,7 +4,7 @@
 
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuEvaluator, WaitMode};
+use crate::gpu::{GpuEvaluator, GradPair, WaitMode};
 use crate::pair::{EvalOptions, Float, Gaussian, GaussianPair, GaussianPair64};
 use crate::validate;
 use std::future::Future;
@@ -137,15 +137,6 @@ pub struct DeviceBatch<'a> {
     pub output: wgpu::BufferSlice<'a>,
 }
 
-/// What a layout needs from the GPU, for the routing's capability check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Job {
-    Measures,
-    Gradients,
-    Pairwise,
-    Diagonal,
-}
-
 /// One precision's internal paths (implemented for f32 and f64).
 pub(crate) trait Elem: Float {
     /// The measures of an array of pairs on the CPU (invalid pairs NaN).
@@ -161,8 +152,8 @@ pub(crate) trait Elem: Float {
     ) -> Result<()>;
     /// Ok, or the first invalid pair (index `offset + i`).
     fn validate(pairs: &[GaussianPair<Self>], o: EvalOptions, offset: usize) -> Result<()>;
-    /// Whether the GPU runs `job` in this precision.
-    fn gpu_can(g: &GpuEvaluator, job: Job) -> bool;
+    /// Whether the GPU runs this precision (every layout, measures and gradients).
+    fn gpu_can(g: &GpuEvaluator) -> bool;
     /// Measures or gradients of an array of pairs on the GPU.
     fn gpu_pairs<'a>(
         g: &'a GpuEvaluator,
@@ -217,7 +208,7 @@ impl Elem for f32 {
         validate::validate_param_at(pairs, o.param, offset)
     }
 
-    fn gpu_can(_: &GpuEvaluator, _: Job) -> bool {
+    fn gpu_can(_: &GpuEvaluator) -> bool {
         true
     }
 
@@ -231,7 +222,8 @@ impl Elem for f32 {
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         async move {
             if gradients {
-                g.gradients_f32(pairs, o, out, mode).await
+                g.run::<GradPair<f32>>(bytemuck::cast_slice(pairs), o, out, mode, 0)
+                    .await
             } else {
                 g.run(pairs, o, out, mode, 0).await
             }
@@ -286,8 +278,8 @@ impl Elem for f64 {
         validate::validate_param_f64_at(pairs, o.param, offset)
     }
 
-    fn gpu_can(g: &GpuEvaluator, job: Job) -> bool {
-        g.supports_f64() && matches!(job, Job::Measures | Job::Pairwise)
+    fn gpu_can(g: &GpuEvaluator) -> bool {
+        g.supports_f64()
     }
 
     fn gpu_pairs<'a>(
@@ -300,9 +292,11 @@ impl Elem for f64 {
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         async move {
             if gradients {
-                return Err(unsupported_f64("gradients"));
+                g.run::<GradPair<f64>>(bytemuck::cast_slice(pairs), o, out, mode, 0)
+                    .await
+            } else {
+                g.run(pairs, o, out, mode, 0).await
             }
-            g.run(pairs, o, out, mode, 0).await
         }
     }
 
@@ -319,24 +313,18 @@ impl Elem for f64 {
     }
 
     fn gpu_diagonal<'a>(
-        _: &'a GpuEvaluator,
-        _: &'a [GaussianPair64],
-        _: usize,
-        _: EvalOptions,
-        _: &'a mut [f64],
-        _: WaitMode,
+        g: &'a GpuEvaluator,
+        pairs: &'a [GaussianPair64],
+        dims: usize,
+        o: EvalOptions,
+        out: &'a mut [f64],
+        mode: WaitMode,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        std::future::ready(Err(unsupported_f64("the diagonal layout")))
+        g.run_diagonal(pairs, dims, o, out, mode)
     }
 }
 
 use crate::pair::Gaussian64;
-
-fn unsupported_f64(what: &str) -> Error {
-    Error::Unsupported(format!(
-        "{what} in f64 on the GPU is not available; use Backend::Cpu or Backend::Auto"
-    ))
-}
 
 /// The common length of the four columns of a structure-of-arrays batch.
 pub(crate) fn columns_len<T: Float>(columns: [&[T]; 4]) -> Result<usize> {

@@ -443,15 +443,19 @@ pub fn diagonal_f64_with(
     diagonal(pairs, dims, options, out, measures64)
 }
 
-/// One row of the f32 diagonal layout: every measure, canonical order (the
-/// GPU path's fix-up of rows with elements it cannot evaluate exactly).
-pub(crate) fn diagonal_row32(row: &[GaussianPair], param: Param) -> [f32; MEASURES] {
+/// One row of the diagonal layout: every measure, canonical order (the GPU
+/// path's fix-up of rows with elements it cannot evaluate exactly).
+pub(crate) fn diagonal_row<T: Real + crate::pair::Float>(
+    row: &[GaussianPair<T>],
+    param: Param,
+) -> [T; MEASURES] {
     crate::diagonal::reduce_row(
         row.len(),
         crate::diagonal::accumulators(Metrics::ALL),
         |d| {
-            row.get(d)
-                .map_or([f32::NAN; MEASURES], |e| measures32(e, param))
+            row.get(d).map_or([T::NAN; MEASURES], |e| {
+                measures_one(e.mu1, e.sigma1, e.mu2, e.sigma2, param)
+            })
         },
     )
 }

@@ -4,7 +4,7 @@
 //! [`crate::gpu::device`].
 
 use crate::batch::{
-    absolute_index, cell_pair, columns_len, pairwise_cells, Batch, DeviceBatch, Elem, Job,
+    absolute_index, cell_pair, columns_len, pairwise_cells, Batch, DeviceBatch, Elem,
 };
 use crate::error::{Error, Result};
 use crate::gpu::context::AdapterSummary;
@@ -430,7 +430,7 @@ impl Evaluator {
 
     /// Whether a batch of `n` pairs (f32 measures) goes to the GPU.
     pub fn uses_gpu_for(&self, n: usize) -> bool {
-        self.gpu_for::<f32>(n, Job::Measures).is_some()
+        self.gpu_for::<f32>(n).is_some()
     }
 
     /// Change the longest wait for the GPU (`None`: wait indefinitely).
@@ -465,9 +465,9 @@ impl Evaluator {
         }
     }
 
-    /// The GPU a batch of `n` pairs of job `job` goes to, if any. Batches
-    /// below the crossover are decided without touching the lock.
-    fn gpu_for<T: Elem>(&self, n: usize, job: Job) -> Option<Arc<GpuEvaluator>> {
+    /// The GPU a batch of `n` pairs in precision `T` goes to, if any.
+    /// Batches below the crossover are decided without touching the lock.
+    fn gpu_for<T: Elem>(&self, n: usize) -> Option<Arc<GpuEvaluator>> {
         let wanted = match self.backend {
             Backend::Cpu => false,
             Backend::Gpu => true,
@@ -475,7 +475,7 @@ impl Evaluator {
         };
         let g = if wanted { self.gpu()? } else { return None };
         // Backend::Gpu goes to the GPU whatever it supports: it says what it lacks.
-        (self.backend == Backend::Gpu || T::gpu_can(&g, job)).then_some(g)
+        (self.backend == Backend::Gpu || T::gpu_can(&g)).then_some(g)
     }
 
     /// One batch in one precision: routed, run, recovered.
@@ -492,30 +492,17 @@ impl Evaluator {
             k: request.values_per_pair(),
             mode,
         };
-        let job = match batch {
-            Batch::Pairwise { .. } | Batch::Diagonal { .. } if call.gradients => {
-                return Err(Error::Unsupported(
-                    "gradients are available for arrays of pairs and their columns".into(),
-                ))
-            }
-            _ if call.gradients => Job::Gradients,
-            Batch::Pairwise { .. } => Job::Pairwise,
-            Batch::Diagonal { .. } => Job::Diagonal,
-            _ => Job::Measures,
-        };
-        let Some(g) = self.gpu_for::<T>(batch.elements(), job) else {
+        if call.gradients && matches!(batch, Batch::Pairwise { .. } | Batch::Diagonal { .. }) {
+            return Err(Error::Unsupported(
+                "gradients are available for arrays of pairs and their columns".into(),
+            ));
+        }
+        let Some(g) = self.gpu_for::<T>(batch.elements()) else {
             return on_cpu(batch, call, out);
         };
-        if !T::gpu_can(&g, job) {
-            // f64 without the device features: the error names what is missing.
+        if !T::gpu_can(&g) {
+            // Backend::Gpu in f64 without the device features: the error names what is missing.
             g.require_f64()?;
-            return Err(Error::Unsupported(format!(
-                "{} on the GPU; use Backend::Cpu or Backend::Auto",
-                match job {
-                    Job::Gradients => "f64 gradients",
-                    _ => "the f64 diagonal layout",
-                }
-            )));
         }
         match on_gpu(&g, batch, call, out).await {
             Err(e) if self.backend == Backend::Auto && is_gpu_failure(&e) => {

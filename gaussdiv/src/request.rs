@@ -2,12 +2,10 @@
 //! the parameterisation of the inputs and what invalid input does — the same
 //! value for every layout, precision and backend.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::gradient::{check_metrics, PER_MEASURE};
 use crate::pair::{EvalOptions, Metrics, Param};
 use crate::validate::OnInvalid;
-
-/// Values per pair and measure of a gradient request: ∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2.
-pub(crate) const PER_MEASURE: usize = 4;
 
 /// What a [`Request`] writes for each pair (or cell, or row).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,13 +106,7 @@ impl Request {
     /// The internal options; gradients of measures that have none are an error.
     pub(crate) fn options(&self) -> Result<EvalOptions> {
         if let Output::Gradients(m) = self.output {
-            if !Metrics::CE_KL.contains_all(m) {
-                let names: Vec<String> = m.iter().map(|m| m.to_string()).collect();
-                return Err(Error::Unsupported(format!(
-                    "gradients are available for cross_entropy and kl only, not {}",
-                    names.join(", ")
-                )));
-            }
+            check_metrics(m)?;
         }
         Ok(EvalOptions {
             metrics: self.metrics(),

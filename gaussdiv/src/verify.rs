@@ -507,7 +507,7 @@ fn gradient_rows(
 ) -> Vec<WorstRow> {
     let reference = crate::gradient::gradients_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param);
     let scales = gradient_scales(p, param);
-    let per = crate::request::PER_MEASURE;
+    let per = crate::gradient::PER_MEASURE;
     list.iter()
         .enumerate()
         .map(|(j, &m)| {

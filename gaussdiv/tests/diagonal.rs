@@ -525,6 +525,60 @@ fn f64_cpu_variant() {
     println!("f64 CPU diagonal: worst error {worst:.1e} of Σ|t| (vs a plain f64 sum)");
 }
 
+/// The GPU f64 diagonal kernels (narrow below 256 dims, a workgroup per row
+/// from 256 on) against the CPU f64 path, every parameterisation: the
+/// additive measures within 1e-14 of Σ|t| (the per-dim values' magnitudes),
+/// the others within 1e-14 relative.
+#[test]
+fn f64_gpu_matches_cpu() {
+    let Some(g) = gpu() else { return };
+    if !g.gpu_info().is_some_and(|i| i.supports_f64) {
+        eprintln!("SKIPPED: the adapter lacks SHADER_F64/SHADER_INT64");
+        return;
+    }
+    let mut worst = 0f64;
+    for (rows, dims) in [(9, 65), (5, 300)] {
+        let base = data(rows, dims, 11 + dims as u64);
+        for param in Param::ALL {
+            let pairs: Vec<GaussianPair64> =
+                to_param(&base, param).iter().map(|p| p.to_f64()).collect();
+            let every = every_in(param);
+            let mut gpu_out = vec![0f64; rows * 10];
+            diagonal_with(g, &pairs, dims, every, &mut gpu_out).unwrap();
+            let mut cpu_out = vec![0f64; rows * 10];
+            diagonal_with(cpu(), &pairs, dims, every, &mut cpu_out).unwrap();
+            let mut per = vec![0f64; pairs.len() * 10];
+            per_pair(cpu(), &pairs, every, &mut per).unwrap();
+            for (r, (got, want)) in gpu_out.chunks(10).zip(cpu_out.chunks(10)).enumerate() {
+                for m in 0..10 {
+                    let (a, b) = (got[m], want[m]);
+                    if a == b || (a.is_nan() && b.is_nan()) {
+                        continue;
+                    }
+                    let scale = if m < 7 {
+                        per[r * dims * 10..(r + 1) * dims * 10]
+                            .iter()
+                            .skip(m)
+                            .step_by(10)
+                            .map(|v| v.abs())
+                            .sum::<f64>()
+                    } else {
+                        b.abs()
+                    };
+                    let e = (a - b).abs() / scale.max(f64::MIN_POSITIVE);
+                    worst = worst.max(e);
+                    assert!(
+                        e <= 1e-14,
+                        "{param} D={dims} row {r} {}: GPU {a:e} CPU {b:e} ({e:.2e})",
+                        name(m)
+                    );
+                }
+            }
+        }
+    }
+    println!("f64 GPU diagonal vs CPU f64: worst difference {worst:.1e}");
+}
+
 fn check_errors(ev: &Evaluator, label: &str) {
     use gaussdiv::Error;
     let opts = Request::measures(Metrics::CE_KL);

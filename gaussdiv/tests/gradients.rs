@@ -47,7 +47,7 @@ const NAMES: [&str; GRADIENTS] = [
 fn bound(path: &str) -> f64 {
     match path {
         "CPU f32" => 1e-6,
-        "CPU f64" => 1e-14,
+        "CPU f64" | "GPU f64" => 1e-14,
         _ => 2e-6,
     }
 }
@@ -326,6 +326,45 @@ fn golden_gpu_f32() {
             .count();
         println!(
             "  GPU vs CPU {param}: {differ} of {} values not bit-identical",
+            out.len()
+        );
+    }
+    assert_no_fails(&fails);
+}
+
+/// The GPU f64 gradients (`main_grad` of the f64 module) against the
+/// 50-digit truth, with the f64 bound, and against the CPU f64 path.
+#[test]
+fn golden_gpu_f64() {
+    let Some(g) = gpu() else { return };
+    if !g.gpu_info().is_some_and(|i| i.supports_f64) {
+        eprintln!("SKIPPED: the adapter lacks SHADER_F64/SHADER_INT64");
+        return;
+    }
+    let mut fails = Vec::new();
+    for param in Param::ALL {
+        let rows = load(param);
+        let pairs: Vec<GaussianPair64> = rows.iter().map(|r| r.pair.to_f64()).collect();
+        let mut out = vec![0f64; pairs.len() * GRADIENTS];
+        run(g, &pairs, options(param), &mut out).unwrap();
+        check("GPU f64", param, &rows, &out, Precision::F64, &mut fails);
+        let mut cpu = vec![0f64; pairs.len() * GRADIENTS];
+        run(common::cpu(), &pairs, options(param), &mut cpu).unwrap();
+        let mut differ = 0;
+        for (i, (a, b)) in out.iter().zip(&cpu).enumerate() {
+            if a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()) {
+                continue;
+            }
+            differ += 1;
+            let scale = gradient_scales(&pairs[i / GRADIENTS], param)[i % GRADIENTS];
+            let e = gradient_error(*a, *b, scale, Precision::F64);
+            assert!(
+                e <= 1e-14,
+                "{param} value {i}: GPU {a:e} CPU {b:e} ({e:.2e})"
+            );
+        }
+        println!(
+            "  GPU f64 vs CPU f64 {param}: {differ} of {} values not bit-identical",
             out.len()
         );
     }

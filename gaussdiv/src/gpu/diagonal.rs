@@ -2,11 +2,11 @@
 //! the kernels of `shaders/diagonal.wgsl` (the sums over dims are formed on
 //! the device; only `rows × k` values are read back).
 
-use super::kernel::{grid, Counters, WIDE_DIMS};
-use super::{buffer_entry, ChunkShape, GpuEvaluator, ResetUnlessDone, WaitMode};
+use super::kernel::{grid, Counters, Layout, WIDE_DIMS};
+use super::{buffer_entry, ChunkShape, DiagonalPair, GpuEvaluator, ResetUnlessDone, WaitMode};
 use crate::diagonal;
 use crate::error::{Error, Result};
-use crate::pair::{EvalOptions, GaussianPair};
+use crate::pair::EvalOptions;
 
 use super::{CHUNK_GRANULE, MAX_CHUNK_PAIRS, PAIR_BYTES};
 
@@ -19,11 +19,10 @@ impl GpuEvaluator {
     /// No submit, no host copies: the KL term of a VAE over its latent dims,
     /// inside the app's own command stream.
     ///
-    /// Buffer checks as for [`encode_metrics`](Self::encode_metrics); rows
+    /// Buffer checks as for the per-pair device path; rows
     /// are split into dispatches whose bindings fit the device's limits and
     /// start at aligned offsets — a row too large for that is
-    /// [`Error::TooLarge`] (use [`evaluate_diagonal_with`](Self::evaluate_diagonal_with)
-    /// or the CPU). One bind group per dispatch (not cached). Device-path
+    /// [`Error::TooLarge`] (use a host diagonal batch or the CPU). One bind group per dispatch (not cached). Device-path
     /// contract as for `encode`: invalid elements give NaN rows; means must
     /// not be subnormal.
     pub(crate) fn encode_diagonal(
@@ -67,6 +66,11 @@ impl GpuEvaluator {
         let fit = (self.max_binding.min(self.chunk_pairs * PAIR_BYTES) / row_bytes)
             .min(self.max_binding / (4 * k));
         let wide = dims as usize >= WIDE_DIMS;
+        let layout = if wide {
+            Layout::DiagonalWide
+        } else {
+            Layout::Diagonal
+        };
         let max_x = u64::from(self.max_groups_x);
         let per_group = if wide {
             1
@@ -78,12 +82,12 @@ impl GpuEvaluator {
         if chunk == 0 {
             return Err(Error::TooLarge(format!(
                 "rows of {dims} pairs do not fit this device's bindings at aligned offsets \
-                 (use evaluate_diagonal_with or the CPU)"
+                 (use a host diagonal batch or the CPU)"
             )));
         }
         let pipeline =
             self.kernel
-                .pipeline_diagonal(&self.device, wide, options, &self.counters)?;
+                .pipeline_diagonal(&self.device, layout, options, &self.counters)?;
         let mut r0 = 0;
         while r0 < rows {
             let n = chunk.min(rows - r0);
@@ -120,13 +124,13 @@ impl GpuEvaluator {
         Ok(())
     }
 
-    /// Rows per chunk for rows of `dims` pairs, or `TooLarge`.
-    fn diagonal_chunk_rows(&self, dims: usize) -> Result<usize> {
+    /// Rows per chunk for rows of `dims` pairs of `pair_bytes` each, or `TooLarge`.
+    fn diagonal_chunk_rows(&self, dims: usize, pair_bytes: u64) -> Result<usize> {
         let row_pairs = dims as u64;
         let row_bytes = row_pairs
-            .checked_mul(PAIR_BYTES)
+            .checked_mul(pair_bytes)
             .ok_or_else(|| Error::TooLarge(format!("a diagonal row of {dims} pairs")))?;
-        let binding_pairs = (self.max_binding / PAIR_BYTES).min(MAX_CHUNK_PAIRS);
+        let binding_pairs = (self.max_binding / pair_bytes).min(MAX_CHUNK_PAIRS);
         if row_pairs > binding_pairs {
             return Err(Error::TooLarge(format!(
                 "a diagonal row of {dims} pairs ({row_bytes} bytes) does not fit one storage \
@@ -151,12 +155,12 @@ impl GpuEvaluator {
     /// kernel (one invocation per row below 256 dims, a workgroup per row
     /// from 256 on); rows with elements the device may flush are recomputed
     /// on the CPU.
-    pub(crate) async fn run_diagonal(
+    pub(crate) async fn run_diagonal<P: DiagonalPair>(
         &self,
-        pairs: &[GaussianPair],
+        pairs: &[P],
         dims: usize,
         options: EvalOptions,
-        out: &mut [f32],
+        out: &mut [P::Value],
         mode: WaitMode,
     ) -> Result<()> {
         let k = options.metrics.len();
@@ -165,11 +169,16 @@ impl GpuEvaluator {
             return Ok(());
         }
         self.check_alive()?;
-        let chunk_rows = self.diagonal_chunk_rows(dims)?;
+        let chunk_rows = self.diagonal_chunk_rows(dims, P::PAIR_BYTES)?;
         let wide = dims >= WIDE_DIMS;
+        let (narrow_layout, wide_layout) = P::DIAGONAL;
+        let layout = if wide { wide_layout } else { narrow_layout };
+        if matches!(layout, Layout::Diagonal64 | Layout::DiagonalWide64) {
+            self.require_f64()?;
+        }
         let pipeline =
             self.kernel
-                .pipeline_diagonal(&self.device, wide, options, &self.counters)?;
+                .pipeline_diagonal(&self.device, layout, options, &self.counters)?;
         let mut fixups = Vec::new();
         let mut guard = self.scratch.lock().await;
         {
@@ -177,9 +186,9 @@ impl GpuEvaluator {
                 scratch: &mut guard,
                 done: false,
             };
-            let chunk_bytes = (chunk_rows.min(rows) * dims) as u64 * PAIR_BYTES;
-            let row_bytes = (dims as u64 * PAIR_BYTES).div_ceil(CHUNK_GRANULE * PAIR_BYTES)
-                * (CHUNK_GRANULE * PAIR_BYTES);
+            let chunk_bytes = (chunk_rows.min(rows) * dims) as u64 * P::PAIR_BYTES;
+            let row_bytes = (dims as u64 * P::PAIR_BYTES).div_ceil(CHUNK_GRANULE * P::PAIR_BYTES)
+                * (CHUNK_GRANULE * P::PAIR_BYTES);
             let s = self.ensure_scratch_at_least(scratch.scratch, chunk_bytes, row_bytes)?;
             // The per-pair path's chunk driver, with rows of `dims` pairs.
             let shape = ChunkShape {
@@ -214,7 +223,7 @@ impl GpuEvaluator {
             ) else {
                 continue;
             };
-            let all = crate::cpu::diagonal_row32(p, options.param);
+            let all = P::diagonal_row(p, options.param);
             for (d, m) in dst.iter_mut().zip(options.metrics.iter()) {
                 if let Some(v) = all.get(m.index()) {
                     *d = *v;

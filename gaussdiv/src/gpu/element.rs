@@ -6,7 +6,8 @@ use super::kernel::Layout;
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::gradient::{gradients_one, PER_MEASURE};
-use crate::pair::{GaussianPair, GaussianPair64, Metric, Metrics, Param};
+use crate::math::{Real, MEASURES};
+use crate::pair::{Float, GaussianPair, GaussianPair64, Metric, Metrics, Param};
 use crate::validate;
 use bytemuck::{Pod, Zeroable};
 
@@ -65,6 +66,29 @@ pub(crate) trait HostPair: bytemuck::Pod + Sync {
     fn needs_host_fixup(&self) -> bool;
     /// The row of `metrics` recomputed on the CPU in the same precision.
     fn fix_row(&self, param: Param, metrics: Metrics, row: &mut [Self::Value]);
+}
+
+/// A pair precision whose rows the diagonal kernels reduce.
+pub(crate) trait DiagonalPair: HostPair {
+    /// The diagonal kernels of this precision: one invocation per row, and
+    /// one workgroup per row.
+    const DIAGONAL: (Layout, Layout);
+    /// Every measure of one row, recomputed on the CPU (canonical order).
+    fn diagonal_row(row: &[Self], param: Param) -> [Self::Value; MEASURES];
+}
+
+impl DiagonalPair for GaussianPair {
+    const DIAGONAL: (Layout, Layout) = (Layout::Diagonal, Layout::DiagonalWide);
+    fn diagonal_row(row: &[Self], param: Param) -> [f32; MEASURES] {
+        cpu::diagonal_row(row, param)
+    }
+}
+
+impl DiagonalPair for GaussianPair64 {
+    const DIAGONAL: (Layout, Layout) = (Layout::Diagonal64, Layout::DiagonalWide64);
+    fn diagonal_row(row: &[Self], param: Param) -> [f64; MEASURES] {
+        cpu::diagonal_row(row, param)
+    }
 }
 
 impl HostPair for GaussianPair {
@@ -133,36 +157,73 @@ fn select_into<V: Copy>(all: &[V], metrics: Metrics, row: &mut [V]) {
     }
 }
 
-/// `|a|` bits − 1 below this: 0 < |a| < 2^−100 (the bits of 2^−100 are (127 − 100) << 23).
-const TINY_BITS: u32 = (127 - 100) << 23;
-
 /// A pair whose gradients are evaluated (`main_grad` of
-/// `shaders/gradients.wgsl`): the input element of [`GaussianPair`], four
-/// output values per selected measure.
+/// `shaders/gradients.wgsl`, f32 or f64): the input element of
+/// [`GaussianPair`] of that precision, four output values per selected measure.
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-pub(crate) struct GradPair(pub GaussianPair);
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct GradPair<T: Float>(pub GaussianPair<T>);
 
-impl HostPair for GradPair {
-    type Value = f32;
-    const PAIR_BYTES: u64 = super::kernel::PAIR_BYTES;
-    const VALUE_BYTES: u64 = 4;
+// SAFETY: a transparent wrapper of a `Pod` type.
+unsafe impl<T: Float> Zeroable for GradPair<T> {}
+unsafe impl<T: Float> Pod for GradPair<T> {}
+
+/// The gradient precisions: the pair type's screen and kernel, and how small
+/// a log-parameter must be for the host to recompute it (see
+/// [`GradPair::needs_host_fixup`](HostPair::needs_host_fixup)).
+pub(crate) trait GradPrecision: Float + Real
+where
+    GaussianPair<Self>: HostPair<Value = Self>,
+{
+    /// The gradient kernel of this precision.
+    const LAYOUT: Layout;
+    /// |a| below this (and nonzero) is recomputed on the host: 26 binades
+    /// above the smallest normal, 2^−100 in f32 and 2^−996 in f64.
+    const TINY: f64;
+}
+
+impl GradPrecision for f32 {
     const LAYOUT: Layout = Layout::Grad;
+    const TINY: f64 = f64::from_bits((1023 - 100) << 52); // 2^−100
+}
+
+impl GradPrecision for f64 {
+    const LAYOUT: Layout = Layout::Grad64;
+    const TINY: f64 = f64::from_bits((1023 - 996) << 52); // 2^−996
+}
+
+/// Whether `a` is nonzero and below `T::TINY` in magnitude (branch-free).
+#[inline]
+fn tiny<T: GradPrecision>(a: T) -> bool
+where
+    GaussianPair<T>: HostPair<Value = T>,
+{
+    let a: f64 = a.into();
+    (a != 0.0) & (a.abs() < T::TINY)
+}
+
+impl<T: GradPrecision> HostPair for GradPair<T>
+where
+    GaussianPair<T>: HostPair<Value = T>,
+{
+    type Value = T;
+    const PAIR_BYTES: u64 = <GaussianPair<T> as HostPair>::PAIR_BYTES;
+    const VALUE_BYTES: u64 = <GaussianPair<T> as HostPair>::VALUE_BYTES;
+    const LAYOUT: Layout = T::LAYOUT;
     const VALUES_PER_METRIC: usize = PER_MEASURE;
 
     #[inline]
     fn screen(pairs: &[Self], param: Param) -> (bool, bool) {
-        let (invalid, fixup) = <GaussianPair>::screen(bytemuck::cast_slice(pairs), param);
+        let (invalid, fixup) = GaussianPair::<T>::screen(bytemuck::cast_slice(pairs), param);
         // Tiny nonzero a1, a2 (see needs_host_fixup): one branch-free pass over the block.
-        let tiny = pairs.iter().fold(false, |acc, p| {
-            let t = |a: f32| (a.to_bits() & 0x7fff_ffff).wrapping_sub(1) < TINY_BITS;
-            acc | t(p.0.sigma1) | t(p.0.sigma2)
-        });
-        (invalid, fixup || tiny)
+        let any_tiny = pairs
+            .iter()
+            .fold(false, |acc, p| acc | tiny(p.0.sigma1) | tiny(p.0.sigma2));
+        (invalid, fixup || any_tiny)
     }
 
     fn validate_at(pairs: &[Self], offset: usize, param: Param) -> Result<()> {
-        validate::validate_param_at(bytemuck::cast_slice(pairs), param, offset)
+        GaussianPair::<T>::validate_at(bytemuck::cast_slice(pairs), offset, param)
     }
 
     /// Also tiny nonzero a1, a2: with log-parameters the gradients are
@@ -171,11 +232,10 @@ impl HostPair for GradPair {
     /// CPU gives the same values).
     #[inline]
     fn needs_host_fixup(&self) -> bool {
-        let tiny = |a: f32| (a.to_bits() & 0x7fff_ffff).wrapping_sub(1) < TINY_BITS;
-        validate::needs_host_fixup(&self.0) || tiny(self.0.sigma1) || tiny(self.0.sigma2)
+        self.0.needs_host_fixup() || tiny(self.0.sigma1) || tiny(self.0.sigma2)
     }
 
-    fn fix_row(&self, param: Param, metrics: Metrics, row: &mut [f32]) {
+    fn fix_row(&self, param: Param, metrics: Metrics, row: &mut [T]) {
         let p = self.0;
         let g = gradients_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param);
         let parts = [Metric::CrossEntropy, Metric::Kl]
@@ -193,7 +253,8 @@ impl HostPair for GradPair {
 const _: () = {
     assert!(core::mem::size_of::<GaussianPair>() as u64 == <GaussianPair>::PAIR_BYTES);
     assert!(core::mem::size_of::<GaussianPair64>() as u64 == <GaussianPair64>::PAIR_BYTES);
-    assert!(core::mem::size_of::<GradPair>() as u64 == GradPair::PAIR_BYTES);
+    assert!(core::mem::size_of::<GradPair<f32>>() as u64 == <GradPair<f32>>::PAIR_BYTES);
+    assert!(core::mem::size_of::<GradPair<f64>>() as u64 == <GradPair<f64>>::PAIR_BYTES);
     assert!(core::mem::size_of::<f32>() as u64 == <GaussianPair>::VALUE_BYTES);
     assert!(core::mem::size_of::<f64>() as u64 == <GaussianPair64>::VALUE_BYTES);
 };

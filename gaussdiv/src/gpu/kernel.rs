@@ -34,31 +34,7 @@ pub const DIAGONAL_SHADER_SOURCE: &str = sources::DIAGONAL_F32;
 /// The f64 diagonal kernel's WGSL source: [`DIAGONAL_SHADER_SOURCE`] with
 /// the f64 prelude (rows of 32-byte pairs at binding 0, f64 results at
 /// binding 1). Needs [`f64_features`].
-#[allow(dead_code)] // for the f64 diagonal dispatch
 pub(crate) const DIAGONAL_SHADER_SOURCE_F64: &str = sources::DIAGONAL_F64;
-
-/// The module source and entry point of `layout` in f32 or (`f64`) f64:
-/// both precisions have the same entry points, bindings and overrides; the
-/// f64 modules read pairs of 4 × f64 (`vec4<u64>`), Gaussians of 2 × f64
-/// and SoA columns of f64 bit patterns, and write f64. [`Layout::Pairs64`]
-/// is `main` in f64 whatever `f64` says.
-#[allow(dead_code)] // for the per-precision dispatch
-pub(crate) fn module_source(layout: Layout, f64: bool) -> (&'static str, &'static str) {
-    let f64 = f64 || layout == Layout::Pairs64;
-    let (main, diagonal) = if f64 {
-        (SHADER_SOURCE_F64, DIAGONAL_SHADER_SOURCE_F64)
-    } else {
-        (SHADER_SOURCE, DIAGONAL_SHADER_SOURCE)
-    };
-    match layout {
-        Layout::Pairs | Layout::Pairs64 => (main, "main"),
-        Layout::Soa => (main, "main_soa"),
-        Layout::Grad => (main, "main_grad"),
-        Layout::Pairwise => (main, "main_pairwise"),
-        Layout::Diagonal => (diagonal, "main_diagonal"),
-        Layout::DiagonalWide => (diagonal, "main_diagonal_wide"),
-    }
-}
 
 /// Dims from which a diagonal row is reduced by a workgroup (the lanes of
 /// `main_diagonal_wide`) instead of one invocation: the CPU mirror's
@@ -111,6 +87,13 @@ pub(crate) enum Layout {
     Diagonal,
     /// `main_diagonal_wide`: one workgroup per row (large D).
     DiagonalWide,
+    /// `main_grad` of the f64 kernel: 32-byte pairs, four f64 gradient
+    /// values per selected measure.
+    Grad64,
+    /// `main_diagonal` of the f64 diagonal module (rows of 32-byte pairs, f64 results).
+    Diagonal64,
+    /// `main_diagonal_wide` of the f64 diagonal module.
+    DiagonalWide64,
 }
 
 pub(crate) struct Kernel {
@@ -131,6 +114,8 @@ pub(crate) struct Kernel {
     module_f64: Mutex<Option<wgpu::ShaderModule>>,
     /// The diagonal module ([`DIAGONAL_SHADER_SOURCE`]), compiled on first use.
     module_diag: Mutex<Option<wgpu::ShaderModule>>,
+    /// The f64 diagonal module, compiled on first use (devices with [`f64_features`]).
+    module_diag64: Mutex<Option<wgpu::ShaderModule>>,
 }
 
 impl Kernel {
@@ -213,6 +198,7 @@ impl Kernel {
             pipelines: Mutex::new(HashMap::new()),
             module_f64: Mutex::new(None),
             module_diag: Mutex::new(None),
+            module_diag64: Mutex::new(None),
         }
     }
 
@@ -235,6 +221,7 @@ impl Kernel {
             Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa", None),
             // Created by `pipeline_f64`, which checks the device's features.
             Layout::Pairs64 => (&self.pipeline_layout, "main", Some(self.f64_module()?)),
+            Layout::Grad64 => (&self.pipeline_layout, "main_grad", Some(self.f64_module()?)),
             // Created by `pipeline_diagonal`, which compiles the module.
             Layout::Diagonal => (
                 &self.pipeline_layout,
@@ -245,6 +232,16 @@ impl Kernel {
                 &self.pipeline_layout,
                 "main_diagonal_wide",
                 Some(self.diag_module()?),
+            ),
+            Layout::Diagonal64 => (
+                &self.pipeline_layout,
+                "main_diagonal",
+                Some(lock(&self.module_diag64).clone()?),
+            ),
+            Layout::DiagonalWide64 => (
+                &self.pipeline_layout,
+                "main_diagonal_wide",
+                Some(lock(&self.module_diag64).clone()?),
             ),
         };
         let module = other_module.as_ref().unwrap_or(&self.module);
@@ -272,8 +269,10 @@ impl Kernel {
                     ("WRITE_WASSERSTEIN2", flag(Metric::Wasserstein2)),
                 ];
                 let label = match layout {
-                    Layout::Diagonal => "gaussdiv diagonal pipeline",
-                    Layout::DiagonalWide => "gaussdiv diagonal (workgroup per row) pipeline",
+                    Layout::Diagonal | Layout::Diagonal64 => "gaussdiv diagonal pipeline",
+                    Layout::DiagonalWide | Layout::DiagonalWide64 => {
+                        "gaussdiv diagonal (workgroup per row) pipeline"
+                    }
                     _ => "gaussdiv divergence pipeline",
                 };
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -307,14 +306,16 @@ impl Kernel {
         lock(&self.module_diag).clone()
     }
 
-    /// The f64 pipeline writing `options.metrics` of pairs in
-    /// `options.param` (every measure, every parameterisation, like the f32
-    /// kernel), creating the f64 module and the pipeline on first use. The
-    /// caller has checked that the device has [`f64_features`]; a
-    /// compilation failure is an error, and nothing is cached then.
+    /// The f64 pipeline of `layout` ([`Layout::Pairs64`]: the measures,
+    /// [`Layout::Grad64`]: their gradients) for `options` (every measure,
+    /// every parameterisation, like the f32 kernel), creating the f64 module
+    /// and the pipeline on first use. The caller has checked that the device
+    /// has [`f64_features`]; a compilation failure is an error, and nothing
+    /// is cached then.
     pub fn pipeline_f64(
         &self,
         device: &wgpu::Device,
+        layout: Layout,
         options: EvalOptions,
         counters: &Counters,
     ) -> Result<wgpu::ComputePipeline> {
@@ -324,29 +325,34 @@ impl Kernel {
             source: SHADER_SOURCE_F64,
             what: "f64",
         };
-        self.lazy_pipeline(device, Layout::Pairs64, options, counters, module)
+        self.lazy_pipeline(device, layout, options, counters, module)
     }
 
-    /// The diagonal pipeline (`wide`: a workgroup per row) writing
-    /// `options`, creating the diagonal module and the pipeline on first
-    /// use. A compilation failure is an error, and nothing is cached then.
+    /// The diagonal pipeline of `layout` ([`Layout::Diagonal`],
+    /// [`Layout::DiagonalWide`] — a workgroup per row — or their f64 twins,
+    /// for which the caller has checked [`f64_features`]) writing `options`,
+    /// creating the diagonal module of that precision and the pipeline on
+    /// first use. A compilation failure is an error, and nothing is cached then.
     pub fn pipeline_diagonal(
         &self,
         device: &wgpu::Device,
-        wide: bool,
+        layout: Layout,
         options: EvalOptions,
         counters: &Counters,
     ) -> Result<wgpu::ComputePipeline> {
-        let layout = if wide {
-            Layout::DiagonalWide
-        } else {
-            Layout::Diagonal
-        };
-        let module = LazyModule {
-            slot: &self.module_diag,
-            label: "gaussdiv diagonal.wgsl",
-            source: DIAGONAL_SHADER_SOURCE,
-            what: "diagonal",
+        let module = match layout {
+            Layout::Diagonal64 | Layout::DiagonalWide64 => LazyModule {
+                slot: &self.module_diag64,
+                label: "gaussdiv diagonal.wgsl (f64)",
+                source: DIAGONAL_SHADER_SOURCE_F64,
+                what: "f64 diagonal",
+            },
+            _ => LazyModule {
+                slot: &self.module_diag,
+                label: "gaussdiv diagonal.wgsl",
+                source: DIAGONAL_SHADER_SOURCE,
+                what: "diagonal",
+            },
         };
         self.lazy_pipeline(device, layout, options, counters, module)
     }

@@ -23,7 +23,8 @@ use crate::evaluator::Options;
 use crate::pair::{EvalOptions, GaussianPair, Metric, Metrics, Param};
 use crate::validate::OnInvalid;
 use context::AdapterSummary;
-use element::{GradPair, HostPair};
+pub(crate) use element::GradPair;
+use element::{DiagonalPair, HostPair};
 use kernel::{grid, Counters, Kernel, Layout, PAIR_BYTES};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -495,18 +496,6 @@ impl GpuEvaluator {
         }
     }
 
-    /// The gradients of f32 pairs (see [`crate::Output::Gradients`]).
-    pub(crate) async fn gradients_f32(
-        &self,
-        pairs: &[GaussianPair],
-        options: EvalOptions,
-        out: &mut [f32],
-        mode: WaitMode,
-    ) -> Result<()> {
-        self.run::<GradPair>(bytemuck::cast_slice(pairs), options, out, mode, 0)
-            .await
-    }
-
     /// The device features f64 evaluation needs and this device lacks.
     fn missing_f64_features(&self) -> wgpu::Features {
         f64_features() - self.device.features()
@@ -569,16 +558,10 @@ impl GpuEvaluator {
     /// The pipeline of precision `P` writing `options`.
     fn host_pipeline<P: HostPair>(&self, options: EvalOptions) -> Result<wgpu::ComputePipeline> {
         match P::LAYOUT {
-            Layout::Pairs64 => {
+            layout @ (Layout::Pairs64 | Layout::Grad64) => {
                 self.require_f64()?;
                 self.kernel
-                    .pipeline_f64(&self.device, options, &self.counters)
-            }
-            Layout::Grad => {
-                crate::gradient::check_metrics(options.metrics)?;
-                self.kernel
-                    .pipeline(&self.device, Layout::Grad, options, &self.counters)
-                    .ok_or_else(|| Error::Unsupported("no gradient pipeline".into()))
+                    .pipeline_f64(&self.device, layout, options, &self.counters)
             }
             layout => self
                 .kernel

@@ -257,7 +257,7 @@ impl GpuEvaluator {
     /// `encoder`: `options.metrics` of every (p_i, q_j), row-major, from the
     /// start of `output` (`n·m·k` f32). No submit, no host copies.
     ///
-    /// Buffer checks as for [`encode_metrics`](Self::encode_metrics) (STORAGE
+    /// Buffer checks as for the per-pair device path (STORAGE
     /// usage, aligned offsets, sizes; the output may not alias an input).
     /// p and q are bound whole, so each must fit one storage binding
     /// ([`max_binding_bytes`](Self::max_binding_bytes)); the output is
