@@ -3,7 +3,7 @@
 tolerance model: share of rows whose KL is within 1e-6 relative error of the
 50-digit truth, and spurious inf/NaN / negative KL counts.
 
-    python3 benches/baselines/accuracy.py [tests/data/golden_public.csv] [--gaussdiv OUT.csv]
+    python3 gaussdiv/benches/baselines/accuracy.py [gaussdiv/tests/data/golden_public.csv] [--gaussdiv OUT.csv]
 
 NumPy is required; PyTorch and JAX are measured when installed. --gaussdiv
 takes the output of `gaussdiv eval golden.csv --metrics kl -o OUT.csv`.
@@ -64,7 +64,7 @@ def main():
         i = args.index("--gaussdiv")
         ours = args[i + 1]
         del args[i : i + 2]
-    path = args[0] if args else "tests/data/golden_public.csv"
+    path = args[0] if args else "gaussdiv/tests/data/golden_public.csv"
     x, truth = load(path)
     m1, s1, m2, s2 = (x[:, i] for i in range(4))
     print(f"{len(truth)} rows of {path}: share of rows with KL within 1e-6 (docs/ARCHITECTURE.md §3 model)")

@@ -2,7 +2,7 @@
 """CSV end to end: `gaussdiv eval` against pandas (read_csv, the formulas, to_csv)
 on the same file, runs interleaved, medians reported.
 
-    python3 benches/baselines/csv_pandas.py [--rows 10000000] [--runs 3] [--gaussdiv target/release/gaussdiv]
+    python3 gaussdiv/benches/baselines/csv_pandas.py [--rows 10000000] [--runs 3] [--gaussdiv target/release/gaussdiv]
 
 Creates /tmp/gaussdiv-bench/pairs_<rows>.csv once (mu1,sigma1,mu2,sigma2).
 """

@@ -2,7 +2,7 @@
 """Time per call against N for each backend, from `gaussdiv bench --json`, as
 a table and an SVG plot (no plotting library needed).
 
-    python3 benches/baselines/scaling.py [--gaussdiv target/release/gaussdiv] [--out benches/scaling.svg]
+    python3 gaussdiv/benches/baselines/scaling.py [--gaussdiv target/release/gaussdiv] [--out gaussdiv/benches/scaling.svg]
 """
 import argparse
 import json
@@ -55,7 +55,7 @@ def svg(series, path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gaussdiv", default="target/release/gaussdiv")
-    ap.add_argument("--out", default="benches/scaling.svg")
+    ap.add_argument("--out", default="gaussdiv/benches/scaling.svg")
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
     series = {"cpu": [], "gpu": [], "gpu kernel-only": [], "auto": []}

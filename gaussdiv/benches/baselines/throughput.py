@@ -2,7 +2,7 @@
 """Throughput baselines: cross-entropy + KL of N univariate Gaussian pairs in
 float32, NumPy / JAX / PyTorch / a memory-copy reference against `gaussdiv bench`.
 
-    python3 benches/baselines/throughput.py --pairs 1e7 --runs 5
+    python3 gaussdiv/benches/baselines/throughput.py --pairs 1e7 --runs 5
 
 Options (all optional):
 
@@ -76,7 +76,7 @@ import time
 
 import numpy as np
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 LOG_2PI = np.float32(math.log(2.0 * math.pi))
 TWO_PI = np.float32(2.0 * math.pi)
 
