@@ -18,7 +18,7 @@ pub enum Output {
     /// parameterisation: 4 values per measure and pair, `[∂/∂μ1, ∂/∂a1,
     /// ∂/∂μ2, ∂/∂a2]`, cross-entropy first — the layout of
     /// [`crate::Gradients`] when both are selected. Available for arrays of
-    /// pairs (and their columns); other measures are [`Error::Unsupported`].
+    /// pairs (and their columns); other measures are [`Error::Unsupported`](crate::Error::Unsupported).
     Gradients(Metrics),
 }
 
@@ -41,7 +41,7 @@ pub struct Request {
     pub output: Output,
     /// How the second and fourth input values give σ (default: σ itself).
     pub param: Param,
-    /// Invalid input (σ ≤ 0, NaN, ±∞ …): an [`Error::InvalidInput`] naming the
+    /// Invalid input (σ ≤ 0, NaN, ±∞ …): an [`Error::InvalidInput`](crate::Error::InvalidInput) naming the
     /// first invalid row (default), or NaN in its output row.
     pub on_invalid: OnInvalid,
 }
