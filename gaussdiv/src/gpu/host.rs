@@ -29,27 +29,12 @@ impl GpuEvaluator {
         let chunk = (chunk / per_row).max(1) * per_row;
         let full_in_bytes = chunk as u64 * P::PAIR_BYTES;
         let value_bytes = P::VALUE_BYTES * k as u64;
-
-        /// A chunk in flight: its slot, first output row and row count.
-        struct InFlight {
-            slot: usize,
-            start: usize,
-            len: usize,
-            outcome: MapOutcome,
-            submission: wgpu::SubmissionIndex,
-        }
-        let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(self.slots);
+        let mut inflight = InFlight::default();
 
         for (c, chunk_pairs) in pairs.chunks(chunk).enumerate() {
             let slot_index = c % self.slots;
-            if inflight.len() == self.slots {
-                if let Some(done) = inflight.pop_front() {
-                    let slot = Self::slot(&scratch.slots, done.slot)?;
-                    self.wait(&done.outcome, Some(done.submission), mode)
-                        .await?;
-                    Self::read_back(slot, done.start * k, done.len * k, out)?;
-                }
-            }
+            self.make_room(&mut inflight, &scratch.slots, out, mode)
+                .await?;
             let slot = scratch
                 .slots
                 .get_mut(slot_index)
@@ -121,23 +106,94 @@ impl GpuEvaluator {
             if let Some(e) = error.await {
                 return Err(Error::Gpu(e.to_string()));
             }
-            slot.last_submission = Some(submission.clone());
-            let down = slot.download.as_ref().unwrap_or(&slot.output);
-            let outcome = self.request_map(down, out_bytes, wgpu::MapMode::Read)?;
-            inflight.push_back(InFlight {
-                slot: slot_index,
-                start: c * chunk / per_row,
-                len: rows as usize,
-                outcome,
+            let first = c * chunk / per_row * k;
+            self.queue_readback(
+                &mut inflight,
+                (slot, slot_index),
                 submission,
-            });
+                out_bytes,
+                first..first + rows as usize * k,
+            )?;
         }
-        while let Some(done) = inflight.pop_front() {
-            let slot = Self::slot(&scratch.slots, done.slot)?;
-            self.wait(&done.outcome, Some(done.submission), mode)
-                .await?;
-            Self::read_back(slot, done.start * k, done.len * k, out)?;
+        self.drain(&mut inflight, &scratch.slots, out, mode).await
+    }
+
+    /// When every slot has a chunk in flight: wait for the oldest and copy
+    /// its values out, so that its slot can be reused.
+    pub(super) async fn make_room<V: bytemuck::Pod>(
+        &self,
+        inflight: &mut InFlight,
+        slots: &[Slot],
+        out: &mut [V],
+        mode: WaitMode,
+    ) -> Result<()> {
+        if inflight.0.len() >= self.slots {
+            if let Some(done) = inflight.0.pop_front() {
+                self.retire(done, slots, out, mode).await?;
+            }
         }
         Ok(())
     }
+
+    /// A chunk just submitted on slot `index`: map its `out_bytes` of results
+    /// for reading and queue it; they go to `out[values]` when it completes.
+    pub(super) fn queue_readback(
+        &self,
+        inflight: &mut InFlight,
+        (slot, index): (&mut Slot, usize),
+        submission: wgpu::SubmissionIndex,
+        out_bytes: u64,
+        values: std::ops::Range<usize>,
+    ) -> Result<()> {
+        slot.last_submission = Some(submission.clone());
+        let down = slot.download.as_ref().unwrap_or(&slot.output);
+        let outcome = self.request_map(down, out_bytes, wgpu::MapMode::Read)?;
+        inflight.0.push_back(Pending {
+            slot: index,
+            values,
+            outcome,
+            submission,
+        });
+        Ok(())
+    }
+
+    /// Wait for every chunk still in flight, oldest first, and copy its values out.
+    pub(super) async fn drain<V: bytemuck::Pod>(
+        &self,
+        inflight: &mut InFlight,
+        slots: &[Slot],
+        out: &mut [V],
+        mode: WaitMode,
+    ) -> Result<()> {
+        while let Some(done) = inflight.0.pop_front() {
+            self.retire(done, slots, out, mode).await?;
+        }
+        Ok(())
+    }
+
+    async fn retire<V: bytemuck::Pod>(
+        &self,
+        done: Pending,
+        slots: &[Slot],
+        out: &mut [V],
+        mode: WaitMode,
+    ) -> Result<()> {
+        let slot = Self::slot(slots, done.slot)?;
+        self.wait(&done.outcome, Some(done.submission), mode)
+            .await?;
+        Self::read_back(slot, done.values.start, done.values.len(), out)
+    }
+}
+
+/// The chunks of one host call that are submitted and not yet read back,
+/// oldest first (at most one per slot).
+#[derive(Default)]
+pub(super) struct InFlight(VecDeque<Pending>);
+
+/// One chunk in flight: its slot, where its values go, its mapping and submission.
+pub(super) struct Pending {
+    slot: usize,
+    values: std::ops::Range<usize>,
+    outcome: MapOutcome,
+    submission: wgpu::SubmissionIndex,
 }

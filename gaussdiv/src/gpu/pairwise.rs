@@ -3,6 +3,7 @@
 //! N × M output crosses the bus — on the host path ([`GpuEvaluator::pairwise_with`])
 //! and into the caller's encoder ([`GpuEvaluator::encode_pairwise`]).
 
+use super::host::InFlight;
 use super::kernel::{grid, Layout, PAIRWISE_BLOCK_BYTES};
 use super::{buffer_entry, now, Counters, GpuEvaluator, ResetUnlessDone, WaitMode};
 use crate::batch::cell_pair;
@@ -11,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, Gaussian, GaussianPair};
 use crate::validate::{self, OnInvalid};
 use bytemuck::{Pod, Zeroable};
-use std::collections::VecDeque;
 use wgpu::util::DeviceExt;
 
 /// Bytes of one Gaussian in the p and q bindings.
@@ -148,24 +148,10 @@ impl GpuEvaluator {
             let params = self.block_params(&list, |_| 0)?;
             let stride = self.uniform_stride();
 
-            struct InFlight {
-                slot: usize,
-                first: usize,
-                count: usize,
-                outcome: super::MapOutcome,
-                submission: wgpu::SubmissionIndex,
-            }
-            let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(self.slots);
+            let mut inflight = InFlight::default();
             for (b, block) in list.iter().enumerate() {
                 let slot_index = b % self.slots;
-                if inflight.len() == self.slots {
-                    if let Some(done) = inflight.pop_front() {
-                        let slot = Self::slot(&sc.slots, done.slot)?;
-                        self.wait(&done.outcome, Some(done.submission), mode)
-                            .await?;
-                        Self::read_back(slot, done.first, done.count, out)?;
-                    }
-                }
+                self.make_room(&mut inflight, &sc.slots, out, mode).await?;
                 let slot = sc
                     .slots
                     .get_mut(slot_index)
@@ -198,23 +184,16 @@ impl GpuEvaluator {
                 if let Some(e) = scope.pop().await {
                     return Err(Error::Gpu(e.to_string()));
                 }
-                slot.last_submission = Some(submission.clone());
-                let down = slot.download.as_ref().unwrap_or(&slot.output);
-                let outcome = self.request_map(down, out_bytes, wgpu::MapMode::Read)?;
-                inflight.push_back(InFlight {
-                    slot: slot_index,
-                    first: (block.first_cell(m64) as usize) * k,
-                    count: block.cells() as usize * k,
-                    outcome,
+                let first = block.first_cell(m64) as usize * k;
+                self.queue_readback(
+                    &mut inflight,
+                    (slot, slot_index),
                     submission,
-                });
+                    out_bytes,
+                    first..first + block.cells() as usize * k,
+                )?;
             }
-            while let Some(done) = inflight.pop_front() {
-                let slot = Self::slot(&sc.slots, done.slot)?;
-                self.wait(&done.outcome, Some(done.submission), mode)
-                    .await?;
-                Self::read_back(slot, done.first, done.count, out)?;
-            }
+            self.drain(&mut inflight, &sc.slots, out, mode).await?;
             scratch.done = true;
         }
         drop(guard);
