@@ -85,9 +85,9 @@ impl GpuEvaluator {
                  (use a host diagonal batch or the CPU)"
             )));
         }
-        let pipeline =
-            self.kernel
-                .pipeline_diagonal(&self.device, layout, options, &self.counters)?;
+        let pipeline = self
+            .kernel
+            .pipeline_lazy(&self.device, layout, options, &self.counters)?;
         let mut r0 = 0;
         while r0 < rows {
             let n = chunk.min(rows - r0);
@@ -176,9 +176,9 @@ impl GpuEvaluator {
         if matches!(layout, Layout::Diagonal64 | Layout::DiagonalWide64) {
             self.require_f64()?;
         }
-        let pipeline =
-            self.kernel
-                .pipeline_diagonal(&self.device, layout, options, &self.counters)?;
+        let pipeline = self
+            .kernel
+            .pipeline_lazy(&self.device, layout, options, &self.counters)?;
         let mut fixups = Vec::new();
         let mut guard = self.scratch.lock().await;
         {

@@ -219,10 +219,10 @@ impl Kernel {
             Layout::Grad => (&self.pipeline_layout, "main_grad", None),
             Layout::Pairwise => (&self.pairwise_pipeline_layout, "main_pairwise", None),
             Layout::Soa => (self.soa_pipeline_layout.as_ref()?, "main_soa", None),
-            // Created by `pipeline_f64`, which checks the device's features.
+            // Created by `pipeline_lazy` (the caller checks the device's features).
             Layout::Pairs64 => (&self.pipeline_layout, "main", Some(self.f64_module()?)),
             Layout::Grad64 => (&self.pipeline_layout, "main_grad", Some(self.f64_module()?)),
-            // Created by `pipeline_diagonal`, which compiles the module.
+            // Created by `pipeline_lazy`, which compiles the module.
             Layout::Diagonal => (
                 &self.pipeline_layout,
                 "main_diagonal",
@@ -306,34 +306,12 @@ impl Kernel {
         lock(&self.module_diag).clone()
     }
 
-    /// The f64 pipeline of `layout` ([`Layout::Pairs64`]: the measures,
-    /// [`Layout::Grad64`]: their gradients) for `options` (every measure,
-    /// every parameterisation, like the f32 kernel), creating the f64 module
-    /// and the pipeline on first use. The caller has checked that the device
-    /// has [`f64_features`]; a compilation failure is an error, and nothing
-    /// is cached then.
-    pub fn pipeline_f64(
-        &self,
-        device: &wgpu::Device,
-        layout: Layout,
-        options: EvalOptions,
-        counters: &Counters,
-    ) -> Result<wgpu::ComputePipeline> {
-        let module = LazyModule {
-            slot: &self.module_f64,
-            label: "gaussdiv divergence.wgsl (f64)",
-            source: SHADER_SOURCE_F64,
-            what: "f64",
-        };
-        self.lazy_pipeline(device, layout, options, counters, module)
-    }
-
-    /// The diagonal pipeline of `layout` ([`Layout::Diagonal`],
-    /// [`Layout::DiagonalWide`] — a workgroup per row — or their f64 twins,
-    /// for which the caller has checked [`f64_features`]) writing `options`,
-    /// creating the diagonal module of that precision and the pipeline on
-    /// first use. A compilation failure is an error, and nothing is cached then.
-    pub fn pipeline_diagonal(
+    /// The pipeline of a layout whose module is compiled on first use —
+    /// the f64 kernels ([`Layout::Pairs64`], [`Layout::Grad64`],
+    /// [`Layout::Diagonal64`], [`Layout::DiagonalWide64`]; the caller has
+    /// checked [`f64_features`]) and the f32 diagonal kernels — for `options`.
+    /// A compilation failure is an error, and nothing is cached then.
+    pub fn pipeline_lazy(
         &self,
         device: &wgpu::Device,
         layout: Layout,
@@ -347,11 +325,17 @@ impl Kernel {
                 source: DIAGONAL_SHADER_SOURCE_F64,
                 what: "f64 diagonal",
             },
-            _ => LazyModule {
+            Layout::Diagonal | Layout::DiagonalWide => LazyModule {
                 slot: &self.module_diag,
                 label: "gaussdiv diagonal.wgsl",
                 source: DIAGONAL_SHADER_SOURCE,
                 what: "diagonal",
+            },
+            _ => LazyModule {
+                slot: &self.module_f64,
+                label: "gaussdiv divergence.wgsl (f64)",
+                source: SHADER_SOURCE_F64,
+                what: "f64",
             },
         };
         self.lazy_pipeline(device, layout, options, counters, module)

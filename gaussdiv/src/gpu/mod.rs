@@ -561,7 +561,7 @@ impl GpuEvaluator {
             layout @ (Layout::Pairs64 | Layout::Grad64) => {
                 self.require_f64()?;
                 self.kernel
-                    .pipeline_f64(&self.device, layout, options, &self.counters)
+                    .pipeline_lazy(&self.device, layout, options, &self.counters)
             }
             layout => self
                 .kernel
