@@ -4,7 +4,7 @@
 
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuEvaluator, GradPair, WaitMode};
+use crate::gpu::{GpuEvaluator, WaitMode};
 use crate::pair::{EvalOptions, Float, Gaussian, GaussianPair, GaussianPair64};
 use crate::validate;
 use std::future::Future;
@@ -220,14 +220,7 @@ impl Elem for f32 {
         out: &'a mut [f32],
         mode: WaitMode,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        async move {
-            if gradients {
-                g.run::<GradPair<f32>>(bytemuck::cast_slice(pairs), o, out, mode, 0)
-                    .await
-            } else {
-                g.run(pairs, o, out, mode, 0).await
-            }
-        }
+        g.run_pairs(pairs, o, gradients, out, mode)
     }
 
     fn gpu_pairwise<'a>(
@@ -290,14 +283,7 @@ impl Elem for f64 {
         out: &'a mut [f64],
         mode: WaitMode,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        async move {
-            if gradients {
-                g.run::<GradPair<f64>>(bytemuck::cast_slice(pairs), o, out, mode, 0)
-                    .await
-            } else {
-                g.run(pairs, o, out, mode, 0).await
-            }
-        }
+        g.run_pairs(pairs, o, gradients, out, mode)
     }
 
     fn gpu_pairwise<'a>(

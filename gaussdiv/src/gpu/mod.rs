@@ -23,8 +23,7 @@ use crate::evaluator::Options;
 use crate::pair::{EvalOptions, GaussianPair, Metric, Metrics, Param};
 use crate::validate::OnInvalid;
 use context::AdapterSummary;
-pub(crate) use element::GradPair;
-use element::{DiagonalPair, HostPair};
+use element::{DiagonalPair, GradPair, GradPrecision, HostPair};
 use kernel::{grid, Counters, Kernel, Layout, PAIR_BYTES};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -567,6 +566,27 @@ impl GpuEvaluator {
                 .kernel
                 .pipeline(&self.device, layout, options, &self.counters)
                 .ok_or_else(|| Error::Unsupported("no pipeline for the pair layout".into())),
+        }
+    }
+
+    /// The measures (or, with `gradients`, their gradients) of an array of
+    /// pairs of either precision.
+    pub(crate) async fn run_pairs<T: GradPrecision>(
+        &self,
+        pairs: &[GaussianPair<T>],
+        options: EvalOptions,
+        gradients: bool,
+        out: &mut [T],
+        mode: WaitMode,
+    ) -> Result<()>
+    where
+        GaussianPair<T>: HostPair<Value = T>,
+    {
+        if gradients {
+            let pairs: &[GradPair<T>] = bytemuck::cast_slice(pairs);
+            self.run(pairs, options, out, mode, 0).await
+        } else {
+            self.run(pairs, options, out, mode, 0).await
         }
     }
 
