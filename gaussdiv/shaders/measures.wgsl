@@ -499,9 +499,20 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
 
     let f_near = sqrt_f((1.0 - t) / (1.0 + t));
     let rhos = sqrt_exp(ps, pes);
-    let ffar = sqrt_exp(2.0 * rhos.m / one_rs2, rhos.k);
-    let fm = select(ffar.m, f_near, pp.near);
-    let fe = select(ffar.k, 0, pp.near);
+    let ffar0 = sqrt_exp(2.0 * rhos.m / one_rs2, rhos.k);
+    // Log-parameters with rho_s^2 saturated: e^(-|hl|) * sqrt(2), hl with its
+    // exact rounding error (mirrors math/measures.rs).
+    let sat = logv && 2.0 * 2.0 * abs(pp.hl) > EXP_ARG_MAX;
+    let hx1 = 0.5 * pp.ln1;
+    let hx2 = -0.5 * pp.ln2;
+    let hswap = abs(hx1) < abs(hx2);
+    let hse = fast_two_sum(select(hx1, hx2, hswap), select(hx2, hx1, hswap));
+    let eys = exp_split(-select(0.0, abs(hse.h), sat));
+    let f_sat = eys.m * (1.0 - select(hse.l, -hse.l, hse.h < 0.0)) * SQRT2;
+    let ffar_m = select(ffar0.m, f_sat, sat);
+    let ffar_k = select(ffar0.k, eys.k, sat);
+    let fm = select(ffar_m, f_near, pp.near);
+    let fe = select(ffar_k, 0, pp.near);
     let coefficient = scale_exp(ex * fm, exs.k + fe).v;
 
     // Hellinger sqrt(1 - e^-D): sqrt(D) * sqrt(phi(D)) for D < 1/2, else directly.

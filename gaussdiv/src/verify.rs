@@ -119,18 +119,65 @@ impl Tolerance {
     }
 }
 
+/// The overflow rule of docs/ARCHITECTURE.md §3 for a reference value
+/// (either sign): which results are right where the truth is at or beyond
+/// the largest finite value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// |truth| ≤ MAX: the result must be finite.
+    Finite,
+    /// MAX < |truth| < MAX + ½ ulp(MAX): ±MAX (the correctly rounded value)
+    /// or ±∞ of the truth's sign are both right (and any finite value
+    /// within the bound).
+    Allowed,
+    /// |truth| ≥ MAX + ½ ulp(MAX), where IEEE rounding gives ±∞: the result
+    /// must be ±∞ of the truth's sign.
+    Required,
+}
+
+/// Which [`Overflow`] case a reference `want` falls in for `precision`.
+///
+/// In f32 the threshold MAX + ½ ulp = MAX·(1 + 2⁻²⁵) is exact in f64. An
+/// f64 reference cannot represent the f64 window: `±inf` means the truth is
+/// at least the threshold (`Required`), and `±f64::MAX` means the truth
+/// rounds to MAX, which includes the window (`Allowed`).
+pub fn overflow(want: f64, precision: Precision) -> Overflow {
+    let a = want.abs();
+    let (max, threshold) = match precision {
+        Precision::F32 => {
+            let max = f64::from(f32::MAX);
+            (max, max * (1.0 + f64::powi(2.0, -25)))
+        }
+        Precision::F64 => (f64::MAX, f64::INFINITY),
+    };
+    if a >= threshold {
+        Overflow::Required
+    } else if a > max || (precision == Precision::F64 && a == max) {
+        Overflow::Allowed
+    } else {
+        Overflow::Finite
+    }
+}
+
+/// 0 when `got` is ∞ of `want`'s sign, else ∞ (a failure).
+fn exact_inf(got: f64, want: f64) -> f64 {
+    if got == f64::INFINITY.copysign(want) {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// Error of a KL value `got` against the truth `want` (docs/ARCHITECTURE.md §3); `f64::INFINITY`
 /// for a result of the wrong kind (NaN, a spurious or missing ∞, non-zero for zero).
 pub fn kl_error(got: f64, want: f64, precision: Precision) -> f64 {
     if want.is_nan() {
         return if got.is_nan() { 0.0 } else { f64::INFINITY };
     }
-    if want > precision.max_finite() {
-        return if got == f64::INFINITY {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+    match overflow(want, precision) {
+        Overflow::Required => return exact_inf(got, want),
+        Overflow::Allowed if got == f64::INFINITY => return 0.0,
+        _ => {}
     }
     if want == 0.0 {
         return if got == 0.0 { 0.0 } else { f64::INFINITY };
@@ -158,17 +205,10 @@ pub fn gradient_error(got: f64, want: f64, scale: f64, precision: Precision) -> 
     if want.is_nan() {
         return if got.is_nan() { 0.0 } else { f64::INFINITY };
     }
-    // Values from the largest finite one up to half a unit beyond it round to it.
-    let overflow = match precision {
-        Precision::F32 => f64::from(f32::MAX) * (1.0 + f64::powi(2.0, -25)),
-        Precision::F64 => f64::MAX,
-    };
-    if want.abs() >= overflow {
-        return if got == f64::INFINITY.copysign(want) {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+    match overflow(want, precision) {
+        Overflow::Required => return exact_inf(got, want),
+        Overflow::Allowed if got == f64::INFINITY.copysign(want) => return 0.0,
+        _ => {}
     }
     if want == 0.0 {
         return if got == 0.0 { 0.0 } else { f64::INFINITY };
@@ -220,12 +260,10 @@ pub fn scaled_error(got: f64, want: f64, scale: f64, precision: Precision) -> f6
     if want.is_nan() {
         return if got.is_nan() { 0.0 } else { f64::INFINITY };
     }
-    if want > precision.max_finite() {
-        return if got == f64::INFINITY {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+    match overflow(want, precision) {
+        Overflow::Required => return exact_inf(got, want),
+        Overflow::Allowed if got == f64::INFINITY => return 0.0,
+        _ => {}
     }
     if !got.is_finite() {
         return f64::INFINITY;
@@ -609,5 +647,66 @@ pub fn verify<T: Float>(
         Batch::Diagonal { .. } => Err(Error::Unsupported(
             "verify: diagonal batches are not verified row by row; verify their pairs".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod overflow_rule_tests {
+    use super::*;
+
+    const MAX32: f64 = f32::MAX as f64;
+    /// MAX + ½ ulp in f32 (exact in f64).
+    fn thr32() -> f64 {
+        MAX32 + f64::powi(2.0, 103)
+    }
+
+    #[test]
+    fn f32_window_and_beyond() {
+        let p = Precision::F32;
+        let below = MAX32 * (1.0 - 1e-9);
+        let window = MAX32 + f64::powi(2.0, 102);
+        let beyond = thr32();
+        assert_eq!(overflow(below, p), Overflow::Finite);
+        assert_eq!(overflow(MAX32, p), Overflow::Finite);
+        assert_eq!(overflow(window, p), Overflow::Allowed);
+        assert_eq!(overflow(beyond, p), Overflow::Required);
+        assert_eq!(overflow(-beyond, p), Overflow::Required);
+        for f in [
+            kl_error as fn(f64, f64, Precision) -> f64,
+            |g, w, p| scaled_error(g, w, w.abs().max(1.0), p),
+            |g, w, p| gradient_error(g, w, 0.0, p),
+        ] {
+            // At or beyond MAX + ½ ulp: +inf only.
+            assert_eq!(f(f64::INFINITY, beyond, p), 0.0);
+            assert_eq!(f(MAX32, beyond, p), f64::INFINITY);
+            assert_eq!(f(f64::INFINITY, f64::INFINITY, p), 0.0);
+            // In the window: MAX (correctly rounded) or +inf.
+            assert_eq!(f(f64::INFINITY, window, p), 0.0);
+            assert!(f(MAX32, window, p) < 1e-7);
+            // Below MAX: no inf.
+            assert_eq!(f(f64::INFINITY, MAX32, p), f64::INFINITY);
+            assert_eq!(f(f64::INFINITY, below, p), f64::INFINITY);
+        }
+        // Gradients: the sign counts.
+        assert_eq!(gradient_error(f64::NEG_INFINITY, -beyond, 0.0, p), 0.0);
+        assert_eq!(
+            gradient_error(f64::INFINITY, -beyond, 0.0, p),
+            f64::INFINITY
+        );
+        assert_eq!(gradient_error(-MAX32, -beyond, 0.0, p), f64::INFINITY);
+        assert_eq!(gradient_error(f64::NEG_INFINITY, -window, 0.0, p), 0.0);
+        assert!(gradient_error(-MAX32, -window, 0.0, p) < 1e-7);
+    }
+
+    #[test]
+    fn f64_reference_rounded() {
+        let p = Precision::F64;
+        assert_eq!(overflow(f64::INFINITY, p), Overflow::Required);
+        assert_eq!(overflow(f64::MAX, p), Overflow::Allowed);
+        assert_eq!(overflow(f64::MAX * (1.0 - 1e-15), p), Overflow::Finite);
+        assert_eq!(kl_error(f64::MAX, f64::INFINITY, p), f64::INFINITY);
+        assert_eq!(kl_error(f64::INFINITY, f64::MAX, p), 0.0);
+        assert_eq!(kl_error(f64::MAX, f64::MAX, p), 0.0);
+        assert_eq!(kl_error(f64::INFINITY, f64::MAX * 0.5, p), f64::INFINITY);
     }
 }

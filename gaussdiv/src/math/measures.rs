@@ -600,7 +600,20 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
 
     let f_near = ((T::ONE - t) / (T::ONE + t)).sqrt();
     let (rm, re) = sqrt_exp(ps, pes); // ρs = rm·2^re
-    let (f_far, fe_far) = sqrt_exp(T::TWO * rm / one_rs2, re);
+    let (f_far0, fe_far0) = sqrt_exp(T::TWO * rm / one_rs2, re);
+    // With log-parameters ρs² = e^(−4|½ ln ρ|) saturates beyond EXP_ARG_MAX
+    // (f32: |½ ln ρ| > 88) while √ρs = e^(−|½ ln ρ|) can still give a
+    // subnormal coefficient: there √(2ρs/(1 + ρs²)) = e^(−|hl|)·√2 (ρs² is
+    // 0 beside 1), hl = ½s1 − ½s2 with its exact rounding error (a finding:
+    // the coefficient was flushed to 0).
+    let sat = logv && T::TWO * T::TWO * pp.hl.abs() > T::EXP_ARG_MAX;
+    let (hx1, hx2) = (T::HALF * pp.ln1, -T::HALF * pp.ln2);
+    let hswap = hx1.abs() < hx2.abs();
+    let (hs, herr) = fast_two_sum(sel(hswap, hx2, hx1), sel(hswap, hx1, hx2));
+    let (ey, ek) = exp_split(-sel(sat, hs.abs(), T::ZERO));
+    let f_sat = ey * (T::ONE - sel(hs < T::ZERO, -herr, herr)) * T::SQRT2;
+    let f_far = sel(sat, f_sat, f_far0);
+    let fe_far = sel(sat, ek, fe_far0);
     let fm = sel(pp.near, f_near, f_far);
     let fe = sel(pp.near, 0, fe_far);
     let (coefficient, _) = scale_exp(ex * fm, exk + fe);
