@@ -25,12 +25,17 @@ struct Prep {
     e1: i32,
     q2: F,
     e2: i32,
+    q1l: F,
+    q2l: F,
     p: F,
     pe: i32,
     pr: F,
     pre: i32,
+    pl: F,
+    prl: F,
     ln_rho: F,
     hl: F,
+    hle: F,
     hl_inf: bool,
     near: bool,
     w: F,
@@ -65,11 +70,11 @@ fn prep_std(b1: U, b2: U, mh: F, kd: i32) -> Prep {
     let a = pow2(kc) * m1;
     let near = kk == kc && a <= 2.0 * m2 && 2.0 * a >= m2;
     let w = (a - m2) / (a + m2);
-    let r = m1 / m2;
-    let rr = m2 / m1;
-    let ln_rho = ln_scaled(r, kk);
-    let q2 = mh / m2;
-    let q1 = mh / m1;
+    let ln_rho = ln_scaled(m1 / m2, kk);
+    let q2 = sq_quot(mh, m2);
+    let q1 = sq_quot(mh, m1);
+    let pq = sq_quot(m1, m2);
+    let prq = sq_quot(m2, m1);
     let d = diff_scaled(m1, k1, m2, k2);
     let em = max(k1, k2);
     let s1 = square_dw(m1);
@@ -83,16 +88,21 @@ fn prep_std(b1: U, b2: U, mh: F, kd: i32) -> Prep {
         is_valid_sigma(b1) && is_valid_sigma(b2),
         ln_scaled(m1, k1),
         ln_scaled(m2, k2),
-        q1 * q1,
+        q1.h,
         2 * (kd - k1),
-        q2 * q2,
+        q2.h,
         2 * (kd - k2),
-        r * r,
+        q1.l,
+        q2.l,
+        pq.h,
         2 * kk,
-        rr * rr,
+        prq.h,
         -2 * kk,
+        pq.l,
+        prq.l,
         ln_rho,
         0.5 * ln_rho,
+        0.0,
         false,
         near,
         w,
@@ -107,6 +117,30 @@ fn prep_std(b1: U, b2: U, mh: F, kd: i32) -> Prep {
         0.0,
         0,
     );
+}
+
+// The low part of q after norm_q halved it (or not).
+fn norm_l(q: F, ql: F) -> F {
+    return select(ql, 0.5 * ql, q >= 2.0 * 2.0);
+}
+
+// (nh + nl) / d = q + ql (two-float) for positive nh in [1, 4), d in [1, 2).
+fn quot_dw(nh: F, nl: F, d: F) -> Pair2 {
+    let q = nh / d;
+    let t = two_prod(q, d);
+    return Pair2(q, ((exact_sub(nh, t.h) - t.l) + nl) / d);
+}
+
+// (n / d)^2 = h + l (two-float) for mantissas n, d in [1, 2).
+fn sq_quot(n: F, d: F) -> Pair2 {
+    let r = quot_dw(n, 0.0, d);
+    let e = two_prod(r.h, r.h);
+    return Pair2(e.h, e.l + 2.0 * r.h * r.l);
+}
+
+// The low part of `reference` against the two-float h + l of the same quantity.
+fn low_of(reference: F, h: F, l: F) -> F {
+    return exact_sub(h, reference) + l;
 }
 
 // (q, e) with q * 2^e unchanged and q < 4 (so that the flush of pow2 below
@@ -141,6 +175,8 @@ struct Ratio {
     w: F,
     v_near: F,
     rv_near: F,
+    pl: F,
+    prl: F,
 }
 
 // rho^2 = n / d for squares of scales (variances; or precisions swapped).
@@ -152,10 +188,10 @@ fn ratio_sq(nm: F, nk: i32, dm: F, dk: i32) -> Ratio {
     let near = e == ec && vv <= four * dm && four * vv >= dm;
     let u = (vv - dm) / (vv + dm);
     let w = u / (1.0 + sqrt_f(1.0 - u * u));
-    let p = nm / dm;
-    let pr = dm / nm;
-    let ln_rho = 0.5 * ln_scaled(p, e);
-    return Ratio(p, e, pr, -e, ln_rho, near, w, scale_part_u(u), scale_part_u(-u));
+    let p = quot_dw(nm, 0.0, dm);
+    let pr = quot_dw(dm, 0.0, nm);
+    let ln_rho = 0.5 * ln_scaled(p.h, e);
+    return Ratio(p.h, e, pr.h, -e, ln_rho, near, w, scale_part_u(u), scale_part_u(-u), p.l, pr.l);
 }
 
 // sigma^2 given.
@@ -171,22 +207,29 @@ fn prep_var(b1: U, b2: U, mh: F, kd: i32) -> Prep {
     let s2 = sqrt_exp(mv2, kv2);
     let dv = diff_scaled(mv1, kv1, mv2, kv2);
     let ss = sum_scaled(s1.m, s1.k, s2.m, s2.k);
-    let mh2 = mh * mh;
+    let n = two_prod(mh, mh);
+    let q1 = quot_dw(n.h, n.l, mv1);
+    let q2 = quot_dw(n.h, n.l, mv2);
     let sd = sum_dw(mv1, kv1, mv2, kv2);
     return Prep(
         is_valid_sigma(b1) && is_valid_sigma(b2),
         0.5 * ln_scaled(mv1, kv1),
         0.5 * ln_scaled(mv2, kv2),
-        mh2 / mv1,
+        q1.h,
         2 * kd - kv1,
-        mh2 / mv2,
+        q2.h,
         2 * kd - kv2,
+        q1.l,
+        q2.l,
         rs.p,
         rs.pe,
         rs.pr,
         rs.pre,
+        rs.pl,
+        rs.prl,
         rs.ln_rho,
         0.5 * rs.ln_rho,
+        0.0,
         false,
         rs.near,
         rs.w,
@@ -216,8 +259,13 @@ fn prep_precision(b1: U, b2: U, mh: F, kd: i32) -> Prep {
     let t2 = sqrt_exp(mp2, kp2);
     let dp = diff_scaled(mp2, kp2, mp1, kp1);
     let st = sum_scaled(t1.m, t1.k, t2.m, t2.k);
-    let n1 = norm_q(mh * mh * mp1, 2 * kd + kp1);
-    let n2 = norm_q(mh * mh * mp2, 2 * kd + kp2);
+    let nn = two_prod(mh, mh);
+    let tq1 = two_prod(nn.h, mp1);
+    let tq2 = two_prod(nn.h, mp2);
+    let n1 = norm_q(tq1.h, 2 * kd + kp1);
+    let n2 = norm_q(tq2.h, 2 * kd + kp2);
+    let q1l = norm_l(tq1.h, tq1.l + nn.l * mp1);
+    let q2l = norm_l(tq2.h, tq2.l + nn.l * mp2);
     let sd = sum_dw(mp1, kp1, mp2, kp2);
     let g = two_prod(mp1, mp2);
     return Prep(
@@ -228,12 +276,17 @@ fn prep_precision(b1: U, b2: U, mh: F, kd: i32) -> Prep {
         n1.k,
         n2.m,
         n2.k,
+        q1l,
+        q2l,
         rs.p,
         rs.pe,
         rs.pr,
         rs.pre,
+        rs.pl,
+        rs.prl,
         rs.ln_rho,
         0.5 * rs.ln_rho,
+        0.0,
         false,
         rs.near,
         rs.w,
@@ -256,7 +309,13 @@ fn prep_log(b1: U, b2: U, mh: F, kd: i32, logvar: bool) -> Prep {
     let a2 = bitcast<F>(b2);
     let s1 = select(a1, 0.5 * a1, logvar);
     let s2 = select(a2, 0.5 * a2, logvar);
-    let hl = 0.5 * s1 - 0.5 * s2;
+    // 1/2 ln rho and its exact rounding error.
+    let hx1 = 0.5 * s1;
+    let hx2 = -0.5 * s2;
+    let hswap = abs(hx1) < abs(hx2);
+    let hle2 = fast_two_sum(select(hx1, hx2, hswap), select(hx2, hx1, hswap));
+    let hl = hle2.h;
+    let hle = hle2.l;
     let half_max = 0.5 * F_MAX;
     let hl_inf = abs(hl) > half_max;
     let ln_rho = 2.0 * clampf(hl, -half_max, half_max);
@@ -279,6 +338,23 @@ fn prep_log(b1: U, b2: U, mh: F, kd: i32, logvar: bool) -> Prep {
     let n2 = norm_q(mh2 * iv2.m, 2 * kd + iv2.k);
     let x1 = exp_tri(2.0 * s1c);
     let x2 = exp_tri(2.0 * s2c);
+    // Low parts (for the overflow decision; mirrors math/measures.rs).
+    let y1 = exp_tri(-2.0 * s1c);
+    let y2 = exp_tri(-2.0 * s2c);
+    let nn = two_prod(mh, mh);
+    let t1 = two_prod(nn.h, y1.h);
+    let t2 = two_prod(nn.h, y2.h);
+    let q1l = norm_l(mh2 * iv1.m, low_of(mh2 * iv1.m, t1.h, t1.l + ((nn.h * y1.l + nn.l * y1.h) + nn.l * y1.l)));
+    let q2l = norm_l(mh2 * iv2.m, low_of(mh2 * iv2.m, t2.h, t2.l + ((nn.h * y2.l + nn.l * y2.h) + nn.l * y2.l)));
+    let u1 = two_prod(x1.h, y2.h);
+    let u2 = two_prod(x2.h, y1.h);
+    let hle_x = select(0.0, hle, abs(hl) <= lim);
+    let eb = exp_tri(2.0 * 2.0 * hx);
+    let ebr = exp_tri(-2.0 * 2.0 * hx);
+    let pl_small = low_of(sq1.m * iv2.m, u1.h, u1.l + ((x1.h * y2.l + x1.l * y2.h) + x1.l * y2.l));
+    let prl_small = low_of(sq2.m * iv1.m, u2.h, u2.l + ((x2.h * y1.l + x2.l * y1.h) + x2.l * y1.l));
+    let pl_big = low_of(pb.m, eb.h, eb.l + eb.h * (2.0 * 2.0 * hle_x));
+    let prl_big = low_of(pbr.m, ebr.h, ebr.l - ebr.h * (2.0 * 2.0 * hle_x));
     let sd = sum_dw(x1.h, x1.k, x2.h, x2.k);
     let sl = sd.l + (x1.l * pow2(x1.k - sd.k) + x2.l * pow2(x2.k - sd.k));
     // Near rho = 1: V = (ln rho)^2 * phi2(2 ln rho), phi2(x) = 2(e^x - 1 - x)/x^2.
@@ -294,12 +370,17 @@ fn prep_log(b1: U, b2: U, mh: F, kd: i32, logvar: bool) -> Prep {
         n1.k,
         n2.m,
         n2.k,
+        q1l,
+        q2l,
         select(pb.m, sq1.m * iv2.m, small),
         select(pb.k, sq1.k + iv2.k, small),
         select(pbr.m, sq2.m * iv1.m, small),
         select(pbr.k, sq2.k + iv1.k, small),
+        select(pl_big, pl_small, small),
+        select(prl_big, prl_small, small),
         ln_rho,
         hl,
+        hle,
         hl_inf,
         near,
         em / (em + 2.0),
@@ -316,23 +397,35 @@ fn prep_log(b1: U, b2: U, mh: F, kd: i32, logvar: bool) -> Prep {
     );
 }
 
-// KL(p||q) = M + V from its pieces (value, and whether it exceeds F_MAX).
-// logv: log-parameters, where the rest of V may itself be huge.
-fn kl_core(logv: bool, q: F, e_m: i32, p: F, pe: i32, v_far: F, v_inf: bool, near: bool, v_near: F) -> Scaled {
+// KL(p||q) = M + V from its pieces with the low parts ql, pl, vl (value, and
+// whether it exceeds F_MAX). logv: log-parameters, where the rest of V may
+// itself be huge. Large sums in two-float arithmetic, rounded once.
+fn kl_core(logv: bool, q: F, ql: F, e_m: i32, p: F, pl: F, pe: i32, v_far: F, vl: F, v_inf: bool, near: bool, v_near: F) -> Scaled {
     let b = select(p, 0.0, near);
+    let bl = select(pl, 0.0, near);
     let e_b = select(pe, NO_EXP, near);
     let v_rest = select(v_far, v_near, near);
+    let v_low = select(vl, 0.0, near);
 
     let g = max(e_m, e_b);
     // Ordinary magnitudes: sum directly.
     let m_term = scale2(0.5 * q, e_m);
     let b_term = scale2(0.5 * b, e_b);
     let kl_direct = m_term + (b_term + v_rest);
-    // Large terms: summed at scale 2^-g, compared with MAX at that scale.
-    let y0 = 0.5 * q * pow2(e_m - g) + 0.5 * b * pow2(e_b - g);
-    var y = y0;
+    // Large terms: summed at scale 2^-g in two-float arithmetic, rounded
+    // once, compared with MAX at that scale.
+    let cm = pow2(e_m - g);
+    let cb = pow2(e_b - g);
+    let ya = 0.5 * q * cm;
+    let yb = 0.5 * b * cb;
+    let s0 = fast_two_sum(select(yb, ya, ya >= yb), select(ya, yb, ya >= yb));
+    let low0 = s0.l + (0.5 * ql * cm + 0.5 * bl * cb);
+    let yv = scale2(v_rest, -g);
+    let vswap = abs(s0.h) < abs(yv);
+    let s1 = fast_two_sum(select(s0.h, yv, vswap), select(yv, s0.h, vswap));
+    var y = s0.h + low0;
     if (logv) {
-        y = y0 + scale2(v_rest, -g);
+        y = s1.h + ((s1.l + scale2(v_low, -g)) + low0);
     }
     let hi = g - SAFE_EXP;
     let limit = F_MAX * pow2(-SAFE_EXP) * pow2(-hi);
@@ -409,9 +502,18 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
     // Entropies, KL both ways, cross-entropy, Jeffreys.
     let entropy = HALF_LN_2PI_E + pp.ln1;
     let entropy_q = HALF_LN_2PI_E + pp.ln2;
+    // -1/2 - ln rho and ln rho - 1/2 with the low parts of their rounding.
     let v_far = -0.5 - pp.ln_rho;
+    let rv_far = -0.5 + pp.ln_rho;
+    let lr_big = abs(pp.ln_rho) >= 0.5;
+    let ve = fast_two_sum(select(-0.5, -pp.ln_rho, lr_big), select(-pp.ln_rho, -0.5, lr_big));
+    let rve = fast_two_sum(select(-0.5, pp.ln_rho, lr_big), select(pp.ln_rho, -0.5, lr_big));
+    let vl = ve.l - 2.0 * pp.hle;
+    let rvl = rve.l + 2.0 * pp.hle;
+    let q1l = select(0.0, pp.q1l, has_diff);
+    let q2l = select(0.0, pp.q2l, has_diff);
     let logv = PARAM == PARAM_LOGSTD || PARAM == PARAM_LOGVAR;
-    let klr = kl_core(logv, q2, e2, pp.p, pp.pe, v_far, pp.hl_inf, pp.near, pp.v_near);
+    let klr = kl_core(logv, q2, q2l, e2, pp.p, pp.pl, pp.pe, v_far, vl, pp.hl_inf, pp.near, pp.v_near);
     let kl = klr.v;
     let kl_inf = klr.inf;
     // Log-parameters: H(p1, p2) via ln sigma2 where KL overflows through ln rho -> -inf.
@@ -423,8 +525,7 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
     let ce_sum_inf = logv && 0.5 * entropy + 0.5 * kl > 0.5 * F_MAX;
     let cross_entropy = select(entropy + kl, ce_alt, use_alt);
     let ce_inf = select(kl_inf || ce_sum_inf, ce_alt_inf, use_alt);
-    let rv_far = -0.5 + pp.ln_rho;
-    let rklr = kl_core(logv, q1, e1, pp.pr, pp.pre, rv_far, pp.hl_inf, pp.near, pp.rv_near);
+    let rklr = kl_core(logv, q1, q1l, e1, pp.pr, pp.prl, pp.pre, rv_far, rvl, pp.hl_inf, pp.near, pp.rv_near);
     let rkl = rklr.v;
     let rkl_inf = rklr.inf;
 
@@ -437,14 +538,21 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
 
     // Jeffreys: one evaluation of the KL shape (the ln rho terms cancel exactly).
     let ej = max(e1, e2);
-    let nj = norm_q(q1 * pow2(e1 - ej) + q2 * pow2(e2 - ej), ej);
+    let ja = q1 * pow2(e1 - ej);
+    let jb = q2 * pow2(e2 - ej);
+    let js = fast_two_sum(select(jb, ja, ja >= jb), select(ja, jb, ja >= jb));
+    let jl = js.l + (q1l * pow2(e1 - ej) + q2l * pow2(e2 - ej));
+    let nj = norm_q(js.h, ej);
     let jr = kl_core(
         logv,
         nj.m,
+        norm_l(js.h, jl),
         select(NO_EXP, nj.k, has_diff),
         select(pp.pr, pp.p, side1),
+        select(pp.prl, pp.pl, side1),
         select(pp.pre, pp.pe, side1),
         0.5 * rs2 - 1.0,
+        0.0,
         pp.hl_inf,
         pp.near,
         pp.v_near + pp.rv_near,
@@ -464,9 +572,10 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
     let lp_near = t + t * at_tail;
     let sg = rs2 / (2.0 + rs2);
     let log1p = 2.0 * sg + 2.0 * sg * atanh_tail(sg);
-    let lp_far = ((abs(pp.hl) - 0.5 * LN2_HI) - 0.5 * LN2_LO) + 0.5 * log1p;
+    // |1/2 ln rho| = |hl + hle| (hle is 0 unless log-parameters).
+    let hle_abs = select(pp.hle, -pp.hle, pp.hl < 0.0);
+    let lp_far = ((abs(pp.hl) - 0.5 * LN2_HI) + (hle_abs - 0.5 * LN2_LO)) + 0.5 * log1p;
     let lp = select(lp_far, lp_near, pp.near);
-    let bhattacharyya = x + lp;
 
     // Coefficient exp(-X) * sqrt(sech ln rho), X in two-float accuracy.
     let na = split_hi(mh);
@@ -493,6 +602,14 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
     let xe = 2 * kd + pp.ge - pp.se;
     let xh = select(0.0, scale2(0.5 * 0.5 * xqc.h, xe), has_diff);
     let xl = select(0.0, scale2(0.5 * 0.5 * xqc.l, xe), has_diff);
+    // D_B: for large X from X's two-float value at scale 2^-xe, rounded once.
+    let db_big = has_diff && xe > SAFE_EXP;
+    let xd = 0.5 * 0.5 * xqc.h + (0.5 * 0.5 * xqc.l + scale2(lp, -xe));
+    let dhi = xe - SAFE_EXP;
+    let db_limit = F_MAX * pow2(-SAFE_EXP) * pow2(-dhi);
+    let db_scaled = xd * pow2(dhi) * pow2(SAFE_EXP);
+    let db_inf = select(x_inf, xe >= MAX_EXP + 8 || xd > db_limit, db_big);
+    let bhattacharyya = select(x + lp, db_scaled, db_big);
     let x_big = x_inf || xh > EXP_ARG_MAX;
     let exs = exp_split(-select(xh, EXP_ARG_MAX, x_big));
     let ex = exs.m * (1.0 - select(xl, 0.0, x_big));
@@ -503,12 +620,8 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
     // Log-parameters with rho_s^2 saturated: e^(-|hl|) * sqrt(2), hl with its
     // exact rounding error (mirrors math/measures.rs).
     let sat = logv && 2.0 * 2.0 * abs(pp.hl) > EXP_ARG_MAX;
-    let hx1 = 0.5 * pp.ln1;
-    let hx2 = -0.5 * pp.ln2;
-    let hswap = abs(hx1) < abs(hx2);
-    let hse = fast_two_sum(select(hx1, hx2, hswap), select(hx2, hx1, hswap));
-    let eys = exp_split(-select(0.0, abs(hse.h), sat));
-    let f_sat = eys.m * (1.0 - select(hse.l, -hse.l, hse.h < 0.0)) * SQRT2;
+    let eys = exp_split(-select(0.0, abs(pp.hl), sat));
+    let f_sat = eys.m * (1.0 - hle_abs) * SQRT2;
     let ffar_m = select(ffar0.m, f_sat, sat);
     let ffar_k = select(ffar0.k, eys.k, sat);
     let fm = select(ffar_m, f_near, pp.near);
@@ -558,7 +671,7 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
         entropy_q,
         select(rkl, inf, rkl_inf),
         select(jeffreys, inf, jeffreys_inf),
-        select(bhattacharyya, inf, x_inf),
+        select(bhattacharyya, inf, db_inf),
         coefficient,
         hellinger,
         select(w2s.v, inf, w2_inf),

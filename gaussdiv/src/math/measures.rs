@@ -68,14 +68,24 @@ struct Prep<T> {
     e1: i32,
     q2: T,
     e2: i32,
-    /// ρ² = p·2^pe and ρ⁻² = pr·2^pre, ρ = σ1/σ2.
+    /// The low parts of q1 and q2: (q + ql)·2^e to about twice the format's
+    /// precision (for the overflow decision, §3: only the scaled sums of
+    /// [`kl_core`] read them).
+    q1l: T,
+    q2l: T,
+    /// ρ² = p·2^pe and ρ⁻² = pr·2^pre, ρ = σ1/σ2, and their low parts.
     p: T,
     pe: i32,
     pr: T,
     pre: i32,
+    pl: T,
+    prl: T,
     /// ln ρ (clamped to ±MAX) and ½ ln ρ (never overflows).
     ln_rho: T,
     hl: T,
+    /// The exact rounding error of `hl` (log-parameters, where ½ ln ρ =
+    /// ½s1 − ½s2 is one subtraction; 0 elsewhere).
+    hle: T,
     /// |ln ρ| exceeds the largest finite value (log parameterisations only).
     hl_inf: bool,
     /// ρ ∈ [½, 2], and there w = (ρ − 1)/(ρ + 1) = tanh(½ ln ρ), relative to
@@ -109,11 +119,11 @@ fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let a = T::pow2(kc) * m1; // ρ·m2 when |K| ≤ 1
     let near = kk == kc && a <= T::TWO * m2 && T::TWO * a >= m2;
     let w = (a - m2) / (a + m2);
-    let r = m1 / m2;
-    let rr = m2 / m1;
-    let ln_rho = ln_ratio(r, kk);
-    let q2 = mh / m2;
-    let q1 = mh / m1;
+    let ln_rho = ln_ratio(m1 / m2, kk);
+    let (q2, q2l) = sq_quot(mh, m2);
+    let (q1, q1l) = sq_quot(mh, m1);
+    let (p, pl) = sq_quot(m1, m2);
+    let (pr, prl) = sq_quot(m2, m1);
     let (d, km) = diff_scaled(m1, k1, m2, k2);
     // σ1² + σ2² from the exact squares of the mantissas.
     let em = k1.max(k2);
@@ -127,16 +137,21 @@ fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
         ln1: ln_mant(m1, k1),
         ln2: ln_mant(m2, k2),
-        q1: q1 * q1,
+        q1,
         e1: 2 * (kd - k1),
-        q2: q2 * q2,
+        q2,
         e2: 2 * (kd - k2),
-        p: r * r,
+        q1l,
+        q2l,
+        p,
         pe: 2 * kk,
-        pr: rr * rr,
+        pr,
         pre: -2 * kk,
+        pl,
+        prl,
         ln_rho,
         hl: T::HALF * ln_rho,
+        hle: T::ZERO,
         hl_inf: false,
         near,
         w,
@@ -162,6 +177,37 @@ fn norm_q<T: Real>(q: T, e: i32) -> (T, i32) {
     (sel(big, T::HALF * q, q), e + i32::from(big))
 }
 
+/// The low part of `q` after [`norm_q`] halved it (or not).
+#[inline(always)]
+fn norm_l<T: Real>(q: T, ql: T) -> T {
+    sel(q >= T::TWO * T::TWO, T::HALF * ql, ql)
+}
+
+/// `(nh + nl)/d = q + ql` (two-float), for positive `nh ∈ [1, 4)`, `d ∈ [1, 2)`:
+/// `q` is the rounded quotient, `ql` from the exact residual.
+#[inline(always)]
+fn quot_dw<T: Real>(nh: T, nl: T, d: T) -> (T, T) {
+    let q = nh / d;
+    let (t, te) = two_prod(q, d);
+    (q, ((T::exact_sub(nh, t) - te) + nl) / d)
+}
+
+/// `(n/d)² = h + l` (two-float) for mantissas `n, d ∈ [1, 2)`; `h` is
+/// `(n/d)·(n/d)` rounded, as the one-float formulas form it.
+#[inline(always)]
+fn sq_quot<T: Real>(n: T, d: T) -> (T, T) {
+    let (r, rl) = quot_dw(n, T::ZERO, d);
+    let (h, e) = two_prod(r, r);
+    (h, e + T::TWO * r * rl)
+}
+
+/// The low part of `reference` against the two-float `h + l` of the same
+/// quantity (`h` close to `reference`, both positive and normal).
+#[inline(always)]
+fn low_of<T: Real>(reference: T, h: T, l: T) -> T {
+    T::exact_sub(h, reference) + l
+}
+
 /// `n1·2^k1 + n2·2^k2 = (h + l)·2^k` exactly, for positive mantissas in [1, 2).
 #[inline(always)]
 fn sum_dw<T: Real>(n1: T, k1: i32, n2: T, k2: i32) -> (T, T, i32) {
@@ -178,7 +224,7 @@ fn sum_dw<T: Real>(n1: T, k1: i32, n2: T, k2: i32) -> (T, T, i32) {
 /// and the scale parts V(ρ), V(1/ρ) from u directly.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
-fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool, T, T, T) {
+fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool, T, T, T, T, T) {
     let e = nk - dk;
     let ec = e.clamp(-3, 3);
     let vv = T::pow2(ec) * nm;
@@ -186,8 +232,8 @@ fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool
     let near = e == ec && vv <= four * dm && four * vv >= dm;
     let u = (vv - dm) / (vv + dm);
     let w = u / (T::ONE + (T::ONE - u * u).sqrt());
-    let p = nm / dm;
-    let pr = dm / nm;
+    let (p, pl) = quot_dw(nm, T::ZERO, dm);
+    let (pr, prl) = quot_dw(dm, T::ZERO, nm);
     let ln_rho = T::HALF * ln_ratio(p, e);
     (
         p,
@@ -199,6 +245,8 @@ fn ratio_sq<T: Real>(nm: T, nk: i32, dm: T, dk: i32) -> (T, i32, T, i32, T, bool
         w,
         scale_part_u(u),
         scale_part_u(-u),
+        pl,
+        prl,
     )
 }
 
@@ -216,28 +264,35 @@ fn scale_part_u<T: Real>(u: T) -> T {
 fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (mv1, kv1) = a1.frexp1();
     let (mv2, kv2) = a2.frexp1();
-    let (p, pe, pr, pre, ln_rho, near, w, v_near, rv_near) = ratio_sq(mv1, kv1, mv2, kv2);
+    let (p, pe, pr, pre, ln_rho, near, w, v_near, rv_near, pl, prl) = ratio_sq(mv1, kv1, mv2, kv2);
     // σ1 − σ2 = (σ1² − σ2²)/(σ1 + σ2): no cancellation.
     let (ms1, ks1) = sqrt_exp(mv1, kv1);
     let (ms2, ks2) = sqrt_exp(mv2, kv2);
     let (dv, kvm) = diff_scaled(mv1, kv1, mv2, kv2);
     let (ss, ksm) = sum_scaled(ms1, ks1, ms2, ks2);
-    let mh2 = mh * mh;
+    let (mh2, nl) = two_prod(mh, mh);
+    let (q1, q1l) = quot_dw(mh2, nl, mv1);
+    let (q2, q2l) = quot_dw(mh2, nl, mv2);
     let (sh, sl, se) = sum_dw(mv1, kv1, mv2, kv2);
     Prep {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
         ln1: T::HALF * ln_mant(mv1, kv1),
         ln2: T::HALF * ln_mant(mv2, kv2),
-        q1: mh2 / mv1,
+        q1,
         e1: 2 * kd - kv1,
-        q2: mh2 / mv2,
+        q2,
         e2: 2 * kd - kv2,
+        q1l,
+        q2l,
         p,
         pe,
         pr,
         pre,
+        pl,
+        prl,
         ln_rho,
         hl: T::HALF * ln_rho,
+        hle: T::ZERO,
         hl_inf: false,
         near,
         w,
@@ -259,14 +314,19 @@ fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
 fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (mp1, kp1) = a1.frexp1();
     let (mp2, kp2) = a2.frexp1();
-    let (p, pe, pr, pre, ln_rho, near, w, v_near, rv_near) = ratio_sq(mp2, kp2, mp1, kp1);
+    let (p, pe, pr, pre, ln_rho, near, w, v_near, rv_near, pl, prl) = ratio_sq(mp2, kp2, mp1, kp1);
     // σ1 − σ2 = (τ2² − τ1²)/(τ1·τ2·(τ1 + τ2)), τ = √precision = 1/σ.
     let (mt1, kt1) = sqrt_exp(mp1, kp1);
     let (mt2, kt2) = sqrt_exp(mp2, kp2);
     let (dp, kpm) = diff_scaled(mp2, kp2, mp1, kp1);
     let (st, ktm) = sum_scaled(mt1, kt1, mt2, kt2);
-    let (q1, e1) = norm_q(mh * mh * mp1, 2 * kd + kp1);
-    let (q2, e2) = norm_q(mh * mh * mp2, 2 * kd + kp2);
+    let (nh, nl) = two_prod(mh, mh);
+    let (tq1, tq1e) = two_prod(nh, mp1);
+    let (tq2, tq2e) = two_prod(nh, mp2);
+    let (q1, e1) = norm_q(tq1, 2 * kd + kp1);
+    let (q2, e2) = norm_q(tq2, 2 * kd + kp2);
+    let q1l = norm_l(tq1, tq1e + nl * mp1);
+    let q2l = norm_l(tq2, tq2e + nl * mp2);
     // σ1² + σ2² = (p1 + p2)/(p1·p2): X = ¼Δμ²·p1·p2/(p1 + p2).
     let (sh, sl, se) = sum_dw(mp1, kp1, mp2, kp2);
     let (gh, gl) = two_prod(mp1, mp2);
@@ -278,12 +338,17 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         e1,
         q2,
         e2,
+        q1l,
+        q2l,
         p,
         pe,
         pr,
         pre,
+        pl,
+        prl,
         ln_rho,
         hl: T::HALF * ln_rho,
+        hle: T::ZERO,
         hl_inf: false,
         near,
         w,
@@ -306,7 +371,10 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
 fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let s1 = sel(LOGVAR, T::HALF * a1, a1); // ln σ1
     let s2 = sel(LOGVAR, T::HALF * a2, a2);
-    let hl = T::HALF * s1 - T::HALF * s2; // ½ ln ρ, never overflows
+    // ½ ln ρ (never overflows) and its exact rounding error.
+    let (hx1, hx2) = (T::HALF * s1, -T::HALF * s2);
+    let hswap = hx1.abs() < hx2.abs();
+    let (hl, hle) = fast_two_sum(sel(hswap, hx2, hx1), sel(hswap, hx1, hx2));
     let half_max = T::HALF * T::MAX;
     let hl_inf = hl.abs() > half_max;
     let ln_rho = T::TWO * clampf(hl, -half_max, half_max);
@@ -336,6 +404,32 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
     // σ1² + σ2² = 2^k1(h1 + l1) + 2^k2(h2 + l2).
     let (k1, h1, l1) = exp_tri(T::TWO * s1c);
     let (k2, h2, l2) = exp_tri(T::TWO * s2c);
+    // Low parts (for the overflow decision): σ⁻², ρ² and ρ⁻² as two-float
+    // products of two-float exps of exact arguments (exp_tri's h is not
+    // normalised: its l reaches 2⁻⁷·h, so the l·l products count);
+    // e^(±4 hl) with hl's rounding error.
+    let (_, hi1, li1) = exp_tri(-T::TWO * s1c);
+    let (_, hi2, li2) = exp_tri(-T::TWO * s2c);
+    let (nh, nl) = two_prod(mh, mh);
+    let (t1, t1e) = two_prod(nh, hi1);
+    let (t2, t2e) = two_prod(nh, hi2);
+    let q1l = norm_l(
+        mh2 * iv1,
+        low_of(mh2 * iv1, t1, t1e + ((nh * li1 + nl * hi1) + nl * li1)),
+    );
+    let q2l = norm_l(
+        mh2 * iv2,
+        low_of(mh2 * iv2, t2, t2e + ((nh * li2 + nl * hi2) + nl * li2)),
+    );
+    let (u1, u1e) = two_prod(h1, hi2);
+    let (u2, u2e) = two_prod(h2, hi1);
+    let hle_x = sel(hl.abs() <= lim, hle, T::ZERO);
+    let (_, hb, lb) = exp_tri(T::TWO * T::TWO * hx);
+    let (_, hbr, lbr) = exp_tri(-T::TWO * T::TWO * hx);
+    let pl_small = low_of(sq1 * iv2, u1, u1e + ((h1 * li2 + l1 * hi2) + l1 * li2));
+    let prl_small = low_of(sq2 * iv1, u2, u2e + ((h2 * li1 + l2 * hi1) + l2 * li1));
+    let pl_big = low_of(pb, hb, lb + hb * (T::TWO * T::TWO * hle_x));
+    let prl_big = low_of(pbr, hbr, lbr - hbr * (T::TWO * T::TWO * hle_x));
     let (h0, l0, se) = sum_dw(h1, k1, h2, k2);
     let sl = l0 + (l1 * T::pow2(k1 - se) + l2 * T::pow2(k2 - se));
     // Near ρ = 1, V(ρ) = ½(e^(2 ln ρ) − 1) − ln ρ = (ln ρ)²·φ₂(2 ln ρ) with
@@ -353,12 +447,17 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
         e1,
         q2,
         e2,
+        q1l,
+        q2l,
         p: sel(small, sq1 * iv2, pb),
         pe: sel(small, sqe1 + ive2, pbe),
         pr: sel(small, sq2 * iv1, pbr),
         pre: sel(small, sqe2 + ive1, pbre),
+        pl: sel(small, pl_small, pl_big),
+        prl: sel(small, prl_small, prl_big),
         ln_rho,
         hl,
+        hle,
         hl_inf,
         near,
         w: em / (em + T::TWO),
@@ -375,28 +474,38 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
     }
 }
 
-/// KL(p‖q) = M + V from the pieces: the mean part M = ½q·2^e (q = 0 for
-/// μ1 = μ2), ρ² = p·2^pe, the rest of V far from ρ = 1 (−½ − ln ρ), and near
-/// ρ = 1 the series value of V. Returns the value (meaningless when
-/// infinite) and whether it exceeds the format's largest finite value.
-/// (Jeffreys' divergence has the same shape, see [`measures`].) `logv`: the
-/// inputs are log-parameters, so the rest of V may itself be huge.
+/// KL(p‖q) = M + V from the pieces: the mean part M = ½(q + ql)·2^e (q = 0
+/// for μ1 = μ2), ρ² = (p + pl)·2^pe, the rest of V far from ρ = 1 (−½ − ln ρ,
+/// with the low part `vl` of its rounding), and near ρ = 1 the series value
+/// of V. Returns the value (meaningless when infinite) and whether it
+/// exceeds the format's largest finite value. (Jeffreys' divergence has the
+/// same shape, see [`measures`].) `logv`: the inputs are log-parameters, so
+/// the rest of V may itself be huge.
+///
+/// Large sums are formed in two-float arithmetic and rounded once, so that
+/// the result is +∞ exactly when the value reaches MAX + ½ ulp (the
+/// overflow rule of docs/ARCHITECTURE.md §3), and MAX just below it.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn kl_core<T: Real>(
     logv: bool,
     q: T,
+    ql: T,
     e_m: i32,
     p: T,
+    pl: T,
     pe: i32,
     v_far: T,
+    vl: T,
     v_inf: bool,
     near: bool,
     v_near: T,
 ) -> (T, bool) {
     let b = sel(near, T::ZERO, p);
+    let bl = sel(near, T::ZERO, pl);
     let e_b = sel(near, NO_EXP, pe);
     let v_rest = sel(near, v_near, v_far);
+    let v_low = sel(near, T::ZERO, vl);
 
     let g = e_m.max(e_b);
     // Ordinary magnitudes: sum directly.
@@ -406,12 +515,23 @@ fn kl_core<T: Real>(
     let b_term = scale2(T::HALF * b, e_b);
     let kl_direct = m_term + (b_term + v_rest);
     // At least one term beyond 2^(SAFE_EXP−3): sum the large terms at scale
-    // 2^−g (v_rest, at most a few hundred with σ, σ² or 1/σ² given, is far
-    // below their last bit) and compare with MAX at that scale.
-    let y0 = T::HALF * q * T::pow2(e_m - g) + T::HALF * b * T::pow2(e_b - g);
+    // 2^−g in two-float arithmetic (v_rest, at most a few hundred with σ, σ²
+    // or 1/σ² given, is far below even their low parts), round once and
+    // compare with MAX at that scale.
+    let (cm, cb) = (T::pow2(e_m - g), T::pow2(e_b - g));
+    let (ya, yb) = (T::HALF * q * cm, T::HALF * b * cb);
+    let (y0, r0) = fast_two_sum(sel(ya >= yb, ya, yb), sel(ya >= yb, yb, ya));
+    let low0 = r0 + (T::HALF * ql * cm + T::HALF * bl * cb);
     // With log-parameters, ln ρ itself may be as large as the largest
     // finite value: then v_rest belongs in the scaled sum too.
-    let y = if logv { y0 + scale2(v_rest, -g) } else { y0 };
+    let yv = scale2(v_rest, -g);
+    let vswap = y0.abs() < yv.abs();
+    let (y1, r1) = fast_two_sum(sel(vswap, yv, y0), sel(vswap, y0, yv));
+    let y = if logv {
+        y1 + ((r1 + scale2(v_low, -g)) + low0)
+    } else {
+        y0 + low0
+    };
     let hi = g - T::SAFE_EXP;
     let limit = T::MAX * T::pow2(-T::SAFE_EXP) * T::pow2(-hi);
     let kl_scaled = y * T::pow2(hi) * T::pow2(T::SAFE_EXP);
@@ -500,11 +620,27 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     // Entropies, KL both ways, cross-entropy, Jeffreys.
     let entropy = T::HALF_LN_2PI_E + pp.ln1;
     let entropy_q = T::HALF_LN_2PI_E + pp.ln2;
+    // −½ − ln ρ and +ln ρ − ½ with the low parts of their rounding (ln ρ =
+    // 2hl + 2hle exactly with log-parameters).
     let v_far = -T::HALF - pp.ln_rho;
+    let rv_far = -T::HALF + pp.ln_rho;
+    let lr_big = pp.ln_rho.abs() >= T::HALF;
+    let (_, ve) = fast_two_sum(
+        sel(lr_big, -pp.ln_rho, -T::HALF),
+        sel(lr_big, -T::HALF, -pp.ln_rho),
+    );
+    let (_, rve) = fast_two_sum(
+        sel(lr_big, pp.ln_rho, -T::HALF),
+        sel(lr_big, -T::HALF, pp.ln_rho),
+    );
+    let vl = ve - T::TWO * pp.hle;
+    let rvl = rve + T::TWO * pp.hle;
     // (A pipeline constant: the branch on it in kl_core folds away.)
     let logv = matches!(P, param::LOGSTD | param::LOGVAR);
+    let q1l = sel(has_diff, pp.q1l, T::ZERO);
+    let q2l = sel(has_diff, pp.q2l, T::ZERO);
     let (kl, kl_inf) = kl_core(
-        logv, q2, e2, pp.p, pp.pe, v_far, pp.hl_inf, pp.near, pp.v_near,
+        logv, q2, q2l, e2, pp.p, pp.pl, pp.pe, v_far, vl, pp.hl_inf, pp.near, pp.v_near,
     );
     // With log-parameters H(p1) may be near −MAX: the cross-entropy can be
     // finite where KL overflows through ln ρ → −∞ (then H(p1, p2) =
@@ -522,9 +658,8 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let ce_sum_inf = logv && T::HALF * entropy + T::HALF * kl > T::HALF * T::MAX;
     let cross_entropy = sel(use_alt, ce_alt, entropy + kl);
     let ce_inf = sel(use_alt, ce_alt_inf, kl_inf || ce_sum_inf);
-    let rv_far = -T::HALF + pp.ln_rho;
     let (rkl, rkl_inf) = kl_core(
-        logv, q1, e1, pp.pr, pp.pre, rv_far, pp.hl_inf, pp.near, pp.rv_near,
+        logv, q1, q1l, e1, pp.pr, pp.prl, pp.pre, rv_far, rvl, pp.hl_inf, pp.near, pp.rv_near,
     );
 
     // ρs = σ_small/σ_big ≤ 1.
@@ -539,14 +674,20 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     // ½ρs² − 1 next to ½ρ_big² ≥ 2 (no cancellation), and the mean parts are
     // added before any flush to zero.
     let ej = e1.max(e2);
-    let (qj, ejn) = norm_q(q1 * T::pow2(e1 - ej) + q2 * T::pow2(e2 - ej), ej);
+    let (ja, jb) = (q1 * T::pow2(e1 - ej), q2 * T::pow2(e2 - ej));
+    let (jq, jr) = fast_two_sum(sel(ja >= jb, ja, jb), sel(ja >= jb, jb, ja));
+    let jl = jr + (q1l * T::pow2(e1 - ej) + q2l * T::pow2(e2 - ej));
+    let (qj, ejn) = norm_q(jq, ej);
     let (jeffreys, jeffreys_inf) = kl_core(
         logv,
         qj,
+        norm_l(jq, jl),
         sel(has_diff, ejn, NO_EXP),
         sel(side1, pp.p, pp.pr),
+        sel(side1, pp.pl, pp.prl),
         sel(side1, pp.pe, pp.pre),
         T::HALF * rs2 - T::ONE,
+        T::ZERO,
         pp.hl_inf,
         pp.near,
         pp.v_near + pp.rv_near,
@@ -565,9 +706,11 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let lp_near = t + t * at_tail;
     let sg = rs2 / (T::TWO + rs2);
     let log1p = T::TWO * sg + T::TWO * sg * atanh_tail(sg);
-    let lp_far = ((pp.hl.abs() - T::HALF * T::LN2_HI) - T::HALF * T::LN2_LO) + T::HALF * log1p;
+    // |½ ln ρ| = |hl + hle|: hle is 0 unless the inputs are log-parameters.
+    let hle_abs = sel(pp.hl < T::ZERO, -pp.hle, pp.hle);
+    let lp_far =
+        ((pp.hl.abs() - T::HALF * T::LN2_HI) + (hle_abs - T::HALF * T::LN2_LO)) + T::HALF * log1p;
     let lp = sel(pp.near, lp_near, lp_far);
-    let bhattacharyya = x + lp;
 
     // Coefficient exp(−D_B) = exp(−X)·√(sech ln ρ): the large log part never
     // goes through exp. sech = (1 − w²)/(1 + w²) near ρ = 1, 2ρs/(1 + ρs²) elsewhere.
@@ -594,6 +737,16 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let xe = 2 * kd + pp.ge - pp.se;
     let xh = sel(has_diff, scale2(T::HALF * T::HALF * xq, xe), T::ZERO);
     let xl = sel(has_diff, scale2(T::HALF * T::HALF * xc, xe), T::ZERO);
+    // D_B: X + lp directly; for large X from X's two-float value at scale
+    // 2^−xe, rounded once and compared with MAX there (the overflow rule).
+    let db_big = has_diff && xe > T::SAFE_EXP;
+    let xd = T::HALF * T::HALF * xq + (T::HALF * T::HALF * xc + scale2(lp, -xe));
+    let dhi = xe - T::SAFE_EXP;
+    let db_limit = T::MAX * T::pow2(-T::SAFE_EXP) * T::pow2(-dhi);
+    let db_scaled = xd * T::pow2(dhi) * T::pow2(T::SAFE_EXP);
+    // (¼xq > 2⁻⁵: from 2^(MAX_EXP + 8) on, D_B overflows whatever xq is.)
+    let db_inf = sel(db_big, xe >= T::MAX_EXP + 8 || xd > db_limit, x_inf);
+    let bhattacharyya = sel(db_big, db_scaled, x + lp);
     let x_big = x_inf || xh > T::EXP_ARG_MAX;
     let (ex0, exk) = exp_split(-sel(x_big, T::EXP_ARG_MAX, xh));
     let ex = ex0 * (T::ONE - sel(x_big, T::ZERO, xl));
@@ -607,11 +760,8 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     // 0 beside 1), hl = ½s1 − ½s2 with its exact rounding error (a finding:
     // the coefficient was flushed to 0).
     let sat = logv && T::TWO * T::TWO * pp.hl.abs() > T::EXP_ARG_MAX;
-    let (hx1, hx2) = (T::HALF * pp.ln1, -T::HALF * pp.ln2);
-    let hswap = hx1.abs() < hx2.abs();
-    let (hs, herr) = fast_two_sum(sel(hswap, hx2, hx1), sel(hswap, hx1, hx2));
-    let (ey, ek) = exp_split(-sel(sat, hs.abs(), T::ZERO));
-    let f_sat = ey * (T::ONE - sel(hs < T::ZERO, -herr, herr)) * T::SQRT2;
+    let (ey, ek) = exp_split(-sel(sat, pp.hl.abs(), T::ZERO));
+    let f_sat = ey * (T::ONE - hle_abs) * T::SQRT2;
     let f_far = sel(sat, f_sat, f_far0);
     let fe_far = sel(sat, ek, fe_far0);
     let fm = sel(pp.near, f_near, f_far);
@@ -672,7 +822,7 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
         entropy_q,
         sel(rkl_inf, inf, rkl),
         sel(jeffreys_inf, inf, jeffreys),
-        sel(x_inf, inf, bhattacharyya),
+        sel(db_inf, inf, bhattacharyya),
         coefficient,
         hellinger,
         sel(w2_inf, inf, w2),
