@@ -262,6 +262,56 @@ def class_diagonal(rng, out, n):
                 emit(out, "diag_overflow", prec, param, rows, "bhattacharyya", t)
                 k += 1
 
+def f2_of(a2, param):
+    """d sigma-form / d a2 as in the crate's gradients: 1/sigma (std), 1/(2 sigma^2)
+    (var), 1 (logstd), 1/2 (logvar), -1/(2 tau) (precision)."""
+    a2 = mpf(a2)
+    s2 = sigma_of(a2, param)
+    return {"std": lambda: 1 / s2, "var": lambda: 1 / (2 * s2**2), "logstd": lambda: mpf(1),
+            "logvar": lambda: mpf(1) / 2, "precision": lambda: -1 / (2 * a2)}[param]()
+
+def class_grad_a2(rng, out, n):
+    """d/da2 of KL (= of the cross-entropy) = (1 - rho^2 - q^2) f2 where it
+    cancels: rho < 1 and q^2 near 1 (q = 1 exactly in a quarter of the rows).
+    Emitted as measure `d_a2`; the row's `truth` is the exact gradient of the
+    rounded inputs, and the extra column-free scale rho^2 |f2| is recomputed
+    by the test."""
+    for prec in (32, 64):
+        for param in PARAMS:
+            k = 0
+            while k < n:
+                s2 = exp(mpf(rng.uniform(-6, 6)))
+                rho = mpf(10) ** rng.uniform(-18 if prec == 32 else -150, -0.3)
+                mode = rng.random()
+                if mode < 0.25:
+                    q2 = mpf(1)
+                elif mode < 0.75:
+                    e = rng.uniform(-12 if prec == 32 else -40, -1)
+                    q2 = 1 + rng.choice([-1, 1]) * mpf(10) ** e
+                else:
+                    q2 = mpf(rng.uniform(0.55, 1.8))
+                mu2 = rng.choice([0.0, rng.uniform(-3, 3)])
+                dmu = sqrt(q2) * s2
+                if mode < 0.25 and param == "std":
+                    # q = 1 exactly: mu1 - mu2 = sigma2 in the format.
+                    s2r = rnd(s2, prec)
+                    r = inputs(s2r, rho * s2r, 0.0, s2r, param, prec)
+                else:
+                    r = inputs(mu2 + dmu, rho * s2, mu2, s2, param, prec)
+                if r is None:
+                    continue
+                m1, a1, m2, a2 = r
+                sg1, sg2 = sigma_of(a1, param), sigma_of(a2, param)
+                qq = ((mpf(m1) - mpf(m2)) / sg2) ** 2
+                rr = (sg1 / sg2) ** 2
+                if rr >= 1:
+                    continue
+                t = (1 - rr - qq) * f2_of(a2, param)
+                if t == 0:
+                    continue
+                emit(out, "grad_a2", prec, param, [r], "d_a2", t)
+                k += 1
+
 def main():
     rng = random.Random(SEED)
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
@@ -269,6 +319,7 @@ def main():
     class_bc_subnormal(rng, out, n)
     class_overflow(rng, out, n)
     class_diagonal(rng, out, n)
+    class_grad_a2(random.Random(SEED + 5), out, n)
     path = "gaussdiv/tests/data/findings.csv"
     with open(path, "w") as fh:
         fh.write("\n".join(out) + "\n")

@@ -4,7 +4,8 @@
 //
 // Assembled (src/gpu/kernel.rs) after a precision prelude, io.wgsl,
 // ln_exp.wgsl and measures.wgsl (it uses delta_mu and the helpers frexp1,
-// pow2, diff_scaled, sum_scaled, fast_two_sum, clampf, exp_sat, expm1,
+// pow2, diff_scaled, sum_scaled, fast_two_sum, two_prod, quot_dw, low_of,
+// exp_tri, clampf, exp_sat, expm1,
 // scale2, is_valid_sigma, is_finite_bits, invocation_index); the same text
 // serves the f32 and the f64 module.
 //
@@ -20,8 +21,11 @@
 // See src/math/gradients.rs, struct GradPrep: every quantity a mantissa and an exponent.
 struct GradPrep {
     valid: bool,
-    im: F, // 1/sigma2^2
+    im: F, // 1/sigma2^2 = (im + il) * 2^ie
+    il: F,
     ie: i32,
+    rho2m: F, // rho^2
+    rho2e: i32,
     am: F, // A = rho^2 - 1
     ae: i32,
     cm: F, // dH/da1 = rho^2 * f1
@@ -44,11 +48,17 @@ fn grad_std(b1: U, b2: U) -> GradPrep {
     let dm = d.m;
     let dk = d.k;
     let sm = sum_scaled(m1, k1, m2, k2).m;
-    let i2 = 1.0 / (m2 * m2);
+    // 1/m2^2 = 1/(d + dl) with m2^2 = d + dl exactly.
+    let d2 = two_prod(m2, m2);
+    let iq = quot_dw(1.0, 0.0, d2.h);
+    let i2 = iq.h;
     return GradPrep(
         is_valid_sigma(b1) && is_valid_sigma(b2),
         i2,
+        iq.l - i2 * i2 * d2.l,
         -2 * k2,
+        m1 * m1 * i2,
+        2 * k1 - 2 * k2,
         dm * sm * i2,
         2 * dk - 2 * k2,
         m1 * i2,
@@ -71,11 +81,15 @@ fn grad_var(b1: U, b2: U) -> GradPrep {
     let d = diff_scaled(v1, k1, v2, k2);
     let dm = d.m;
     let dk = d.k;
-    let i2 = 1.0 / v2;
+    let iq = quot_dw(1.0, 0.0, v2);
+    let i2 = iq.h;
     return GradPrep(
         is_valid_sigma(b1) && is_valid_sigma(b2),
         i2,
+        iq.l,
         -k2,
+        v1 * i2,
+        k1 - k2,
         dm * i2,
         dk - k2,
         0.5 * i2,
@@ -102,7 +116,10 @@ fn grad_precision(b1: U, b2: U) -> GradPrep {
     return GradPrep(
         is_valid_sigma(b1) && is_valid_sigma(b2),
         p2,
+        0.0,
         k2,
+        p2 * i1,
+        k2 - k1,
         dm * i1,
         dk - k1,
         -0.5 * p2 * i1 * i1,
@@ -146,11 +163,15 @@ fn grad_log(b1: U, b2: U, logvar: bool) -> GradPrep {
     let s2 = select(a2, 0.5 * a2, logvar);
     let s2c = clampf(s2, -lim, lim);
     let iv = exp_sat(-2.0 * s2c);
+    let ivt = exp_tri(-2.0 * s2c);
     let f = select(F(1.0), F(0.5), logvar);
     return GradPrep(
         is_finite_bits(b1) && is_finite_bits(b2),
         iv.m,
+        low_of(iv.m, ivt.h, ivt.l),
         iv.k,
+        rm,
+        pe,
         am,
         ae,
         f * rm,
@@ -185,6 +206,12 @@ fn gradients(pv: vec4<U>) -> array<F, 8> {
     let has_diff = dm.has_diff;
     let mh = dm.mh;
     let kd = dm.kd;
+    // Its rounding error: Delta mu = (mh + dl) * 2^kd.
+    let xa = select(mu1, 0.5 * mu1, dm.halve);
+    let ya = select(-mu2, -0.5 * mu2, dm.halve);
+    let swap = abs(xa) < abs(ya);
+    let dd = fast_two_sum(select(xa, ya, swap), select(ya, xa, swap));
+    let dl = scale2(select(dd.l, -dd.l, diff < 0.0), -dm.kh);
     let md = select(0.0, select(mh, -mh, diff < 0.0), has_diff);
 
     var g: GradPrep;
@@ -217,7 +244,31 @@ fn gradients(pv: vec4<U>) -> array<F, 8> {
 
     let d_mu1 = finish(gm, ge);
     let d_mu2 = finish(-gm, ge);
-    let d_a2 = finish(bm * g.f2m, be + g.f2e);
+    // Where -(A + q^2) cancels (rho < 1, q^2 in [1/2, 2]): B = 1 - q^2 from
+    // the two-float q^2 (exact by Sterbenz), then B - rho^2.
+    let nn = two_prod(mh, mh);
+    let nl = nn.l + 2.0 * mh * dl;
+    let qt = two_prod(nn.h, g.im);
+    let qlow = qt.l + (nn.h * g.il + nl * g.im);
+    let qs = scale2(qt.h, qe);
+    let qsl = scale2(qlow, qe);
+    let mid = has_diff && g.am < 0.0 && qs >= 0.5 && qs <= 2.0;
+    let bq_dw = (1.0 - select(1.0, qs, mid)) - select(0.0, qsl, mid);
+    // sigma given: B = (s2 - |dmu|)(s2 + |dmu|)/s2^2, the difference exact.
+    let fs2 = frexp1(pv.w);
+    let sc = pow2(clamp(kd - fs2.k, -2, 2));
+    let mhs = mh * sc;
+    let dls = dl * sc;
+    let b_std = ((fs2.m - mhs) - dls) * ((fs2.m + mhs) + dls) * g.im;
+    var bq = bq_dw;
+    if (PARAM == PARAM_STD) {
+        bq = select(0.0, b_std, mid);
+    }
+    let rv = scale2(g.rho2m, g.rho2e);
+    let b_zero = bq == 0.0;
+    let bm_mid = select(bq - rv, -g.rho2m, b_zero);
+    let be_mid = select(0, g.rho2e, b_zero);
+    let d_a2 = finish(select(bm, bm_mid, mid) * g.f2m, select(be, be_mid, mid) + g.f2e);
     let kl_a1 = finish(g.km, g.ke);
     let ce_a1 = finish(g.cm, g.ce);
     var out = array<F, 8>(d_mu1, ce_a1, d_mu2, d_a2, d_mu1, kl_a1, d_mu2, d_a2);

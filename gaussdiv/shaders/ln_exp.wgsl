@@ -140,14 +140,15 @@ fn fast_two_sum(x: F, y: F) -> Pair2 {
 }
 
 // x * y = h + l for positive x, y: every partial product exact, the
-// cancelling difference xh * yh - p on the bit patterns.
+// cancelling difference xh * yh - p on the bit patterns, then Dekker's
+// order, in which every partial sum is exact.
 fn two_prod(x: F, y: F) -> Pair2 {
     let p = x * y;
     let xh = split_hi(x);
     let xl = x - xh;
     let yh = split_hi(y);
     let yl = y - yh;
-    return Pair2(p, (exact_sub(xh * yh, p) + (xh * yl + xl * yh)) + xl * yl);
+    return Pair2(p, ((exact_sub(xh * yh, p) + xh * yl) + xl * yh) + xl * yl);
 }
 
 // m^2 = h + l, h exact.

@@ -225,13 +225,16 @@ pub fn gradient_error(got: f64, want: f64, scale: f64, precision: Precision) -> 
 }
 
 /// The term scales of the eight gradient values of one pair (order of
-/// `math::gradients`) for [`gradient_error`]: ∂/∂a2 = (1 − ρ² − q²)·f2
-/// is a difference, so its scale is `(|ρ² − 1| + q²)·|f2|` (when the two
-/// terms nearly cancel, the rounding of the inputs' conversions — e.g. of
+/// `math::gradients`) for [`gradient_error`]: ∂/∂a2 = (1 − ρ² − q²)·f2 is
+/// a difference, so its scale is `(|ρ² − 1| + q²)·|f2|` (when the two terms
+/// nearly cancel, the rounding of the inputs' conversions — e.g. of
 /// e^(−2 ln σ2) with log-parameters — is amplified relative to the result,
-/// but not relative to the terms); the other values are products and
-/// quotients (scale 0: plain relative error). Computed in f64 from the
-/// inputs; a scale that does not fit is 0.
+/// but not relative to the terms). Where that cancellation is worst (ρ < 1,
+/// q² near 1) and σ, σ² or 1/σ² are given, the kernels form B = 1 − q²
+/// exactly and return B − ρ², accurate relative to `ρ²·|f2|`: that is the
+/// scale there (q² ∈ [0.51, 1.98], a margin inside the kernels' [½, 2]).
+/// The other values are products and quotients (scale 0: plain relative
+/// error). Computed in f64 from the inputs; a scale that does not fit is 0.
 pub fn gradient_scales(p: &GaussianPair64, param: Param) -> [f64; 8] {
     let (a1, a2) = (p.sigma1, p.sigma2);
     let d = p.mu1 - p.mu2;
@@ -245,7 +248,14 @@ pub fn gradient_scales(p: &GaussianPair64, param: Param) -> [f64; 8] {
         #[allow(unreachable_patterns)]
         _ => (f64::NAN, f64::NAN, f64::NAN),
     };
-    let s = ((rho2 - 1.0).abs() + q2) * f2.abs();
+    let exact_b = matches!(param, Param::Std | Param::Var | Param::Precision)
+        && rho2 < 1.0
+        && (0.51..=1.98).contains(&q2);
+    let s = if exact_b {
+        rho2 * f2.abs()
+    } else {
+        ((rho2 - 1.0).abs() + q2) * f2.abs()
+    };
     let s = if s.is_finite() { s } else { 0.0 };
     [0.0, 0.0, 0.0, s, 0.0, 0.0, 0.0, s]
 }

@@ -44,6 +44,9 @@ fn gpu_for(f64: bool) -> Option<&'static Evaluator> {
 
 // ---- the data ----
 
+/// The `measure` of a `grad_a2` row: ∂/∂a2 of KL (and of the cross-entropy).
+const D_A2: usize = usize::MAX;
+
 struct Row {
     class: String,
     prec: u32,
@@ -75,7 +78,11 @@ fn rows() -> Vec<Row> {
             param: f[2].parse().unwrap(),
             dims,
             inputs,
-            measure: common::metric_index(f[8].parse().unwrap()),
+            measure: if f[8] == "d_a2" {
+                D_A2
+            } else {
+                common::metric_index(f[8].parse().unwrap())
+            },
             verdict: f[9].to_string(),
             truth: if f[10].is_empty() {
                 f64::NAN
@@ -330,4 +337,73 @@ fn pairwise_is_bit_identical_to_per_pair() {
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// ρ² and |f2| of a row (f64, for the error scale of ∂/∂a2).
+fn rho2_f2(i: &[f64; 4], param: Param) -> (f64, f64) {
+    let (a1, a2) = (i[1], i[3]);
+    match param {
+        Param::Std => ((a1 / a2).powi(2), 1.0 / a2),
+        Param::Var => (a1 / a2, 0.5 / a2),
+        Param::LogStd => ((2.0 * (a1 - a2)).exp(), 1.0),
+        Param::LogVar => ((a1 - a2).exp(), 0.5),
+        _ => (a2 / a1, 0.5 / a2),
+    }
+}
+
+/// Class 5: ∂/∂a2 = (1 − ρ² − q²)·f2 of KL and of the cross-entropy where
+/// it cancels (ρ < 1, q² near 1). With σ, σ² or 1/σ² given the kernels form
+/// B = 1 − q² exactly, so the error is relative to max(|truth|, ρ²·|f2|)
+/// (the scale of `verify::gradient_scales`); with log-parameters B carries
+/// the accuracy δ of the two-float e^(−2 ln σ2) (about 2⁻³⁰ in f32, 2⁻⁵⁹
+/// in f64, see `math::exp_tri`), so the error is at most q²·δ·|f2| ≤
+/// 2δ·|f2| — against about 2⁻²⁴ (2⁻⁵³) of the terms before.
+#[test]
+fn grad_a2_cancellation() {
+    let mut t = Tally::default();
+    let cpu = common::cpu();
+    for r in rows().iter().filter(|r| r.class == "grad_a2") {
+        let (rho2, f2) = rho2_f2(&r.inputs[0], r.param);
+        let logp = matches!(r.param, Param::LogStd | Param::LogVar);
+        // B = 1 − q² with q² ≤ 2 carrying e^(−2 ln σ2)'s relative error δ:
+        // at most 2δ.
+        let b_abs = match (logp, r.prec) {
+            (false, _) => 0.0,
+            (true, 32) => 2.0 * f64::powi(2.0, -30),
+            (true, _) => 2.0 * f64::powi(2.0, -59),
+        };
+        let request = Request::gradients(Metrics::CE_KL).with_param(r.param);
+        let mut judge = |path: &str, ce: f64, kl: f64, bound: f64| {
+            let path = format!("{path} {:?}", r.param);
+            let scale = r.truth.abs().max(rho2 * f2).max(b_abs * f2 / bound);
+            for y in [ce, kl] {
+                let e = (y - r.truth).abs() / scale / bound;
+                t.add(r, &path, y, if y.is_finite() { e } else { f64::INFINITY });
+            }
+        };
+        if r.prec == 32 {
+            let pairs = [p32(&r.inputs[0])];
+            let mut out = [0f32; 8];
+            cpu.evaluate(Batch::Pairs(&pairs), &request, &mut out)
+                .unwrap();
+            judge("cpu f32", out[3] as f64, out[7] as f64, 1e-6);
+            if let Some(g) = gpu_for(false) {
+                g.evaluate(Batch::Pairs(&pairs), &request, &mut out)
+                    .unwrap();
+                judge("gpu f32", out[3] as f64, out[7] as f64, 2e-6);
+            }
+        } else {
+            let pairs = [p64(&r.inputs[0])];
+            let mut out = [0f64; 8];
+            cpu.evaluate(Batch::Pairs(&pairs), &request, &mut out)
+                .unwrap();
+            judge("cpu f64", out[3], out[7], 1e-14);
+            if let Some(g) = gpu_for(true) {
+                g.evaluate(Batch::Pairs(&pairs), &request, &mut out)
+                    .unwrap();
+                judge("gpu f64", out[3], out[7], 1e-14);
+            }
+        }
+    }
+    t.finish();
 }

@@ -18,9 +18,15 @@ pub const GRADIENTS: usize = 8;
 struct GradPrep<T> {
     /// Whether the inputs are valid in the parameterisation.
     valid: bool,
-    /// 1/σ2² = im·2^ie.
+    /// 1/σ2² = (im + il)·2^ie: `il` its low part (two-float accuracy, for
+    /// ∂/∂a2 where it cancels; to about 2⁻³⁰ relative in f32 and 2⁻⁵⁹ in
+    /// f64 with log-parameters).
     im: T,
+    il: T,
     ie: i32,
+    /// ρ² = rho2m·2^rho2e.
+    rho2m: T,
+    rho2e: i32,
     /// A = ρ² − 1 = am·2^ae (signed), accurate relative to itself near ρ = 1.
     am: T,
     ae: i32,
@@ -43,11 +49,16 @@ fn grad_std<T: Real>(a1: T, a2: T) -> GradPrep<T> {
     let (m2, k2) = a2.frexp1();
     let (dm, dk) = diff_scaled(m1, k1, m2, k2);
     let (sm, _) = sum_scaled(m1, k1, m2, k2);
-    let i2 = T::ONE / (m2 * m2);
+    // 1/m2² = 1/(d + dl) with m2² = d + dl exactly.
+    let (d2, d2l) = two_prod(m2, m2);
+    let (i2, r2) = quot_dw(T::ONE, T::ZERO, d2);
     GradPrep {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
         im: i2,
+        il: r2 - i2 * i2 * d2l,
         ie: -2 * k2,
+        rho2m: m1 * m1 * i2,
+        rho2e: 2 * k1 - 2 * k2,
         am: dm * sm * i2,
         ae: 2 * dk - 2 * k2,
         cm: m1 * i2,
@@ -65,11 +76,14 @@ fn grad_var<T: Real>(a1: T, a2: T) -> GradPrep<T> {
     let (v1, k1) = a1.frexp1();
     let (v2, k2) = a2.frexp1();
     let (dm, dk) = diff_scaled(v1, k1, v2, k2);
-    let i2 = T::ONE / v2;
+    let (i2, r2) = quot_dw(T::ONE, T::ZERO, v2);
     GradPrep {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
         im: i2,
+        il: r2,
         ie: -k2,
+        rho2m: v1 * i2,
+        rho2e: k1 - k2,
         am: dm * i2,
         ae: dk - k2,
         cm: T::HALF * i2,
@@ -91,7 +105,10 @@ fn grad_precision<T: Real>(a1: T, a2: T) -> GradPrep<T> {
     GradPrep {
         valid: a1 > T::ZERO && a1 <= T::MAX && a2 > T::ZERO && a2 <= T::MAX,
         im: p2,
+        il: T::ZERO,
         ie: k2,
+        rho2m: p2 * i1,
+        rho2e: k2 - k1,
         am: dm * i1,
         ae: dk - k1,
         cm: -T::HALF * p2 * i1 * i1,
@@ -133,11 +150,15 @@ fn grad_log<T: Real, const LOGVAR: bool>(a1: T, a2: T) -> GradPrep<T> {
     let s2 = sel(LOGVAR, T::HALF * a2, a2);
     let s2c = clampf(s2, -lim, lim);
     let (im, ie) = exp_sat(-T::TWO * s2c);
+    let (_, ih, il) = exp_tri(-T::TWO * s2c);
     let f = sel(LOGVAR, T::HALF, T::ONE);
     GradPrep {
         valid: a1.is_finite() && a2.is_finite(),
         im,
+        il: low_of(im, ih, il),
         ie,
+        rho2m: rm,
+        rho2e: pe,
         am,
         ae,
         cm: f * rm,
@@ -179,14 +200,20 @@ fn finish<T: Real>(m: T, e: i32) -> T {
 // KEEP IN SYNC with shaders/gradients.wgsl (fn gradients and its helpers).
 #[inline(always)]
 pub fn gradients<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; GRADIENTS] {
-    // Δμ = ±mh·2^kd, as in `measures`.
+    // Δμ = ±mh·2^kd, as in `measures`, and its rounding error (Δμ = (mh + dl)·2^kd).
     let DeltaMu {
+        halve,
         diff,
         has_diff,
         mh,
+        kh,
         kd,
-        ..
     } = delta_mu(mu1, mu2);
+    let xa = sel(halve, T::HALF * mu1, mu1);
+    let ya = sel(halve, -T::HALF * mu2, -mu2);
+    let swap = xa.abs() < ya.abs();
+    let (_, derr) = fast_two_sum(sel(swap, ya, xa), sel(swap, xa, ya));
+    let dl = scale2(sel(diff < T::ZERO, -derr, derr), -kh);
     let md = sel(has_diff, sel(diff < T::ZERO, -mh, mh), T::ZERO);
 
     let g = match P {
@@ -216,7 +243,33 @@ pub fn gradients<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; GRA
 
     let d_mu1 = finish(gm, ge);
     let d_mu2 = finish(-gm, ge);
-    let d_a2 = finish(bm * g.f2m, be + g.f2e);
+    // Where −(A + q²) cancels (ρ < 1 and q² ∈ [½, 2]): B = 1 − q² from the
+    // two-float q² (1 − q² is exact there, Sterbenz), then B − ρ²; exact
+    // for q = 1 (a finding: ∂/∂a2 came out 0 where it is −ρ²·f2).
+    let (nh, nl0) = two_prod(mh, mh);
+    let nl = nl0 + T::TWO * mh * dl;
+    let (qt, qte) = two_prod(nh, g.im);
+    let qlow = qte + (nh * g.il + nl * g.im);
+    let qs = scale2(qt, qe);
+    let qsl = scale2(qlow, qe);
+    let mid = has_diff && g.am < T::ZERO && qs >= T::HALF && qs <= T::TWO;
+    let bq_dw = (T::ONE - sel(mid, qs, T::ONE)) - sel(mid, qsl, T::ZERO);
+    // σ given: B = (σ2 − |Δμ|)(σ2 + |Δμ|)/σ2², the difference exact
+    // (Sterbenz) at σ2's scale, so B is accurate relative to itself (0 for
+    // q = 1).
+    let (m2, k2) = a2.frexp1();
+    let sc = T::pow2((kd - k2).clamp(-2, 2));
+    let (mhs, dls) = (mh * sc, dl * sc);
+    let b_std = ((m2 - mhs) - dls) * ((m2 + mhs) + dls) * g.im;
+    let bq = match P {
+        param::STD => sel(mid, b_std, T::ZERO),
+        _ => bq_dw,
+    };
+    let rv = scale2(g.rho2m, g.rho2e);
+    let b_zero = bq == T::ZERO;
+    let bm_mid = sel(b_zero, -g.rho2m, bq - rv);
+    let be_mid = sel(b_zero, g.rho2e, 0);
+    let d_a2 = finish(sel(mid, bm_mid, bm) * g.f2m, sel(mid, be_mid, be) + g.f2e);
     let kl_a1 = finish(g.km, g.ke);
     let ce_a1 = finish(g.cm, g.ce);
     let out = [d_mu1, ce_a1, d_mu2, d_a2, d_mu1, kl_a1, d_mu2, d_a2];

@@ -186,7 +186,7 @@ fn norm_l<T: Real>(q: T, ql: T) -> T {
 /// `(nh + nl)/d = q + ql` (two-float), for positive `nh ∈ [1, 4)`, `d ∈ [1, 2)`:
 /// `q` is the rounded quotient, `ql` from the exact residual.
 #[inline(always)]
-fn quot_dw<T: Real>(nh: T, nl: T, d: T) -> (T, T) {
+pub(crate) fn quot_dw<T: Real>(nh: T, nl: T, d: T) -> (T, T) {
     let q = nh / d;
     let (t, te) = two_prod(q, d);
     (q, ((T::exact_sub(nh, t) - te) + nl) / d)
@@ -204,7 +204,7 @@ fn sq_quot<T: Real>(n: T, d: T) -> (T, T) {
 /// The low part of `reference` against the two-float `h + l` of the same
 /// quantity (`h` close to `reference`, both positive and normal).
 #[inline(always)]
-fn low_of<T: Real>(reference: T, h: T, l: T) -> T {
+pub(crate) fn low_of<T: Real>(reference: T, h: T, l: T) -> T {
     T::exact_sub(h, reference) + l
 }
 
