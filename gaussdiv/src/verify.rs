@@ -185,18 +185,18 @@ pub fn kl_error(got: f64, want: f64, precision: Precision) -> f64 {
     if !got.is_finite() {
         return f64::INFINITY;
     }
+    // Below the smallest normal m the error is absolute with floor m: a
+    // subnormal truth must come out as that subnormal (0 passes only where
+    // the truth is below tol·m).
     let m = precision.min_normal();
-    if want < m && got == 0.0 {
-        return 0.0; // underflow to 0 is right
-    }
     (got - want).abs() / want.max(m)
 }
 
 /// Relative error of one gradient value (any sign) against its reference:
 /// 0 when both are NaN; a reference that rounds beyond the format's range
-/// must be ±∞ of its sign; an exact zero must be exact; a reference below
-/// the normal range may underflow to 0; otherwise
-/// `|got − want| / max(|want|, min_normal)`.
+/// must be ±∞ of its sign; an exact zero must be exact; otherwise
+/// `|got − want| / max(|want|, min_normal)` (below the normal range the
+/// error is absolute with that floor: no flush of a subnormal reference).
 ///
 /// `scale` (0 for none) is the magnitude of the terms that cancel in the
 /// value (see [`gradient_scales`]); the error is taken relative to
@@ -217,9 +217,6 @@ pub fn gradient_error(got: f64, want: f64, scale: f64, precision: Precision) -> 
         return f64::INFINITY;
     }
     let m = precision.min_normal();
-    if want.abs() < m && got == 0.0 {
-        return 0.0;
-    }
     let scale = if scale.is_finite() { scale } else { 0.0 };
     (got - want).abs() / want.abs().max(scale).max(m)
 }
