@@ -17,7 +17,12 @@
 // reverse_kl, jeffreys, bhattacharyya) are summed over the dims; the
 // coefficient is exp(-sum D_B), Hellinger sqrt(-expm1(-sum D_B)), and
 // Wasserstein-2 sqrt(sum W_d^2) (squares summed at a running power-of-two
-// scale, so that nothing over- or underflows).
+// scale, so that nothing over- or underflows). Where exp and expm1 of the sum
+// would lose relative accuracy (docs/ARCHITECTURE.md §2.10): the coefficient
+// is the product of the per-dim coefficients (pm * 2^pe) where S > D, and
+// Hellinger of S < 1/4 is sqrt(S) sqrt(phi(S)), phi(S) = -expm1(-S) / S, with
+// sqrt(S) from the scaled sum of squares of r_d = sqrt(D_d) (or H_d where
+// D_d < 2^-60).
 //
 // KEEP IN SYNC with src/diagonal.rs (RowSum: the same state, the same
 // operations in the same order, the same lane split and reduction tree), so
@@ -38,17 +43,25 @@
 
 const DIAG_LANES: u32 = 64u;
 const DIAG_W: u32 = 7u;            // state slot of the Wasserstein sum of squares
+const DIAG_HS: u32 = 8u;           // state slot of Hellinger's sum of squares
 const FLAG_W_INF: u32 = 512u;      // 1 << 9: Wasserstein-2 infinite
+const FLAG_BC_ZERO: u32 = 1024u;   // 1 << 10: a per-dim coefficient is 0
 const FLAG_INVALID: u32 = 0x80000000u;
 const SQ_CUTOFF: i32 = -60;        // squares below 4^-60 of the running scale are dropped
 
 struct DiagState {
     // Slots 0..6: the additive measures in canonical order; slot 7: the sum
-    // of (W_d / 2^we)^2.
-    h: array<F, 8>,
-    l: array<F, 8>,
+    // of (W_d / 2^we)^2; slot 8: the sum of (r_d / 2^he)^2.
+    h: array<F, 9>,
+    l: array<F, 9>,
     we: i32,
-    // Bit j (j <= 6): measure j is +inf; FLAG_W_INF; FLAG_INVALID: an invalid element.
+    he: i32,
+    // The product of the per-dim coefficients, pm * 2^pe, pm in [1, 2).
+    pm: F,
+    pe: i32,
+    // Dims accumulated.
+    n: u32,
+    // Bit j (j <= 6): measure j is +inf; FLAG_W_INF; FLAG_BC_ZERO; FLAG_INVALID: an invalid element.
     flags: u32,
 }
 
@@ -56,9 +69,13 @@ var<workgroup> diag_lanes: array<DiagState, DIAG_LANES>;
 
 fn diag_empty() -> DiagState {
     return DiagState(
-        array<F, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-        array<F, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        array<F, 9>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        array<F, 9>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
         NO_EXP,
+        NO_EXP,
+        1.0,
+        0,
+        0u,
         0u,
     );
 }
@@ -105,28 +122,92 @@ fn diag_add_term(st: ptr<function, DiagState>, j: u32, v: F) {
     (*st).l[j] = (*st).l[j] + t.l;
 }
 
+// A sum of squares (h + l) * 4^e.
+struct SqSum {
+    h: F,
+    l: F,
+    e: i32,
+}
+
+// Add w^2 (w > 0 finite) to a sum of squares, rescaling it when w sets a new
+// largest exponent.
+fn sq_add(a: SqSum, w: F) -> SqSum {
+    var r = a;
+    let f = frexp1(bitcast<U>(w));
+    if (f.k > r.e) {
+        let d = r.e - f.k;
+        r.h = scale_sq(r.h, d);
+        r.l = scale_sq(r.l, d);
+        r.e = f.k;
+    }
+    let x = f.k - r.e;
+    let tm = select(0.0, f.m * pow2(x), x >= SQ_CUTOFF);
+    let t = two_sum(r.h, tm * tm);
+    r.h = t.h;
+    r.l = r.l + t.l;
+    return r;
+}
+
+// The union of two sums of squares.
+fn sq_merge(a: SqSum, b: SqSum) -> SqSum {
+    let e = max(a.e, b.e);
+    let ah = scale_sq(a.h, a.e - e);
+    let al = scale_sq(a.l, a.e - e);
+    let bh = scale_sq(b.h, b.e - e);
+    let bl = scale_sq(b.l, b.e - e);
+    let t = two_sum(ah, bh);
+    return SqSum(t.h, (al + bl) + t.l, e);
+}
+
+// sqrt((h + l) * 4^e) as m * 2^k; (0, 0) for an empty sum.
+fn sq_root(a: SqSum) -> Frexp {
+    let s = a.h + a.l;
+    let has = s > 0.0;
+    let f = frexp1(bitcast<U>(select(1.0, sqrt_f(s), has)));
+    return Frexp(select(0.0, f.m, has), select(0, f.k + a.e, has));
+}
+
+// m in [1, 4) renormalised to [1, 2) (exact): (m, exponent increment).
+fn renorm(m: F) -> Frexp {
+    let big = m >= 2.0;
+    return Frexp(select(m, 0.5 * m, big), select(0, 1, big));
+}
+
 // Add W_d^2 at the running scale 4^we.
 fn diag_add_w(st: ptr<function, DiagState>, w: F) {
-    let bits = bitcast<U>(w);
-    if (!is_finite_bits(bits)) {
+    if (!is_finite_bits(bitcast<U>(w))) {
         (*st).flags = (*st).flags | FLAG_W_INF;
         return;
     }
-    if (w <= 0.0) {
-        return;
+    if (w > 0.0) {
+        let r = sq_add(SqSum((*st).h[DIAG_W], (*st).l[DIAG_W], (*st).we), w);
+        (*st).h[DIAG_W] = r.h;
+        (*st).l[DIAG_W] = r.l;
+        (*st).we = r.e;
     }
-    let f = frexp1(bits);
-    if (f.k > (*st).we) {
-        let d = (*st).we - f.k;
-        (*st).h[DIAG_W] = scale_sq((*st).h[DIAG_W], d);
-        (*st).l[DIAG_W] = scale_sq((*st).l[DIAG_W], d);
-        (*st).we = f.k;
+}
+
+// Hellinger's r_d: sqrt(D_d), or H_d where D_d < 2^-60.
+fn diag_add_hellinger(st: ptr<function, DiagState>, db: F, hd: F) {
+    let r = select(sqrt_f(db), hd, db < pow2(-60));
+    if (is_finite_bits(bitcast<U>(r)) && r > 0.0) {
+        let a = sq_add(SqSum((*st).h[DIAG_HS], (*st).l[DIAG_HS], (*st).he), r);
+        (*st).h[DIAG_HS] = a.h;
+        (*st).l[DIAG_HS] = a.l;
+        (*st).he = a.e;
     }
-    let e = f.k - (*st).we;
-    let tm = select(0.0, f.m * pow2(e), e >= SQ_CUTOFF);
-    let t = two_sum((*st).h[DIAG_W], tm * tm);
-    (*st).h[DIAG_W] = t.h;
-    (*st).l[DIAG_W] = (*st).l[DIAG_W] + t.l;
+}
+
+// Multiply the running product by a per-dim coefficient (<= 1).
+fn diag_add_coefficient(st: ptr<function, DiagState>, bc: F) {
+    if (bc > 0.0) {
+        let f = frexp1(bitcast<U>(bc));
+        let r = renorm((*st).pm * f.m);
+        (*st).pm = r.m;
+        (*st).pe = (*st).pe + f.k + r.k;
+    } else {
+        (*st).flags = (*st).flags | FLAG_BC_ZERO;
+    }
 }
 
 // Add one element (the measures of one dim).
@@ -135,6 +216,7 @@ fn diag_add(st: ptr<function, DiagState>, d: array<F, 10>) {
         (*st).flags = (*st).flags | FLAG_INVALID;
         return;
     }
+    (*st).n = (*st).n + 1u;
     if (diag_needs(0u)) { diag_add_term(st, 0u, d[0]); }
     if (diag_needs(1u)) { diag_add_term(st, 1u, d[1]); }
     if (diag_needs(2u)) { diag_add_term(st, 2u, d[2]); }
@@ -142,6 +224,8 @@ fn diag_add(st: ptr<function, DiagState>, d: array<F, 10>) {
     if (diag_needs(4u)) { diag_add_term(st, 4u, d[4]); }
     if (diag_needs(5u)) { diag_add_term(st, 5u, d[5]); }
     if (diag_needs(6u)) { diag_add_term(st, 6u, d[6]); }
+    if (WRITE_BHATTACHARYYA_COEFFICIENT) { diag_add_coefficient(st, d[7]); }
+    if (WRITE_HELLINGER) { diag_add_hellinger(st, d[6], d[8]); }
     if (diag_needs(DIAG_W)) { diag_add_w(st, d[9]); }
 }
 
@@ -162,6 +246,7 @@ fn diag_merge_term(a: ptr<function, DiagState>, b: DiagState, j: u32) {
 fn diag_combine(x: DiagState, b: DiagState) -> DiagState {
     var a = x;
     a.flags = a.flags | b.flags;
+    a.n = a.n + b.n;
     if (diag_needs(0u)) { diag_merge_term(&a, b, 0u); }
     if (diag_needs(1u)) { diag_merge_term(&a, b, 1u); }
     if (diag_needs(2u)) { diag_merge_term(&a, b, 2u); }
@@ -169,16 +254,22 @@ fn diag_combine(x: DiagState, b: DiagState) -> DiagState {
     if (diag_needs(4u)) { diag_merge_term(&a, b, 4u); }
     if (diag_needs(5u)) { diag_merge_term(&a, b, 5u); }
     if (diag_needs(6u)) { diag_merge_term(&a, b, 6u); }
+    if (WRITE_BHATTACHARYYA_COEFFICIENT) {
+        let r = renorm(a.pm * b.pm);
+        a.pm = r.m;
+        a.pe = a.pe + b.pe + r.k;
+    }
+    if (WRITE_HELLINGER) {
+        let r = sq_merge(SqSum(a.h[DIAG_HS], a.l[DIAG_HS], a.he), SqSum(b.h[DIAG_HS], b.l[DIAG_HS], b.he));
+        a.h[DIAG_HS] = r.h;
+        a.l[DIAG_HS] = r.l;
+        a.he = r.e;
+    }
     if (diag_needs(DIAG_W)) {
-        let we = max(a.we, b.we);
-        let ah = scale_sq(a.h[DIAG_W], a.we - we);
-        let al = scale_sq(a.l[DIAG_W], a.we - we);
-        let bh = scale_sq(b.h[DIAG_W], b.we - we);
-        let bl = scale_sq(b.l[DIAG_W], b.we - we);
-        let t = two_sum(ah, bh);
-        a.h[DIAG_W] = t.h;
-        a.l[DIAG_W] = (al + bl) + t.l;
-        a.we = we;
+        let r = sq_merge(SqSum(a.h[DIAG_W], a.l[DIAG_W], a.we), SqSum(b.h[DIAG_W], b.l[DIAG_W], b.we));
+        a.h[DIAG_W] = r.h;
+        a.l[DIAG_W] = r.l;
+        a.we = r.e;
     }
     return a;
 }
@@ -191,23 +282,27 @@ fn diag_finish(st: DiagState) -> array<F, 10> {
     for (var j = 0u; j < 7u; j = j + 1u) {
         v[j] = select(st.h[j] + st.l[j], inf, (st.flags & (1u << j)) != 0u);
     }
-    // D_B = h + l: exp(-h - l) ~ exp(-h) (1 - l).
+    // D_B = h + l: exp(-h - l) ~ exp(-h) (1 - l), or the product where S > D.
     let db_inf = (st.flags & (1u << 6u)) != 0u;
     let dh = st.h[6];
     let dl = st.l[6];
     let big = db_inf || dh > EXP_ARG_MAX;
     let exs = exp_split(-select(dh, EXP_ARG_MAX, big));
     let ex = exs.m * (1.0 - select(dl, 0.0, big));
-    v[7] = scale_exp(ex, exs.k).v;
+    let product = dh > F(i32(st.n));
+    let bc = scale_exp(select(ex, st.pm, product), select(exs.k, st.pe, product)).v;
+    v[7] = select(bc, 0.0, (st.flags & FLAG_BC_ZERO) != 0u);
+    // Hellinger: sqrt(-expm1(-S)), or sqrt(S) sqrt(phi(S)) for S < 1/4.
     let dsum = select(dh + dl, EXP_ARG_MAX, big);
-    v[8] = sqrt_f(-expm1(-dsum));
+    let small = !big && dh < 0.25;
+    let phi = select(-expm1(-dsum) / dsum, 1.0, dsum < pow2(-60));
+    let rh = sq_root(SqSum(st.h[DIAG_HS], st.l[DIAG_HS], st.he));
+    let hs = scale_exp(rh.m * sqrt_f(phi), rh.k).v;
+    v[8] = select(sqrt_f(-expm1(-dsum)), hs, small);
     // W = sqrt(h + l) * 2^we.
-    let s = st.h[DIAG_W] + st.l[DIAG_W];
-    let has_w = s > 0.0;
-    let rt = frexp1(bitcast<U>(select(1.0, sqrt_f(s), has_w)));
-    let ws = scale_exp(rt.m, rt.k + st.we);
-    let w_inf = (st.flags & FLAG_W_INF) != 0u || (has_w && ws.inf);
-    v[9] = select(select(0.0, ws.v, has_w), inf, w_inf);
+    let rw = sq_root(SqSum(st.h[DIAG_W], st.l[DIAG_W], st.we));
+    let ws = scale_exp(rw.m, rw.k);
+    v[9] = select(ws.v, inf, (st.flags & FLAG_W_INF) != 0u || ws.inf);
     if ((st.flags & FLAG_INVALID) != 0u) {
         v = array<F, 10>(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan);
     }

@@ -18,6 +18,17 @@
 //! algebraic rewriting); the two agree wherever both are exact. The error of `h + l` is at most about
 //! ε|S| + (Dε)²·Σ|terms|. The squares W_d² are summed at a running
 //! power-of-two scale 4^`we`, so that nothing over- or underflows.
+//!
+//! The two transforms of Σ D_B keep their relative accuracy where exp and
+//! expm1 of the sum would not (ARCHITECTURE §2.10):
+//! * the coefficient is also formed as the product Π BC_d of the per-dim
+//!   coefficients, at a running power-of-two scale (`pm`·2^`pe`); the sum's
+//!   error is about ε·S, the product's about ε·D, so the product is used
+//!   where S > D (large sums of few dims);
+//! * Hellinger of a small sum (S < ¼) is √S·√φ(S), φ(S) = −expm1(−S)/S,
+//!   with √S from the scaled sum of squares of r_d = √D_d — or of the
+//!   per-dim Hellinger distance H_d where D_d < ε (there H_d = √D_d to
+//!   rounding, and H_d stays in range where D_d underflows).
 
 use crate::error::{Error, Result};
 use crate::math::{exp_split, expm1, scale_exp, Real, MEASURES};
@@ -35,8 +46,12 @@ pub(crate) const WIDE_DIMS: usize = 256;
 
 /// State slot of the Wasserstein sum of squares (slots 0–6 are the additive measures).
 const W: usize = 7;
+/// State slot of Hellinger's sum of squares r_d².
+const HS: usize = 8;
 /// Flag bit: Wasserstein-2 is infinite.
 const FLAG_W_INF: u32 = 1 << 9;
+/// Flag bit: a per-dim coefficient is 0 (so is the row's).
+const FLAG_BC_ZERO: u32 = 1 << 10;
 /// Flag bit: an element is invalid (the row is NaN).
 const FLAG_INVALID: u32 = 1 << 31;
 /// Squares below 4^SQ_CUTOFF of the running scale are dropped.
@@ -47,9 +62,16 @@ const NO_EXP: i32 = -100_000;
 /// The running reduction of one row (or of one lane's dims).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RowSum<T> {
-    h: [T; 8],
-    l: [T; 8],
+    /// Slots 0–6: the additive measures; 7: Σ (W_d/2^we)²; 8: Σ (r_d/2^he)².
+    h: [T; 9],
+    l: [T; 9],
     we: i32,
+    he: i32,
+    /// Π BC_d = pm·2^pe, pm ∈ [1, 2).
+    pm: T,
+    pe: i32,
+    /// Dims accumulated.
+    n: u32,
     flags: u32,
     /// The per-dim measures accumulated (see [`accumulators`]): the GPU
     /// kernels guard the same accumulators by their `WRITE_*` overrides.
@@ -57,12 +79,12 @@ pub(crate) struct RowSum<T> {
 }
 
 /// The per-dim measures a row needs for `metrics` (bit i = `Metric::ALL[i]`):
-/// the requested sums, the Bhattacharyya distance for the coefficient and
-/// Hellinger, and W² for Wasserstein-2.
+/// the requested ones, and the Bhattacharyya distance for the coefficient and
+/// Hellinger.
 pub(crate) fn accumulators(metrics: crate::pair::Metrics) -> u16 {
     let bits = metrics.bits();
     let db = if bits & (0b11 << 7) != 0 { 1 << 6 } else { 0 };
-    (bits & 0b111_1111) | db | (bits & (1 << 9))
+    bits | db
 }
 
 /// `a + b = s + e` exactly. On the CPU, Knuth's branch-free TwoSum (IEEE
@@ -87,12 +109,73 @@ fn scale_sq<T: Real>(x: T, d: i32) -> T {
     }
 }
 
+/// Add `w² ` (`w > 0` finite) to the sum of squares `(h + l)·4^e`, rescaling
+/// it when `w` sets a new largest exponent.
+#[inline(always)]
+fn sq_add<T: Real>(h: &mut T, l: &mut T, e: &mut i32, w: T) {
+    let (m, k) = w.frexp1();
+    if k > *e {
+        let d = *e - k;
+        *h = scale_sq(*h, d);
+        *l = scale_sq(*l, d);
+        *e = k;
+    }
+    let x = k - *e;
+    let tm = if x >= SQ_CUTOFF {
+        m * T::pow2(x)
+    } else {
+        T::ZERO
+    };
+    let (s, err) = two_sum(*h, tm * tm);
+    *h = s;
+    *l = *l + err;
+}
+
+/// The union of two sums of squares `(h, l, e)`.
+#[inline(always)]
+fn sq_merge<T: Real>(a: (T, T, i32), b: (T, T, i32)) -> (T, T, i32) {
+    let e = a.2.max(b.2);
+    let ah = scale_sq(a.0, a.2 - e);
+    let al = scale_sq(a.1, a.2 - e);
+    let bh = scale_sq(b.0, b.2 - e);
+    let bl = scale_sq(b.1, b.2 - e);
+    let (s, err) = two_sum(ah, bh);
+    (s, (al + bl) + err, e)
+}
+
+/// `√((h + l)·4^e)` as `(m, k)`, value `m·2^k`; `(0, 0)` for an empty sum.
+#[inline(always)]
+fn sq_root<T: Real>(h: T, l: T, e: i32) -> (T, i32) {
+    let s = h + l;
+    let has = s > T::ZERO;
+    let (m, k) = (if has { s.sqrt() } else { T::ONE }).frexp1();
+    if has {
+        (m, k + e)
+    } else {
+        (T::ZERO, 0)
+    }
+}
+
+/// `m ∈ [1, 4)` renormalised to `[1, 2)`: the exponent increment (exact).
+#[inline(always)]
+fn renorm<T: Real>(m: T) -> (T, i32) {
+    if m >= T::TWO {
+        (m * T::HALF, 1)
+    } else {
+        (m, 0)
+    }
+}
+
 impl<T: Real> RowSum<T> {
     pub(crate) fn new(mask: u16) -> Self {
         RowSum {
-            h: [T::ZERO; 8],
-            l: [T::ZERO; 8],
+            h: [T::ZERO; 9],
+            l: [T::ZERO; 9],
             we: NO_EXP,
+            he: NO_EXP,
+            pm: T::ONE,
+            pe: 0,
+            n: 0,
             flags: 0,
             mask,
         }
@@ -121,25 +204,30 @@ impl<T: Real> RowSum<T> {
             self.flags |= FLAG_W_INF;
             return;
         }
-        if w <= T::ZERO {
-            return;
+        if w > T::ZERO {
+            sq_add(&mut self.h[W], &mut self.l[W], &mut self.we, w);
         }
-        let (m, k) = w.frexp1();
-        if k > self.we {
-            let d = self.we - k;
-            self.h[W] = scale_sq(self.h[W], d);
-            self.l[W] = scale_sq(self.l[W], d);
-            self.we = k;
+    }
+
+    /// Hellinger's r_d: √D_d, or H_d where D_d < 2^−60 (√φ(D_d) = 1 to
+    /// rounding there, in f32 and f64).
+    fn add_hellinger(&mut self, db: T, hd: T) {
+        let r = if db < T::pow2(-60) { hd } else { db.sqrt() };
+        if r.is_finite() && r > T::ZERO {
+            sq_add(&mut self.h[HS], &mut self.l[HS], &mut self.he, r);
         }
-        let e = k - self.we;
-        let tm = if e >= SQ_CUTOFF {
-            m * T::pow2(e)
+    }
+
+    /// Multiply the running product by a per-dim coefficient (≤ 1).
+    fn add_coefficient(&mut self, bc: T) {
+        if bc > T::ZERO {
+            let (m, k) = bc.frexp1();
+            let (pm, inc) = renorm(self.pm * m);
+            self.pm = pm;
+            self.pe += k + inc;
         } else {
-            T::ZERO
-        };
-        let (s, err) = two_sum(self.h[W], tm * tm);
-        self.h[W] = s;
-        self.l[W] = self.l[W] + err;
+            self.flags |= FLAG_BC_ZERO;
+        }
     }
 
     /// Add one element: the measures of one dim, canonical order.
@@ -155,10 +243,17 @@ impl<T: Real> RowSum<T> {
             self.flags |= FLAG_INVALID;
             return;
         }
+        self.n += 1;
         for (j, v) in d.iter().take(7).enumerate() {
             if self.mask >> j & 1 == 1 {
                 self.add_term(j, *v);
             }
+        }
+        if self.mask >> 7 & 1 == 1 {
+            self.add_coefficient(d[7]);
+        }
+        if self.mask >> 8 & 1 == 1 {
+            self.add_hellinger(d[6], d[8]);
         }
         if self.mask >> 9 & 1 == 1 {
             self.add_w(d[9]);
@@ -186,20 +281,25 @@ impl<T: Real> RowSum<T> {
     /// The state of the union of two sets of dims (`self` first).
     pub(crate) fn combine(mut self, b: &Self) -> Self {
         self.flags |= b.flags;
+        self.n += b.n;
         for j in 0..7 {
             if self.mask >> j & 1 == 1 {
                 self.merge_term(b, j);
             }
         }
-        let we = self.we.max(b.we);
-        let ah = scale_sq(self.h[W], self.we - we);
-        let al = scale_sq(self.l[W], self.we - we);
-        let bh = scale_sq(b.h[W], b.we - we);
-        let bl = scale_sq(b.l[W], b.we - we);
-        let (s, e) = two_sum(ah, bh);
-        self.h[W] = s;
-        self.l[W] = (al + bl) + e;
-        self.we = we;
+        if self.mask >> 7 & 1 == 1 {
+            let (pm, inc) = renorm(self.pm * b.pm);
+            self.pm = pm;
+            self.pe += b.pe + inc;
+        }
+        if self.mask >> 8 & 1 == 1 {
+            (self.h[HS], self.l[HS], self.he) =
+                sq_merge((self.h[HS], self.l[HS], self.he), (b.h[HS], b.l[HS], b.he));
+        }
+        if self.mask >> 9 & 1 == 1 {
+            (self.h[W], self.l[W], self.we) =
+                sq_merge((self.h[W], self.l[W], self.we), (b.h[W], b.l[W], b.we));
+        }
         self
     }
 
@@ -221,26 +321,37 @@ impl<T: Real> RowSum<T> {
                 *h + *l
             };
         }
-        // D_B = h + l: exp(−h − l) ≈ exp(−h)·(1 − l).
+        // D_B = h + l: exp(−h − l) ≈ exp(−h)·(1 − l), or Π BC_d where S > D.
         let db_inf = self.flags & (1 << 6) != 0;
         let (dh, dl) = (self.h[6], self.l[6]);
         let big = db_inf || dh > T::EXP_ARG_MAX;
         let (m, k) = exp_split(-(if big { T::EXP_ARG_MAX } else { dh }));
         let ex = m * (T::ONE - if big { T::ZERO } else { dl });
-        v[7] = scale_exp(ex, k).0;
-        let dsum = if big { T::EXP_ARG_MAX } else { dh + dl };
-        v[8] = (-expm1(-dsum)).sqrt();
-        // W = √(h + l)·2^we.
-        let s = self.h[W] + self.l[W];
-        let has_w = s > T::ZERO;
-        let (rm, rk) = (if has_w { s.sqrt() } else { T::ONE }).frexp1();
-        let (ws, ws_inf) = scale_exp(rm, rk + self.we);
-        v[9] = if self.flags & FLAG_W_INF != 0 || (has_w && ws_inf) {
-            T::INFINITY
-        } else if has_w {
-            ws
-        } else {
+        let product = dh > T::from_i32(self.n as i32);
+        let (cm, ck) = if product { (self.pm, self.pe) } else { (ex, k) };
+        v[7] = if self.flags & FLAG_BC_ZERO != 0 {
             T::ZERO
+        } else {
+            scale_exp(cm, ck).0
+        };
+        // Hellinger: √(−expm1(−S)), or √S·√φ(S) for S < ¼.
+        let dsum = if big { T::EXP_ARG_MAX } else { dh + dl };
+        let small = !big && dh < T::HALF * T::HALF;
+        let phi = if dsum < T::pow2(-60) {
+            T::ONE
+        } else {
+            -expm1(-dsum) / dsum
+        };
+        let (rm, rk) = sq_root(self.h[HS], self.l[HS], self.he);
+        let hs = scale_exp(rm * phi.sqrt(), rk).0;
+        v[8] = if small { hs } else { (-expm1(-dsum)).sqrt() };
+        // W = √(h + l)·2^we.
+        let (wm, wk) = sq_root(self.h[W], self.l[W], self.we);
+        let (ws, ws_inf) = scale_exp(wm, wk);
+        v[9] = if self.flags & FLAG_W_INF != 0 || ws_inf {
+            T::INFINITY
+        } else {
+            ws
         };
         v
     }

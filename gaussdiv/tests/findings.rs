@@ -232,9 +232,8 @@ fn per_pair_class(class: &str) {
 }
 
 /// Class 3: diagonal rows — tiny Hellinger distances, coefficients of
-/// large sums, Bhattacharyya sums at the overflow threshold. NOT FIXED YET.
+/// large sums, Bhattacharyya sums at the overflow threshold.
 #[test]
-#[ignore = "class 3 (diagonal transforms) not fixed yet"]
 fn diagonal_classes() {
     let mut t = Tally::default();
     let cpu = common::cpu();
