@@ -1,5 +1,7 @@
-//! Streaming input (CSV, NPY) and atomic output (CSV, NPY).
+//! Streaming input (CSV, NPY; Parquet and Arrow IPC in `table`) and atomic
+//! output (CSV, NPY; Parquet and Arrow IPC in `table`).
 
+use super::columns::{push_csv_field, ColumnMap, KeepSpec, Kept, KeptColumn, TextColumn};
 use super::npy;
 use super::CliError;
 use gaussdiv::{Field, GaussianPair, GaussianPair64, Param};
@@ -21,7 +23,7 @@ pub fn column_name(field: Field, param: Param) -> &'static str {
 /// Accepted CSV header names per field in parameterisation `param` (first
 /// is canonical): the scale columns also as `s1`/`s2` (σ only) and `a1`/`a2`
 /// (any parameterisation, as in the golden files).
-fn header_names(param: Param) -> [(Field, Vec<&'static str>); 4] {
+pub fn header_names(param: Param) -> [(Field, Vec<&'static str>); 4] {
     let scale = |field: Field, side: u8| {
         let mut v = vec![column_name(field, param)];
         if param == Param::Std {
@@ -41,16 +43,70 @@ fn header_names(param: Param) -> [(Field, Vec<&'static str>); 4] {
 /// A file format, from a path's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// Comma-separated text with a header.
     Csv,
+    /// A NumPy array of shape (N, 4) (or (N, k) out).
     Npy,
+    /// Apache Parquet (`.parquet`, `.pq`).
+    Parquet,
+    /// Arrow IPC, file or stream format (`.arrow`, `.feather`, `.ipc`, `.arrows`).
+    Arrow,
 }
 
 impl Format {
-    /// `.npy` is NPY; anything else (and standard input/output) is CSV.
+    /// `.npy` is NPY, `.parquet`/`.pq` Parquet, `.arrow`/`.feather`/`.ipc`/`.arrows`
+    /// Arrow IPC; anything else (and standard input/output) is CSV.
     pub fn of(path: Option<&Path>) -> Format {
-        match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
-            Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
-            _ => Format::Csv,
+        let ext = path.and_then(|p| p.extension()).and_then(|e| e.to_str());
+        let is = |names: &[&str]| ext.is_some_and(|e| names.iter().any(|n| e.eq_ignore_ascii_case(n)));
+        if is(&["npy"]) {
+            Format::Npy
+        } else if is(&["parquet", "pq"]) {
+            Format::Parquet
+        } else if is(&["arrow", "feather", "ipc", "arrows"]) {
+            Format::Arrow
+        } else {
+            Format::Csv
+        }
+    }
+
+    /// Whether rows have named columns (CSV, Parquet, Arrow), which
+    /// `--columns` and `--keep` need.
+    pub fn has_names(self) -> bool {
+        self != Format::Npy
+    }
+
+    /// Parquet or Arrow: available with the `parquet` feature.
+    pub fn is_table(self) -> bool {
+        matches!(self, Format::Parquet | Format::Arrow)
+    }
+}
+
+/// Rows per chunk of the pipeline (and per record batch read from Parquet
+/// and Arrow files): memory stays bounded whatever the file size.
+pub const CHUNK_ROWS: usize = 1 << 20;
+
+/// How a reader interprets its input.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Fail on the first invalid row (`--on-invalid error`) rather than pass it on.
+    pub reject_invalid: bool,
+    /// The scale columns' parameterisation.
+    pub param: Param,
+    /// The table's own names for the four inputs (`--columns`).
+    pub columns: ColumnMap,
+    /// Other columns to carry to the output (`--keep`, `--keep-all`).
+    pub keep: KeepSpec,
+}
+
+impl ReadOptions {
+    /// Default column names, nothing kept.
+    pub fn new(reject_invalid: bool, param: Param) -> ReadOptions {
+        ReadOptions {
+            reject_invalid,
+            param,
+            columns: ColumnMap::default(),
+            keep: KeepSpec::None,
         }
     }
 }
@@ -79,7 +135,25 @@ impl Rows {
 /// Where rows come from.
 pub trait Source: Send {
     /// Read up to `max` rows into `out` (cleared first); 0 at the end.
+    /// A source with kept columns returns `max` rows, or fewer only at the
+    /// end of its input or of a group (so that chunks are never joined).
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError>;
+
+    /// The kept columns (`--keep`) of the rows of the last [`Source::read`].
+    fn take_kept(&mut self) -> Option<Kept> {
+        None
+    }
+
+    /// Whether the last read ended a group of rows (a Parquet row group
+    /// or an Arrow record batch): the chunk ends there.
+    fn group_end(&self) -> bool {
+        false
+    }
+
+    /// The columns this source keeps, in output order.
+    fn kept_columns(&self) -> Vec<KeptColumn> {
+        Vec::new()
+    }
 }
 
 /// Bytes of input consumed so far, shared with the progress display.
@@ -151,19 +225,24 @@ pub struct Input {
 }
 
 /// Open `path` (`None` or `-`: standard input) in the format of its extension;
-/// rows are `(μ1, a1, μ2, a2)` in parameterisation `param`.
-pub fn open_source(
-    path: Option<&Path>,
-    reject_invalid: bool,
-    param: Param,
-) -> Result<Input, CliError> {
+/// rows are `(μ1, a1, μ2, a2)` in parameterisation `options.param`.
+pub fn open_source(path: Option<&Path>, options: &ReadOptions) -> Result<Input, CliError> {
+    let format = Format::of(path);
+    if !format.has_names() && (!options.columns.is_empty() || options.keep.is_some()) {
+        return Err(CliError::input(
+            "--columns, --keep and --keep-all need named columns: CSV, Parquet or Arrow input",
+        ));
+    }
+    if format.is_table() && !is_stdin(path) {
+        return open_table(path.unwrap_or(Path::new("-")), format, options);
+    }
     let Opened {
         reader,
         label,
         size,
         count,
     } = open_input(path)?;
-    let source = source_from_reader(reader, label, Format::of(path), reject_invalid, param)?;
+    let source = source_with_options(reader, label, format, options)?;
     Ok(Input {
         source,
         bytes_read: count,
@@ -171,7 +250,26 @@ pub fn open_source(
     })
 }
 
-/// A row source over any reader (a file, standard input, bytes in memory).
+#[cfg(feature = "parquet")]
+fn open_table(path: &Path, format: Format, options: &ReadOptions) -> Result<Input, CliError> {
+    super::table::open_file(path, format, options)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn open_table(_: &Path, _: Format, _: &ReadOptions) -> Result<Input, CliError> {
+    Err(no_tables())
+}
+
+/// The error for Parquet or Arrow in a build without them.
+#[cfg(not(feature = "parquet"))]
+fn no_tables() -> CliError {
+    CliError::input(
+        "this gaussdiv was built without the `parquet` feature: no Parquet or Arrow files",
+    )
+}
+
+/// A row source over any reader (a file, standard input, bytes in memory),
+/// with default column names and nothing kept.
 pub fn source_from_reader(
     reader: Box<dyn Read + Send>,
     label: String,
@@ -179,9 +277,32 @@ pub fn source_from_reader(
     reject_invalid: bool,
     param: Param,
 ) -> Result<Box<dyn Source>, CliError> {
+    source_with_options(reader, label, format, &ReadOptions::new(reject_invalid, param))
+}
+
+/// A row source over any reader. Parquet and Arrow IPC files are read into
+/// memory first (they need random access); files on disk are streamed by
+/// [`open_source`] instead.
+pub fn source_with_options(
+    reader: Box<dyn Read + Send>,
+    label: String,
+    format: Format,
+    options: &ReadOptions,
+) -> Result<Box<dyn Source>, CliError> {
     Ok(match format {
-        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid, param)?),
-        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid, param)?),
+        Format::Csv => Box::new(CsvSource::new(reader, label, options)?),
+        Format::Npy => Box::new(npy::NpySource::new(
+            reader,
+            label,
+            options.reject_invalid,
+            options.param,
+        )?),
+        #[cfg(feature = "parquet")]
+        Format::Parquet | Format::Arrow => {
+            super::table::source_from_bytes(reader, label, format, options)?
+        }
+        #[cfg(not(feature = "parquet"))]
+        Format::Parquet | Format::Arrow => return Err(no_tables()),
     })
 }
 
@@ -194,10 +315,20 @@ pub fn invalid_value(
     text: &str,
     reason: &str,
 ) -> CliError {
+    invalid_in_column(label, place, column_name(field, param), text, reason)
+}
+
+/// The error for an invalid parameter value in the column described by `column`.
+pub fn invalid_in_column(
+    label: &str,
+    place: &str,
+    column: &str,
+    text: &str,
+    reason: &str,
+) -> CliError {
     CliError::input(format!(
-        "{label}: {place}, column {}: invalid value {text}: {reason} \
-         (use --on-invalid nan to write NaN for such rows)",
-        column_name(field, param)
+        "{label}: {place}, column {column}: invalid value {text}: {reason} \
+         (use --on-invalid nan to write NaN for such rows)"
     ))
 }
 
@@ -210,15 +341,21 @@ pub struct CsvSource {
     rows: u64,
     reject_invalid: bool,
     param: Param,
+    /// How messages name the four columns.
+    described: [String; 4],
+    /// Kept columns: their indices and names, and the current chunk's text.
+    kept_idx: Vec<usize>,
+    kept_names: Vec<String>,
+    kept: Vec<TextColumn>,
 }
 
 impl CsvSource {
     fn new(
         source: Box<dyn Read + Send>,
         label: String,
-        reject_invalid: bool,
-        param: Param,
+        options: &ReadOptions,
     ) -> Result<CsvSource, CliError> {
+        let (reject_invalid, param) = (options.reject_invalid, options.param);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .trim(csv::Trim::All)
@@ -242,9 +379,9 @@ impl CsvSource {
         let mut cols = [0usize; 4];
         let mut missing = Vec::new();
         for (col, (field, aliases)) in cols.iter_mut().zip(header_names(param).iter()) {
-            match names.iter().position(|n| aliases.contains(&n.as_str())) {
+            match options.columns.find(*field, aliases, &names) {
                 Some(c) => *col = c,
-                None => missing.push(column_name(*field, param)),
+                None => missing.push(options.columns.describe(*field, param)),
             }
         }
         if !missing.is_empty() {
@@ -254,6 +391,11 @@ impl CsvSource {
                 names.join(",")
             )));
         }
+        let kept_idx = options.keep.resolve(&names, &cols, &label)?;
+        let kept_names = kept_idx
+            .iter()
+            .map(|&i| names.get(i).cloned().unwrap_or_default())
+            .collect();
         Ok(CsvSource {
             reader,
             cols,
@@ -262,7 +404,18 @@ impl CsvSource {
             rows: 0,
             reject_invalid,
             param,
+            described: Field::ALL.map(|f| options.columns.describe(f, param)),
+            kept: vec![TextColumn::default(); kept_idx.len()],
+            kept_idx,
+            kept_names,
         })
+    }
+
+    /// The name of `field`'s column in messages.
+    fn describe(&self, field: Field) -> &str {
+        self.described
+            .get(field_index(field))
+            .map_or("?", String::as_str)
     }
 
     /// Read up to `max` rows, parsing with `parse`, pushing each row's four values.
@@ -274,6 +427,10 @@ impl CsvSource {
         mut push: impl FnMut([T; 4]),
     ) -> Result<usize, CliError> {
         let mut n = 0;
+        for k in &mut self.kept {
+            k.bytes.clear();
+            k.ends.clear();
+        }
         while n < max {
             let more = self
                 .reader
@@ -295,7 +452,7 @@ impl CsvSource {
                             "{}: line {line} (data row {}), column {}: cannot parse {:?} as a number",
                             self.label,
                             self.rows,
-                            column_name(*field, self.param),
+                            self.describe(*field),
                             String::from_utf8_lossy(raw)
                         )));
                     }
@@ -306,15 +463,17 @@ impl CsvSource {
                     let col = self.cols.get(field_index(field)).copied().unwrap_or(0);
                     let raw = self.record.get(col).unwrap_or(b"");
                     let line = self.record.position().map_or(0, |p| p.line());
-                    return Err(invalid_value(
+                    return Err(invalid_in_column(
                         &self.label,
                         &format!("line {line} (data row {})", self.rows),
-                        field,
-                        self.param,
+                        self.describe(field),
                         &format!("{:?}", String::from_utf8_lossy(raw)),
                         reason,
                     ));
                 }
+            }
+            for (&c, k) in self.kept_idx.iter().zip(self.kept.iter_mut()) {
+                k.push(self.record.get(c).unwrap_or(b""));
             }
             push(row);
             n += 1;
@@ -324,6 +483,18 @@ impl CsvSource {
 }
 
 impl Source for CsvSource {
+    fn take_kept(&mut self) -> Option<Kept> {
+        if self.kept_idx.is_empty() {
+            return None;
+        }
+        let fresh = vec![TextColumn::default(); self.kept.len()];
+        Some(Kept::Text(std::mem::replace(&mut self.kept, fresh)))
+    }
+
+    fn kept_columns(&self) -> Vec<KeptColumn> {
+        self.kept_names.iter().cloned().map(KeptColumn::text).collect()
+    }
+
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError> {
         let param = self.param;
         match out {
@@ -398,8 +569,17 @@ pub enum Values {
 
 /// Where results go.
 pub trait Sink: Send {
-    /// Write rows of `k` values; `order[j]` is the index in a row of the j-th output column.
-    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError>;
+    /// Write rows of `k` values; `order[j]` is the index in a row of the j-th
+    /// output column; `kept` holds the same rows' kept columns (written
+    /// first); `group_end` closes an output row group where the format has them.
+    fn write(
+        &mut self,
+        values: &Values,
+        k: usize,
+        order: &[usize],
+        kept: Option<&Kept>,
+        group_end: bool,
+    ) -> Result<(), CliError>;
     /// Complete the output (flush, fix up headers, rename into place).
     fn finish(self: Box<Self>) -> Result<(), CliError>;
 }
@@ -409,7 +589,7 @@ impl<T: Write + Seek + Send> WriteSeek for T {}
 
 /// A writable destination: a temporary file renamed on success, a device
 /// written in place, or standard output.
-struct Target {
+pub(crate) struct Target {
     out: BufWriter<Box<dyn WriteSeek>>,
     temp: Option<(tempfile::TempPath, PathBuf)>,
     label: String,
@@ -435,8 +615,18 @@ impl Seek for Stdout {
     }
 }
 
+impl Write for Target {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.out.write(b)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 impl Target {
-    fn create(path: Option<&Path>) -> Result<Target, CliError> {
+    /// The output `path` (`None` or `-`: standard output).
+    pub(crate) fn create(path: Option<&Path>) -> Result<Target, CliError> {
         let (sink, temp, label, seekable): (Box<dyn WriteSeek>, _, String, bool) = match path {
             None => (
                 Box::new(Stdout(io::stdout())),
@@ -520,7 +710,13 @@ impl Target {
         r.map_err(|e: io::Error| self.io(e))
     }
 
-    fn finish(mut self) -> Result<(), CliError> {
+    /// The name of the destination in messages.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Flush, and move a temporary file into place.
+    pub(crate) fn finish(mut self) -> Result<(), CliError> {
         let r = self.out.flush();
         r.map_err(|e| self.io(e))?;
         if let Some((temp, target)) = self.temp.take() {
@@ -547,11 +743,47 @@ pub struct CsvSink {
     ryu: ryu::Buffer,
 }
 
+/// A kept column's cells as CSV fields.
+enum KeptCells<'a> {
+    Text(&'a TextColumn),
+    #[cfg(feature = "parquet")]
+    Arrow(super::table::TextCells<'a>),
+}
+
+impl KeptCells<'_> {
+    fn push(&self, row: usize, buf: &mut Vec<u8>) {
+        match self {
+            KeptCells::Text(t) => push_csv_field(buf, t.get(row)),
+            #[cfg(feature = "parquet")]
+            KeptCells::Arrow(a) => a.push(row, buf),
+        }
+    }
+}
+
 impl CsvSink {
-    fn rows<T: Shortest>(&mut self, flat: &[T], k: usize, order: &[usize]) -> Result<(), CliError> {
+    fn rows<T: Shortest>(
+        &mut self,
+        flat: &[T],
+        k: usize,
+        order: &[usize],
+        kept: Option<&Kept>,
+    ) -> Result<(), CliError> {
+        let cells: Vec<KeptCells> = match kept {
+            None => Vec::new(),
+            Some(Kept::Text(cols)) => cols.iter().map(KeptCells::Text).collect(),
+            #[cfg(feature = "parquet")]
+            Some(Kept::Arrow(cols)) => cols
+                .iter()
+                .map(|a| super::table::TextCells::new(a.as_ref()).map(KeptCells::Arrow))
+                .collect::<Result<_, _>>()?,
+        };
         let mut block = std::mem::take(&mut self.block);
         block.clear();
-        for row in flat.chunks_exact(k) {
+        for (i, row) in flat.chunks_exact(k).enumerate() {
+            for cell in &cells {
+                cell.push(i, &mut block);
+                block.push(b',');
+            }
             for (j, &c) in order.iter().enumerate() {
                 if j > 0 {
                     block.push(b',');
@@ -573,10 +805,17 @@ impl CsvSink {
 }
 
 impl Sink for CsvSink {
-    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError> {
+    fn write(
+        &mut self,
+        values: &Values,
+        k: usize,
+        order: &[usize],
+        kept: Option<&Kept>,
+        _group_end: bool,
+    ) -> Result<(), CliError> {
         match values {
-            Values::F32(v) => self.rows(v, k, order),
-            Values::F64(v) => self.rows(v, k, order),
+            Values::F32(v) => self.rows(v, k, order, kept),
+            Values::F64(v) => self.rows(v, k, order, kept),
         }
     }
 
@@ -596,7 +835,14 @@ pub struct NpySink {
 }
 
 impl Sink for NpySink {
-    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError> {
+    fn write(
+        &mut self,
+        values: &Values,
+        k: usize,
+        order: &[usize],
+        _kept: Option<&Kept>,
+        _group_end: bool,
+    ) -> Result<(), CliError> {
         let mut block = std::mem::take(&mut self.block);
         block.clear();
         match values {
@@ -617,16 +863,49 @@ impl Sink for NpySink {
 }
 
 /// Create the output for `path` (`None`/`-`: CSV on standard output) with
-/// the given column names and precision.
+/// the given measure column names and precision, after the `kept` columns.
 pub fn create_sink(
     path: Option<&Path>,
     names: &[&str],
     f64_out: bool,
+    kept: &[KeptColumn],
 ) -> Result<Box<dyn Sink>, CliError> {
+    let format = Format::of(path);
+    if !kept.is_empty() && format == Format::Npy {
+        return Err(CliError::input(
+            "NPY output holds only the measures: --keep and --keep-all need CSV, Parquet or \
+             Arrow output",
+        ));
+    }
+    if let Some(k) = kept.iter().find(|k| names.contains(&k.name.as_str())) {
+        return Err(CliError::input(format!(
+            "--keep: the kept column {:?} has the name of an output column",
+            k.name
+        )));
+    }
+    #[cfg(not(feature = "parquet"))]
+    if format.is_table() {
+        return Err(no_tables());
+    }
     let mut target = Target::create(path)?;
-    match Format::of(path) {
+    match format {
+        #[cfg(feature = "parquet")]
+        Format::Parquet | Format::Arrow => {
+            super::table::create_sink(target, format, names, f64_out, kept)
+        }
+        #[cfg(not(feature = "parquet"))]
+        Format::Parquet | Format::Arrow => Err(no_tables()),
         Format::Csv => {
-            target.write_all(format!("{}\n", names.join(",")).as_bytes())?;
+            #[cfg(feature = "parquet")]
+            super::table_out::check_csv_kept(kept)?;
+            let mut header = Vec::new();
+            for k in kept {
+                push_csv_field(&mut header, k.name.as_bytes());
+                header.push(b',');
+            }
+            header.extend_from_slice(names.join(",").as_bytes());
+            header.push(b'\n');
+            target.write_all(&header)?;
             Ok(Box::new(CsvSink {
                 target,
                 block: Vec::with_capacity(1 << 17),
