@@ -49,13 +49,13 @@ pub enum Format {
     Npy,
     /// Apache Parquet (`.parquet`, `.pq`).
     Parquet,
-    /// Arrow IPC, file or stream format (`.arrow`, `.feather`, `.ipc`, `.arrows`).
+    /// Arrow IPC file format, Feather version 2 (`.arrow`, `.feather`, `.ipc`).
     Arrow,
 }
 
 impl Format {
-    /// `.npy` is NPY, `.parquet`/`.pq` Parquet, `.arrow`/`.feather`/`.ipc`/`.arrows`
-    /// Arrow IPC; anything else (and standard input/output) is CSV.
+    /// `.npy` is NPY, `.parquet`/`.pq` Parquet, `.arrow`/`.feather`/`.ipc` Arrow
+    /// IPC; anything else (and standard input/output) is CSV.
     pub fn of(path: Option<&Path>) -> Format {
         let ext = path.and_then(|p| p.extension()).and_then(|e| e.to_str());
         let is = |names: &[&str]| ext.is_some_and(|e| names.iter().any(|n| e.eq_ignore_ascii_case(n)));
@@ -63,7 +63,7 @@ impl Format {
             Format::Npy
         } else if is(&["parquet", "pq"]) {
             Format::Parquet
-        } else if is(&["arrow", "feather", "ipc", "arrows"]) {
+        } else if is(&["arrow", "feather", "ipc"]) {
             Format::Arrow
         } else {
             Format::Csv

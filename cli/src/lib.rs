@@ -163,7 +163,7 @@ pub struct EvalArgs {
     /// Input: .csv with a header naming mu1, sigma1 (or s1), mu2, sigma2 (or s2) in any order
     /// (with --param: var1/var2, logstd1/logstd2, logvar1/logvar2 or precision1/precision2;
     /// a1/a2 in any parameterisation; other names with --columns), .parquet/.pq or Arrow IPC
-    /// (.arrow, .feather, .ipc, .arrows) with float32/float64 columns of those names, or .npy of
+    /// (.arrow, .feather, .ipc: the IPC file format) with float32/float64 columns of those names, or .npy of
     /// float32/float64 with shape (N, 4); `-` or absent: CSV on standard input.
     pub input: Option<PathBuf>,
     /// Output by extension (.csv, .parquet/.pq (zstd), .arrow/.feather/.ipc (Arrow IPC file), or

@@ -6,8 +6,21 @@ use std::sync::Mutex;
 
 static TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Install the handler (once, at start-up).
+thread_local! {
+    /// Set while a decoder of untrusted input runs under `catch_unwind`: its
+    /// panic is reported as malformed input, so the panic hook stays quiet.
+    pub static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Install the handlers (once, at start-up): signals, and a panic hook that
+/// is quiet for the guarded decoders.
 pub fn install() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !QUIET_PANICS.with(std::cell::Cell::get) {
+            default(info);
+        }
+    }));
     let _ = ctrlc::set_handler(|| {
         if let Ok(list) = TEMPS.lock() {
             for p in list.iter() {

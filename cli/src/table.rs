@@ -30,7 +30,10 @@ type Batches = Box<dyn Iterator<Item = Result<(RecordBatch, usize), CliError>> +
 /// Run `f`, turning a panic of the decoder into an error: no malformed
 /// file can take the tool down.
 fn guarded<R>(label: &str, what: &str, f: impl FnOnce() -> Result<R, String>) -> Result<R, CliError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    super::signals::QUIET_PANICS.with(|q| q.set(true));
+    let caught = catch_unwind(AssertUnwindSafe(f));
+    super::signals::QUIET_PANICS.with(|q| q.set(false));
+    match caught {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(CliError::input(format!("{label}: malformed {what}: {e}"))),
         Err(_) => Err(CliError::input(format!(
@@ -118,6 +121,7 @@ fn parquet_source<T: ChunkReader + Clone + 'static>(
     let meta = guarded(&label, "Parquet file", || {
         ArrowReaderMetadata::load(&input, Default::default()).map_err(|e| e.to_string())
     })?;
+    check_parquet_ranges(meta.metadata(), input.len(), &label)?;
     let plan = Plan::new(meta.schema(), options, &label)?;
     let mask = ProjectionMask::roots(meta.parquet_schema(), plan.needed.iter().copied());
     let groups = meta.metadata().num_row_groups();
@@ -140,6 +144,33 @@ fn parquet_source<T: ChunkReader + Clone + 'static>(
         sizes,
     };
     TableSource::new(plan, Box::new(batches), label, options, "row group", true)
+}
+
+/// Every column chunk must lie inside the file: the decoder allocates what
+/// the metadata claims before it reads, so a damaged length must never reach it.
+fn check_parquet_ranges(
+    meta: &parquet::file::metadata::ParquetMetaData,
+    file_len: u64,
+    label: &str,
+) -> Result<(), CliError> {
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        for (c, col) in rg.columns().iter().enumerate() {
+            let start = col.dictionary_page_offset().unwrap_or(col.data_page_offset());
+            let len = col.compressed_size();
+            let inside = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(len).ok())
+                .and_then(|(s, l)| s.checked_add(l))
+                .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(CliError::input(format!(
+                    "{label}: malformed Parquet file: row group {g}, column chunk {c} claims \
+                     bytes {start}..+{len}, beyond the file's {file_len} bytes (truncated?)"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The batches of a Parquet file, row group by row group (a batch never
@@ -228,15 +259,17 @@ fn ipc_source(
         )));
     }
     let what = "Arrow IPC file";
+    if head != b"ARROW1" {
+        return Err(CliError::input(format!(
+            "{label}: not an Arrow IPC file (no ARROW1 magic; the IPC stream format is not \
+             read: write the file format, e.g. pyarrow.feather.write_feather)"
+        )));
+    }
+    check_ipc_blocks(&mut reader, &label)?;
     type Inner = Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>;
-    let (schema, inner): (SchemaRef, Inner) = if head == b"ARROW1" {
+    let (schema, inner): (SchemaRef, Inner) = {
         let r = guarded(&label, what, || {
             arrow_ipc::reader::FileReader::try_new(reader, None).map_err(|e| e.to_string())
-        })?;
-        (r.schema(), Box::new(r.map(|b| b.map_err(|e| e.to_string()))))
-    } else {
-        let r = guarded(&label, what, || {
-            arrow_ipc::reader::StreamReader::try_new(reader, None).map_err(|e| e.to_string())
         })?;
         (r.schema(), Box::new(r.map(|b| b.map_err(|e| e.to_string()))))
     };
@@ -250,7 +283,58 @@ fn ipc_source(
     TableSource::new(plan, Box::new(batches), label, options, "record batch", false)
 }
 
-/// The record batches of an Arrow IPC file or stream, guarded.
+/// Every block (record batch, dictionary) the footer of an Arrow IPC file
+/// names must lie inside the file: the reader allocates a block's claimed
+/// length before reading it, so a damaged length must never reach it.
+fn check_ipc_blocks(reader: &mut Box<dyn ReadSeek>, label: &str) -> Result<(), CliError> {
+    use std::io::SeekFrom;
+    let bad = |why: String| CliError::input(format!("{label}: malformed Arrow IPC file: {why}"));
+    let io = |e: std::io::Error| CliError::input(format!("{label}: read error: {e}"));
+    let len = reader.seek(SeekFrom::End(0)).map_err(io)?;
+    if len < 18 {
+        return Err(bad(format!("{len} bytes (truncated?)")));
+    }
+    reader.seek(SeekFrom::Start(len - 10)).map_err(io)?;
+    let mut tail = [0u8; 10];
+    reader.read_exact(&mut tail).map_err(io)?;
+    let (footer_len, magic) = tail.split_at(4);
+    if magic != b"ARROW1" {
+        return Err(bad("no ARROW1 magic at the end (truncated?)".into()));
+    }
+    let footer_len = i32::from_le_bytes(footer_len.try_into().unwrap_or([0; 4]));
+    let footer_len = u64::try_from(footer_len)
+        .ok()
+        .filter(|&f| f + 10 <= len)
+        .ok_or_else(|| bad(format!("footer length {footer_len} does not fit the file")))?;
+    reader.seek(SeekFrom::Start(len - 10 - footer_len)).map_err(io)?;
+    let mut footer = vec![0u8; footer_len as usize];
+    reader.read_exact(&mut footer).map_err(io)?;
+    let footer = arrow_ipc::root_as_footer(&footer).map_err(|e| bad(format!("footer: {e}")))?;
+    let blocks = footer
+        .recordBatches()
+        .into_iter()
+        .flatten()
+        .chain(footer.dictionaries().into_iter().flatten());
+    for b in blocks {
+        let end = u64::try_from(b.offset()).ok().and_then(|o| {
+            let meta = u64::try_from(b.metaDataLength()).ok()?;
+            let body = u64::try_from(b.bodyLength()).ok()?;
+            o.checked_add(meta)?.checked_add(body)
+        });
+        if !end.is_some_and(|e| e <= len) {
+            return Err(bad(format!(
+                "a block at offset {} of {} + {} bytes lies beyond the file's {len} bytes",
+                b.offset(),
+                b.metaDataLength(),
+                b.bodyLength()
+            )));
+        }
+    }
+    reader.rewind().map_err(io)?;
+    Ok(())
+}
+
+/// The record batches of an Arrow IPC file, guarded.
 struct IpcBatches {
     inner: Box<dyn Iterator<Item = Result<RecordBatch, String>> + Send>,
     index: usize,
