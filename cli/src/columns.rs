@@ -29,7 +29,9 @@ impl ColumnMap {
             };
             let (key, name) = (key.trim(), name.trim());
             if name.is_empty() {
-                return Err(CliError::input(format!("--columns: {key}= names no column")));
+                return Err(CliError::input(format!(
+                    "--columns: {key}= names no column"
+                )));
             }
             let field = field_of_key(key, param).ok_or_else(|| {
                 CliError::input(format!(
@@ -128,9 +130,7 @@ impl KeepSpec {
     /// From `--keep COL,…` and `--keep-all`.
     pub fn parse(keep: Option<&str>, all: bool) -> Result<KeepSpec, CliError> {
         match (keep, all) {
-            (Some(_), true) => Err(CliError::input(
-                "--keep and --keep-all cannot be combined",
-            )),
+            (Some(_), true) => Err(CliError::input("--keep and --keep-all cannot be combined")),
             (None, true) => Ok(KeepSpec::All),
             (None, false) => Ok(KeepSpec::None),
             (Some(list), false) => {
@@ -323,6 +323,9 @@ mod tests {
         t.push(b"x");
         t.push(b"");
         t.push(b"yz");
-        assert_eq!((t.get(0), t.get(1), t.get(2), t.get(3)), (&b"x"[..], &b""[..], &b"yz"[..], &b""[..]));
+        assert_eq!(
+            (t.get(0), t.get(1), t.get(2), t.get(3)),
+            (&b"x"[..], &b""[..], &b"yz"[..], &b""[..])
+        );
     }
 }

@@ -58,7 +58,8 @@ impl Format {
     /// IPC; anything else (and standard input/output) is CSV.
     pub fn of(path: Option<&Path>) -> Format {
         let ext = path.and_then(|p| p.extension()).and_then(|e| e.to_str());
-        let is = |names: &[&str]| ext.is_some_and(|e| names.iter().any(|n| e.eq_ignore_ascii_case(n)));
+        let is =
+            |names: &[&str]| ext.is_some_and(|e| names.iter().any(|n| e.eq_ignore_ascii_case(n)));
         if is(&["npy"]) {
             Format::Npy
         } else if is(&["parquet", "pq"]) {
@@ -277,7 +278,12 @@ pub fn source_from_reader(
     reject_invalid: bool,
     param: Param,
 ) -> Result<Box<dyn Source>, CliError> {
-    source_with_options(reader, label, format, &ReadOptions::new(reject_invalid, param))
+    source_with_options(
+        reader,
+        label,
+        format,
+        &ReadOptions::new(reject_invalid, param),
+    )
 }
 
 /// A row source over any reader. Parquet and Arrow IPC files are read into
@@ -492,7 +498,11 @@ impl Source for CsvSource {
     }
 
     fn kept_columns(&self) -> Vec<KeptColumn> {
-        self.kept_names.iter().cloned().map(KeptColumn::text).collect()
+        self.kept_names
+            .iter()
+            .cloned()
+            .map(KeptColumn::text)
+            .collect()
     }
 
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError> {
@@ -711,6 +721,7 @@ impl Target {
     }
 
     /// The name of the destination in messages.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn label(&self) -> &str {
         &self.label
     }

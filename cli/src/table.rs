@@ -2,7 +2,7 @@
 //! table, row group by row group, turned into chunks of pairs and the kept
 //! columns beside them. Output is in `table_out`.
 
-use super::columns::{KeptColumn, Kept};
+use super::columns::{Kept, KeptColumn};
 use super::io::{
     field_index, header_names, invalid_in_column, Format, Input, ReadOptions, Rows, Source,
     CHUNK_ROWS,
@@ -29,7 +29,11 @@ type Batches = Box<dyn Iterator<Item = Result<(RecordBatch, usize), CliError>> +
 
 /// Run `f`, turning a panic of the decoder into an error: no malformed
 /// file can take the tool down.
-fn guarded<R>(label: &str, what: &str, f: impl FnOnce() -> Result<R, String>) -> Result<R, CliError> {
+fn guarded<R>(
+    label: &str,
+    what: &str,
+    f: impl FnOnce() -> Result<R, String>,
+) -> Result<R, CliError> {
     super::signals::QUIET_PANICS.with(|q| q.set(true));
     let caught = catch_unwind(AssertUnwindSafe(f));
     super::signals::QUIET_PANICS.with(|q| q.set(false));
@@ -69,12 +73,21 @@ pub fn open_file(path: &Path, format: Format, options: &ReadOptions) -> Result<I
     let label = path.display().to_string();
     let file = File::open(path)
         .map_err(|e| CliError::input(format!("cannot open {}: {e}", path.display())))?;
-    let size = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
     let counter = super::io::ByteCounter::default();
     let source: Box<dyn Source> = match format {
         Format::Parquet => {
             let input = SharedFile(Arc::new(file));
-            Box::new(parquet_source(input, label, options, Some(counter.clone()))?)
+            Box::new(parquet_source(
+                input,
+                label,
+                options,
+                Some(counter.clone()),
+            )?)
         }
         _ => Box::new(ipc_source(
             Box::new(std::io::BufReader::with_capacity(1 << 20, file)),
@@ -101,8 +114,17 @@ pub fn source_from_bytes(
         .read_to_end(&mut data)
         .map_err(|e| CliError::input(format!("{label}: read error: {e}")))?;
     Ok(match format {
-        Format::Parquet => Box::new(parquet_source(bytes::Bytes::from(data), label, options, None)?),
-        _ => Box::new(ipc_source(Box::new(std::io::Cursor::new(data)), label, options)?),
+        Format::Parquet => Box::new(parquet_source(
+            bytes::Bytes::from(data),
+            label,
+            options,
+            None,
+        )?),
+        _ => Box::new(ipc_source(
+            Box::new(std::io::Cursor::new(data)),
+            label,
+            options,
+        )?),
     })
 }
 
@@ -155,7 +177,9 @@ fn check_parquet_ranges(
 ) -> Result<(), CliError> {
     for (g, rg) in meta.row_groups().iter().enumerate() {
         for (c, col) in rg.columns().iter().enumerate() {
-            let start = col.dictionary_page_offset().unwrap_or(col.data_page_offset());
+            let start = col
+                .dictionary_page_offset()
+                .unwrap_or(col.data_page_offset());
             let len = col.compressed_size();
             let inside = u64::try_from(start)
                 .ok()
@@ -195,7 +219,10 @@ impl<T: ChunkReader + Clone + 'static> Iterator for ParquetBatches<T> {
             if let Some(reader) = self.current.as_mut() {
                 let g = self.group.saturating_sub(1);
                 match guarded(&self.label, "Parquet file", || {
-                    reader.next().transpose().map_err(|e| format!("row group {g}: {e}"))
+                    reader
+                        .next()
+                        .transpose()
+                        .map_err(|e| format!("row group {g}: {e}"))
                 }) {
                     Ok(Some(b)) => return Some(Ok((b, g))),
                     Ok(None) => self.current = None,
@@ -271,7 +298,10 @@ fn ipc_source(
         let r = guarded(&label, what, || {
             arrow_ipc::reader::FileReader::try_new(reader, None).map_err(|e| e.to_string())
         })?;
-        (r.schema(), Box::new(r.map(|b| b.map_err(|e| e.to_string()))))
+        (
+            r.schema(),
+            Box::new(r.map(|b| b.map_err(|e| e.to_string()))),
+        )
     };
     let plan = Plan::new(&schema, options, &label)?;
     let batches = IpcBatches {
@@ -280,7 +310,14 @@ fn ipc_source(
         label: label.clone(),
         done: false,
     };
-    TableSource::new(plan, Box::new(batches), label, options, "record batch", false)
+    TableSource::new(
+        plan,
+        Box::new(batches),
+        label,
+        options,
+        "record batch",
+        false,
+    )
 }
 
 /// Every block (record batch, dictionary) the footer of an Arrow IPC file
@@ -306,7 +343,9 @@ fn check_ipc_blocks(reader: &mut Box<dyn ReadSeek>, label: &str) -> Result<(), C
         .ok()
         .filter(|&f| f + 10 <= len)
         .ok_or_else(|| bad(format!("footer length {footer_len} does not fit the file")))?;
-    reader.seek(SeekFrom::Start(len - 10 - footer_len)).map_err(io)?;
+    reader
+        .seek(SeekFrom::Start(len - 10 - footer_len))
+        .map_err(io)?;
     let mut footer = vec![0u8; footer_len as usize];
     reader.read_exact(&mut footer).map_err(io)?;
     let footer = arrow_ipc::root_as_footer(&footer).map_err(|e| bad(format!("footer: {e}")))?;
@@ -321,7 +360,7 @@ fn check_ipc_blocks(reader: &mut Box<dyn ReadSeek>, label: &str) -> Result<(), C
             let body = u64::try_from(b.bodyLength()).ok()?;
             o.checked_add(meta)?.checked_add(body)
         });
-        if !end.is_some_and(|e| e <= len) {
+        if end.is_none_or(|e| e > len) {
             return Err(bad(format!(
                 "a block at offset {} of {} + {} bytes lies beyond the file's {len} bytes",
                 b.offset(),
@@ -470,7 +509,10 @@ impl TableSource {
         // With a projection, batches hold the needed columns in ascending order.
         let at = |i: usize| {
             if projected {
-                plan.needed.iter().position(|&n| n == i).unwrap_or(usize::MAX)
+                plan.needed
+                    .iter()
+                    .position(|&n| n == i)
+                    .unwrap_or(usize::MAX)
             } else {
                 i
             }

@@ -184,8 +184,7 @@ impl Sink for TableSink {
                 Values::F64(v) => Arc::new(Float64Array::from(gather(v, k, c))) as ArrayRef,
             });
         }
-        let batch =
-            RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| self.err(e))?;
+        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| self.err(e))?;
         let written = match &mut self.writer {
             Writer::Parquet(w) => w
                 .write(&batch)

@@ -16,7 +16,11 @@ fn read_all(bytes: &[u8], format: Format, f64_mode: bool, reject: bool) -> Resul
     let reader = Box::new(Cursor::new(bytes.to_vec()));
     let mut src = source_from_reader(reader, "t".into(), format, reject, gaussdiv::Param::Std)
         .map_err(|e| e.message)?;
-    let mut rows = if f64_mode { Rows::F64(Vec::new()) } else { Rows::F32(Vec::new()) };
+    let mut rows = if f64_mode {
+        Rows::F64(Vec::new())
+    } else {
+        Rows::F32(Vec::new())
+    };
     let mut total = 0;
     loop {
         match src.read(7, &mut rows) {
@@ -44,15 +48,22 @@ fn files() -> &'static (Vec<u8>, Vec<u8>) {
             Field::new("mu2", DataType::Float32, true),
             Field::new("sigma2", DataType::Float32, true),
         ]));
-        let f = |k: f32| -> ArrayRef { Arc::new(Float32Array::from_iter_values((0..60).map(|i| 0.5 + k * i as f32))) };
-        let d: ArrayRef = Arc::new(Float64Array::from_iter_values((0..60).map(|i| 1.0 + i as f64)));
+        let f = |k: f32| -> ArrayRef {
+            Arc::new(Float32Array::from_iter_values(
+                (0..60).map(|i| 0.5 + k * i as f32),
+            ))
+        };
+        let d: ArrayRef = Arc::new(Float64Array::from_iter_values(
+            (0..60).map(|i| 1.0 + i as f64),
+        ));
         let batch = RecordBatch::try_new(schema.clone(), vec![f(0.1), d, f(0.3), f(0.2)]).unwrap();
         let props = parquet::file::properties::WriterProperties::builder()
             .set_max_row_group_row_count(Some(25))
             .set_compression(parquet::basic::Compression::SNAPPY)
             .build();
         let mut pq = Vec::new();
-        let mut w = parquet::arrow::ArrowWriter::try_new(&mut pq, schema.clone(), Some(props)).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(&mut pq, schema.clone(), Some(props)).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
         let mut ipc = Vec::new();

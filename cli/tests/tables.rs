@@ -81,7 +81,9 @@ fn expected(p: &[GaussianPair]) -> Vec<[f32; 2]> {
 fn table(p: &[GaussianPair], names: [&str; 4], f64_cols: bool) -> RecordBatch {
     let col = |f: fn(&GaussianPair) -> f32| -> ArrayRef {
         if f64_cols {
-            Arc::new(Float64Array::from_iter_values(p.iter().map(|q| f64::from(f(q)))))
+            Arc::new(Float64Array::from_iter_values(
+                p.iter().map(|q| f64::from(f(q))),
+            ))
         } else {
             Arc::new(Float32Array::from_iter_values(p.iter().map(f)))
         }
@@ -99,13 +101,22 @@ fn table(p: &[GaussianPair], names: [&str; 4], f64_cols: bool) -> RecordBatch {
         Field::new(names[2], ty.clone(), true),
         Field::new(names[3], ty, true),
     ]);
-    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values((0..p.len() as i64).map(|i| 1000 - 3 * i)));
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        (0..p.len() as i64).map(|i| 1000 - 3 * i),
+    ));
     let labels: ArrayRef = Arc::new(StringArray::from_iter_values(
         (0..p.len()).map(|i| format!("k{i},\"x\"")),
     ));
     RecordBatch::try_new(
         Arc::new(schema),
-        vec![ids, col(|q| q.mu1), col(|q| q.sigma1), labels, col(|q| q.mu2), col(|q| q.sigma2)],
+        vec![
+            ids,
+            col(|q| q.mu1),
+            col(|q| q.sigma1),
+            labels,
+            col(|q| q.mu2),
+            col(|q| q.sigma2),
+        ],
     )
     .unwrap()
 }
@@ -195,13 +206,25 @@ fn batches_out(batches: Vec<RecordBatch>) -> Out {
         for b in &batches {
             let a = b.column(j);
             match f.data_type() {
-                DataType::Float32 => col.extend(a.as_primitive::<Float32Type>().values().iter().map(|&v| f64::from(v))),
+                DataType::Float32 => col.extend(
+                    a.as_primitive::<Float32Type>()
+                        .values()
+                        .iter()
+                        .map(|&v| f64::from(v)),
+                ),
                 DataType::Float64 => {
                     f64_typed = true;
                     col.extend(a.as_primitive::<Float64Type>().values().iter().copied())
                 }
-                DataType::Int64 => text.extend(a.as_primitive::<Int64Type>().values().iter().map(|v| v.to_string())),
-                DataType::Utf8 => text.extend(a.as_string::<i32>().iter().map(|v| v.unwrap().to_string())),
+                DataType::Int64 => text.extend(
+                    a.as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .map(|v| v.to_string()),
+                ),
+                DataType::Utf8 => {
+                    text.extend(a.as_string::<i32>().iter().map(|v| v.unwrap().to_string()))
+                }
                 t => panic!("unexpected output type {t}"),
             }
         }
@@ -211,14 +234,22 @@ fn batches_out(batches: Vec<RecordBatch>) -> Out {
             measures.push(col);
         }
     }
-    Out { names, measures, ids, f64_typed }
+    Out {
+        names,
+        measures,
+        ids,
+        f64_typed,
+    }
 }
 
 fn read_out(path: &Path) -> Out {
     let name = path.to_str().unwrap();
     if name.ends_with(".parquet") {
         let f = std::fs::File::open(path).unwrap();
-        let r = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
         batches_out(r.map(|b| b.unwrap()).collect())
     } else if name.ends_with(".arrow") {
         let f = std::fs::File::open(path).unwrap();
@@ -228,10 +259,20 @@ fn read_out(path: &Path) -> Out {
         let bytes = std::fs::read(path).unwrap();
         let hl = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
         let data = &bytes[10 + hl..];
-        let vals: Vec<f32> = data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let vals: Vec<f32> = data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         Out {
             names: vec!["cross_entropy".into(), "kl".into()],
-            measures: vec![vals.iter().step_by(2).map(|&v| f64::from(v)).collect(), vals.iter().skip(1).step_by(2).map(|&v| f64::from(v)).collect()],
+            measures: vec![
+                vals.iter().step_by(2).map(|&v| f64::from(v)).collect(),
+                vals.iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|&v| f64::from(v))
+                    .collect(),
+            ],
             ids: None,
             f64_typed: false,
         }
@@ -239,7 +280,8 @@ fn read_out(path: &Path) -> Out {
         let text = std::fs::read_to_string(path).unwrap();
         let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
         let names: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-        let mut measures = vec![Vec::new(); names.iter().filter(|n| *n != "id" && *n != "label").count()];
+        let mut measures =
+            vec![Vec::new(); names.iter().filter(|n| *n != "id" && *n != "label").count()];
         let mut ids = names.iter().any(|n| n == "id").then(Vec::new);
         for rec in r.records() {
             let rec = rec.unwrap();
@@ -253,19 +295,23 @@ fn read_out(path: &Path) -> Out {
                 }
             }
         }
-        Out { names, measures, ids, f64_typed: false }
+        Out {
+            names,
+            measures,
+            ids,
+            f64_typed: false,
+        }
     }
 }
 
 fn check_measures(out: &Out, want: &[[f32; 2]]) {
     assert_eq!(out.measures.len(), 2, "{:?}", out.names);
     for (i, w) in want.iter().enumerate() {
-        for j in 0..2 {
+        for (j, &want) in w.iter().enumerate() {
             let got = out.measures[j][i];
             assert!(
-                got == f64::from(w[j]) || (got.is_nan() && w[j].is_nan()),
-                "row {i} measure {j}: {got} vs {}",
-                w[j]
+                got == f64::from(want) || (got.is_nan() && want.is_nan()),
+                "row {i} measure {j}: {got} vs {want}"
             );
         }
     }
@@ -296,30 +342,69 @@ fn every_input_and_output_format_round_trips() {
             check_measures(&r, &want);
             // With --keep id (not for NPY, which has no names or holds only measures).
             let npy = input.extension().unwrap() == "npy";
-            let o = run(&["eval", s(input), "-o", s(&out), "--backend", "cpu", "--keep", "id,label"]);
+            let o = run(&[
+                "eval",
+                s(input),
+                "-o",
+                s(&out),
+                "--backend",
+                "cpu",
+                "--keep",
+                "id,label",
+            ]);
             if npy || ext == "npy" {
                 assert_eq!(o.status.code(), Some(2), "{input:?} -> {ext}");
                 assert!(stderr(&o).contains("--keep"), "{}", stderr(&o));
                 continue;
             }
-            assert!(o.status.success(), "{input:?} -> {ext} --keep: {}", stderr(&o));
+            assert!(
+                o.status.success(),
+                "{input:?} -> {ext} --keep: {}",
+                stderr(&o)
+            );
             let r = read_out(&out);
-            assert_eq!(r.names, ["id", "label", "cross_entropy", "kl"], "{input:?} -> {ext}");
+            assert_eq!(
+                r.names,
+                ["id", "label", "cross_entropy", "kl"],
+                "{input:?} -> {ext}"
+            );
             let ids = r.ids.as_ref().unwrap();
             assert_eq!(ids.len(), p.len());
             for (i, id) in ids.iter().enumerate() {
-                assert_eq!(id, &(1000 - 3 * i as i64).to_string(), "{input:?} -> {ext} row {i}");
+                assert_eq!(
+                    id,
+                    &(1000 - 3 * i as i64).to_string(),
+                    "{input:?} -> {ext} row {i}"
+                );
             }
             check_measures(&r, &want);
         }
     }
     // The kept strings survive, quoted in CSV.
     let out = d.path().join("k.csv");
-    let o = run(&["eval", s(&ins[2]), "-o", s(&out), "--backend", "cpu", "--keep-all"]);
+    let o = run(&[
+        "eval",
+        s(&ins[2]),
+        "-o",
+        s(&out),
+        "--backend",
+        "cpu",
+        "--keep-all",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.starts_with("id,label,cross_entropy,kl\n1000,\"k0,\"\"x\"\"\","), "{}", &text[..80]);
-    assert_eq!(entries(d.path()).iter().filter(|e| e.starts_with(".gaussdiv")).count(), 0);
+    assert!(
+        text.starts_with("id,label,cross_entropy,kl\n1000,\"k0,\"\"x\"\"\","),
+        "{}",
+        &text[..80]
+    );
+    assert_eq!(
+        entries(d.path())
+            .iter()
+            .filter(|e| e.starts_with(".gaussdiv"))
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -332,7 +417,18 @@ fn column_mapping_keep_and_precision() {
     write_parquet(&t, &table(&p, names, false), 1000);
     let out = d.path().join("o.parquet");
     let map = "mu1=loc_p,sigma1=scale_p,mu2=loc_q,sigma2=scale_q";
-    let o = run(&["eval", s(&t), "-o", s(&out), "--columns", map, "--keep", "id", "--backend", "cpu"]);
+    let o = run(&[
+        "eval",
+        s(&t),
+        "-o",
+        s(&out),
+        "--columns",
+        map,
+        "--keep",
+        "id",
+        "--backend",
+        "cpu",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = read_out(&out);
     assert_eq!(r.names, ["id", "cross_entropy", "kl"]);
@@ -340,31 +436,71 @@ fn column_mapping_keep_and_precision() {
     assert_eq!(r.ids.as_ref().unwrap()[2999], (1000 - 3 * 2999).to_string());
     check_measures(&r, &want);
     // One output row group per input row group, zstd-compressed.
-    let meta = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap()).unwrap();
+    let meta =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap()).unwrap();
     let md = meta.metadata();
     assert_eq!(md.num_row_groups(), 3);
     assert_eq!(md.row_group(1).num_rows(), 1000);
-    assert!(matches!(md.row_group(0).column(1).compression(), parquet::basic::Compression::ZSTD(_)));
+    assert!(matches!(
+        md.row_group(0).column(1).compression(),
+        parquet::basic::Compression::ZSTD(_)
+    ));
     // Without the mapping the default names are missing: exit 2 naming them.
     let o = run(&["eval", s(&t), "-o", s(&out)]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("lacks column(s) mu1, sigma1, mu2, sigma2"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lacks column(s) mu1, sigma1, mu2, sigma2"),
+        "{}",
+        stderr(&o)
+    );
     // Double columns with --precision f64: float64 output against the f64 reference.
     let t64 = d.path().join("t64.parquet");
     write_parquet(&t64, &table(&p, names, true), 1000);
-    let o = run(&["eval", s(&t64), "-o", s(&out), "--columns", map, "--keep", "id", "--precision", "f64", "--backend", "cpu"]);
+    let o = run(&[
+        "eval",
+        s(&t64),
+        "-o",
+        s(&out),
+        "--columns",
+        map,
+        "--keep",
+        "id",
+        "--precision",
+        "f64",
+        "--backend",
+        "cpu",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = read_out(&out);
     assert!(r.f64_typed);
     for (i, q) in p.iter().enumerate() {
-        let (m1, s1, m2, s2) = (f64::from(q.mu1), f64::from(q.sigma1), f64::from(q.mu2), f64::from(q.sigma2));
+        let (m1, s1, m2, s2) = (
+            f64::from(q.mu1),
+            f64::from(q.sigma1),
+            f64::from(q.mu2),
+            f64::from(q.sigma2),
+        );
         let kl = (s2 / s1).ln() + (s1 * s1 + (m1 - m2).powi(2)) / (2.0 * s2 * s2) - 0.5;
-        assert!((r.measures[1][i] - kl).abs() <= 1e-12 * (1.0 + kl.abs()), "row {i}");
+        assert!(
+            (r.measures[1][i] - kl).abs() <= 1e-12 * (1.0 + kl.abs()),
+            "row {i}"
+        );
     }
     // The same mapping on CSV, with --param names.
     let csv = d.path().join("t.csv");
     std::fs::write(&csv, "key,m_a,v_a,m_b,v_b\nx,0,4,1,1\ny,1,1,1,1\n").unwrap();
-    let o = run(&["eval", s(&csv), "--columns", "mu1=m_a,var1=v_a,mu2=m_b,a2=v_b", "--param", "var", "--keep", "key", "--metrics", "kl"]);
+    let o = run(&[
+        "eval",
+        s(&csv),
+        "--columns",
+        "mu1=m_a,var1=v_a,mu2=m_b,a2=v_b",
+        "--param",
+        "var",
+        "--keep",
+        "key",
+        "--metrics",
+        "kl",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -388,13 +524,25 @@ fn nulls_and_nan_under_both_policies() {
     // Row 5: a null sigma1; row 7: NaN in mu2.
     let mut cols = batch.columns().to_vec();
     let s1 = cols[2].as_primitive::<Float32Type>();
-    cols[2] = Arc::new(Float32Array::from_iter(s1.values().iter().enumerate().map(|(i, &v)| (i != 5).then_some(v))));
+    cols[2] = Arc::new(Float32Array::from_iter(
+        s1.values()
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i != 5).then_some(v)),
+    ));
     let m2 = cols[4].as_primitive::<Float32Type>();
-    cols[4] = Arc::new(Float32Array::from_iter_values(m2.values().iter().enumerate().map(|(i, &v)| if i == 7 { f32::NAN } else { v })));
+    cols[4] = Arc::new(Float32Array::from_iter_values(
+        m2.values()
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i == 7 { f32::NAN } else { v }),
+    ));
     let bad = RecordBatch::try_new(batch.schema(), cols).unwrap();
     for (name, write) in [
         ("n.parquet", write_parquet as fn(&Path, &RecordBatch, usize)),
-        ("n.arrow", |p: &Path, b: &RecordBatch, n: usize| write_arrow(p, b, n, false)),
+        ("n.arrow", |p: &Path, b: &RecordBatch, n: usize| {
+            write_arrow(p, b, n, false)
+        }),
     ] {
         let input = d.path().join(name);
         write(&input, &bad, 20);
@@ -402,11 +550,23 @@ fn nulls_and_nan_under_both_policies() {
         let o = run(&["eval", s(&input), "-o", s(&out), "--backend", "cpu"]);
         assert_eq!(o.status.code(), Some(2), "{name}");
         let e = stderr(&o);
-        assert!(e.contains("row 5 (0-based") && e.contains("column sigma1") && e.contains("null"), "{e}");
+        assert!(
+            e.contains("row 5 (0-based") && e.contains("column sigma1") && e.contains("null"),
+            "{e}"
+        );
         assert!(!out.exists());
         assert_eq!(entries(d.path()).len(), 1, "{:?}", entries(d.path()));
         // NaN in row 7 is reported by value once the null is allowed.
-        let o = run(&["eval", s(&input), "-o", s(&out), "--on-invalid", "nan", "--keep", "id"]);
+        let o = run(&[
+            "eval",
+            s(&input),
+            "-o",
+            s(&out),
+            "--on-invalid",
+            "nan",
+            "--keep",
+            "id",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         want[5] = [f32::NAN; 2];
         want[7] = [f32::NAN; 2];
@@ -428,7 +588,10 @@ fn nulls_and_nan_under_both_policies() {
     let o = run(&["eval", s(&input), "-o", "/dev/null"]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("row 7 (0-based; row group 0), column mu2: invalid value NaN"), "{e}");
+    assert!(
+        e.contains("row 7 (0-based; row group 0), column mu2: invalid value NaN"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -436,24 +599,50 @@ fn malformed_and_truncated_files_exit_2_and_leave_nothing() {
     let d = dir("malformed");
     let p = pairs(300);
     let good = d.path().join("good.parquet");
-    write_parquet(&good, &table(&p, ["mu1", "sigma1", "mu2", "sigma2"], false), 100);
+    write_parquet(
+        &good,
+        &table(&p, ["mu1", "sigma1", "mu2", "sigma2"], false),
+        100,
+    );
     let bytes = std::fs::read(&good).unwrap();
     let arrow = d.path().join("good.arrow");
-    write_arrow(&arrow, &table(&p, ["mu1", "sigma1", "mu2", "sigma2"], false), 100, false);
+    write_arrow(
+        &arrow,
+        &table(&p, ["mu1", "sigma1", "mu2", "sigma2"], false),
+        100,
+        false,
+    );
     let abytes = std::fs::read(&arrow).unwrap();
     let work = dir("malformed-work");
     let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
-    for cut in [0, 3, 8, 12, 100, bytes.len() / 2, bytes.len() - 9, bytes.len() - 1] {
+    for cut in [
+        0,
+        3,
+        8,
+        12,
+        100,
+        bytes.len() / 2,
+        bytes.len() - 9,
+        bytes.len() - 1,
+    ] {
         cases.push(("bad.parquet", bytes[..cut].to_vec()));
     }
-    cases.push(("bad.parquet", b"PAR1 this is not a parquet file PAR1".to_vec()));
+    cases.push((
+        "bad.parquet",
+        b"PAR1 this is not a parquet file PAR1".to_vec(),
+    ));
     for cut in [0, 6, 100, abytes.len() / 2, abytes.len() - 1] {
         cases.push(("bad.arrow", abytes[..cut].to_vec()));
     }
     cases.push(("bad.feather", b"FEA1 old feather".to_vec()));
     // The IPC stream format is refused by name.
     let stream = work.path().join("s.arrow");
-    write_arrow(&stream, &table(&p, ["mu1", "sigma1", "mu2", "sigma2"], false), 100, true);
+    write_arrow(
+        &stream,
+        &table(&p, ["mu1", "sigma1", "mu2", "sigma2"], false),
+        100,
+        true,
+    );
     cases.push(("stream.arrow", std::fs::read(&stream).unwrap()));
     std::fs::remove_file(&stream).unwrap();
     for (name, data) in &cases {
@@ -461,16 +650,27 @@ fn malformed_and_truncated_files_exit_2_and_leave_nothing() {
         std::fs::write(&input, data).unwrap();
         let out = work.path().join("out.parquet");
         let o = run(&["eval", s(&input), "-o", s(&out), "--backend", "cpu"]);
-        assert_eq!(o.status.code(), Some(2), "{name} of {} bytes: {}", data.len(), stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{name} of {} bytes: {}",
+            data.len(),
+            stderr(&o)
+        );
         let e = stderr(&o);
-        assert!(e.starts_with("gaussdiv: error: ") && e.contains(name), "{e}");
+        assert!(
+            e.starts_with("gaussdiv: error: ") && e.contains(name),
+            "{e}"
+        );
         assert!(!e.contains("panicked"), "{e}");
         assert_eq!(entries(work.path()), [name.to_string()]);
         std::fs::remove_file(&input).unwrap();
     }
 }
 
-/// Peak resident memory (KiB) of a child process, from wait4's rusage.
+/// Peak resident memory (KiB) of a child process, from wait4's rusage (the
+/// child is reaped by wait4, so std's `wait` is not called).
+#[allow(clippy::zombie_processes)]
 fn run_measuring_rss(args: &[&str]) -> (i32, i64) {
     let child = bin().args(args).spawn().unwrap();
     let mut status = 0;
@@ -510,13 +710,21 @@ fn a_file_larger_than_the_bound_streams_in_bounded_memory() {
         for g in 0..rows / group {
             let base = (g * group) as i64;
             let x = |k: u32| -> ArrayRef {
-                Arc::new(Float32Array::from_iter_values((0..group as u32).map(move |i| {
-                    1.0 + (i.wrapping_mul(2654435761).wrapping_add(k) >> 8) as f32 / 16777216.0
-                })))
+                Arc::new(Float32Array::from_iter_values((0..group as u32).map(
+                    move |i| {
+                        1.0 + (i.wrapping_mul(2654435761).wrapping_add(k) >> 8) as f32 / 16777216.0
+                    },
+                )))
             };
             let b = RecordBatch::try_new(
                 schema.clone(),
-                vec![Arc::new(Int64Array::from_iter_values(base..base + group as i64)), x(1), x(2), x(3), x(4)],
+                vec![
+                    Arc::new(Int64Array::from_iter_values(base..base + group as i64)),
+                    x(1),
+                    x(2),
+                    x(3),
+                    x(4),
+                ],
             )
             .unwrap();
             w.write(&b).unwrap();
@@ -525,13 +733,30 @@ fn a_file_larger_than_the_bound_streams_in_bounded_memory() {
         w.close().unwrap();
     }
     let size = std::fs::metadata(&input).unwrap().len();
-    assert!(size > 256 << 20, "the file ({size} bytes) must be larger than the bound");
+    assert!(
+        size > 256 << 20,
+        "the file ({size} bytes) must be larger than the bound"
+    );
     let out = d.path().join("out.parquet");
-    let (code, rss_kib) = run_measuring_rss(&["eval", s(&input), "-o", s(&out), "--backend", "cpu", "--keep", "id"]);
+    let (code, rss_kib) = run_measuring_rss(&[
+        "eval",
+        s(&input),
+        "-o",
+        s(&out),
+        "--backend",
+        "cpu",
+        "--keep",
+        "id",
+    ]);
     assert_eq!(code, 0);
-    println!("peak RSS {} MiB for a {} MiB Parquet file", rss_kib / 1024, size >> 20);
+    println!(
+        "peak RSS {} MiB for a {} MiB Parquet file",
+        rss_kib / 1024,
+        size >> 20
+    );
     assert!(rss_kib < 256 * 1024, "peak RSS {rss_kib} KiB");
-    let meta = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap()).unwrap();
+    let meta =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap()).unwrap();
     assert_eq!(meta.metadata().file_metadata().num_rows(), rows as i64);
     assert_eq!(meta.metadata().num_row_groups(), 20);
 }
