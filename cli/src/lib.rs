@@ -30,6 +30,7 @@ mod eval;
 pub mod io;
 #[doc(hidden)]
 pub mod npy;
+mod output;
 mod pairwise;
 mod signals;
 #[cfg(feature = "parquet")]
