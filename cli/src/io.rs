@@ -3,7 +3,6 @@
 
 use super::columns::{ColumnMap, KeepSpec, Kept, KeptColumn, TextColumn};
 use super::npy;
-pub(crate) use super::output::Target;
 pub use super::output::{create_sink, CsvSink, NpySink, Shortest, Sink, Values};
 use super::CliError;
 use gaussdiv::{Field, GaussianPair, GaussianPair64, Param};

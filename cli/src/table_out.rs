@@ -3,7 +3,8 @@
 //! (the `parquet` feature).
 
 use super::columns::{push_csv_field, Kept, KeptColumn};
-use super::io::{Format, Shortest, Sink, Target, Values, CHUNK_ROWS};
+use super::io::{Format, Shortest, Sink, Values, CHUNK_ROWS};
+use super::output::Target;
 use super::CliError;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
