@@ -760,3 +760,14 @@ fn a_file_larger_than_the_bound_streams_in_bounded_memory() {
     assert_eq!(meta.metadata().file_metadata().num_rows(), rows as i64);
     assert_eq!(meta.metadata().num_row_groups(), 20);
 }
+
+#[test]
+fn the_library_has_no_arrow_or_parquet_dependency() {
+    let manifest = include_str!("../../gaussdiv/Cargo.toml");
+    for dep in ["arrow", "parquet"] {
+        assert!(
+            !manifest.lines().any(|l| l.trim_start().starts_with(dep)),
+            "gaussdiv/Cargo.toml names {dep}"
+        );
+    }
+}
