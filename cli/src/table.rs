@@ -34,6 +34,7 @@ fn guarded<R>(
     what: &str,
     f: impl FnOnce() -> Result<R, String>,
 ) -> Result<R, CliError> {
+    super::signals::quiet_guarded_panics();
     super::signals::QUIET_PANICS.with(|q| q.set(true));
     let caught = catch_unwind(AssertUnwindSafe(f));
     super::signals::QUIET_PANICS.with(|q| q.set(false));
