@@ -355,22 +355,93 @@ fn check_ipc_blocks(reader: &mut Box<dyn ReadSeek>, label: &str) -> Result<(), C
         .into_iter()
         .flatten()
         .chain(footer.dictionaries().into_iter().flatten());
-    for b in blocks {
-        let end = u64::try_from(b.offset()).ok().and_then(|o| {
-            let meta = u64::try_from(b.metaDataLength()).ok()?;
-            let body = u64::try_from(b.bodyLength()).ok()?;
-            o.checked_add(meta)?.checked_add(body)
-        });
-        if end.is_none_or(|e| e > len) {
-            return Err(bad(format!(
-                "a block at offset {} of {} + {} bytes lies beyond the file's {len} bytes",
-                b.offset(),
-                b.metaDataLength(),
-                b.bodyLength()
-            )));
-        }
+    let blocks: Vec<(u64, u64, u64)> = blocks
+        .map(|b| {
+            let o = u64::try_from(b.offset()).ok();
+            let meta = u64::try_from(b.metaDataLength()).ok();
+            let body = u64::try_from(b.bodyLength()).ok();
+            match (o, meta, body) {
+                (Some(o), Some(m), Some(l))
+                    if o.checked_add(m)
+                        .and_then(|e| e.checked_add(l))
+                        .is_some_and(|e| e <= len) =>
+                {
+                    Ok((o, m, l))
+                }
+                _ => Err(bad(format!(
+                    "a block at offset {} of {} + {} bytes lies beyond the file's {len} bytes",
+                    b.offset(),
+                    b.metaDataLength(),
+                    b.bodyLength()
+                ))),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    for (offset, meta, body) in blocks {
+        check_ipc_buffers(reader, offset, meta, body, &bad)?;
     }
     reader.rewind().map_err(io)?;
+    Ok(())
+}
+
+/// The largest uncompressed size a compressed IPC buffer may declare: the
+/// reader reserves it before decompressing, so a damaged prefix must not
+/// ask for more than a machine can promise.
+const MAX_IPC_BUFFER: u64 = 1 << 30;
+
+/// The buffers of one block (a record or dictionary batch) must lie inside
+/// its body, and compressed ones declare at most [`MAX_IPC_BUFFER`] bytes.
+fn check_ipc_buffers(
+    reader: &mut Box<dyn ReadSeek>,
+    offset: u64,
+    meta_len: u64,
+    body_len: u64,
+    bad: &dyn Fn(String) -> CliError,
+) -> Result<(), CliError> {
+    use std::io::SeekFrom;
+    let io = |e: std::io::Error| bad(format!("read error: {e}"));
+    reader.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut meta = vec![0u8; usize::try_from(meta_len).map_err(|_| bad("metadata size".into()))?];
+    reader.read_exact(&mut meta).map_err(io)?;
+    // An encapsulated message: [0xFFFFFFFF] length, flatbuffer, padding.
+    let skip = if meta.starts_with(&[0xff; 4]) { 8 } else { 4 };
+    let message = arrow_ipc::root_as_message(meta.get(skip..).unwrap_or(&[]))
+        .map_err(|e| bad(format!("message at offset {offset}: {e}")))?;
+    let batch = message
+        .header_as_record_batch()
+        .or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
+    let Some(batch) = batch else {
+        return Ok(());
+    };
+    let compressed = batch.compression().is_some();
+    let body_start = offset + meta_len;
+    for buf in batch.buffers().into_iter().flatten() {
+        let (o, l) = (buf.offset(), buf.length());
+        let inside = u64::try_from(o)
+            .ok()
+            .zip(u64::try_from(l).ok())
+            .and_then(|(o, l)| o.checked_add(l))
+            .is_some_and(|e| e <= body_len);
+        if !inside {
+            return Err(bad(format!(
+                "a buffer of {l} bytes at {o} lies beyond its batch's body of {body_len} bytes"
+            )));
+        }
+        if compressed && l >= 8 {
+            let mut prefix = [0u8; 8];
+            reader
+                .seek(SeekFrom::Start(body_start + o.unsigned_abs()))
+                .map_err(io)?;
+            reader.read_exact(&mut prefix).map_err(io)?;
+            let declared = i64::from_le_bytes(prefix);
+            if u64::try_from(declared).is_ok_and(|d| d > MAX_IPC_BUFFER) {
+                return Err(bad(format!(
+                    "a compressed buffer declares {declared} bytes uncompressed (more than \
+                     {MAX_IPC_BUFFER} per buffer are refused: write smaller record batches)"
+                )));
+            }
+        }
+    }
     Ok(())
 }
 

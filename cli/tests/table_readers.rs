@@ -86,6 +86,18 @@ fn intact_files_give_every_row() {
     }
 }
 
+/// Found by the parquet_reader fuzz target: an LZ4-compressed Arrow IPC file
+/// whose buffer declares a huge uncompressed size, which arrow-ipc reserves
+/// before decompressing (an allocation failure aborts the process).
+#[test]
+fn regression_ipc_compressed_buffer_with_a_huge_declared_size() {
+    let bytes = include_bytes!("data/fuzz_ipc_lz4_huge_length.arrow");
+    for f64_mode in [false, true] {
+        let e = read_all(bytes, Format::Arrow, f64_mode, true).unwrap_err();
+        assert!(e.contains("declares") && e.contains("uncompressed"), "{e}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
 
