@@ -84,6 +84,46 @@ fn intact_files_give_every_row() {
         assert_eq!(read_all(pq, Format::Parquet, f64_mode, true), Ok(60));
         assert_eq!(read_all(ipc, Format::Arrow, f64_mode, true), Ok(60));
     }
+    // Compressed IPC (pyarrow's Feather default is LZ4) passes the buffer checks.
+    let (bytes, batch) = {
+        let f = |k: f32| -> ArrayRef {
+            Arc::new(Float32Array::from_iter_values(
+                (0..60).map(|i| 0.5 + k * i as f32),
+            ))
+        };
+        let schema = Arc::new(Schema::new(
+            ["mu1", "sigma1", "mu2", "sigma2"]
+                .map(|n| Field::new(n, DataType::Float32, false))
+                .to_vec(),
+        ));
+        (
+            Vec::new(),
+            RecordBatch::try_new(schema, vec![f(0.1), f(0.2), f(0.3), f(0.4)]).unwrap(),
+        )
+    };
+    for c in [
+        arrow_ipc::CompressionType::LZ4_FRAME,
+        arrow_ipc::CompressionType::ZSTD,
+    ] {
+        let mut bytes = bytes.clone();
+        let options = arrow_ipc::writer::IpcWriteOptions::default()
+            .try_with_compression(Some(c))
+            .unwrap();
+        let mut w = arrow_ipc::writer::FileWriter::try_new_with_options(
+            &mut bytes,
+            &batch.schema(),
+            options,
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        assert_eq!(
+            read_all(&bytes, Format::Arrow, false, true),
+            Ok(60),
+            "{c:?}"
+        );
+    }
 }
 
 /// Found by the parquet_reader fuzz target: an LZ4-compressed Arrow IPC file
