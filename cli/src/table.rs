@@ -155,10 +155,12 @@ fn parquet_source<T: ChunkReader + Clone + 'static>(
         .iter()
         .map(|g| u64::try_from(g.compressed_size()).unwrap_or(0))
         .collect();
+    let roots = plan.needed.clone();
     let batches = ParquetBatches {
         input,
         meta,
         mask,
+        roots,
         group: 0,
         groups,
         current: None,
@@ -198,12 +200,72 @@ fn check_parquet_ranges(
     Ok(())
 }
 
+/// Every dictionary page of the columns read in row group `g` must hold
+/// the values it claims: the decoder sizes the dictionary from the claimed
+/// count before decoding (a few bytes could ask for gigabytes). Reads the
+/// page headers and the dictionary pages only; data pages are skipped.
+fn check_dictionary_pages<T: ChunkReader + Clone + 'static>(
+    input: &T,
+    meta: &ArrowReaderMetadata,
+    g: usize,
+    roots: &[usize],
+) -> Result<(), String> {
+    use parquet::basic::Type as P;
+    use parquet::column::page::{Page, PageReader};
+    use parquet::file::serialized_reader::SerializedPageReader;
+    let schema = meta.parquet_schema();
+    let Some(rg) = meta.metadata().row_groups().get(g) else {
+        return Ok(());
+    };
+    let shared = Arc::new(input.clone());
+    for (c, col) in rg.columns().iter().enumerate() {
+        if c >= schema.num_columns() || !roots.contains(&schema.get_column_root_idx(c)) {
+            continue;
+        }
+        let descr = col.column_descr();
+        // The fewest bytes a value of this physical type takes in a plain dictionary, in eighths.
+        let eighths: u64 = match descr.physical_type() {
+            P::BOOLEAN => 1,
+            P::INT32 | P::FLOAT | P::BYTE_ARRAY => 32,
+            P::INT64 | P::DOUBLE => 64,
+            P::INT96 => 96,
+            P::FIXED_LEN_BYTE_ARRAY => 8 * u64::try_from(descr.type_length()).unwrap_or(0).max(1),
+        };
+        let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
+        let mut pages = SerializedPageReader::new(shared.clone(), col, rows, None)
+            .map_err(|e| format!("row group {g}, column chunk {c}: {e}"))?;
+        let err =
+            |e: parquet::errors::ParquetError| format!("row group {g}, column chunk {c}: {e}");
+        while let Some(page) = pages.peek_next_page().map_err(err)? {
+            if !page.is_dict {
+                pages.skip_next_page().map_err(err)?;
+                continue;
+            }
+            if let Some(Page::DictionaryPage {
+                buf, num_values, ..
+            }) = pages.get_next_page().map_err(err)?
+            {
+                if u64::from(num_values) * eighths > 8 * buf.len() as u64 {
+                    return Err(format!(
+                        "row group {g}, column chunk {c}: a dictionary page claims \
+                         {num_values} values in {} bytes",
+                        buf.len()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The batches of a Parquet file, row group by row group (a batch never
 /// spans two row groups, so one output row group follows each input one).
 struct ParquetBatches<T: ChunkReader + Clone + 'static> {
     input: T,
     meta: ArrowReaderMetadata,
     mask: ProjectionMask,
+    /// The schema's root columns read (the projection).
+    roots: Vec<usize>,
     group: usize,
     groups: usize,
     current: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
@@ -241,6 +303,13 @@ impl<T: ChunkReader + Clone + 'static> Iterator for ParquetBatches<T> {
             self.group += 1;
             if let (Some(c), Some(s)) = (&self.progress, self.sizes.get(g)) {
                 c.fetch_add(*s, std::sync::atomic::Ordering::Relaxed);
+            }
+            let checked = guarded(&self.label, "Parquet file", || {
+                check_dictionary_pages(&self.input, &self.meta, g, &self.roots)
+            });
+            if let Err(e) = checked {
+                self.group = self.groups;
+                return Some(Err(e));
             }
             let built = guarded(&self.label, "Parquet file", || {
                 ParquetRecordBatchReaderBuilder::new_with_metadata(

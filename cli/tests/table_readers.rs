@@ -138,6 +138,20 @@ fn regression_ipc_compressed_buffer_with_a_huge_declared_size() {
     }
 }
 
+/// Found by the parquet_reader fuzz target: a Parquet dictionary page that
+/// claims 1.9e9 float values in a few bytes, for which the decoder would
+/// allocate and zero 7.6 GB.
+#[test]
+fn regression_parquet_dictionary_page_claiming_more_values_than_bytes() {
+    let bytes = include_bytes!("data/fuzz_parquet_dictionary_count.parquet");
+    for f64_mode in [false, true] {
+        for reject in [false, true] {
+            let e = read_all(bytes, Format::Parquet, f64_mode, reject).unwrap_err();
+            assert!(e.contains("dictionary page claims"), "{e}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
 
