@@ -1,7 +1,8 @@
 //! `gaussdiv eval`: stream pairs through the evaluator —
 //! read ‖ evaluate ‖ write on three threads, chunk by chunk, with bounded memory.
 
-use super::io::{self, Rows, Values};
+use super::columns::{ColumnMap, KeepSpec, Kept};
+use super::io::{self, Rows, Values, CHUNK_ROWS};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, PrecisionArg, ProgressArg};
 use gaussdiv::{
     Backend, Batch, Evaluator, Metric, Metrics, OnInvalid, Param, Request, Tolerance, VerifyReport,
@@ -10,9 +11,6 @@ use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
-
-/// Rows per chunk: memory stays bounded whatever the file size.
-const CHUNK_ROWS: usize = 1 << 20;
 
 /// The metrics in the user's order, their set, and each one's column in a computed row.
 pub fn parse_metrics(list: &str) -> Result<(Vec<Metric>, Metrics, Vec<usize>), CliError> {
@@ -69,7 +67,8 @@ fn check_gpu_f64(evaluator: &Evaluator) -> Result<(), CliError> {
 
 /// What the writer thread receives.
 enum ToWriter {
-    Chunk(Values),
+    /// The results of a chunk, its kept columns, and whether it ends a group.
+    Chunk(Values, Option<Kept>, bool),
     /// Everything went well: complete the output.
     Commit,
 }
@@ -183,7 +182,27 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
     }
     .with_param(param)
     .with_on_invalid(OnInvalid::Nan);
-    let input = io::open_source(args.input.as_deref(), on_invalid == OnInvalid::Error, param)?;
+    let read_options = io::ReadOptions {
+        reject_invalid: on_invalid == OnInvalid::Error,
+        param,
+        columns: match &args.columns {
+            Some(spec) => ColumnMap::parse(spec, param)?,
+            None => ColumnMap::default(),
+        },
+        keep: KeepSpec::parse(args.keep.as_deref(), args.keep_all)?,
+    };
+    if args.dims.is_some() && read_options.keep.is_some() {
+        return Err(CliError::input(
+            "--keep cannot be combined with --dims (one output row per D input rows)",
+        ));
+    }
+    if args.dims.is_some() && io::Format::of(args.input.as_deref()).is_table() {
+        return Err(CliError::input(
+            "--dims needs CSV or NPY input (diagonal multivariate rows stay in NPY)",
+        ));
+    }
+    let input = io::open_source(args.input.as_deref(), &read_options)?;
+    let kept_columns = input.source.kept_columns();
     let dims = args.dims.map_or(1, |d| d as usize);
     if args.gradients && args.verify && f64_mode {
         return Err(CliError::input(
@@ -212,7 +231,7 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
         (wanted.iter().map(|m| m.name().to_string()).collect(), order)
     };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let sink = io::create_sink(args.output.as_deref(), &names, f64_mode)?;
+    let sink = io::create_sink(args.output.as_deref(), &names, f64_mode, &kept_columns)?;
     let mut progress = Progress::new(args.progress, input.size);
     let bytes_read = input.bytes_read.clone();
     let source = input.source;
@@ -239,8 +258,8 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
             let mut sink = sink;
             for msg in out_rx {
                 match msg {
-                    ToWriter::Chunk(values) => {
-                        sink.write(&values, k, order)?;
+                    ToWriter::Chunk(values, kept, group_end) => {
+                        sink.write(&values, k, order, kept.as_ref(), group_end)?;
                         let _ = free_out_tx.try_send(values);
                     }
                     ToWriter::Commit => return sink.finish(),
@@ -252,8 +271,8 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
         let evaluated = (|| -> Result<(), CliError> {
             let mut offset = 0usize;
             loop {
-                let rows = match rows_rx.recv() {
-                    Ok(FromReader::Rows(rows)) => rows,
+                let (rows, kept, group_end) = match rows_rx.recv() {
+                    Ok(FromReader::Rows(rows, kept, group_end)) => (rows, kept, group_end),
                     Ok(FromReader::End) => break,
                     Ok(FromReader::Failed(e)) => return Err(e),
                     // Never commit an output the reader did not finish.
@@ -280,7 +299,10 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
                 }
                 offset += n;
                 progress.update(n, bytes_read.load(Ordering::Relaxed));
-                if out_tx.send(ToWriter::Chunk(values)).is_err() {
+                if out_tx
+                    .send(ToWriter::Chunk(values, kept, group_end))
+                    .is_err()
+                {
                     return Ok(()); // the writer failed: its error is reported below
                 }
                 let _ = free_rows_tx.try_send(rows);
@@ -312,7 +334,8 @@ pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
 
 /// What the reader thread sends.
 enum FromReader {
-    Rows(Rows),
+    /// A chunk, its kept columns, and whether it ends a group of the input.
+    Rows(Rows, Option<Kept>, bool),
     /// The input is exhausted: everything has been sent.
     End,
     Failed(CliError),
@@ -347,11 +370,11 @@ fn read_loop(
             ))),
             Ok(n) => {
                 total += n;
-                FromReader::Rows(rows)
+                FromReader::Rows(rows, source.take_kept(), source.group_end())
             }
             Err(e) => FromReader::Failed(e),
         };
-        let last = !matches!(msg, FromReader::Rows(_));
+        let last = !matches!(msg, FromReader::Rows(..));
         if tx.send(msg).is_err() || last {
             return;
         }
@@ -445,9 +468,11 @@ fn gradient_columns(wanted: &[Metric], set: Metrics) -> (Vec<String>, Vec<usize>
     (names, order)
 }
 
+/// Read up to `max` rows, joining short reads — but never across the end of
+/// a group, nor with kept columns (whose reads are whole).
 fn read_full(source: &mut dyn io::Source, max: usize, rows: &mut Rows) -> Result<usize, CliError> {
     let mut n = source.read(max, rows)?;
-    if n == 0 || n == max {
+    if n == 0 || n == max || source.group_end() || !source.kept_columns().is_empty() {
         return Ok(n);
     }
     let mut more = match rows {
@@ -469,6 +494,9 @@ fn read_full(source: &mut dyn io::Source, max: usize, rows: &mut Rows) -> Result
             }
         }
         n += got;
+        if source.group_end() {
+            break;
+        }
     }
     Ok(n)
 }

@@ -1,11 +1,14 @@
-//! Streaming input (CSV, NPY) and atomic output (CSV, NPY).
+//! Streaming input (CSV, NPY; Parquet and Arrow IPC in `table`); the
+//! output side lives in `output` (and `table_out`), re-exported here.
 
+use super::columns::{ColumnMap, KeepSpec, Kept, KeptColumn, TextColumn};
 use super::npy;
+pub use super::output::{create_sink, CsvSink, NpySink, Shortest, Sink, Values};
 use super::CliError;
 use gaussdiv::{Field, GaussianPair, GaussianPair64, Param};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::path::Path;
 
 /// The column name of a field in parameterisation `param`: `mu1`, `mu2`,
 /// and `sigma1`, `var1`, `logstd1`, `logvar1` or `precision1` (and `…2`).
@@ -21,7 +24,7 @@ pub fn column_name(field: Field, param: Param) -> &'static str {
 /// Accepted CSV header names per field in parameterisation `param` (first
 /// is canonical): the scale columns also as `s1`/`s2` (σ only) and `a1`/`a2`
 /// (any parameterisation, as in the golden files).
-fn header_names(param: Param) -> [(Field, Vec<&'static str>); 4] {
+pub fn header_names(param: Param) -> [(Field, Vec<&'static str>); 4] {
     let scale = |field: Field, side: u8| {
         let mut v = vec![column_name(field, param)];
         if param == Param::Std {
@@ -41,16 +44,71 @@ fn header_names(param: Param) -> [(Field, Vec<&'static str>); 4] {
 /// A file format, from a path's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// Comma-separated text with a header.
     Csv,
+    /// A NumPy array of shape (N, 4) (or (N, k) out).
     Npy,
+    /// Apache Parquet (`.parquet`, `.pq`).
+    Parquet,
+    /// Arrow IPC file format, Feather version 2 (`.arrow`, `.feather`, `.ipc`).
+    Arrow,
 }
 
 impl Format {
-    /// `.npy` is NPY; anything else (and standard input/output) is CSV.
+    /// `.npy` is NPY, `.parquet`/`.pq` Parquet, `.arrow`/`.feather`/`.ipc` Arrow
+    /// IPC; anything else (and standard input/output) is CSV.
     pub fn of(path: Option<&Path>) -> Format {
-        match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
-            Some(e) if e.eq_ignore_ascii_case("npy") => Format::Npy,
-            _ => Format::Csv,
+        let ext = path.and_then(|p| p.extension()).and_then(|e| e.to_str());
+        let is =
+            |names: &[&str]| ext.is_some_and(|e| names.iter().any(|n| e.eq_ignore_ascii_case(n)));
+        if is(&["npy"]) {
+            Format::Npy
+        } else if is(&["parquet", "pq"]) {
+            Format::Parquet
+        } else if is(&["arrow", "feather", "ipc"]) {
+            Format::Arrow
+        } else {
+            Format::Csv
+        }
+    }
+
+    /// Whether rows have named columns (CSV, Parquet, Arrow), which
+    /// `--columns` and `--keep` need.
+    pub fn has_names(self) -> bool {
+        self != Format::Npy
+    }
+
+    /// Parquet or Arrow: available with the `parquet` feature.
+    pub fn is_table(self) -> bool {
+        matches!(self, Format::Parquet | Format::Arrow)
+    }
+}
+
+/// Rows per chunk of the pipeline (and per record batch read from Parquet
+/// and Arrow files): memory stays bounded whatever the file size.
+pub const CHUNK_ROWS: usize = 1 << 20;
+
+/// How a reader interprets its input.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Fail on the first invalid row (`--on-invalid error`) rather than pass it on.
+    pub reject_invalid: bool,
+    /// The scale columns' parameterisation.
+    pub param: Param,
+    /// The table's own names for the four inputs (`--columns`).
+    pub columns: ColumnMap,
+    /// Other columns to carry to the output (`--keep`, `--keep-all`).
+    pub keep: KeepSpec,
+}
+
+impl ReadOptions {
+    /// Default column names, nothing kept.
+    pub fn new(reject_invalid: bool, param: Param) -> ReadOptions {
+        ReadOptions {
+            reject_invalid,
+            param,
+            columns: ColumnMap::default(),
+            keep: KeepSpec::None,
         }
     }
 }
@@ -79,7 +137,25 @@ impl Rows {
 /// Where rows come from.
 pub trait Source: Send {
     /// Read up to `max` rows into `out` (cleared first); 0 at the end.
+    /// A source with kept columns returns `max` rows, or fewer only at the
+    /// end of its input or of a group (so that chunks are never joined).
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError>;
+
+    /// The kept columns (`--keep`) of the rows of the last [`Source::read`].
+    fn take_kept(&mut self) -> Option<Kept> {
+        None
+    }
+
+    /// Whether the last read ended a group of rows (a Parquet row group
+    /// or an Arrow record batch): the chunk ends there.
+    fn group_end(&self) -> bool {
+        false
+    }
+
+    /// The columns this source keeps, in output order.
+    fn kept_columns(&self) -> Vec<KeptColumn> {
+        Vec::new()
+    }
 }
 
 /// Bytes of input consumed so far, shared with the progress display.
@@ -151,19 +227,24 @@ pub struct Input {
 }
 
 /// Open `path` (`None` or `-`: standard input) in the format of its extension;
-/// rows are `(μ1, a1, μ2, a2)` in parameterisation `param`.
-pub fn open_source(
-    path: Option<&Path>,
-    reject_invalid: bool,
-    param: Param,
-) -> Result<Input, CliError> {
+/// rows are `(μ1, a1, μ2, a2)` in parameterisation `options.param`.
+pub fn open_source(path: Option<&Path>, options: &ReadOptions) -> Result<Input, CliError> {
+    let format = Format::of(path);
+    if !format.has_names() && (!options.columns.is_empty() || options.keep.is_some()) {
+        return Err(CliError::input(
+            "--columns, --keep and --keep-all need named columns: CSV, Parquet or Arrow input",
+        ));
+    }
+    if format.is_table() && !is_stdin(path) {
+        return open_table(path.unwrap_or(Path::new("-")), format, options);
+    }
     let Opened {
         reader,
         label,
         size,
         count,
     } = open_input(path)?;
-    let source = source_from_reader(reader, label, Format::of(path), reject_invalid, param)?;
+    let source = source_with_options(reader, label, format, options)?;
     Ok(Input {
         source,
         bytes_read: count,
@@ -171,7 +252,26 @@ pub fn open_source(
     })
 }
 
-/// A row source over any reader (a file, standard input, bytes in memory).
+#[cfg(feature = "parquet")]
+fn open_table(path: &Path, format: Format, options: &ReadOptions) -> Result<Input, CliError> {
+    super::table::open_file(path, format, options)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn open_table(_: &Path, _: Format, _: &ReadOptions) -> Result<Input, CliError> {
+    Err(no_tables())
+}
+
+/// The error for Parquet or Arrow in a build without them.
+#[cfg(not(feature = "parquet"))]
+pub(crate) fn no_tables() -> CliError {
+    CliError::input(
+        "this gaussdiv was built without the `parquet` feature: no Parquet or Arrow files",
+    )
+}
+
+/// A row source over any reader (a file, standard input, bytes in memory),
+/// with default column names and nothing kept.
 pub fn source_from_reader(
     reader: Box<dyn Read + Send>,
     label: String,
@@ -179,9 +279,37 @@ pub fn source_from_reader(
     reject_invalid: bool,
     param: Param,
 ) -> Result<Box<dyn Source>, CliError> {
+    source_with_options(
+        reader,
+        label,
+        format,
+        &ReadOptions::new(reject_invalid, param),
+    )
+}
+
+/// A row source over any reader. Parquet and Arrow IPC files are read into
+/// memory first (they need random access); files on disk are streamed by
+/// [`open_source`] instead.
+pub fn source_with_options(
+    reader: Box<dyn Read + Send>,
+    label: String,
+    format: Format,
+    options: &ReadOptions,
+) -> Result<Box<dyn Source>, CliError> {
     Ok(match format {
-        Format::Csv => Box::new(CsvSource::new(reader, label, reject_invalid, param)?),
-        Format::Npy => Box::new(npy::NpySource::new(reader, label, reject_invalid, param)?),
+        Format::Csv => Box::new(CsvSource::new(reader, label, options)?),
+        Format::Npy => Box::new(npy::NpySource::new(
+            reader,
+            label,
+            options.reject_invalid,
+            options.param,
+        )?),
+        #[cfg(feature = "parquet")]
+        Format::Parquet | Format::Arrow => {
+            super::table::source_from_bytes(reader, label, format, options)?
+        }
+        #[cfg(not(feature = "parquet"))]
+        Format::Parquet | Format::Arrow => return Err(no_tables()),
     })
 }
 
@@ -194,10 +322,20 @@ pub fn invalid_value(
     text: &str,
     reason: &str,
 ) -> CliError {
+    invalid_in_column(label, place, column_name(field, param), text, reason)
+}
+
+/// The error for an invalid parameter value in the column described by `column`.
+pub fn invalid_in_column(
+    label: &str,
+    place: &str,
+    column: &str,
+    text: &str,
+    reason: &str,
+) -> CliError {
     CliError::input(format!(
-        "{label}: {place}, column {}: invalid value {text}: {reason} \
-         (use --on-invalid nan to write NaN for such rows)",
-        column_name(field, param)
+        "{label}: {place}, column {column}: invalid value {text}: {reason} \
+         (use --on-invalid nan to write NaN for such rows)"
     ))
 }
 
@@ -210,15 +348,21 @@ pub struct CsvSource {
     rows: u64,
     reject_invalid: bool,
     param: Param,
+    /// How messages name the four columns.
+    described: [String; 4],
+    /// Kept columns: their indices and names, and the current chunk's text.
+    kept_idx: Vec<usize>,
+    kept_names: Vec<String>,
+    kept: Vec<TextColumn>,
 }
 
 impl CsvSource {
     fn new(
         source: Box<dyn Read + Send>,
         label: String,
-        reject_invalid: bool,
-        param: Param,
+        options: &ReadOptions,
     ) -> Result<CsvSource, CliError> {
+        let (reject_invalid, param) = (options.reject_invalid, options.param);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .trim(csv::Trim::All)
@@ -242,9 +386,9 @@ impl CsvSource {
         let mut cols = [0usize; 4];
         let mut missing = Vec::new();
         for (col, (field, aliases)) in cols.iter_mut().zip(header_names(param).iter()) {
-            match names.iter().position(|n| aliases.contains(&n.as_str())) {
+            match options.columns.find(*field, aliases, &names) {
                 Some(c) => *col = c,
-                None => missing.push(column_name(*field, param)),
+                None => missing.push(options.columns.describe(*field, param)),
             }
         }
         if !missing.is_empty() {
@@ -254,6 +398,11 @@ impl CsvSource {
                 names.join(",")
             )));
         }
+        let kept_idx = options.keep.resolve(&names, &cols, &label)?;
+        let kept_names = kept_idx
+            .iter()
+            .map(|&i| names.get(i).cloned().unwrap_or_default())
+            .collect();
         Ok(CsvSource {
             reader,
             cols,
@@ -262,7 +411,18 @@ impl CsvSource {
             rows: 0,
             reject_invalid,
             param,
+            described: Field::ALL.map(|f| options.columns.describe(f, param)),
+            kept: vec![TextColumn::default(); kept_idx.len()],
+            kept_idx,
+            kept_names,
         })
+    }
+
+    /// The name of `field`'s column in messages.
+    fn describe(&self, field: Field) -> &str {
+        self.described
+            .get(field_index(field))
+            .map_or("?", String::as_str)
     }
 
     /// Read up to `max` rows, parsing with `parse`, pushing each row's four values.
@@ -274,6 +434,10 @@ impl CsvSource {
         mut push: impl FnMut([T; 4]),
     ) -> Result<usize, CliError> {
         let mut n = 0;
+        for k in &mut self.kept {
+            k.bytes.clear();
+            k.ends.clear();
+        }
         while n < max {
             let more = self
                 .reader
@@ -295,7 +459,7 @@ impl CsvSource {
                             "{}: line {line} (data row {}), column {}: cannot parse {:?} as a number",
                             self.label,
                             self.rows,
-                            column_name(*field, self.param),
+                            self.describe(*field),
                             String::from_utf8_lossy(raw)
                         )));
                     }
@@ -306,15 +470,17 @@ impl CsvSource {
                     let col = self.cols.get(field_index(field)).copied().unwrap_or(0);
                     let raw = self.record.get(col).unwrap_or(b"");
                     let line = self.record.position().map_or(0, |p| p.line());
-                    return Err(invalid_value(
+                    return Err(invalid_in_column(
                         &self.label,
                         &format!("line {line} (data row {})", self.rows),
-                        field,
-                        self.param,
+                        self.describe(field),
                         &format!("{:?}", String::from_utf8_lossy(raw)),
                         reason,
                     ));
                 }
+            }
+            for (&c, k) in self.kept_idx.iter().zip(self.kept.iter_mut()) {
+                k.push(self.record.get(c).unwrap_or(b""));
             }
             push(row);
             n += 1;
@@ -324,6 +490,22 @@ impl CsvSource {
 }
 
 impl Source for CsvSource {
+    fn take_kept(&mut self) -> Option<Kept> {
+        if self.kept_idx.is_empty() {
+            return None;
+        }
+        let fresh = vec![TextColumn::default(); self.kept.len()];
+        Some(Kept::Text(std::mem::replace(&mut self.kept, fresh)))
+    }
+
+    fn kept_columns(&self) -> Vec<KeptColumn> {
+        self.kept_names
+            .iter()
+            .cloned()
+            .map(KeptColumn::text)
+            .collect()
+    }
+
     fn read(&mut self, max: usize, out: &mut Rows) -> Result<usize, CliError> {
         let param = self.param;
         match out {
@@ -361,296 +543,5 @@ pub fn field_index(f: Field) -> usize {
         Field::Sigma1 => 1,
         Field::Mu2 => 2,
         Field::Sigma2 => 3,
-    }
-}
-
-/// A value in the shortest form that parses back to the same float.
-pub trait Shortest: Copy + bytemuck::Pod {
-    /// Append the text of `self`.
-    fn push(self, buf: &mut Vec<u8>, ryu: &mut ryu::Buffer);
-}
-
-macro_rules! shortest {
-    ($t:ty) => {
-        impl Shortest for $t {
-            fn push(self, buf: &mut Vec<u8>, ryu: &mut ryu::Buffer) {
-                if self.is_finite() {
-                    buf.extend_from_slice(ryu.format_finite(self).as_bytes());
-                } else if self.is_nan() {
-                    buf.extend_from_slice(b"NaN");
-                } else if self > 0.0 {
-                    buf.extend_from_slice(b"inf");
-                } else {
-                    buf.extend_from_slice(b"-inf");
-                }
-            }
-        }
-    };
-}
-shortest!(f32);
-shortest!(f64);
-
-/// One chunk of results: `k` values per row in canonical metric order.
-pub enum Values {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-}
-
-/// Where results go.
-pub trait Sink: Send {
-    /// Write rows of `k` values; `order[j]` is the index in a row of the j-th output column.
-    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError>;
-    /// Complete the output (flush, fix up headers, rename into place).
-    fn finish(self: Box<Self>) -> Result<(), CliError>;
-}
-
-trait WriteSeek: Write + Seek + Send {}
-impl<T: Write + Seek + Send> WriteSeek for T {}
-
-/// A writable destination: a temporary file renamed on success, a device
-/// written in place, or standard output.
-struct Target {
-    out: BufWriter<Box<dyn WriteSeek>>,
-    temp: Option<(tempfile::TempPath, PathBuf)>,
-    label: String,
-    seekable: bool,
-}
-
-/// Standard output as a (never seeked) `WriteSeek`.
-struct Stdout(io::Stdout);
-impl Write for Stdout {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.write(b)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-}
-impl Seek for Stdout {
-    fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "standard output cannot seek",
-        ))
-    }
-}
-
-impl Target {
-    fn create(path: Option<&Path>) -> Result<Target, CliError> {
-        let (sink, temp, label, seekable): (Box<dyn WriteSeek>, _, String, bool) = match path {
-            None => (
-                Box::new(Stdout(io::stdout())),
-                None,
-                "<stdout>".into(),
-                false,
-            ),
-            Some(p) if p.as_os_str() == "-" => (
-                Box::new(Stdout(io::stdout())),
-                None,
-                "<stdout>".into(),
-                false,
-            ),
-            Some(p) if p.exists() && !p.metadata().map(|m| m.is_file()).unwrap_or(false) => {
-                // A device or pipe (/dev/null, /dev/full, a FIFO): write to it
-                // directly, never replace it.
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(p)
-                    .map_err(|e| CliError::input(format!("cannot open {}: {e}", p.display())))?;
-                (Box::new(f), None, p.display().to_string(), false)
-            }
-            Some(p) => {
-                let dir = match p.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                let mut builder = tempfile::Builder::new();
-                builder.prefix(".gaussdiv-").suffix(".tmp");
-                // The permissions a plain create would give (0666 less the umask),
-                // or those of the file being replaced.
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(p).map_or(0o666, |m| m.permissions().mode());
-                    builder.permissions(std::fs::Permissions::from_mode(mode));
-                }
-                let tmp = builder.tempfile_in(&dir).map_err(|e| {
-                    CliError::input(format!(
-                        "cannot create a temporary file in {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-                let (file, temp_path) = tmp.into_parts();
-                super::signals::register_temp(&temp_path);
-                (
-                    Box::new(file),
-                    Some((temp_path, p.to_path_buf())),
-                    p.display().to_string(),
-                    true,
-                )
-            }
-        };
-        Ok(Target {
-            out: BufWriter::with_capacity(1 << 20, sink),
-            temp,
-            label,
-            seekable,
-        })
-    }
-
-    fn io(&self, e: io::Error) -> CliError {
-        CliError::input(format!("cannot write {}: {e}", self.label))
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> Result<(), CliError> {
-        let r = self.out.write_all(bytes);
-        r.map_err(|e| self.io(e))
-    }
-
-    /// Overwrite bytes at `offset` (seekable targets only), then return to the end.
-    fn patch(&mut self, offset: u64, bytes: &[u8]) -> Result<(), CliError> {
-        let r = (|| {
-            self.out.flush()?;
-            let f = self.out.get_mut();
-            f.seek(SeekFrom::Start(offset))?;
-            f.write_all(bytes)?;
-            f.seek(SeekFrom::End(0))?;
-            Ok(())
-        })();
-        r.map_err(|e: io::Error| self.io(e))
-    }
-
-    fn finish(mut self) -> Result<(), CliError> {
-        let r = self.out.flush();
-        r.map_err(|e| self.io(e))?;
-        if let Some((temp, target)) = self.temp.take() {
-            let synced = File::open(&temp).and_then(|f| f.sync_all());
-            synced.map_err(|e| self.io(e))?;
-            let temp_name = temp.to_path_buf();
-            super::signals::persist_temp(&temp_name, || {
-                temp.persist(&target).map(|_| ()).map_err(|e| {
-                    CliError::input(format!(
-                        "cannot move the output into {}: {e}",
-                        target.display()
-                    ))
-                })
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// CSV output.
-pub struct CsvSink {
-    target: Target,
-    block: Vec<u8>,
-    ryu: ryu::Buffer,
-}
-
-impl CsvSink {
-    fn rows<T: Shortest>(&mut self, flat: &[T], k: usize, order: &[usize]) -> Result<(), CliError> {
-        let mut block = std::mem::take(&mut self.block);
-        block.clear();
-        for row in flat.chunks_exact(k) {
-            for (j, &c) in order.iter().enumerate() {
-                if j > 0 {
-                    block.push(b',');
-                }
-                if let Some(v) = row.get(c) {
-                    v.push(&mut block, &mut self.ryu);
-                }
-            }
-            block.push(b'\n');
-            if block.len() >= 1 << 16 {
-                self.target.write_all(&block)?;
-                block.clear();
-            }
-        }
-        let r = self.target.write_all(&block);
-        self.block = block;
-        r
-    }
-}
-
-impl Sink for CsvSink {
-    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError> {
-        match values {
-            Values::F32(v) => self.rows(v, k, order),
-            Values::F64(v) => self.rows(v, k, order),
-        }
-    }
-
-    fn finish(self: Box<Self>) -> Result<(), CliError> {
-        self.target.finish()
-    }
-}
-
-/// NPY output: shape (N, k) in the output precision, C order. The header is
-/// written with room for any N and patched with the final N at the end.
-pub struct NpySink {
-    target: Target,
-    rows: u64,
-    cols: usize,
-    descr: &'static str,
-    block: Vec<u8>,
-}
-
-impl Sink for NpySink {
-    fn write(&mut self, values: &Values, k: usize, order: &[usize]) -> Result<(), CliError> {
-        let mut block = std::mem::take(&mut self.block);
-        block.clear();
-        match values {
-            Values::F32(v) => npy::reorder_into(v, k, order, &mut block),
-            Values::F64(v) => npy::reorder_into(v, k, order, &mut block),
-        }
-        self.rows += (block.len() / (order.len() * npy::descr_size(self.descr))) as u64;
-        let r = self.target.write_all(&block);
-        self.block = block;
-        r
-    }
-
-    fn finish(mut self: Box<Self>) -> Result<(), CliError> {
-        let header = npy::header(self.descr, self.rows, self.cols);
-        self.target.patch(0, &header)?;
-        self.target.finish()
-    }
-}
-
-/// Create the output for `path` (`None`/`-`: CSV on standard output) with
-/// the given column names and precision.
-pub fn create_sink(
-    path: Option<&Path>,
-    names: &[&str],
-    f64_out: bool,
-) -> Result<Box<dyn Sink>, CliError> {
-    let mut target = Target::create(path)?;
-    match Format::of(path) {
-        Format::Csv => {
-            target.write_all(format!("{}\n", names.join(",")).as_bytes())?;
-            Ok(Box::new(CsvSink {
-                target,
-                block: Vec::with_capacity(1 << 17),
-                ryu: ryu::Buffer::new(),
-            }))
-        }
-        Format::Npy => {
-            if !target.seekable {
-                return Err(CliError::input(format!(
-                    "{}: NPY output needs a regular file (its header is completed at the end)",
-                    target.label
-                )));
-            }
-            let descr = if f64_out { "<f8" } else { "<f4" };
-            // Placeholder with the widest N, patched in finish().
-            let header = npy::header(descr, u64::MAX, names.len());
-            target.write_all(&header)?;
-            Ok(Box::new(NpySink {
-                target,
-                rows: 0,
-                cols: names.len(),
-                descr,
-                block: Vec::new(),
-            }))
-        }
     }
 }

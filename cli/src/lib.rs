@@ -21,6 +21,8 @@
 )]
 
 mod bench;
+#[doc(hidden)]
+pub mod columns;
 mod eval;
 // Public (but not a supported API) so that the fuzz targets and
 // tests/readers.rs can drive the readers directly.
@@ -28,8 +30,13 @@ mod eval;
 pub mod io;
 #[doc(hidden)]
 pub mod npy;
+mod output;
 mod pairwise;
 mod signals;
+#[cfg(feature = "parquet")]
+mod table;
+#[cfg(feature = "parquet")]
+mod table_out;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -156,13 +163,27 @@ pub enum ProgressArg {
 pub struct EvalArgs {
     /// Input: .csv with a header naming mu1, sigma1 (or s1), mu2, sigma2 (or s2) in any order
     /// (with --param: var1/var2, logstd1/logstd2, logvar1/logvar2 or precision1/precision2;
-    /// a1/a2 in any parameterisation), or .npy of float32/float64 with shape (N, 4);
-    /// `-` or absent: CSV on standard input.
+    /// a1/a2 in any parameterisation; other names with --columns), .parquet/.pq or Arrow IPC
+    /// (.arrow, .feather, .ipc: the IPC file format) with float32/float64 columns of those names, or .npy of
+    /// float32/float64 with shape (N, 4); `-` or absent: CSV on standard input.
     pub input: Option<PathBuf>,
-    /// Output by extension (.csv, or .npy of shape (N, k)); absent: CSV on standard output.
-    /// Written to a temporary file and renamed on success.
+    /// Output by extension (.csv, .parquet/.pq (zstd), .arrow/.feather/.ipc (Arrow IPC file), or
+    /// .npy of shape (N, k)); absent: CSV on standard output. Written to a temporary file and
+    /// renamed on success.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// The input's own names for the four columns, e.g.
+    /// mu1=loc_p,sigma1=scale_p,mu2=loc_q,sigma2=scale_q (the scale fields by --param:
+    /// sigma1/s1, var1, logstd1, logvar1, precision1, or a1; likewise …2). CSV, Parquet, Arrow.
+    #[arg(long, value_name = "FIELD=NAME,...")]
+    pub columns: Option<String>,
+    /// Copy these input columns (ids, keys) into the output, before the measures, in row
+    /// order. CSV, Parquet or Arrow output.
+    #[arg(long, value_name = "COL,...")]
+    pub keep: Option<String>,
+    /// Copy every input column other than the four inputs into the output (as --keep).
+    #[arg(long)]
+    pub keep_all: bool,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,

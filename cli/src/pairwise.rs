@@ -165,10 +165,10 @@ pub fn run(args: &PairwiseArgs) -> Result<u8, CliError> {
         .with_param(param)
         .with_on_invalid(OnInvalid::Nan);
     evaluator.evaluate(Batch::Pairwise { p: &p, q: &q }, &request, &mut out)?;
-    let mut sink = create_sink(args.output.as_deref(), &name_refs, false)?;
+    let mut sink = create_sink(args.output.as_deref(), &name_refs, false, &[])?;
     let order: Vec<usize> = (0..q.len()).collect();
     if !q.is_empty() {
-        sink.write(&Values::F32(out), q.len(), &order)?;
+        sink.write(&Values::F32(out), q.len(), &order, None, false)?;
     }
     sink.finish()?;
     Ok(0)

@@ -6,8 +6,30 @@ use std::sync::Mutex;
 
 static TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Install the handler (once, at start-up).
+thread_local! {
+    /// Set while a decoder of untrusted input runs under `catch_unwind`: its
+    /// panic is reported as malformed input, so the panic hook stays quiet.
+    pub static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wrap the panic hook (once) so that it stays quiet while [`QUIET_PANICS`]
+/// is set; every other panic is reported as before.
+pub fn quiet_guarded_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Install the handlers (once, at start-up): signals, and a panic hook that
+/// is quiet for the guarded decoders.
 pub fn install() {
+    quiet_guarded_panics();
     let _ = ctrlc::set_handler(|| {
         if let Ok(list) = TEMPS.lock() {
             for p in list.iter() {
