@@ -27,7 +27,7 @@ Options shared by the functions:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -105,8 +105,10 @@ def _as_array(x: Any) -> Any:
     """An ndarray for array-likes; Python scalars are returned as they are (weak)."""
     if isinstance(x, np.ndarray):
         return x
-    if isinstance(x, (bool, int, float)):
+    if type(x) in (bool, int, float):  # not np.float64, a float subclass but a strong type
         return x
+    if isinstance(x, np.generic):
+        return np.asarray(x)
     if hasattr(x, "__dlpack__") and not hasattr(x, "__array__"):
         try:
             return np.from_dlpack(x)
@@ -552,29 +554,29 @@ def verify(
 def errors(
     metric: str,
     got: ArrayLike,
-    want: ArrayLike,
+    truth: Mapping[str, ArrayLike],
     *,
-    sigma1: ArrayLike,
-    kl: ArrayLike,
     precision: str,
 ) -> npt.NDArray[np.float64]:
-    """Errors of ``got`` against true values ``want`` under the tolerance
-    model (docs/ARCHITECTURE.md §3) in the output ``precision`` (``"f32"`` or
-    ``"f64"``): relative error for the divergences and distances; for the
-    cross-entropy and the entropy, the error relative to
-    ``|1/2 (1 + ln 2 pi)| + |ln sigma1| + KL`` (``sigma1`` the scale of p1,
-    ``kl`` the true KL). Overflow, NaN and exact zeros as in the model: a
-    wrong kind of value is ``inf``."""
-    _, _, cols = _broadcast(
-        (
-            np.asarray(_as_array(got), np.float64),
-            np.asarray(_as_array(want), np.float64),
-            np.asarray(_as_array(sigma1), np.float64),
-            np.asarray(_as_array(kl), np.float64),
-        ),
-        ("got", "want", "sigma1", "kl"),
-    )
-    result: npt.NDArray[np.float64] = _ext.errors(metric, *cols, precision)
+    """Errors of ``got`` against true values under the tolerance model
+    (docs/ARCHITECTURE.md §3) in the output ``precision`` (``"f32"`` or
+    ``"f64"``), computed by the library's own rule: ``truth`` maps measure
+    names to true values (as many as known; the cross-entropy and the
+    entropy need ``"entropy"`` and ``"kl"`` beside their own, ``entropy_q``
+    needs ``"reverse_kl"``). Relative error for the divergences and
+    distances; for the cross-entropy and the entropies, the error relative to
+    ``|1/2 (1 + ln 2 pi)| + |ln sigma| + KL``. Overflow, NaN and exact zeros
+    as in the model: a wrong kind of value is ``inf``."""
+    g = np.ascontiguousarray(np.asarray(_as_array(got), np.float64)).reshape(-1)
+    unknown = set(truth) - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown measures in truth: {sorted(unknown)}")
+    cols = []
+    for m in METRICS:
+        t = truth.get(m)
+        col = np.full(g.shape, np.nan) if t is None else np.asarray(_as_array(t), np.float64)
+        cols.append(np.ascontiguousarray(np.broadcast_to(col, g.shape)))
+    result: npt.NDArray[np.float64] = _ext.errors(metric, g, cols, precision)
     return result
 
 

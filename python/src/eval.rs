@@ -3,7 +3,7 @@
 //! precision (`*_f32`, `*_f64`), computed with the GIL released.
 
 use crate::convert::{self, to_py};
-use gaussdiv::verify::{kl_error, scaled_error, term_scale};
+use gaussdiv::verify::measure_error;
 use gaussdiv::{
     Backend, Batch, Error, Evaluator, Float, Gaussian, GaussianPair, Metric, Metrics, Output,
     Precision, Request, Tolerance,
@@ -428,19 +428,18 @@ macro_rules! per_precision {
 per_precision!(f32, measures_f32, pairwise_f32, diagonal_f32, verify_f32);
 per_precision!(f64, measures_f64, pairwise_f64, diagonal_f64, verify_f64);
 
-/// Errors of `got` against reference values `want` under the tolerance model
+/// Errors of `got` against reference values under the tolerance model
 /// (docs/ARCHITECTURE.md §3) in the output precision `precision` ("f32" or
-/// "f64"): for the cross-entropy and the entropy the scaled error with
-/// scale `|½(1 + ln 2π)| + |ln σ1| + KL` (from `sigma1` and the reference
-/// `kl`), for the other measures the relative error.
+/// "f64"), through the library's `verify::measure_error`: `truth` holds the
+/// ten reference measures in canonical order (columns of NaN where unknown;
+/// the cross-entropy and the entropies take their scale from the reference
+/// entropy and KL, the divergences and distances need only themselves).
 #[pyfunction]
 fn errors<'py>(
     py: Python<'py>,
     metric: &str,
     got: PyReadonlyArray1<'py, f64>,
-    want: PyReadonlyArray1<'py, f64>,
-    sigma1: PyReadonlyArray1<'py, f64>,
-    kl: PyReadonlyArray1<'py, f64>,
+    truth: Vec<PyReadonlyArray1<'py, f64>>,
     precision: &str,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
     let m: Metric = metric
@@ -451,19 +450,30 @@ fn errors<'py>(
         "f64" => Precision::F64,
         _ => return Err(PyValueError::new_err("precision must be \"f32\" or \"f64\"")),
     };
-    let cols = columns([&got, &want, &sigma1, &kl], ["got", "want", "sigma1", "kl"])?;
-    let [g, w, s, k] = cols;
-    let scaled = matches!(m, Metric::CrossEntropy | Metric::Entropy);
-    let e: Vec<f64> = g
+    let got = slice(&got, "got")?;
+    if truth.len() != Metric::COUNT {
+        return Err(PyValueError::new_err(format!(
+            "truth must hold {} columns (every measure, canonical order)",
+            Metric::COUNT
+        )));
+    }
+    let mut cols = Vec::with_capacity(truth.len());
+    for t in &truth {
+        let c = slice(t, "truth")?;
+        if c.len() != got.len() {
+            return Err(PyValueError::new_err("truth columns must have the length of got"));
+        }
+        cols.push(c);
+    }
+    let e: Vec<f64> = got
         .iter()
-        .zip(w)
-        .zip(s.iter().zip(k))
-        .map(|((&g, &w), (&s, &k))| {
-            if scaled {
-                scaled_error(g, w, term_scale(s, k), p)
-            } else {
-                kl_error(g, w, p)
+        .enumerate()
+        .map(|(i, &g)| {
+            let mut row = [f64::NAN; Metric::COUNT];
+            for (r, c) in row.iter_mut().zip(&cols) {
+                *r = c.get(i).copied().unwrap_or(f64::NAN);
             }
+            measure_error(m, g, &row, p)
         })
         .collect();
     Ok(numpy::PyArray1::from_vec(py, e))
