@@ -231,7 +231,7 @@ def _evaluate(
         buf = np.empty(buf.size * k, dtype)
     fn = _ext.measures_f32 if dtype == np.float32 else _ext.measures_f64
     try:
-        fn(*cols, buf, list(order), param, backend, on_invalid, gradients)
+        fn(cols[0], cols[1], cols[2], cols[3], buf, list(order), param, backend, on_invalid, gradients)
     except _ext.InvalidInputError as e:
         raise _invalid(e, shape) from None
     return shape, buf, target, list(order)
@@ -428,7 +428,7 @@ def gradients(
     param: str = "std",
     backend: str = "auto",
     on_invalid: str = "error",
-) -> Tuple[Array, Array, Array]:
+) -> Tuple[Array, Array, Array, Array]:
     """The gradient of KL (``metric="kl"``) or of the cross-entropy
     (``"cross_entropy"``) with respect to the inputs as given (``param``):
     ``(d/dmu1, d/da1, d/dmu2, d/da2)``, each of the broadcast shape."""
@@ -436,7 +436,7 @@ def gradients(
         raise ValueError(f"gradients exist for \"kl\" and \"cross_entropy\", not {metric!r}")
     shape, buf, _, _ = _evaluate(mu1, a1, mu2, a2, [metric], param, backend, on_invalid, True)
     table = buf.reshape(shape + (4,))
-    return (table[..., 0], table[..., 1], table[..., 2], table[..., 3])  # type: ignore[return-value]
+    return (table[..., 0], table[..., 1], table[..., 2], table[..., 3])
 
 
 def pairwise(
@@ -494,7 +494,7 @@ def diagonal(
     out = np.empty(rows, dtype)
     fn = _ext.diagonal_f32 if dtype == np.float32 else _ext.diagonal_f64
     try:
-        fn(*cols, dims, out, [metric], param, backend, on_invalid)
+        fn(cols[0], cols[1], cols[2], cols[3], dims, out, [metric], param, backend, on_invalid)
     except _ext.InvalidInputError as e:
         raise _invalid(e, shape) from None
     return out.reshape(shape[:-1])
@@ -526,7 +526,7 @@ def verify(
     multi-index."""
     if gradients is not None:
         metrics = [gradients]
-        parts = [np.asarray(r) for r in results]  # type: ignore[union-attr]
+        parts = [np.asarray(r) for r in results]
         if len(parts) != 4:
             raise ValueError("gradients: results must be the 4 arrays that gradients() returns")
     else:
@@ -542,7 +542,15 @@ def verify(
     bound = tolerance if tolerance is not None else (1e-6 if dtype == np.float32 else 1e-14)
     fn = _ext.verify_f32 if dtype == np.float32 else _ext.verify_f64
     report: Dict[str, Any] = fn(
-        *cols, np.ascontiguousarray(table).reshape(-1), metrics, param, gradients is not None, float(bound)
+        cols[0],
+        cols[1],
+        cols[2],
+        cols[3],
+        np.ascontiguousarray(table).reshape(-1),
+        metrics,
+        param,
+        gradients is not None,
+        float(bound),
     )
     for r in report["metrics"].values():
         w = r["worst"]

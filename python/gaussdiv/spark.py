@@ -105,16 +105,16 @@ def with_measures(
         import gaussdiv as gd
 
         for batch in batches:
-            cols, masks = zip(*(_column(batch, c, dtype) for c in inputs))
+            pieces = [_column(batch, c, dtype) for c in inputs]
+            cols = [p[0] for p in pieces]
             nulls = None
-            for m in masks:
+            for _, m in pieces:
                 if m is not None:
                     nulls = m if nulls is None else (nulls | m)
-            result = gd.measures(*cols, names, param=param, backend=backend, on_invalid=on_invalid)
+            result = gd.measures(cols[0], cols[1], cols[2], cols[3], names, param=param, backend=backend, on_invalid=on_invalid)
             arrays = list(batch.columns) + [_to_arrow(result[m], nulls) for m in names]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema_arrow)
 
-    import pyarrow as pa  # noqa: F401  (needed on the driver for the schema)
     from pyspark.sql.pandas.types import to_arrow_schema
 
     schema_arrow = to_arrow_schema(schema)
