@@ -124,8 +124,7 @@ fn run_columns<T: Float>(
         Backend::Gpu => true,
         _ => {
             ev.uses_gpu_for(n)
-                && (T::PRECISION == Precision::F32
-                    || ev.gpu_info().is_some_and(|g| g.supports_f64))
+                && (T::PRECISION == Precision::F32 || ev.gpu_info().is_some_and(|g| g.supports_f64))
         }
     };
     if on_gpu {
@@ -176,7 +175,11 @@ fn pairwise<T: Float + Element>(
     backend: &str,
     on_invalid: &str,
 ) -> PyResult<()> {
-    let request = convert::request(Output::Measures(convert::metrics(metrics)?), param, on_invalid)?;
+    let request = convert::request(
+        Output::Measures(convert::metrics(metrics)?),
+        param,
+        on_invalid,
+    )?;
     let backend = convert::backend(backend)?;
     let [mp, ap, mq, aq] = cols;
     let (mp, ap, mq, aq) = (
@@ -201,7 +204,10 @@ fn pairwise<T: Float + Element>(
     }
     py.detach(|| {
         let gauss = |m: &[T], a: &[T]| -> Vec<Gaussian<T>> {
-            m.iter().zip(a).map(|(&m, &a)| Gaussian::new(m, a)).collect()
+            m.iter()
+                .zip(a)
+                .map(|(&m, &a)| Gaussian::new(m, a))
+                .collect()
         };
         let (p, q) = (gauss(mp, ap), gauss(mq, aq));
         convert::evaluator(backend)?.evaluate(Batch::Pairwise { p: &p, q: &q }, &request, out)
@@ -222,7 +228,11 @@ fn diagonal<T: Float + Element>(
     backend: &str,
     on_invalid: &str,
 ) -> PyResult<()> {
-    let request = convert::request(Output::Measures(convert::metrics(metrics)?), param, on_invalid)?;
+    let request = convert::request(
+        Output::Measures(convert::metrics(metrics)?),
+        param,
+        on_invalid,
+    )?;
     let backend = convert::backend(backend)?;
     let cols = columns(cols, ["mu1", "a1", "mu2", "a2"])?;
     let n = cols[0].len();
@@ -448,7 +458,11 @@ fn errors<'py>(
     let p = match precision {
         "f32" => Precision::F32,
         "f64" => Precision::F64,
-        _ => return Err(PyValueError::new_err("precision must be \"f32\" or \"f64\"")),
+        _ => {
+            return Err(PyValueError::new_err(
+                "precision must be \"f32\" or \"f64\"",
+            ))
+        }
     };
     let got = slice(&got, "got")?;
     if truth.len() != Metric::COUNT {
@@ -461,7 +475,9 @@ fn errors<'py>(
     for t in &truth {
         let c = slice(t, "truth")?;
         if c.len() != got.len() {
-            return Err(PyValueError::new_err("truth columns must have the length of got"));
+            return Err(PyValueError::new_err(
+                "truth columns must have the length of got",
+            ));
         }
         cols.push(c);
     }
