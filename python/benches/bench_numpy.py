@@ -40,31 +40,25 @@ def batch(n: int, dtype: Any = np.float32) -> List[np.ndarray]:
 def textbook(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> np.ndarray:
     """KL(p1 || p2) as every library writes it."""
     r = (s1 / s2) ** 2
-    return 0.5 * ((mu1 - mu2) ** 2 / s2**2 + r - np.log(r) - 1.0)
+    kl: np.ndarray = 0.5 * ((mu1 - mu2) ** 2 / s2**2 + r - np.log(r) - 1.0)
+    return kl
 
 
-def median_rate(f: Callable[[], Any], n: int, runs: int) -> float:
+def timed(f: Callable[[], Any]) -> float:
+    t = time.perf_counter()
     f()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return n / statistics.median(times)
+    return time.perf_counter() - t
 
 
-def library_rate(exe: str, n: int, runs: int) -> Optional[float]:
-    if not os.path.exists(exe):
-        return None
+def library_time(exe: str, n: int) -> float:
+    """One `gaussdiv bench --runs 1` (its own warm-up, then one timed run): seconds."""
     out = subprocess.run(
-        [exe, "bench", "--pairs", str(n), "--backend", "cpu", "--metrics", "kl", "--runs", str(runs), "--json"],
+        [exe, "bench", "--pairs", str(n), "--backend", "cpu", "--metrics", "kl", "--runs", "1", "--json"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    rows = json.loads(out)
-    row = rows[0]
-    return float(row["pairs"]) / float(row["median_s"])
+    return float(json.loads(out)[0]["median_s"])
 
 
 def main() -> None:
@@ -76,21 +70,34 @@ def main() -> None:
     n = a.pairs
     x = batch(n)
     out = np.empty(n, np.float32)
-    rates: Dict[str, Optional[float]] = {}
-    rates["library (gaussdiv bench, cpu)"] = library_rate(a.gaussdiv, n, a.runs)
-    rates["gaussdiv.kl (new output)"] = median_rate(lambda: gaussdiv.kl(*x, backend="cpu"), n, a.runs)
-    rates["gaussdiv.kl (out=)"] = median_rate(lambda: gaussdiv.kl(*x, backend="cpu", out=out), n, a.runs)
-    rates["NumPy textbook f32"] = median_rate(lambda: textbook(*x), n, a.runs)
+    methods: Dict[str, Optional[Callable[[], float]]] = {
+        "library (gaussdiv bench, cpu)": (lambda: library_time(a.gaussdiv, n)) if os.path.exists(a.gaussdiv) else None,
+        "gaussdiv.kl (new output)": lambda: timed(lambda: gaussdiv.kl(*x, backend="cpu")),
+        "gaussdiv.kl (out=)": lambda: timed(lambda: gaussdiv.kl(*x, backend="cpu", out=out)),
+        "NumPy textbook f32": lambda: timed(lambda: textbook(*x)),
+    }
     try:
         import jax
         import jax.numpy as jnp
 
         f = jax.jit(textbook)
         xj = [jnp.asarray(v) for v in x]
-        rates["jax.jit textbook f32"] = median_rate(lambda: f(*xj).block_until_ready(), n, a.runs)
+        methods["jax.jit textbook f32"] = lambda: timed(lambda: f(*xj).block_until_ready())
     except ImportError:
-        rates["jax.jit textbook f32"] = None
-    print(f"{n} float32 pairs, KL, CPU; medians of {a.runs} runs after a warm-up")
+        methods["jax.jit textbook f32"] = None
+    times: Dict[str, List[float]] = {k: [] for k, m in methods.items() if m is not None}
+    for k, m in methods.items():
+        if m is not None:
+            m()  # warm-up
+    # Rounds: every method once per round, so that the machine's load hits them alike.
+    for _ in range(a.runs):
+        for k, m in methods.items():
+            if m is not None:
+                times[k].append(m())
+    rates: Dict[str, Optional[float]] = {
+        k: (n / statistics.median(times[k]) if k in times else None) for k in methods
+    }
+    print(f"{n} float32 pairs, KL, CPU; medians of {a.runs} interleaved rounds after a warm-up")
     for k, v in rates.items():
         print(f"  {k:<32} {'not available' if v is None else f'{v / 1e6:8.1f} M pairs/s'}")
     g = rates["gaussdiv.kl (new output)"]
