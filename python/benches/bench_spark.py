@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Callable, Dict, List
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -50,11 +51,11 @@ def main() -> None:
     ).cache()
     df.count()
 
-    @pandas_udf(t)  # type: ignore[misc]
+    @pandas_udf(t)  # type: ignore[untyped-decorator,misc,unused-ignore]
     def kl_numpy(mu1: pd.Series, s1: pd.Series, mu2: pd.Series, s2: pd.Series) -> pd.Series:
         m1, v1, m2, v2 = mu1.to_numpy(), s1.to_numpy(), mu2.to_numpy(), s2.to_numpy()
         r = (v1 / v2) ** 2
-        return pd.Series(0.5 * ((m1 - m2) ** 2 / v2**2 + r - __import__("numpy").log(r) - 1.0))
+        return pd.Series(0.5 * ((m1 - m2) ** 2 / v2**2 + r - np.log(r) - 1.0))
 
     def run(frame: DataFrame) -> None:
         frame.write.format("noop").mode("overwrite").save()
