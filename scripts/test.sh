@@ -50,6 +50,48 @@ cargo run --release --quiet -p gaussdiv --example quickstart
 cargo run --release --quiet -p gaussdiv --example wgpu_app
 cargo run --release --quiet -p gaussdiv --example async_app
 cargo run --release --quiet -p gaussdiv --example vae_kl
+
+# The Python package (python/, docs/ARCHITECTURE.md §11): built by `pip install ./python`
+# into a fresh virtual environment, then type checks and the pytest suite (Spark on
+# local[2] included). The test dependencies live in a cached environment
+# (~/.cache/gaussdiv/py-deps-*, keyed by the list below and the Python version) that the
+# fresh one sees through a .pth file, so pyspark (~456 MB) is downloaded once; pip's own
+# cache (~/.cache/pip) keeps the build backend (maturin).
+echo "== Python package: pip install ./python into a fresh venv, mypy --strict, stubtest, pytest"
+PY_DEPS=(numpy pytest mypy "pyarrow>=12" "pyspark>=4,<5" "pandas>=2,<3")
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    echo "== installing python3-venv"
+    SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+fi
+if ! command -v java >/dev/null; then
+    echo "== installing a Java runtime for Spark (openjdk-17-jre-headless)"
+    SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+PY_CACHE="${GAUSSDIV_PY_CACHE:-$HOME/.cache/gaussdiv}"
+PY_KEY="$( (python3 --version; printf '%s\n' "${PY_DEPS[@]}") | sha256sum | cut -c1-12)"
+PY_DEPS_ENV="$PY_CACHE/py-deps-$PY_KEY"
+if [ ! -x "$PY_DEPS_ENV/bin/python" ] || [ ! -f "$PY_DEPS_ENV/.complete" ]; then
+    rm -rf "$PY_DEPS_ENV"
+    mkdir -p "$PY_CACHE"
+    python3 -m venv "$PY_DEPS_ENV"
+    "$PY_DEPS_ENV/bin/pip" install -q --upgrade pip
+    "$PY_DEPS_ENV/bin/pip" install -q "${PY_DEPS[@]}"
+    touch "$PY_DEPS_ENV/.complete"
+fi
+PY_VENV="$(mktemp -d -t gaussdiv-venv.XXXXXX)"
+trap 'rm -f "$LOG"; rm -rf "$PY_VENV"' EXIT
+python3 -m venv "$PY_VENV"
+"$PY_DEPS_ENV/bin/python" -c 'import site; print(site.getsitepackages()[0])' \
+    > "$("$PY_VENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')/gaussdiv-test-deps.pth"
+"$PY_VENV/bin/pip" install -q ./python
+"$PY_VENV/bin/python" -m mypy --config-file python/pyproject.toml python/gaussdiv python/tests/typing_usage.py
+(cd "$PY_VENV" && "$PY_VENV/bin/python" -m mypy.stubtest gaussdiv._gaussdiv)
+export PYSPARK_PYTHON="$PY_VENV/bin/python"
+GAUSSDIV_REQUIRE_SPARK=1 "$PY_VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests 2>&1 | tee -a "$LOG"
+
 grep -E '^test result:' "$LOG" | awk '
     { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-    END { printf "all targets: %d passed, %d failed\n", p, f }'
+    END { printf "all Rust targets: %d passed, %d failed\n", p, f }'
+grep -E '^[0-9]+ passed' "$LOG" | tail -1 | sed 's/^/Python (pytest): /'
