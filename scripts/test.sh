@@ -51,7 +51,7 @@ cargo run --release --quiet -p gaussdiv --example wgpu_app
 cargo run --release --quiet -p gaussdiv --example async_app
 cargo run --release --quiet -p gaussdiv --example vae_kl
 
-# The Python package (python/, docs/ARCHITECTURE.md §11): built by `pip install ./python`
+# The Python package (python/, docs/ARCHITECTURE.md §12): built by `pip install ./python`
 # into a fresh virtual environment, then type checks and the pytest suite (Spark on
 # local[2] included). The test dependencies live in a cached environment
 # (~/.cache/gaussdiv/py-deps-*, keyed by the list below and the Python version) that the

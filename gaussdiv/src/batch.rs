@@ -141,6 +141,8 @@ pub struct DeviceBatch<'a> {
 pub(crate) trait Elem: Float {
     /// The measures of an array of pairs on the CPU (invalid pairs NaN).
     fn cpu_measures(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
+    /// The measures of four columns on the CPU, read in place (invalid pairs NaN).
+    fn cpu_columns(columns: [&[Self]; 4], o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// The gradients of an array of pairs on the CPU (invalid pairs NaN).
     fn cpu_gradients(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// The diagonal layout on the CPU (rows with an invalid element NaN).
@@ -189,6 +191,10 @@ pub(crate) trait Elem: Float {
 impl Elem for f32 {
     fn cpu_measures(pairs: &[GaussianPair], o: EvalOptions, out: &mut [f32]) -> Result<()> {
         cpu::evaluate_with(pairs, o, out)
+    }
+
+    fn cpu_columns(columns: [&[f32]; 4], o: EvalOptions, out: &mut [f32]) -> Result<()> {
+        cpu::evaluate_columns(columns, o, out)
     }
 
     fn cpu_gradients(pairs: &[GaussianPair], o: EvalOptions, out: &mut [f32]) -> Result<()> {
@@ -252,6 +258,10 @@ impl Elem for f32 {
 impl Elem for f64 {
     fn cpu_measures(pairs: &[GaussianPair64], o: EvalOptions, out: &mut [f64]) -> Result<()> {
         cpu::evaluate_f64_with(pairs, o, out)
+    }
+
+    fn cpu_columns(columns: [&[f64]; 4], o: EvalOptions, out: &mut [f64]) -> Result<()> {
+        cpu::evaluate_columns(columns, o, out)
     }
 
     fn cpu_gradients(pairs: &[GaussianPair64], o: EvalOptions, out: &mut [f64]) -> Result<()> {

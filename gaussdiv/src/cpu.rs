@@ -9,7 +9,7 @@
 //! supports is chosen at run time.
 
 use crate::error::{Error, Result};
-use crate::math::{measures, param, Real, MEASURES};
+use crate::math::{measures, measures_fast, param, Real, MEASURES};
 use crate::pair::{EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param};
 use rayon::prelude::*;
 
@@ -48,6 +48,8 @@ fn set_for(metrics: Metrics) -> u16 {
 struct Block<T> {
     input: [[T; BLOCK]; 4],
     out: [[T; BLOCK]; MEASURES],
+    /// Lanes whose sums reach the overflow threshold's range.
+    exact: [bool; BLOCK],
 }
 
 impl<T: Real> Block<T> {
@@ -56,6 +58,7 @@ impl<T: Real> Block<T> {
         Block {
             input: [z; 4],
             out: [z; MEASURES],
+            exact: [false; BLOCK],
         }
     }
 
@@ -69,10 +72,26 @@ impl<T: Real> Block<T> {
         let n = n.min(BLOCK);
         let [mu1, a1, mu2, a2] = &self.input;
         for i in 0..n {
-            let r = measures::<T, P>(mu1[i], a1[i], mu2[i], a2[i]);
+            let (r, exact) = measures_fast::<T, P>(mu1[i], a1[i], mu2[i], a2[i]);
             for (j, v) in r.into_iter().enumerate() {
                 if S >> j & 1 == 1 {
                     self.out[j][i] = v;
+                }
+            }
+            self.exact[i] = exact;
+        }
+        // The rare lanes whose KL-type sums or D_B reach 2^SAFE_EXP: the
+        // exact variant decides overflow at the threshold (the same values
+        // as the GPU kernel, which always forms the low parts).
+        if self.exact[..n].contains(&true) {
+            for i in 0..n {
+                if self.exact[i] {
+                    let r = measures::<T, P>(mu1[i], a1[i], mu2[i], a2[i]);
+                    for (j, v) in r.into_iter().enumerate() {
+                        if S >> j & 1 == 1 {
+                            self.out[j][i] = v;
+                        }
+                    }
                 }
             }
         }
@@ -129,27 +148,81 @@ pub(crate) fn load_columns<P: Pairs>(chunk: &[P], cols: &mut [[P::T; BLOCK]; 4])
     }
 }
 
-/// Evaluate `pairs` into `out` (`k` values per pair: the measures at
+/// The input of the block loops: an array of pairs, or four columns read
+/// in place (a structure-of-arrays batch needs no interleaved copy).
+pub(crate) trait Source: Sync + Copy {
+    type T: Real + Send + Sync;
+    /// Number of pairs.
+    fn len(self) -> usize;
+    /// Pairs `start..end` (empty where out of range).
+    fn range(self, start: usize, end: usize) -> Self;
+    /// The first `min(len, BLOCK)` pairs into the block's four columns.
+    fn load(self, cols: &mut [[Self::T; BLOCK]; 4]);
+}
+
+impl<P: Pairs> Source for &[P] {
+    type T = P::T;
+    fn len(self) -> usize {
+        <[P]>::len(self)
+    }
+    fn range(self, start: usize, end: usize) -> Self {
+        self.get(start..end).unwrap_or_default()
+    }
+    #[inline(always)]
+    fn load(self, cols: &mut [[P::T; BLOCK]; 4]) {
+        load_columns(self, cols)
+    }
+}
+
+/// Four columns μ1, a1, μ2, a2 of one length (checked by the caller; the
+/// shortest bounds what is read).
+#[derive(Clone, Copy)]
+pub(crate) struct Cols<'a, T>(pub [&'a [T]; 4]);
+
+impl<T: Real + Send + Sync> Source for Cols<'_, T> {
+    type T = T;
+    fn len(self) -> usize {
+        self.0.iter().map(|c| c.len()).min().unwrap_or(0)
+    }
+    fn range(self, start: usize, end: usize) -> Self {
+        Cols(self.0.map(|c| c.get(start..end).unwrap_or_default()))
+    }
+    #[inline(always)]
+    fn load(self, cols: &mut [[T; BLOCK]; 4]) {
+        for (dst, src) in cols.iter_mut().zip(self.0) {
+            // A full block as an array copy (no remainder loop).
+            match src.get(..BLOCK).map(<&[T; BLOCK]>::try_from) {
+                Some(Ok(full)) => *dst = *full,
+                _ => {
+                    for (d, v) in dst.iter_mut().zip(src) {
+                        *d = *v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Evaluate `input` into `out` (`k` values per pair: the measures at
 /// canonical positions `sel`, a subset of set `S`).
 // Indices: a destination block holds at most BLOCK rows (chunks_mut(BLOCK·k)),
 // so i < BLOCK, the columns' length; rows come from chunks_exact of their
 // width; j % MEASURES < MEASURES.
 #[allow(clippy::indexing_slicing)]
 #[inline(always)]
-fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
-    pairs: &[P],
-    sel: &[usize],
-    out: &mut [P::T],
-) {
-    let k = sel.len();
-    let mut b = Block::<P::T>::new();
-    for (chunk, dst) in pairs.chunks(BLOCK).zip(out.chunks_mut(BLOCK * k)) {
-        load_columns(chunk, &mut b.input);
-        if chunk.len() == BLOCK {
+fn task_body<I: Source, const PARAM: u32, const S: u16>(input: I, sel: &[usize], out: &mut [I::T]) {
+    let k = sel.len().max(1);
+    let mut b = Block::<I::T>::new();
+    let len = input.len();
+    for (i, dst) in out.chunks_mut(BLOCK * k).enumerate() {
+        let start = i * BLOCK;
+        let n = (dst.len() / k).min(len.saturating_sub(start));
+        input.range(start, start + n).load(&mut b.input);
+        if n == BLOCK {
             // Constant trip count: no remainder loop in full blocks.
             b.compute::<PARAM, S>(BLOCK);
         } else {
-            b.compute::<PARAM, S>(chunk.len());
+            b.compute::<PARAM, S>(n);
         }
         // Interleave the selected columns into rows; the common widths with
         // the columns resolved once per block (no per-value index).
@@ -167,7 +240,7 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
             // bounds, so that the interleaving stores vectorise.
             [a, c] => {
                 let (ca, cc) = (col(a), col(c));
-                if let Ok(d) = <&mut [P::T; 2 * BLOCK]>::try_from(&mut *dst) {
+                if let Ok(d) = <&mut [I::T; 2 * BLOCK]>::try_from(&mut *dst) {
                     for i in 0..BLOCK {
                         d[2 * i] = ca[i];
                         d[2 * i + 1] = cc[i];
@@ -181,7 +254,7 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
             }
             [a, c, e] => {
                 let (ca, cc, ce) = (col(a), col(c), col(e));
-                if let Ok(d) = <&mut [P::T; 3 * BLOCK]>::try_from(&mut *dst) {
+                if let Ok(d) = <&mut [I::T; 3 * BLOCK]>::try_from(&mut *dst) {
                     for i in 0..BLOCK {
                         d[3 * i] = ca[i];
                         d[3 * i + 1] = cc[i];
@@ -208,28 +281,28 @@ fn task_body<P: Pairs, const PARAM: u32, const S: u16>(
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{task_body, Pairs};
+    use super::{task_body, Source};
 
     /// # Safety
     /// The CPU must support AVX-512 F/VL/DQ/BW/CD (checked by the caller).
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma")]
-    pub unsafe fn avx512<P: Pairs, const PARAM: u32, const S: u16>(
-        pairs: &[P],
+    pub unsafe fn avx512<I: Source, const PARAM: u32, const S: u16>(
+        input: I,
         sel: &[usize],
-        out: &mut [P::T],
+        out: &mut [I::T],
     ) {
-        task_body::<P, PARAM, S>(pairs, sel, out)
+        task_body::<I, PARAM, S>(input, sel, out)
     }
 
     /// # Safety
     /// The CPU must support AVX2 and FMA (checked by the caller).
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn avx2<P: Pairs, const PARAM: u32, const S: u16>(
-        pairs: &[P],
+    pub unsafe fn avx2<I: Source, const PARAM: u32, const S: u16>(
+        input: I,
         sel: &[usize],
-        out: &mut [P::T],
+        out: &mut [I::T],
     ) {
-        task_body::<P, PARAM, S>(pairs, sel, out)
+        task_body::<I, PARAM, S>(input, sel, out)
     }
 }
 
@@ -252,31 +325,31 @@ pub fn simd_level() -> &'static str {
     "baseline"
 }
 
-fn task_level<P: Pairs, const PARAM: u32, const S: u16>(
-    pairs: &[P],
+fn task_level<I: Source, const PARAM: u32, const S: u16>(
+    input: I,
     sel: &[usize],
-    out: &mut [P::T],
+    out: &mut [I::T],
 ) {
     #[cfg(target_arch = "x86_64")]
     {
         match simd_level() {
             // SAFETY: the features these functions are compiled for were detected above.
-            "avx512" => return unsafe { simd::avx512::<P, PARAM, S>(pairs, sel, out) },
-            "avx2" => return unsafe { simd::avx2::<P, PARAM, S>(pairs, sel, out) },
+            "avx512" => return unsafe { simd::avx512::<I, PARAM, S>(input, sel, out) },
+            "avx2" => return unsafe { simd::avx2::<I, PARAM, S>(input, sel, out) },
             _ => {}
         }
     }
-    task_body::<P, PARAM, S>(pairs, sel, out)
+    task_body::<I, PARAM, S>(input, sel, out)
 }
 
 /// One task: the loop compiled for this parameterisation and measure set.
-fn task<P: Pairs>(pairs: &[P], param: Param, set: u16, sel: &[usize], out: &mut [P::T]) {
+fn task<I: Source>(input: I, param: Param, set: u16, sel: &[usize], out: &mut [I::T]) {
     macro_rules! by_set {
         ($p:expr) => {
             match set {
-                SET_DIV => task_level::<P, { $p }, SET_DIV>(pairs, sel, out),
-                SET_CHEAP => task_level::<P, { $p }, SET_CHEAP>(pairs, sel, out),
-                _ => task_level::<P, { $p }, SET_ALL>(pairs, sel, out),
+                SET_DIV => task_level::<I, { $p }, SET_DIV>(input, sel, out),
+                SET_CHEAP => task_level::<I, { $p }, SET_CHEAP>(input, sel, out),
+                _ => task_level::<I, { $p }, SET_ALL>(input, sel, out),
             }
         };
     }
@@ -289,24 +362,36 @@ fn task<P: Pairs>(pairs: &[P], param: Param, set: u16, sel: &[usize], out: &mut 
     }
 }
 
-fn run<P: Pairs>(pairs: &[P], options: EvalOptions, out: &mut [P::T]) -> Result<()>
-where
-    P::T: Send,
-{
+fn run<I: Source>(input: I, options: EvalOptions, out: &mut [I::T]) -> Result<()> {
     let metrics = options.metrics;
     let k = metrics.len();
-    check_len("output", pairs.len().saturating_mul(k), out.len())?;
+    let n = input.len();
+    check_len("output", n.saturating_mul(k), out.len())?;
+    if k == 0 {
+        return Ok(());
+    }
     let sel: Vec<usize> = metrics.iter().map(Metric::index).collect();
     let set = set_for(metrics);
-    if pairs.len() < PARALLEL_MIN {
-        task(pairs, options.param, set, &sel, out);
+    if n < PARALLEL_MIN {
+        task(input, options.param, set, &sel, out);
     } else {
-        pairs
-            .par_chunks(TASK)
-            .zip(out.par_chunks_mut(TASK * k))
-            .for_each(|(p, o)| task(p, options.param, set, &sel, o));
+        out.par_chunks_mut(TASK * k).enumerate().for_each(|(t, o)| {
+            let start = t * TASK;
+            let part = input.range(start, start + o.len() / k);
+            task(part, options.param, set, &sel, o)
+        });
     }
     Ok(())
+}
+
+/// [`evaluate_with`] (either precision) on four columns μ1, a1, μ2, a2 of one
+/// length, read in place.
+pub(crate) fn evaluate_columns<T: Real + Send + Sync>(
+    columns: [&[T]; 4],
+    options: EvalOptions,
+    out: &mut [T],
+) -> Result<()> {
+    run(Cols(columns), options, out)
 }
 
 /// Evaluate the selected metrics of pairs in the selected parameterisation
@@ -576,6 +661,89 @@ mod tests {
 
     /// The vectorised batch path equals the scalar formula bit for bit, for
     /// every metric subset and every block remainder.
+    #[test]
+    fn fast_variant_is_exact_where_unflagged() {
+        use crate::math::param;
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        fn check<const P: u32>(x: [f32; 4], flagged: &mut usize) {
+            use crate::math::measures_fast;
+            let exact = measures::<f32, P>(x[0], x[1], x[2], x[3]);
+            let (fast, flag) = measures_fast::<f32, P>(x[0], x[1], x[2], x[3]);
+            *flagged += usize::from(flag);
+            if !flag {
+                assert_eq!(exact.map(f32::to_bits), fast.map(f32::to_bits), "{P} {x:?}");
+            }
+        }
+        let mut flagged = 0;
+        for i in 0..200_000 {
+            // Bit patterns, and values near the overflow threshold's range.
+            let x: [f32; 4] = if i % 2 == 0 {
+                [0; 4].map(|_: u8| f32::from_bits(next() as u32))
+            } else {
+                let u = |r: u64| (r >> 11) as f64 / (1u64 << 53) as f64;
+                let mut v = [0f32; 4];
+                for (k, x) in v.iter_mut().enumerate() {
+                    let e = u(next()) * 300.0 - 150.0;
+                    let m = 2f64.powf(e)
+                        * if k % 2 == 0 && next() & 1 == 1 {
+                            -1.0
+                        } else {
+                            1.0
+                        };
+                    *x = m as f32;
+                }
+                v
+            };
+            check::<{ param::STD }>(x, &mut flagged);
+            check::<{ param::VAR }>(x, &mut flagged);
+            check::<{ param::LOGSTD }>(x, &mut flagged);
+            check::<{ param::LOGVAR }>(x, &mut flagged);
+            check::<{ param::PRECISION }>(x, &mut flagged);
+        }
+        // The exact variant really was exercised.
+        assert!(flagged > 1000, "{flagged}");
+        // The block loop (fast variant plus the exact one on flagged lanes)
+        // equals the exact scalar formulas on such rows, every measure.
+        let pairs: Vec<GaussianPair> = (0..4096)
+            .map(|_| {
+                let u = |r: u64| (r >> 11) as f64 / (1u64 << 53) as f64;
+                let mut v = [0f32; 4];
+                for x in v.iter_mut() {
+                    *x = 2f64.powf(u(next()) * 300.0 - 150.0) as f32;
+                }
+                GaussianPair::new(v[0], v[1], v[2], v[3])
+            })
+            .collect();
+        for p in [
+            Param::Std,
+            Param::Var,
+            Param::LogStd,
+            Param::LogVar,
+            Param::Precision,
+        ] {
+            let mut out = vec![0f32; pairs.len() * MEASURES];
+            let o = EvalOptions::new(Metrics::ALL, p);
+            evaluate_with(&pairs, o, &mut out).unwrap();
+            for (row, q) in out.chunks(MEASURES).zip(&pairs) {
+                let want = measures_one(q.mu1, q.sigma1, q.mu2, q.sigma2, p);
+                assert_eq!(
+                    want.map(f32::to_bits).as_slice(),
+                    row.iter()
+                        .map(|v| v.to_bits())
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                    "{p} {q:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn batch_equals_scalar_bitwise() {
         let mut s = 0x1234_5678_9abc_def0u64;

@@ -629,6 +629,22 @@ fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()>
     };
     match batch {
         Batch::Pairs(pairs) => pairs_path(pairs, out, 0),
+        // The measures read the columns in place; only a block with an
+        // invalid pair (under the error policy) is interleaved, to name it.
+        Batch::Columns(columns) if !call.gradients => {
+            columns_len(columns)?;
+            T::cpu_columns(columns, o, out)?;
+            if o.on_invalid == OnInvalid::Error && any_nan(out, k) {
+                let mut pairs = Vec::new();
+                for (range, dst) in column_blocks(columns, k, CPU_BLOCK, out)? {
+                    if any_nan(dst, k) {
+                        interleave(columns, range.clone(), &mut pairs);
+                        T::validate(&pairs, o, range.start)?;
+                    }
+                }
+            }
+            Ok(())
+        }
         Batch::Columns(columns) => {
             let mut pairs = Vec::new();
             for (range, dst) in column_blocks(columns, k, CPU_BLOCK, out)? {

@@ -110,7 +110,7 @@ struct Prep<T> {
 
 /// σ given directly: the mantissas and exponents are exact.
 #[inline(always)]
-fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
+fn prep_std<T: Real, const EXACT: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (m1, k1) = a1.frexp1();
     let (m2, k2) = a2.frexp1();
     let kk = k1 - k2;
@@ -141,14 +141,14 @@ fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         e1: 2 * (kd - k1),
         q2,
         e2: 2 * (kd - k2),
-        q1l,
-        q2l,
+        q1l: low(EXACT, q1l),
+        q2l: low(EXACT, q2l),
         p,
         pe: 2 * kk,
         pr,
         pre: -2 * kk,
-        pl,
-        prl,
+        pl: low(EXACT, pl),
+        prl: low(EXACT, prl),
         ln_rho,
         hl: T::HALF * ln_rho,
         hle: T::ZERO,
@@ -165,6 +165,17 @@ fn prep_std<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         gh: T::ONE,
         gl: T::ZERO,
         ge: 0,
+    }
+}
+
+/// A low part that only the overflow decision reads: kept by the exact
+/// variant, 0 in the fast one (the compiler then drops its computation).
+#[inline(always)]
+fn low<T: Real>(exact: bool, l: T) -> T {
+    if exact {
+        l
+    } else {
+        T::ZERO
     }
 }
 
@@ -261,7 +272,7 @@ fn scale_part_u<T: Real>(u: T) -> T {
 
 /// σ² given: exact mantissas of the variances; σ by a square root only where needed.
 #[inline(always)]
-fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
+fn prep_var<T: Real, const EXACT: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (mv1, kv1) = a1.frexp1();
     let (mv2, kv2) = a2.frexp1();
     let (p, pe, pr, pre, ln_rho, near, w, v_near, rv_near, pl, prl) = ratio_sq(mv1, kv1, mv2, kv2);
@@ -282,14 +293,14 @@ fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         e1: 2 * kd - kv1,
         q2,
         e2: 2 * kd - kv2,
-        q1l,
-        q2l,
+        q1l: low(EXACT, q1l),
+        q2l: low(EXACT, q2l),
         p,
         pe,
         pr,
         pre,
-        pl,
-        prl,
+        pl: low(EXACT, pl),
+        prl: low(EXACT, prl),
         ln_rho,
         hl: T::HALF * ln_rho,
         hle: T::ZERO,
@@ -311,7 +322,7 @@ fn prep_var<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
 
 /// 1/σ² given: the precisions multiply the mean parts directly.
 #[inline(always)]
-fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
+fn prep_precision<T: Real, const EXACT: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
     let (mp1, kp1) = a1.frexp1();
     let (mp2, kp2) = a2.frexp1();
     let (p, pe, pr, pre, ln_rho, near, w, v_near, rv_near, pl, prl) = ratio_sq(mp2, kp2, mp1, kp1);
@@ -338,14 +349,14 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
         e1,
         q2,
         e2,
-        q1l,
-        q2l,
+        q1l: low(EXACT, q1l),
+        q2l: low(EXACT, q2l),
         p,
         pe,
         pr,
         pre,
-        pl,
-        prl,
+        pl: low(EXACT, pl),
+        prl: low(EXACT, prl),
         ln_rho,
         hl: T::HALF * ln_rho,
         hle: T::ZERO,
@@ -368,7 +379,12 @@ fn prep_precision<T: Real>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
 /// ln σ (`LOGVAR == false`) or ln σ² (`true`) given: ln σ and ln ρ come from
 /// the inputs exactly (up to one rounding), σ and ρ from our own `exp`.
 #[inline(always)]
-fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T> {
+fn prep_log<T: Real, const LOGVAR: bool, const EXACT: bool>(
+    a1: T,
+    a2: T,
+    mh: T,
+    kd: i32,
+) -> Prep<T> {
     let s1 = sel(LOGVAR, T::HALF * a1, a1); // ln σ1
     let s2 = sel(LOGVAR, T::HALF * a2, a2);
     // ½ ln ρ (never overflows) and its exact rounding error.
@@ -447,14 +463,14 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
         e1,
         q2,
         e2,
-        q1l,
-        q2l,
+        q1l: low(EXACT, q1l),
+        q2l: low(EXACT, q2l),
         p: sel(small, sq1 * iv2, pb),
         pe: sel(small, sqe1 + ive2, pbe),
         pr: sel(small, sq2 * iv1, pbr),
         pre: sel(small, sqe2 + ive1, pbre),
-        pl: sel(small, pl_small, pl_big),
-        prl: sel(small, prl_small, prl_big),
+        pl: low(EXACT, sel(small, pl_small, pl_big)),
+        prl: low(EXACT, sel(small, prl_small, prl_big)),
         ln_rho,
         hl,
         hle,
@@ -488,6 +504,7 @@ fn prep_log<T: Real, const LOGVAR: bool>(a1: T, a2: T, mh: T, kd: i32) -> Prep<T
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn kl_core<T: Real>(
+    exact: bool,
     logv: bool,
     q: T,
     ql: T,
@@ -500,7 +517,7 @@ fn kl_core<T: Real>(
     v_inf: bool,
     near: bool,
     v_near: T,
-) -> (T, bool) {
+) -> (T, bool, bool) {
     let b = sel(near, T::ZERO, p);
     let bl = sel(near, T::ZERO, pl);
     let e_b = sel(near, NO_EXP, pe);
@@ -527,17 +544,20 @@ fn kl_core<T: Real>(
     let yv = scale2(v_rest, -g);
     let vswap = y0.abs() < yv.abs();
     let (y1, r1) = fast_two_sum(sel(vswap, yv, y0), sel(vswap, y0, yv));
-    let y = if logv {
-        y1 + ((r1 + scale2(v_low, -g)) + low0)
-    } else {
-        y0 + low0
+    let y = match (exact, logv) {
+        (true, true) => y1 + ((r1 + scale2(v_low, -g)) + low0),
+        (true, false) => y0 + low0,
+        // The fast variant (see `measures_fast`): the one-float sum; a lane
+        // that reaches this branch is flagged and evaluated exactly.
+        (false, true) => (ya + yb) + yv,
+        (false, false) => ya + yb,
     };
     let hi = g - T::SAFE_EXP;
     let limit = T::MAX * T::pow2(-T::SAFE_EXP) * T::pow2(-hi);
     let kl_scaled = y * T::pow2(hi) * T::pow2(T::SAFE_EXP);
     let big = g > T::SAFE_EXP;
     let kl_inf = v_inf || (big && (g >= T::MAX_EXP + 3 || y > limit));
-    (sel(big, kl_scaled, kl_direct), kl_inf)
+    (sel(big, kl_scaled, kl_direct), kl_inf, big)
 }
 
 /// `atanh(t)/t − 1 = t²·R(t²)` for `0 ≤ t ≤ 1/9`.
@@ -588,6 +608,32 @@ pub(crate) fn delta_mu<T: Real>(mu1: T, mu2: T) -> DeltaMu<T> {
 /// those, and the compiler drops the work of the others.
 #[inline(always)]
 pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEASURES] {
+    measures_with::<T, P, true>(mu1, a1, mu2, a2).0
+}
+
+/// [`measures`] without the low parts that decide overflow at the threshold
+/// (§3 of docs/ARCHITECTURE.md), and whether the pair needs them: where the
+/// flag is false the values are bit-identical to [`measures`]; where it is
+/// true (a KL-type sum or D_B beyond 2^SAFE_EXP) the caller evaluates
+/// [`measures`] instead. The CPU block loops use it so that the two-float
+/// sums cost nothing on ordinary rows.
+#[inline(always)]
+pub(crate) fn measures_fast<T: Real, const P: u32>(
+    mu1: T,
+    a1: T,
+    mu2: T,
+    a2: T,
+) -> ([T; MEASURES], bool) {
+    measures_with::<T, P, false>(mu1, a1, mu2, a2)
+}
+
+#[inline(always)]
+fn measures_with<T: Real, const P: u32, const EXACT: bool>(
+    mu1: T,
+    a1: T,
+    mu2: T,
+    a2: T,
+) -> ([T; MEASURES], bool) {
     // Δμ = μ1 − μ2 = mh·2^kd (formed from halves when it could overflow).
     let DeltaMu {
         halve,
@@ -605,11 +651,11 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let dl = scale2(sel(diff < T::ZERO, -derr, derr), -kh);
 
     let pp = match P {
-        param::VAR => prep_var(a1, a2, mh, kd),
-        param::LOGSTD => prep_log::<T, false>(a1, a2, mh, kd),
-        param::LOGVAR => prep_log::<T, true>(a1, a2, mh, kd),
-        param::PRECISION => prep_precision(a1, a2, mh, kd),
-        _ => prep_std(a1, a2, mh, kd),
+        param::VAR => prep_var::<T, EXACT>(a1, a2, mh, kd),
+        param::LOGSTD => prep_log::<T, false, EXACT>(a1, a2, mh, kd),
+        param::LOGVAR => prep_log::<T, true, EXACT>(a1, a2, mh, kd),
+        param::PRECISION => prep_precision::<T, EXACT>(a1, a2, mh, kd),
+        _ => prep_std::<T, EXACT>(a1, a2, mh, kd),
     };
     let valid = pp.valid && mu1.is_finite() && mu2.is_finite();
     let q1 = sel(has_diff, pp.q1, T::ZERO);
@@ -639,8 +685,8 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let logv = matches!(P, param::LOGSTD | param::LOGVAR);
     let q1l = sel(has_diff, pp.q1l, T::ZERO);
     let q2l = sel(has_diff, pp.q2l, T::ZERO);
-    let (kl, kl_inf) = kl_core(
-        logv, q2, q2l, e2, pp.p, pp.pl, pp.pe, v_far, vl, pp.hl_inf, pp.near, pp.v_near,
+    let (kl, kl_inf, kl_big) = kl_core(
+        EXACT, logv, q2, q2l, e2, pp.p, pp.pl, pp.pe, v_far, vl, pp.hl_inf, pp.near, pp.v_near,
     );
     // With log-parameters H(p1) may be near −MAX: the cross-entropy can be
     // finite where KL overflows through ln ρ → −∞ (then H(p1, p2) =
@@ -658,8 +704,9 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let ce_sum_inf = logv && T::HALF * entropy + T::HALF * kl > T::HALF * T::MAX;
     let cross_entropy = sel(use_alt, ce_alt, entropy + kl);
     let ce_inf = sel(use_alt, ce_alt_inf, kl_inf || ce_sum_inf);
-    let (rkl, rkl_inf) = kl_core(
-        logv, q1, q1l, e1, pp.pr, pp.prl, pp.pre, rv_far, rvl, pp.hl_inf, pp.near, pp.rv_near,
+    let (rkl, rkl_inf, rkl_big) = kl_core(
+        EXACT, logv, q1, q1l, e1, pp.pr, pp.prl, pp.pre, rv_far, rvl, pp.hl_inf, pp.near,
+        pp.rv_near,
     );
 
     // ρs = σ_small/σ_big ≤ 1.
@@ -678,7 +725,8 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
     let (jq, jr) = fast_two_sum(sel(ja >= jb, ja, jb), sel(ja >= jb, jb, ja));
     let jl = jr + (q1l * T::pow2(e1 - ej) + q2l * T::pow2(e2 - ej));
     let (qj, ejn) = norm_q(jq, ej);
-    let (jeffreys, jeffreys_inf) = kl_core(
+    let (jeffreys, jeffreys_inf, j_big) = kl_core(
+        EXACT,
         logv,
         qj,
         norm_l(jq, jl),
@@ -827,7 +875,12 @@ pub fn measures<T: Real, const P: u32>(mu1: T, a1: T, mu2: T, a2: T) -> [T; MEAS
         hellinger,
         sel(w2_inf, inf, w2),
     ];
-    out.map(|v| sel(valid, v, T::NAN))
+    // Whether any scaled sum was taken (a cheap superset of the three
+    // kl_core flags: their exponents are at most max(e1, e2) + 1 and
+    // max(pe, pre); the flags themselves are checked in debug builds).
+    let exact_needed = e1.max(e2) + 1 > T::SAFE_EXP || pp.pe.max(pp.pre) > T::SAFE_EXP || db_big;
+    debug_assert!(exact_needed || !(kl_big || rkl_big || j_big));
+    (out.map(|v| sel(valid, v, T::NAN)), exact_needed)
 }
 
 /// Cross-entropy, KL divergence and entropy of p1 for one pair (σ given), in one precision.

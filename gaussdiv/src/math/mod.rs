@@ -91,5 +91,6 @@ pub(crate) use ln_exp::fast_two_sum;
 pub use ln_exp::{exp_split, expm1, ln, scale_exp};
 #[cfg(test)]
 pub use measures::divergences;
+pub(crate) use measures::measures_fast;
 pub use measures::{idx, measures, param, MEASURES};
 pub use real::Real;
