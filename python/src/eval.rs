@@ -79,8 +79,10 @@ fn shift(e: Error, base: usize) -> Error {
     }
 }
 
-/// Columns on the CPU: blocks interleaved and evaluated in parallel (the
-/// library's per-pair path on each), the first invalid pair reported.
+/// Gradients of columns on the CPU: blocks interleaved and evaluated in
+/// parallel (the library's per-pair path on each), the first invalid pair
+/// reported. (Measures go to the library's column path, which reads the
+/// columns in place.)
 fn columns_cpu<T: Float>(
     ev: &Evaluator,
     cols: [&[T]; 4],
@@ -129,6 +131,9 @@ fn run_columns<T: Float>(
     };
     if on_gpu {
         ev.evaluate(Batch::Columns(cols), request, out)
+    } else if matches!(request.output, Output::Measures(_)) {
+        // The library's CPU loops read the four columns in place, in parallel.
+        convert::evaluator(Backend::Cpu)?.evaluate(Batch::Columns(cols), request, out)
     } else {
         columns_cpu(&ev, cols, request, out)
     }
