@@ -50,6 +50,29 @@ def _to_arrow(values: np.ndarray, mask: Any) -> "pa.Array":
     return pa.array(values, type=arrow_type, mask=mask)
 
 
+def _located(
+    e: "gaussdiv.InvalidInputError", batch: "pa.RecordBatch", offset: int, columns: "dict[str, str]"
+) -> "gaussdiv.InvalidInputError":
+    """``e`` (an invalid element of a batch) restated for a Spark user: the
+    column, the partition, the row's position in its partition and the row
+    itself (every column, so that an id column identifies it)."""
+    from pyspark import TaskContext
+
+    row = int(e.index[0]) if e.index else 0
+    ctx = TaskContext.get()
+    part = ctx.partitionId() if ctx is not None else None
+    values = {name: batch.column(name)[row].as_py() for name in batch.schema.names}
+    column = columns.get(e.argument, e.argument)
+    where = f"partition {part}, row {offset + row} of the partition" if part is not None else f"row {offset + row}"
+    return gaussdiv.InvalidInputError(
+        f"invalid input in column {column!r} at {where}: {column} = {e.value!r} ({e.reason}); the row: {values}",
+        (offset + row,),
+        column,
+        e.value,
+        e.reason,
+    )
+
+
 def with_measures(
     df: "DataFrame",
     metrics: Union[str, Iterable[str]],
@@ -70,7 +93,9 @@ def with_measures(
     are computed in f32 and are ``FloatType``; otherwise (``DoubleType`` or
     other numeric types, cast to double) in f64 as ``DoubleType``. A row with
     a null input gets null measures. Invalid rows raise (in the executor)
-    a ``ValueError`` naming the row within its Arrow batch, or with
+    a ``ValueError`` (:class:`gaussdiv.InvalidInputError`) naming the column,
+    the value, the partition, the row's position in it and the whole row
+    (so that an id column identifies it), or with
     ``on_invalid="nan"`` give NaN. ``backend`` is the executors' backend
     (``"cpu"`` by default: executors rarely own a GPU).
 
@@ -104,6 +129,7 @@ def with_measures(
 
         import gaussdiv as gd
 
+        offset = 0  # rows of this partition before the batch
         for batch in batches:
             pieces = [_column(batch, c, dtype) for c in inputs]
             cols = [p[0] for p in pieces]
@@ -111,7 +137,11 @@ def with_measures(
             for _, m in pieces:
                 if m is not None:
                     nulls = m if nulls is None else (nulls | m)
-            result = gd.measures(cols[0], cols[1], cols[2], cols[3], names, param=param, backend=backend, on_invalid=on_invalid)
+            try:
+                result = gd.measures(cols[0], cols[1], cols[2], cols[3], names, param=param, backend=backend, on_invalid=on_invalid)
+            except gd.InvalidInputError as e:
+                raise _located(e, batch, offset, dict(zip(("mu1", "a1", "mu2", "a2"), inputs))) from None
+            offset += batch.num_rows
             arrays = list(batch.columns) + [_to_arrow(result[m], nulls) for m in names]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema_arrow)
 
