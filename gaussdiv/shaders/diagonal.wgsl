@@ -46,6 +46,8 @@ const DIAG_W: u32 = 7u;            // state slot of the Wasserstein sum of squar
 const DIAG_HS: u32 = 8u;           // state slot of Hellinger's sum of squares
 const FLAG_W_INF: u32 = 512u;      // 1 << 9: Wasserstein-2 infinite
 const FLAG_BC_ZERO: u32 = 1024u;   // 1 << 10: a per-dim coefficient is 0
+// The floor of the coefficient product's exponent (no wrap with millions of tiny coefficients).
+const PE_FLOOR: i32 = -1048576;    // -(1 << 20)
 const FLAG_INVALID: u32 = 0x80000000u;
 const SQ_CUTOFF: i32 = -60;        // squares below 4^-60 of the running scale are dropped
 
@@ -204,7 +206,7 @@ fn diag_add_coefficient(st: ptr<function, DiagState>, bc: F) {
         let f = frexp1(bitcast<U>(bc));
         let r = renorm((*st).pm * f.m);
         (*st).pm = r.m;
-        (*st).pe = (*st).pe + f.k + r.k;
+        (*st).pe = max((*st).pe + f.k + r.k, PE_FLOOR);
     } else {
         (*st).flags = (*st).flags | FLAG_BC_ZERO;
     }
@@ -257,7 +259,7 @@ fn diag_combine(x: DiagState, b: DiagState) -> DiagState {
     if (WRITE_BHATTACHARYYA_COEFFICIENT) {
         let r = renorm(a.pm * b.pm);
         a.pm = r.m;
-        a.pe = a.pe + b.pe + r.k;
+        a.pe = max(a.pe + b.pe + r.k, PE_FLOOR);
     }
     if (WRITE_HELLINGER) {
         let r = sq_merge(SqSum(a.h[DIAG_HS], a.l[DIAG_HS], a.he), SqSum(b.h[DIAG_HS], b.l[DIAG_HS], b.he));

@@ -52,6 +52,11 @@ const HS: usize = 8;
 const FLAG_W_INF: u32 = 1 << 9;
 /// Flag bit: a per-dim coefficient is 0 (so is the row's).
 const FLAG_BC_ZERO: u32 = 1 << 10;
+/// The floor of the coefficient product's exponent: far below any value that
+/// survives the final scaling (≈ −1100), far above i32's end, so that rows of
+/// millions of tiny coefficients cannot wrap it (kept by `add_coefficient` and
+/// `merge`; the kernel clamps alike).
+const PE_FLOOR: i32 = -(1 << 20);
 /// Flag bit: an element is invalid (the row is NaN).
 const FLAG_INVALID: u32 = 1 << 31;
 /// Squares below 4^SQ_CUTOFF of the running scale are dropped.
@@ -224,7 +229,7 @@ impl<T: Real> RowSum<T> {
             let (m, k) = bc.frexp1();
             let (pm, inc) = renorm(self.pm * m);
             self.pm = pm;
-            self.pe += k + inc;
+            self.pe = (self.pe + k + inc).max(PE_FLOOR);
         } else {
             self.flags |= FLAG_BC_ZERO;
         }
@@ -243,7 +248,7 @@ impl<T: Real> RowSum<T> {
             self.flags |= FLAG_INVALID;
             return;
         }
-        self.n += 1;
+        self.n = self.n.saturating_add(1);
         for (j, v) in d.iter().take(7).enumerate() {
             if self.mask >> j & 1 == 1 {
                 self.add_term(j, *v);
@@ -281,7 +286,7 @@ impl<T: Real> RowSum<T> {
     /// The state of the union of two sets of dims (`self` first).
     pub(crate) fn combine(mut self, b: &Self) -> Self {
         self.flags |= b.flags;
-        self.n += b.n;
+        self.n = self.n.saturating_add(b.n);
         for j in 0..7 {
             if self.mask >> j & 1 == 1 {
                 self.merge_term(b, j);
@@ -290,7 +295,7 @@ impl<T: Real> RowSum<T> {
         if self.mask >> 7 & 1 == 1 {
             let (pm, inc) = renorm(self.pm * b.pm);
             self.pm = pm;
-            self.pe += b.pe + inc;
+            self.pe = (self.pe + b.pe + inc).max(PE_FLOOR);
         }
         if self.mask >> 8 & 1 == 1 {
             (self.h[HS], self.l[HS], self.he) =

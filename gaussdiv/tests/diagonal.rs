@@ -683,6 +683,52 @@ fn nan_policy_poisons_only_the_row() {
     }
 }
 
+/// A row of many tiny, non-zero per-dim coefficients: their product's
+/// exponent runs past the floor that keeps it from wrapping (with a few
+/// million dims it would pass i32's end; a review finding), and the row's
+/// coefficient is 0 (truth far below the smallest subnormal), Hellinger 1,
+/// D_B the finite sum — f32 and f64, CPU and GPU, both kernels (below and
+/// above 256 dims per row).
+#[test]
+fn coefficient_exponent_floor() {
+    fn check<T: gaussdiv::Float + From<u8>>(ev: &Evaluator, mu2: T, dims: usize, label: &str) {
+        let (zero, one) = (T::from(0), T::from(1));
+        let row = vec![GaussianPair::new(zero, one, mu2, one); dims];
+        let mut out = vec![zero; 10];
+        ev.evaluate(
+            Batch::Diagonal { pairs: &row, dims },
+            &every_in(Param::Std),
+            &mut out,
+        )
+        .unwrap();
+        let per = mu2.into() * mu2.into() / 8.0; // D_B per dim: Δμ²/(4·2)
+        let v: Vec<f64> = out.iter().map(|x| (*x).into()).collect();
+        assert_eq!(v[7], 0.0, "{label}: coefficient");
+        assert_eq!(v[8], 1.0, "{label}: Hellinger");
+        let want = per * dims as f64;
+        assert!(
+            (v[6] - want).abs() <= 1e-5 * want,
+            "{label}: D_B {} want {want}",
+            v[6]
+        );
+    }
+    // f32: D_B ≈ 100 per dim, a coefficient of about 2^−145 each; 10 000 dims
+    // take the exponent to about −1.45e6, below the floor (−2^20).
+    check::<f32>(cpu(), 28.28, 10_000, "cpu f32");
+    // f64: about 2^−1042 per dim; 1 100 dims pass the floor, and 2.2 million
+    // would have wrapped an unclamped i32 (the product came out +inf).
+    check::<f64>(cpu(), 76.0, 1_100, "cpu f64");
+    check::<f64>(cpu(), 76.0, 2_200_000, "cpu f64, 2.2e6 dims");
+    check::<f64>(cpu(), 76.0, 200, "cpu f64 narrow");
+    if let Some(g) = gpu() {
+        check::<f32>(g, 28.28, 10_000, "gpu f32");
+        check::<f32>(g, 28.28, 200, "gpu f32 narrow");
+        if g.gpu_info().is_some_and(|i| i.supports_f64) {
+            check::<f64>(g, 76.0, 1_100, "gpu f64");
+        }
+    }
+}
+
 /// +inf per-dim values make the sums +inf, the coefficient 0, Hellinger 1.
 #[test]
 fn infinite_dims() {
