@@ -659,8 +659,9 @@ mod tests {
         }
     }
 
-    /// The vectorised batch path equals the scalar formula bit for bit, for
-    /// every metric subset and every block remainder.
+    /// `measures_fast` equals `measures` bit for bit wherever it does not
+    /// flag the lane, and the block loops (fast variant, exact on flagged
+    /// lanes) equal the exact scalar formulas on rows near the threshold.
     #[test]
     fn fast_variant_is_exact_where_unflagged() {
         use crate::math::param;
@@ -744,6 +745,8 @@ mod tests {
         }
     }
 
+    /// The vectorised batch path equals the scalar formula bit for bit, for
+    /// every metric subset and every block remainder.
     #[test]
     fn batch_equals_scalar_bitwise() {
         let mut s = 0x1234_5678_9abc_def0u64;
