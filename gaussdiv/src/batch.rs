@@ -141,8 +141,9 @@ pub struct DeviceBatch<'a> {
 pub(crate) trait Elem: Float {
     /// The measures of an array of pairs on the CPU (invalid pairs NaN).
     fn cpu_measures(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
-    /// The measures of four columns on the CPU, read in place (invalid pairs NaN).
-    fn cpu_columns(columns: [&[Self]; 4], o: EvalOptions, out: &mut [Self]) -> Result<()>;
+    /// The measures of four columns on the CPU, read in place (invalid pairs
+    /// NaN); whether any row is NaN.
+    fn cpu_columns(columns: [&[Self]; 4], o: EvalOptions, out: &mut [Self]) -> Result<bool>;
     /// The gradients of an array of pairs on the CPU (invalid pairs NaN).
     fn cpu_gradients(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// The diagonal layout on the CPU (rows with an invalid element NaN).
@@ -193,7 +194,7 @@ impl Elem for f32 {
         cpu::evaluate_with(pairs, o, out)
     }
 
-    fn cpu_columns(columns: [&[f32]; 4], o: EvalOptions, out: &mut [f32]) -> Result<()> {
+    fn cpu_columns(columns: [&[f32]; 4], o: EvalOptions, out: &mut [f32]) -> Result<bool> {
         cpu::evaluate_columns(columns, o, out)
     }
 
@@ -260,7 +261,7 @@ impl Elem for f64 {
         cpu::evaluate_f64_with(pairs, o, out)
     }
 
-    fn cpu_columns(columns: [&[f64]; 4], o: EvalOptions, out: &mut [f64]) -> Result<()> {
+    fn cpu_columns(columns: [&[f64]; 4], o: EvalOptions, out: &mut [f64]) -> Result<bool> {
         cpu::evaluate_columns(columns, o, out)
     }
 

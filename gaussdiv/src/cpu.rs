@@ -363,35 +363,57 @@ fn task<I: Source>(input: I, param: Param, set: u16, sel: &[usize], out: &mut [I
 }
 
 fn run<I: Source>(input: I, options: EvalOptions, out: &mut [I::T]) -> Result<()> {
+    run_flagged(input, options, out, false).map(|_| ())
+}
+
+/// [`run`], and with `scan` whether any row came out NaN (the mark of an
+/// invalid pair), checked per task while its output is still in cache.
+fn run_flagged<I: Source>(
+    input: I,
+    options: EvalOptions,
+    out: &mut [I::T],
+    scan: bool,
+) -> Result<bool> {
     let metrics = options.metrics;
     let k = metrics.len();
     let n = input.len();
     check_len("output", n.saturating_mul(k), out.len())?;
     if k == 0 {
-        return Ok(());
+        return Ok(false);
     }
     let sel: Vec<usize> = metrics.iter().map(Metric::index).collect();
     let set = set_for(metrics);
+    let nan_row = |o: &[I::T]| {
+        scan && o
+            .iter()
+            .step_by(k)
+            .any(|v| v.partial_cmp(&I::T::ZERO).is_none())
+    };
     if n < PARALLEL_MIN {
         task(input, options.param, set, &sel, out);
+        Ok(nan_row(out))
     } else {
-        out.par_chunks_mut(TASK * k).enumerate().for_each(|(t, o)| {
-            let start = t * TASK;
-            let part = input.range(start, start + o.len() / k);
-            task(part, options.param, set, &sel, o)
-        });
+        Ok(out
+            .par_chunks_mut(TASK * k)
+            .enumerate()
+            .map(|(t, o)| {
+                let start = t * TASK;
+                let part = input.range(start, start + o.len() / k);
+                task(part, options.param, set, &sel, o);
+                nan_row(o)
+            })
+            .reduce(|| false, |a, b| a || b))
     }
-    Ok(())
 }
 
 /// [`evaluate_with`] (either precision) on four columns μ1, a1, μ2, a2 of one
-/// length, read in place.
+/// length, read in place; whether any row is NaN (an invalid pair).
 pub(crate) fn evaluate_columns<T: Real + Send + Sync>(
     columns: [&[T]; 4],
     options: EvalOptions,
     out: &mut [T],
-) -> Result<()> {
-    run(Cols(columns), options, out)
+) -> Result<bool> {
+    run_flagged(Cols(columns), options, out, true)
 }
 
 /// Evaluate the selected metrics of pairs in the selected parameterisation

@@ -633,8 +633,8 @@ fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()>
         // invalid pair (under the error policy) is interleaved, to name it.
         Batch::Columns(columns) if !call.gradients => {
             columns_len(columns)?;
-            T::cpu_columns(columns, o, out)?;
-            if o.on_invalid == OnInvalid::Error && any_nan(out, k) {
+            let nan_rows = T::cpu_columns(columns, o, out)?;
+            if o.on_invalid == OnInvalid::Error && nan_rows {
                 let mut pairs = Vec::new();
                 for (range, dst) in column_blocks(columns, k, CPU_BLOCK, out)? {
                     if any_nan(dst, k) {
