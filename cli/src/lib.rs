@@ -20,9 +20,11 @@
     )
 )]
 
+#[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[doc(hidden)]
 pub mod columns;
+#[cfg(not(target_arch = "wasm32"))]
 mod eval;
 // Public (but not a supported API) so that the fuzz targets and
 // tests/readers.rs can drive the readers directly.
@@ -31,15 +33,21 @@ pub mod io;
 #[doc(hidden)]
 pub mod npy;
 mod output;
+#[cfg(not(target_arch = "wasm32"))]
 mod pairwise;
+// On wasm32 (the browser build reads CSV/NPY through `io`) nothing installs handlers.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 mod signals;
 #[cfg(feature = "parquet")]
 mod table;
 #[cfg(feature = "parquet")]
 mod table_out;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::ValueEnum;
+#[cfg(not(target_arch = "wasm32"))]
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
 /// A failure with its exit code and message.
@@ -71,6 +79,7 @@ impl From<gaussdiv::Error> for CliError {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Parser, Debug)]
 #[command(
     name = "gaussdiv",
@@ -84,6 +93,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Evaluate every row of a CSV or NPY file of pairs (mu1, sigma1, mu2, sigma2, or the --param form).
@@ -220,6 +230,7 @@ pub struct EvalArgs {
     pub progress: ProgressArg,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -244,6 +255,7 @@ pub fn main() -> ExitCode {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn info() -> Result<u8, CliError> {
     let adapters = pollster::block_on(gaussdiv::adapters());
     println!("adapters found: {}", adapters.available.len());

@@ -30,6 +30,7 @@ pub fn quiet_guarded_panics() {
 /// is quiet for the guarded decoders.
 pub fn install() {
     quiet_guarded_panics();
+    #[cfg(not(target_arch = "wasm32"))]
     let _ = ctrlc::set_handler(|| {
         if let Ok(list) = TEMPS.lock() {
             for p in list.iter() {

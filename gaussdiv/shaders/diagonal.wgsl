@@ -278,8 +278,8 @@ fn diag_combine(x: DiagState, b: DiagState) -> DiagState {
 
 // The ten measures of the joint distribution, canonical order.
 fn diag_finish(st: DiagState) -> array<F, 10> {
-    let inf = bitcast<F>(INF_BITS);
-    let nan = bitcast<F>(NAN_BITS);
+    let inf = run_time_inf(st.pm);
+    let nan = run_time_nan(st.pm);
     var v: array<F, 10>;
     for (var j = 0u; j < 7u; j = j + 1u) {
         v[j] = select(st.h[j] + st.l[j], inf, (st.flags & (1u << j)) != 0u);

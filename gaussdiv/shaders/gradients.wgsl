@@ -273,7 +273,7 @@ fn gradients(pv: vec4<U>) -> array<F, 8> {
     let ce_a1 = finish(g.cm, g.ce);
     var out = array<F, 8>(d_mu1, ce_a1, d_mu2, d_a2, d_mu1, kl_a1, d_mu2, d_a2);
     if (!valid) {
-        let nan = bitcast<F>(NAN_BITS);
+        let nan = run_time_nan(d_mu1);
         out = array<F, 8>(nan, nan, nan, nan, nan, nan, nan, nan);
     }
     return out;

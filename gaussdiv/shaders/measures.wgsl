@@ -662,8 +662,8 @@ fn measures(pv: vec4<U>) -> array<F, 10> {
     let excess = (0.5 * big_mu - 0.5 * F_MAX) + 0.5 * small_mu;
     let w2_inf = w2s.inf || (opposite && big_mu >= 0.5 * F_MAX && excess > scale2(F_MAX, -55));
 
-    let inf = bitcast<F>(INF_BITS);
-    let nan = bitcast<F>(NAN_BITS);
+    let inf = run_time_inf(mu1);
+    let nan = run_time_nan(mu1);
     var out = array<F, 10>(
         select(cross_entropy, inf, ce_inf),
         select(kl, inf, kl_inf),

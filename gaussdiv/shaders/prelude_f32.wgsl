@@ -16,7 +16,7 @@
 alias F = f32;
 alias U = u32;
 
-const F_MAX: f32 = 3.40282347e+38;
+const F_MAX: f32 = 0x1.fffffep+127f; // f32::MAX exactly (3.40282347e+38 in decimal exceeds it; Tint rejects that)
 const F_MIN_NORMAL: f32 = 1.17549435e-38;
 const SQRT2: f32 = 1.41421356237309504880;
 const LN2_HI: f32 = 6.9313812256e-01; // 0x3f317180
@@ -78,6 +78,19 @@ const T10: f32 = 2.7557319223985888e-07;
 const T11: f32 = 2.505210838544172e-08;
 const T12: f32 = 2.08767569878681e-09;
 const NEG_INF_BITS: u32 = 0xff800000u;
+
+// +inf and a quiet NaN built from a run-time value `any` (only its presence
+// matters): WGSL makes a constant expression that evaluates to inf or NaN a
+// shader-creation error, which Tint (Chrome's compiler) enforces and naga
+// does not, so `bitcast<F>(INF_BITS)` must not be a constant expression.
+fn run_time_inf(any: F) -> F {
+    let b = bitcast<U>(any);
+    return bitcast<F>(INF_BITS | (b ^ b));
+}
+fn run_time_nan(any: F) -> F {
+    let b = bitcast<U>(any);
+    return bitcast<F>(NAN_BITS | (b ^ b));
+}
 
 // x = m * 2^k for the bits of a positive finite f32 (subnormals included).
 fn frexp1(bits: u32) -> Frexp {

@@ -307,6 +307,7 @@ mod simd {
 }
 
 /// The instruction set the batch loops use on this CPU.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub fn simd_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {

@@ -14,7 +14,8 @@ use crate::request::Request;
 use crate::verify::Precision;
 use crate::OnInvalid;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use web_time::Instant;
 
 /// Which backend an [`Evaluator`] should use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -87,7 +88,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Measure the CPU and GPU cost models on synthetic pairs (about 20–50 ms).
-fn calibrate(gpu: &GpuEvaluator) -> Result<Crossover> {
+async fn calibrate(gpu: &GpuEvaluator, mode: WaitMode) -> Result<Crossover> {
     const PROBE: usize = 1 << 19;
     let pairs: Vec<GaussianPair> = (0..PROBE)
         .map(|i| {
@@ -107,14 +108,30 @@ fn calibrate(gpu: &GpuEvaluator) -> Result<Crossover> {
         }
         Ok(median(t))
     };
-    let gpu_run = |p: &[GaussianPair], o: &mut [f32]| {
-        pollster::block_on(gpu.run(p, options, o, WaitMode::Block, 0))
-    };
+    // The GPU runs are awaited (`mode`: blocking natively, the browser's
+    // event loop on the web); timed the same way as `time`.
+    async fn gpu_time(
+        gpu: &GpuEvaluator,
+        p: &[GaussianPair],
+        options: EvalOptions,
+        mode: WaitMode,
+        runs: usize,
+    ) -> Result<f64> {
+        let mut o = vec![0f32; p.len() * 2];
+        gpu.run(p, options, &mut o, mode, 0).await?; // warm-up
+        let mut t = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let s = Instant::now();
+            gpu.run(p, options, &mut o, mode, 0).await?;
+            t.push(s.elapsed().as_secs_f64());
+        }
+        Ok(median(t))
+    }
     let (one, one_out) = (pairs.get(..1).unwrap_or_default(), &mut [0f32; 2]);
     let cl = time(&mut || f32::cpu_measures(one, options, one_out), 9)?;
-    let gl = time(&mut || gpu_run(one, one_out), 5)?;
+    let gl = gpu_time(gpu, one, options, mode, 5).await?;
     let ct = time(&mut || f32::cpu_measures(&pairs, options, &mut out), 3)?;
-    let gt = time(&mut || gpu_run(&pairs, &mut out), 3)?;
+    let gt = gpu_time(gpu, &pairs, options, mode, 3).await?;
     let cr = PROBE as f64 / (ct - cl).max(1e-9);
     let gr = PROBE as f64 / (gt - gl).max(1e-9);
     Ok(Crossover {
@@ -204,6 +221,10 @@ pub struct GpuInfo {
     pub host_chunk_pairs: u64,
     /// The largest single storage binding the device allows, in bytes.
     pub max_binding_bytes: u64,
+    /// Whether the device flushes subnormal results to zero (measured at
+    /// construction; WGSL allows it, the browsers' SwiftShader does): rows
+    /// with a zero or subnormal value are then recomputed on the CPU.
+    pub flushes_subnormals: bool,
     /// Whether the host path maps the storage buffers directly (no staging copies).
     pub maps_storage_directly: bool,
     /// wgpu buffers created so far (storage and staging).
@@ -240,7 +261,9 @@ impl Evaluator {
     /// [`new_async`](Self::new_async)). [`Backend::Gpu`] without an adapter is
     /// [`Error::NoAdapter`]; [`Backend::Auto`] then uses the CPU (see
     /// [`fallback_reason`](Self::fallback_reason)) and otherwise measures the
-    /// crossover here (20–50 ms) unless the options fix it.
+    /// crossover here (20–50 ms) unless the options fix it. Native only (on
+    /// the web use [`new_async`](Self::new_async)).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(backend: Backend) -> Result<Evaluator> {
         pollster::block_on(Self::new_async(backend, Options::default()))
     }
@@ -263,7 +286,16 @@ impl Evaluator {
                     .ok()
                     .and_then(|v| v.trim().parse().ok())
             });
-            match fixed.map_or_else(|| calibrate(g), |n| Ok(Crossover::fixed(n))) {
+            let measured = match fixed {
+                Some(n) => Ok(Crossover::fixed(n)),
+                // Natively the calibration blocks (as it always has); on the
+                // web it awaits the browser.
+                #[cfg(not(target_arch = "wasm32"))]
+                None => pollster::block_on(calibrate(g, WaitMode::Block)),
+                #[cfg(target_arch = "wasm32")]
+                None => calibrate(g, WaitMode::Offload).await,
+            };
+            match measured {
                 Ok(c) => crossover = Some(c),
                 Err(e) => {
                     // A GPU that fails its calibration is not usable: the CPU it is.
@@ -288,7 +320,9 @@ impl Evaluator {
     /// caller keeps its own), as wgpu apps need for [`encode`](Self::encode):
     /// checks the device's limits and warms the pipeline up (one tiny
     /// blocking dispatch). f64 batches need the device to have been created
-    /// with `SHADER_F64` and `SHADER_INT64`.
+    /// with `SHADER_F64` and `SHADER_INT64`. Native only (on the web use
+    /// [`from_device_async`](Self::from_device_async)).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_device(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
@@ -305,9 +339,30 @@ impl Evaluator {
         })
     }
 
+    /// [`from_device`](Self::from_device) for async code and the web (where
+    /// an app passes the `GPUDevice` it already has): the warm-up dispatch
+    /// is awaited instead of blocking.
+    pub async fn from_device_async(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        options: Options,
+    ) -> Result<Evaluator> {
+        let gpu = GpuEvaluator::from_device_async(device, queue, &options).await?;
+        Ok(Evaluator {
+            gpu: RwLock::new(Some(Arc::new(gpu))),
+            backend: Backend::Gpu,
+            options,
+            fallback_reason: None,
+            crossover: None,
+            events: Mutex::new(Vec::new()),
+        })
+    }
+
     /// Evaluate `request` on `batch` into `out` (blocking): see
     /// [`evaluate_async`](Self::evaluate_async), of which this is the
-    /// blocking form (it waits for the GPU on the calling thread).
+    /// blocking form (it waits for the GPU on the calling thread). Native
+    /// only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn evaluate<T: Float>(
         &self,
         batch: Batch<'_, T>,

@@ -17,7 +17,7 @@ const SCREEN_BLOCK_BYTES: usize = 32 << 10;
 /// An input pair of one precision and the values the kernel writes for it.
 pub(crate) trait HostPair: bytemuck::Pod + Sync {
     /// One output value (f32 or f64).
-    type Value: bytemuck::Pod;
+    type Value: crate::pair::Float;
     /// Bytes of one pair in the kernel's input binding.
     const PAIR_BYTES: u64;
     /// Bytes of one output value.

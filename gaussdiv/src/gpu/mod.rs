@@ -20,7 +20,7 @@ mod wait;
 
 use crate::error::{Error, Result};
 use crate::evaluator::Options;
-use crate::pair::{EvalOptions, GaussianPair, Metric, Metrics, Param};
+use crate::pair::{EvalOptions, Float, GaussianPair, Metric, Metrics, Param};
 use crate::validate::OnInvalid;
 use context::AdapterSummary;
 use element::{DiagonalPair, GradPair, GradPrecision, HostPair};
@@ -173,10 +173,13 @@ pub enum Fault {
     Hang = 2,
 }
 
-/// How a wait for the GPU is carried out.
+/// How a wait for the GPU is carried out. On the web (wasm32) both modes
+/// await the mapping callback, which the browser delivers from its event
+/// loop: nothing there may block or start a thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WaitMode {
     /// Poll the device on this thread (blocking API).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     Block,
     /// Poll the device on a helper thread and await the outcome (async API).
     Offload,
@@ -185,13 +188,19 @@ pub(crate) enum WaitMode {
 /// The result of a `map_async` callback, and a signal for it: the callback
 /// may run on whichever thread polls the device (another evaluator's, the
 /// app's), so a waiter that finds it missing after its own poll waits for it.
-type MapOutcome = Arc<(
-    Mutex<Option<core::result::Result<(), wgpu::BufferAsyncError>>>,
-    std::sync::Condvar,
-)>;
+/// On the web the callback also fires `fired`, which the waiter awaits.
+pub(crate) struct MapSignal {
+    slot: Mutex<Option<core::result::Result<(), wgpu::BufferAsyncError>>>,
+    signal: std::sync::Condvar,
+    #[cfg(target_arch = "wasm32")]
+    fired: futures_intrusive::channel::shared::OneshotReceiver<()>,
+}
+
+type MapOutcome = Arc<MapSignal>;
 
 /// How long to wait for a mapping callback that another thread collected,
 /// once the submission is known to be complete.
+#[cfg(not(target_arch = "wasm32"))]
 const CALLBACK_GRACE: Duration = Duration::from_secs(10);
 
 /// Evaluates batches of Gaussian pairs with the WGSL kernel.
@@ -215,6 +224,10 @@ pub(crate) struct GpuEvaluator {
     slots: usize,
     /// Set when the device is known to be lost (own devices: lost callback).
     lost: Arc<AtomicBool>,
+    /// Whether the device flushes subnormal results to zero (WGSL allows it;
+    /// the browsers' SwiftShader does): measured at warm-up. Then rows with a
+    /// zero or subnormal value are recomputed on the CPU.
+    flushes_subnormals: AtomicBool,
     /// Current wait timeout in nanoseconds; `u64::MAX`: none.
     timeout_ns: AtomicU64,
     /// Fault injected for tests (see [`GpuEvaluator::inject_fault`]).
@@ -244,6 +257,7 @@ fn duration_ns(d: Option<Duration>) -> u64 {
     })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn block_on<F: Future>(f: F) -> F::Output {
     pollster::block_on(f)
 }
@@ -295,20 +309,36 @@ impl GpuEvaluator {
         });
         ev.adapter = Some(context::summarize(&adapter));
         ev.reason = Some(reason);
-        ev.warm_up()?;
+        #[cfg(not(target_arch = "wasm32"))]
+        block_on(ev.warm_up(WaitMode::Block))?;
+        #[cfg(target_arch = "wasm32")]
+        ev.warm_up(WaitMode::Offload).await?;
         Ok(ev)
     }
 
     /// An evaluator on the caller's device and queue (cloned handles: the
     /// caller keeps its own). Checks the device's limits and warms the
     /// pipeline up (one tiny blocking dispatch).
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn from_device_with_options(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         options: &Options,
     ) -> Result<GpuEvaluator> {
         let ev = Self::build(device, queue, options)?;
-        ev.warm_up()?;
+        block_on(ev.warm_up(WaitMode::Block))?;
+        Ok(ev)
+    }
+
+    /// [`from_device_with_options`](Self::from_device_with_options) for
+    /// async code (and the web): the warm-up dispatch is awaited.
+    pub(crate) async fn from_device_async(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        options: &Options,
+    ) -> Result<GpuEvaluator> {
+        let ev = Self::build(device, queue, options)?;
+        ev.warm_up(WaitMode::Offload).await?;
         Ok(ev)
     }
 
@@ -398,6 +428,7 @@ impl GpuEvaluator {
             mapped_storage,
             slots: options.chunks_in_flight.clamp(1, 8),
             lost: Arc::new(AtomicBool::new(false)),
+            flushes_subnormals: AtomicBool::new(false),
             timeout_ns: AtomicU64::new(duration_ns(options.timeout)),
             fault: std::sync::atomic::AtomicU8::new(0),
             scratch: futures_intrusive::sync::Mutex::new(None, false),
@@ -447,12 +478,20 @@ impl GpuEvaluator {
 
     /// Compile the pipelines of the common metric sets and run them once, so
     /// that drivers that compile at first dispatch (llvmpipe) do it now.
-    fn warm_up(&self) -> Result<()> {
+    async fn warm_up(&self, mode: WaitMode) -> Result<()> {
         let pair = [GaussianPair::<f32>::new(0.0, 1.0, 1.0, 2.0)];
         for metrics in [Metrics::CE_KL_ENTROPY, Metrics::CE_KL] {
             let mut out = vec![0.0f32; metrics.len()];
-            block_on(self.run(&pair, metrics.into(), &mut out, WaitMode::Block, 0))?;
+            self.run(&pair, metrics.into(), &mut out, mode, 0).await?;
         }
+        // KL = ½(Δμ/σ)² = 5e-41 here, a subnormal f32: a device that flushes
+        // subnormal results writes 0.
+        let probe = [GaussianPair::<f32>::new(0.0, 1.0, 1e-20, 1.0)];
+        let mut out = [0.0f32; 2];
+        self.run(&probe, Metrics::CE_KL.into(), &mut out, mode, 0)
+            .await?;
+        self.flushes_subnormals
+            .store(out[1] == 0.0, Ordering::SeqCst);
         Ok(())
     }
 
@@ -487,6 +526,7 @@ impl GpuEvaluator {
             chunk_pairs: self.chunk_pairs,
             host_chunk_pairs: self.host_chunk_pairs,
             max_binding_bytes: self.max_binding,
+            flushes_subnormals: self.flushes_subnormals.load(Ordering::Relaxed),
             maps_storage_directly: self.mapped_storage,
             buffers: c.buffers.load(Ordering::Relaxed),
             pipelines: c.pipelines.load(Ordering::Relaxed),
@@ -647,6 +687,23 @@ impl GpuEvaluator {
                 continue;
             };
             p.fix_row(options.param, metrics, row);
+        }
+        // On a device that flushes subnormal results, a zero or subnormal
+        // value may be a flushed one: the CPU recomputes the row.
+        if self.flushes_subnormals.load(Ordering::Relaxed) {
+            let normal = match <P::Value as Float>::PRECISION {
+                crate::Precision::F32 => f64::from(f32::MIN_POSITIVE),
+                crate::Precision::F64 => f64::MIN_POSITIVE,
+            };
+            let flushed = |v: &P::Value| {
+                let x: f64 = (*v).into();
+                x.abs() < normal
+            };
+            for (p, row) in pairs.iter().zip(out.chunks_exact_mut(k)) {
+                if row.iter().any(flushed) {
+                    p.fix_row(options.param, metrics, row);
+                }
+            }
         }
         Ok(())
     }

@@ -17,14 +17,23 @@ impl GpuEvaluator {
             self.fault.store(0, Ordering::SeqCst);
             return Err(self.map_failure("injected mapping failure".into()));
         }
-        let outcome: MapOutcome = Arc::new((Mutex::new(None), std::sync::Condvar::new()));
+        #[cfg(target_arch = "wasm32")]
+        let (fire, fired) = futures_intrusive::channel::shared::oneshot_channel();
+        let outcome: MapOutcome = Arc::new(MapSignal {
+            slot: Mutex::new(None),
+            signal: std::sync::Condvar::new(),
+            #[cfg(target_arch = "wasm32")]
+            fired,
+        });
         let sink = outcome.clone();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         buffer.slice(..bytes).map_async(mode, move |r| {
-            if let Ok(mut s) = sink.0.lock() {
+            if let Ok(mut s) = sink.slot.lock() {
                 *s = Some(r);
             }
-            sink.1.notify_all();
+            sink.signal.notify_all();
+            #[cfg(target_arch = "wasm32")]
+            let _ = fire.send(());
         });
         match now(scope.pop()).flatten() {
             None => Ok(outcome),
@@ -73,13 +82,17 @@ impl GpuEvaluator {
         let take = move |outcome: &MapOutcome| -> Result<()> {
             // Our poll has seen the submission complete; the callback has run or
             // is running on the thread that collected it.
-            let (slot, signal) = &**outcome;
-            let got = slot.lock().ok().and_then(|guard| {
-                signal
+            #[cfg(not(target_arch = "wasm32"))]
+            let got = outcome.slot.lock().ok().and_then(|guard| {
+                outcome
+                    .signal
                     .wait_timeout_while(guard, CALLBACK_GRACE, |s| s.is_none())
                     .ok()
                     .and_then(|(mut s, _)| s.take())
             });
+            // On the web the callback has fired (or was dropped): never wait.
+            #[cfg(target_arch = "wasm32")]
+            let got = outcome.slot.lock().ok().and_then(|mut s| s.take());
             let lost = lost.load(Ordering::SeqCst);
             match got {
                 Some(Ok(())) => Ok(()),
@@ -96,21 +109,34 @@ impl GpuEvaluator {
         if self.fault.load(Ordering::SeqCst) == Fault::Hang as u8 {
             self.fault.store(0, Ordering::SeqCst);
             let waited = timeout.unwrap_or_default();
-            if mode == WaitMode::Block {
-                std::thread::sleep(waited);
-            } else {
-                let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
-                std::thread::Builder::new()
-                    .name("gaussdiv-hang".into())
-                    .spawn(move || {
-                        std::thread::sleep(waited);
-                        let _ = tx.send(());
-                    })
-                    .map_err(|e| Error::Gpu(format!("could not start a thread: {e}")))?;
-                let _ = rx.receive().await;
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                if mode == WaitMode::Block {
+                    std::thread::sleep(waited);
+                } else {
+                    let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+                    std::thread::Builder::new()
+                        .name("gaussdiv-hang".into())
+                        .spawn(move || {
+                            std::thread::sleep(waited);
+                            let _ = tx.send(());
+                        })
+                        .map_err(|e| Error::Gpu(format!("could not start a thread: {e}")))?;
+                    let _ = rx.receive().await;
+                }
             }
             return Err(Error::Timeout { waited });
         }
+        // On the web the browser resolves mappings from its event loop (a
+        // device poll does nothing there, and nothing may block): await it.
+        // No timeout applies there; a lost device fails the mapping instead.
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = (mode, &poll, timeout);
+            let _ = outcome.fired.receive().await;
+            take(outcome)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
         match mode {
             WaitMode::Block => {
                 poll(&self.device, timeout)?;
