@@ -27,7 +27,7 @@ fi
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 echo "== cargo build -p gaussdiv-web --target wasm32-unknown-unknown --release"
 # simd128: every browser with WebGPU runs wasm SIMD; the CPU loops vectorise with it.
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128" \
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
     cargo build -p gaussdiv-web --lib --target wasm32-unknown-unknown --release
 echo "== wasm-bindgen --target web --out-dir web/dist/pkg --out-name gaussdiv"
 rm -rf web/dist/pkg

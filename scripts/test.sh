@@ -91,6 +91,36 @@ python3 -m venv "$PY_VENV"
 export PYSPARK_PYTHON="$PY_VENV/bin/python"
 GAUSSDIV_REQUIRE_SPARK=1 "$PY_VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests 2>&1 | tee -a "$LOG"
 
+# The browser build (web/, docs/ARCHITECTURE.md §13): the wasm-bindgen-test suites in headless
+# Chromium with WebGPU (Chrome's SwiftShader adapter; the GPU tests fail without one since the
+# suite is built with GAUSSDIV_REQUIRE_GPU=1), lints of the wasm32 build, then the demo page end
+# to end (playwright-core driving /usr/bin/chromium). Installs what it needs: apt chromium and
+# chromium-driver, the wasm32 target, wasm-bindgen-cli at the Cargo.lock version (once; it stays
+# in ~/.cargo/bin), npm packages (cached by npm).
+echo "== browser: wasm32 build, wasm-bindgen-test in headless Chromium, demo page end to end"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    echo "== installing chromium and chromium-driver"
+    SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+WB_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    rustup target add wasm32-unknown-unknown
+fi
+if ! command -v wasm-bindgen-test-runner >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WB_VERSION" ]; then
+    echo "== cargo install wasm-bindgen-cli --version $WB_VERSION (once; about 10 minutes)"
+    cargo install -q wasm-bindgen-cli --version "$WB_VERSION"
+fi
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128"
+cargo clippy -p gaussdiv-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p gaussdiv -p gaussdiv-cli --no-default-features --lib --target wasm32-unknown-unknown -- -D warnings
+(cd web && CHROMEDRIVER="$(command -v chromedriver)" WASM_BINDGEN_TEST_TIMEOUT=900 \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test --target wasm32-unknown-unknown -p gaussdiv-web --release) 2>&1 | tee -a "$LOG"
+scripts/build-web.sh
+(cd web && npm ci --no-audit --no-fund --loglevel=error && \
+    GAUSSDIV_BIN="${CARGO_TARGET_DIR:-$PWD/../target}/release/gaussdiv" node tests/page.mjs) 2>&1 | tee -a "$LOG"
+
 grep -E '^test result:' "$LOG" | awk '
     { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
     END { printf "all Rust targets: %d passed, %d failed\n", p, f }'

@@ -28,7 +28,7 @@ fn error(e: Error, param: Param) -> JsError {
 
 /// `values` (4 f32 per pair) as pairs.
 fn pairs_of(values: &[f32]) -> Result<&[GaussianPair], JsError> {
-    if values.len() % 4 != 0 {
+    if !values.len().is_multiple_of(4) {
         return Err(JsError::new(&format!(
             "pairs must hold 4 values per pair (mu1, a1, mu2, a2); got {} values",
             values.len()
@@ -39,7 +39,7 @@ fn pairs_of(values: &[f32]) -> Result<&[GaussianPair], JsError> {
 
 /// `values` (2 f32 per Gaussian) as Gaussians.
 fn gaussians_of<'a>(values: &'a [f32], what: &str) -> Result<&'a [Gaussian], JsError> {
-    if values.len() % 2 != 0 {
+    if !values.len().is_multiple_of(2) {
         return Err(JsError::new(&format!(
             "{what} must hold 2 values per Gaussian (mu, a); got {} values",
             values.len()
@@ -334,7 +334,7 @@ pub async fn parse_table(
 pub fn to_csv(results: Vec<f32>, options: JsValue) -> Result<String, JsError> {
     let o = options::read(&options, &[Metric::CrossEntropy, Metric::Kl])?;
     let k = o.metrics.len();
-    if k == 0 || results.len() % k != 0 {
+    if k == 0 || !results.len().is_multiple_of(k) {
         return Err(JsError::new(&format!(
             "results hold {} values, not a multiple of {k} measures",
             results.len()

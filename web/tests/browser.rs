@@ -486,3 +486,72 @@ async fn every_f32_module_compiles_in_the_browser() {
         );
     }
 }
+
+/// WGSL lets a device flush subnormal results to zero (SwiftShader does):
+/// such results must still come out as the CPU computes them.
+#[wasm_bindgen_test]
+async fn subnormal_results_survive_a_flushing_device() {
+    if !gpu_available().await {
+        return;
+    }
+    let info = adapter_info().await.unwrap();
+    console_log!(
+        "flushesSubnormals: {:?}",
+        Reflect::get(&info, &"flushesSubnormals".into()).unwrap()
+    );
+    // KL = ½(1e-20)² = 5e-41 and a coefficient e^-90 ≈ 8e-40: both subnormal f32.
+    let pairs = vec![0.0, 1.0, 1e-20, 1.0, 0.0, 1.0, 26.832816, 1.0];
+    let all: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    let o = |b: &str| opts(&[("metrics", names(&all)), ("backend", b.into())]);
+    let gpu = evaluate(pairs.clone(), o("gpu")).await.unwrap();
+    let cpu = evaluate(pairs, o("cpu")).await.unwrap();
+    assert!(
+        cpu[1] > 0.0 && cpu[1] < f32::MIN_POSITIVE,
+        "CPU KL {:e}",
+        cpu[1]
+    );
+    assert!(
+        cpu[17] > 0.0 && cpu[17] < f32::MIN_POSITIVE,
+        "CPU coefficient {:e}",
+        cpu[17]
+    );
+    for (i, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+        assert!(
+            g.to_bits() == c.to_bits() || (g - c).abs() <= 2e-6 * c.abs(),
+            "value {i}: gpu {g:e} cpu {c:e}"
+        );
+    }
+}
+
+/// The page reads files with the tool's own readers and messages.
+#[wasm_bindgen_test]
+async fn tables_are_read_as_the_tool_reads_them() {
+    let csv = include_bytes!("../../gaussdiv/examples/pairs.csv").to_vec();
+    let pairs = gaussdiv_web::parse_table(csv, "pairs.csv".into(), JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    assert_eq!(pairs.len(), 4 * 100);
+    assert_eq!(&pairs[..4], &[0.0, 1.0, 1.0, 2.0]);
+    let bad = b"mu1,sigma1,mu2,sigma2\n0,1,0,1\n0,1,0,-2\n".to_vec();
+    let e = gaussdiv_web::parse_table(bad.clone(), "bad.csv".into(), JsValue::UNDEFINED)
+        .await
+        .unwrap_err();
+    let m = message(e);
+    assert!(
+        m.contains("row 2") && m.contains("sigma2") && m.contains("-2"),
+        "{m}"
+    );
+    // Under onInvalid "nan" the row is kept, and evaluates to NaN.
+    let kept =
+        gaussdiv_web::parse_table(bad, "bad.csv".into(), opts(&[("onInvalid", "nan".into())]))
+            .await
+            .unwrap();
+    assert_eq!(kept.len(), 8);
+    let out = evaluate(
+        kept,
+        opts(&[("onInvalid", "nan".into()), ("backend", "cpu".into())]),
+    )
+    .await
+    .unwrap();
+    assert!(out[2].is_nan() && out[3].is_nan() && out[0].is_finite() && out[1] == 0.0);
+}
