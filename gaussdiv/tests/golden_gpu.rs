@@ -229,3 +229,28 @@ fn every_transfer_mode_and_depth_gives_the_same_results() {
         }
     }
 }
+
+/// Subnormal results come out as on the CPU, whether or not the device
+/// flushes them (measured at construction: `GpuInfo::flushes_subnormals`;
+/// then the host path recomputes those rows, docs/ARCHITECTURE.md §2.5).
+#[test]
+fn subnormal_results_match_the_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let flushes = gpu.gpu_info().map(|i| i.flushes_subnormals);
+    println!("flushes_subnormals: {flushes:?}");
+    // KL = ½(1e-20)² = 5e-41 and a coefficient e^-90 ≈ 8e-40: subnormal f32.
+    let pairs = [
+        GaussianPair::new(0.0, 1.0, 1e-20, 1.0),
+        GaussianPair::new(0.0, 1.0, 26.832816, 1.0),
+    ];
+    let request = Request::measures(Metrics::ALL);
+    let g = common::eval(gpu, &pairs, &request).unwrap();
+    let c = common::eval(common::cpu(), &pairs, &request).unwrap();
+    assert!(c[1] > 0.0 && c[1] < f32::MIN_POSITIVE, "CPU KL {:e}", c[1]);
+    for (i, (a, b)) in g.iter().zip(&c).enumerate() {
+        assert!(
+            a.to_bits() == b.to_bits() || (a - b).abs() <= 2e-6 * b.abs(),
+            "value {i}: gpu {a:e} cpu {b:e}"
+        );
+    }
+}

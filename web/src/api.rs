@@ -281,6 +281,14 @@ pub async fn adapter_info() -> Result<JsValue, JsError> {
     Ok(obj.into())
 }
 
+/// The tool's message, with its command-line hint in the API's terms.
+fn tool_message(e: gaussdiv_cli::CliError) -> JsError {
+    JsError::new(&e.message.replace(
+        "use --on-invalid nan to write NaN for such rows",
+        "use onInvalid: \"nan\" to get NaN for such rows",
+    ))
+}
+
 /// Read a table the way the tool does — CSV (a header naming the columns,
 /// as `gaussdiv eval`) or NPY (`name` ending in `.npy`) — into pairs (4
 /// values per row) for [`evaluate`]. Bad input rejects with the tool's
@@ -310,13 +318,11 @@ pub async fn parse_table(
         reject,
         o.param,
     )
-    .map_err(|e| JsError::new(&e.message))?;
+    .map_err(tool_message)?;
     let mut all: Vec<f32> = Vec::new();
     let mut rows = Rows::F32(Vec::new());
     loop {
-        let n = source
-            .read(1 << 16, &mut rows)
-            .map_err(|e| JsError::new(&e.message))?;
+        let n = source.read(1 << 16, &mut rows).map_err(tool_message)?;
         if n == 0 {
             break;
         }

@@ -541,6 +541,11 @@ async fn tables_are_read_as_the_tool_reads_them() {
         m.contains("row 2") && m.contains("sigma2") && m.contains("-2"),
         "{m}"
     );
+    // The tool's hint, in the API's terms.
+    assert!(
+        m.contains("onInvalid") && !m.contains("--on-invalid"),
+        "{m}"
+    );
     // Under onInvalid "nan" the row is kept, and evaluates to NaN.
     let kept =
         gaussdiv_web::parse_table(bad, "bad.csv".into(), opts(&[("onInvalid", "nan".into())]))
