@@ -102,3 +102,16 @@ fn write_values(o0: u32, d: array<F, 10>) {
 fn invocation_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
 }
+
+// +inf and a quiet NaN built from a run-time value `any` (only its presence
+// matters): WGSL makes a constant expression that evaluates to inf or NaN a
+// shader-creation error, which Tint (Chrome's compiler) enforces and naga
+// does not, so `bitcast<F>(INF_BITS)` must not be a constant expression.
+fn run_time_inf(any: F) -> F {
+    let b = bitcast<U>(any);
+    return bitcast<F>(INF_BITS | (b ^ b));
+}
+fn run_time_nan(any: F) -> F {
+    let b = bitcast<U>(any);
+    return bitcast<F>(NAN_BITS | (b ^ b));
+}

@@ -79,19 +79,6 @@ const T11: f32 = 2.505210838544172e-08;
 const T12: f32 = 2.08767569878681e-09;
 const NEG_INF_BITS: u32 = 0xff800000u;
 
-// +inf and a quiet NaN built from a run-time value `any` (only its presence
-// matters): WGSL makes a constant expression that evaluates to inf or NaN a
-// shader-creation error, which Tint (Chrome's compiler) enforces and naga
-// does not, so `bitcast<F>(INF_BITS)` must not be a constant expression.
-fn run_time_inf(any: F) -> F {
-    let b = bitcast<U>(any);
-    return bitcast<F>(INF_BITS | (b ^ b));
-}
-fn run_time_nan(any: F) -> F {
-    let b = bitcast<U>(any);
-    return bitcast<F>(NAN_BITS | (b ^ b));
-}
-
 // x = m * 2^k for the bits of a positive finite f32 (subnormals included).
 fn frexp1(bits: u32) -> Frexp {
     let exp_field = i32(bits >> 23u);

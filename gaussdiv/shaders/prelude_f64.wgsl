@@ -127,19 +127,6 @@ const T20: f64 = 1.0 / 2432902008176640000.0;
 const T21: f64 = 1.0 / 51090942171709440000.0;
 const NEG_INF_BITS: u64 = 0xfff0000000000000lu;
 
-// +inf and a quiet NaN built from a run-time value `any` (only its presence
-// matters): WGSL makes a constant expression that evaluates to inf or NaN a
-// shader-creation error, which Tint (Chrome's compiler) enforces and naga
-// does not, so `bitcast<F>(INF_BITS)` must not be a constant expression.
-fn run_time_inf(any: F) -> F {
-    let b = bitcast<U>(any);
-    return bitcast<F>(INF_BITS | (b ^ b));
-}
-fn run_time_nan(any: F) -> F {
-    let b = bitcast<U>(any);
-    return bitcast<F>(NAN_BITS | (b ^ b));
-}
-
 // Leading zeros of a u64, from its two u32 halves.
 fn clz64(x: u64) -> u32 {
     let hi = u32(x >> 32u);

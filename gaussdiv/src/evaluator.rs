@@ -329,14 +329,7 @@ impl Evaluator {
         options: Options,
     ) -> Result<Evaluator> {
         let gpu = GpuEvaluator::from_device_with_options(device, queue, &options)?;
-        Ok(Evaluator {
-            gpu: RwLock::new(Some(Arc::new(gpu))),
-            backend: Backend::Gpu,
-            options,
-            fallback_reason: None,
-            crossover: None,
-            events: Mutex::new(Vec::new()),
-        })
+        Ok(Self::on_device(gpu, options))
     }
 
     /// [`from_device`](Self::from_device) for async code and the web (where
@@ -348,14 +341,20 @@ impl Evaluator {
         options: Options,
     ) -> Result<Evaluator> {
         let gpu = GpuEvaluator::from_device_async(device, queue, &options).await?;
-        Ok(Evaluator {
+        Ok(Self::on_device(gpu, options))
+    }
+
+    /// The evaluator of [`from_device`](Self::from_device) and
+    /// [`from_device_async`](Self::from_device_async): the GPU only.
+    fn on_device(gpu: GpuEvaluator, options: Options) -> Evaluator {
+        Evaluator {
             gpu: RwLock::new(Some(Arc::new(gpu))),
             backend: Backend::Gpu,
             options,
             fallback_reason: None,
             crossover: None,
             events: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     /// Evaluate `request` on `batch` into `out` (blocking): see

@@ -110,15 +110,7 @@ fn request_of(o: &CallOptions, gradients: bool) -> Request {
 /// `chunkPairs` (pairs per GPU chunk; default as large as the device allows).
 #[wasm_bindgen]
 pub async fn evaluate(pairs: Vec<f32>, options: JsValue) -> Result<Vec<f32>, JsError> {
-    let o = options::read(&options, &[Metric::CrossEntropy, Metric::Kl])?;
-    let p = pairs_of(&pairs)?;
-    let request = request_of(&o, false);
-    let mut out = vec![0f32; output_len(p.len(), request.values_per_pair())?];
-    let ev = state::evaluator(o.backend, o.chunk_pairs).await?;
-    ev.evaluate_async(Batch::Pairs(p), &request, &mut out)
-        .await
-        .map_err(|e| error(e, o.param))?;
-    Ok(reorder(out, &o.columns(), 1))
+    on_pairs(pairs, options, false).await
 }
 
 /// Gradients of cross-entropy and/or KL (`options.metrics`, default both):
@@ -126,15 +118,23 @@ pub async fn evaluate(pairs: Vec<f32>, options: JsValue) -> Result<Vec<f32>, JsE
 /// in the order asked for. Other options as for [`evaluate`].
 #[wasm_bindgen]
 pub async fn gradients(pairs: Vec<f32>, options: JsValue) -> Result<Vec<f32>, JsError> {
+    on_pairs(pairs, options, true).await
+}
+
+/// [`evaluate`] or, with `grads`, [`gradients`]: an array of pairs on the
+/// backend asked for, columns in the order asked for.
+async fn on_pairs(pairs: Vec<f32>, options: JsValue, grads: bool) -> Result<Vec<f32>, JsError> {
     let o = options::read(&options, &[Metric::CrossEntropy, Metric::Kl])?;
     let p = pairs_of(&pairs)?;
-    let request = request_of(&o, true);
+    let request = request_of(&o, grads);
     let mut out = vec![0f32; output_len(p.len(), request.values_per_pair())?];
     let ev = state::evaluator(o.backend, o.chunk_pairs).await?;
     ev.evaluate_async(Batch::Pairs(p), &request, &mut out)
         .await
         .map_err(|e| error(e, o.param))?;
-    Ok(reorder(out, &o.columns(), 4))
+    // Gradients: 4 values per measure (∂/∂μ1, ∂/∂a1, ∂/∂μ2, ∂/∂a2).
+    let width = if grads { 4 } else { 1 };
+    Ok(reorder(out, &o.columns(), width))
 }
 
 /// Every pair of `p` × `q` (each μ, a per Gaussian): an N × M result,

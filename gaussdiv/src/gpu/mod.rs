@@ -325,9 +325,7 @@ impl GpuEvaluator {
         queue: &wgpu::Queue,
         options: &Options,
     ) -> Result<GpuEvaluator> {
-        let ev = Self::build(device, queue, options)?;
-        block_on(ev.warm_up(WaitMode::Block))?;
-        Ok(ev)
+        block_on(Self::on_device(device, queue, options, WaitMode::Block))
     }
 
     /// [`from_device_with_options`](Self::from_device_with_options) for
@@ -337,8 +335,18 @@ impl GpuEvaluator {
         queue: &wgpu::Queue,
         options: &Options,
     ) -> Result<GpuEvaluator> {
+        Self::on_device(device, queue, options, WaitMode::Offload).await
+    }
+
+    /// Build on the caller's device and warm up, waiting per `mode`.
+    async fn on_device(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        options: &Options,
+        mode: WaitMode,
+    ) -> Result<GpuEvaluator> {
         let ev = Self::build(device, queue, options)?;
-        ev.warm_up(WaitMode::Offload).await?;
+        ev.warm_up(mode).await?;
         Ok(ev)
     }
 
