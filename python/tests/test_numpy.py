@@ -268,11 +268,21 @@ def test_invalid_multi_index_and_fields() -> None:
     assert np.isfinite(gaussdiv.kl(0.0, -3.0, 0.0, 2.0, param="logstd"))
     with pytest.raises(ValueError, match=r"index 1: a = 0\.0"):
         gaussdiv.entropy([1.0, 0.0])
-    # The first invalid element of a large array is named, across the binding's blocks.
+    # The first invalid element of a large array is named, across the library's parallel
+    # tasks and blocks, for measures and gradients; so is the last element (the last lane
+    # of a partial block).
     big = np.ones(300_000, F32)
     big[[200_001, 250_000]] = 0.0
     with pytest.raises(ValueError, match="index 200001"):
         gaussdiv.kl(0.0, 1.0, 0.0, big, backend="cpu")
+    with pytest.raises(ValueError, match=r"index 200001: a2 = 0\.0"):
+        gaussdiv.gradients(0.0, 1.0, 0.0, big, backend="cpu")
+    last = np.ones(300_001, F32)
+    last[-1] = np.inf
+    with pytest.raises(ValueError, match="index 300000"):
+        gaussdiv.cross_entropy(0.0, 1.0, 0.0, last, backend="cpu")
+    with pytest.raises(ValueError, match="index 300000"):
+        gaussdiv.gradients(0.0, 1.0, 0.0, last, metric="cross_entropy", backend="cpu")
 
 
 def test_invalid_nan_policy() -> None:
