@@ -4,8 +4,18 @@ rate (`gaussdiv bench`), the NumPy textbook formula and jax.jit of it.
     python python/benches/bench_numpy.py [--pairs 10000000] [--runs 7] [--gaussdiv target/release/gaussdiv]
 
 Prints one table of medians (after a warm-up) and the ratios, all from one
-run. The library's rate is `gaussdiv bench --backend cpu --metrics kl` on the
-same number of pairs (its own in-memory batch), run by this script.
+run. The library's rates are `gaussdiv bench --backend cpu --metrics kl` on
+the same number of pairs (its own in-memory batch), run by this script in
+three conditions:
+
+* pairs: the interleaved `Batch::Pairs` layout, on_invalid nan, an output
+  reused by every run (the tool's default; the figure the issue names);
+* columns: four f32 arrays (`Batch::Columns`), on_invalid error, an output
+  reused by every run: what `gaussdiv.kl(..., out=o)` asks of the library,
+  so their ratio is the binding's overhead;
+* columns, fresh output: the same into a new zeroed buffer per call
+  (allocated, first touched and freed inside the timing), as
+  `gaussdiv.kl(...)` returns a new array.
 """
 
 from __future__ import annotations
@@ -49,15 +59,22 @@ def timed(f: Callable[[], Any]) -> float:
     return time.perf_counter() - t
 
 
-def library_time(exe: str, n: int) -> float:
+def library_time(exe: str, n: int, *conditions: str) -> float:
     """One `gaussdiv bench --runs 1` (its own warm-up, then one timed run): seconds."""
     out = subprocess.run(
-        [exe, "bench", "--pairs", str(n), "--backend", "cpu", "--metrics", "kl", "--runs", "1", "--json"],
+        [exe, "bench", "--pairs", str(n), "--backend", "cpu", "--metrics", "kl", "--runs", "1", "--json", *conditions],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     return float(json.loads(out)[0]["median_s"])
+
+
+LIB_PAIRS = "library: pairs, reused output"
+LIB_COLUMNS = "library: columns, error, reused"
+LIB_FRESH = "library: columns, error, fresh"
+KL_NEW = "gaussdiv.kl (new output)"
+KL_OUT = "gaussdiv.kl (out=)"
 
 
 def main() -> None:
@@ -69,10 +86,14 @@ def main() -> None:
     n = a.pairs
     x = batch(n)
     out = np.empty(n, np.float32)
+    exe = a.gaussdiv if os.path.exists(a.gaussdiv) else None
+    columns = ("--layout", "columns", "--on-invalid", "error")
     methods: Dict[str, Optional[Callable[[], float]]] = {
-        "library (gaussdiv bench, cpu)": (lambda: library_time(a.gaussdiv, n)) if os.path.exists(a.gaussdiv) else None,
-        "gaussdiv.kl (new output)": lambda: timed(lambda: gaussdiv.kl(*x, backend="cpu")),
-        "gaussdiv.kl (out=)": lambda: timed(lambda: gaussdiv.kl(*x, backend="cpu", out=out)),
+        LIB_PAIRS: (lambda: library_time(a.gaussdiv, n)) if exe else None,
+        LIB_COLUMNS: (lambda: library_time(a.gaussdiv, n, *columns)) if exe else None,
+        LIB_FRESH: (lambda: library_time(a.gaussdiv, n, *columns, "--output", "fresh")) if exe else None,
+        KL_NEW: lambda: timed(lambda: gaussdiv.kl(*x, backend="cpu")),
+        KL_OUT: lambda: timed(lambda: gaussdiv.kl(*x, backend="cpu", out=out)),
         "NumPy textbook f32": lambda: timed(lambda: textbook(*x)),
     }
     try:
@@ -99,11 +120,21 @@ def main() -> None:
     print(f"{n} float32 pairs, KL, CPU; medians of {a.runs} interleaved rounds after a warm-up")
     for k, v in rates.items():
         print(f"  {k:<32} {'not available' if v is None else f'{v / 1e6:8.1f} M pairs/s'}")
-    g = rates["gaussdiv.kl (new output)"]
-    assert g is not None
-    lib = rates["library (gaussdiv bench, cpu)"]
-    if lib:
-        print(f"  gaussdiv.kl / library          {g / lib:.3f}  (out=: {rates['gaussdiv.kl (out=)'] / lib:.3f})")  # type: ignore[operator]
+    g, o = rates[KL_NEW], rates[KL_OUT]
+    assert g is not None and o is not None
+    lib, cols, fresh = rates[LIB_PAIRS], rates[LIB_COLUMNS], rates[LIB_FRESH]
+    if lib and cols and fresh:
+
+        def per_round(py: str, library: str) -> str:
+            """The ratio of the rates within each round: median [min, max]."""
+            r = sorted(tl / tp for tp, tl in zip(times[py], times[library]))
+            return f"{statistics.median(r):.3f} [{r[0]:.3f}, {r[-1]:.3f}]"
+
+        print("  ratios of medians; in brackets the per-round ratios' median [min, max]")
+        print(f"  out= / library columns reused  {o / cols:.3f}  {per_round(KL_OUT, LIB_COLUMNS)}  (binding overhead, like for like)")
+        print(f"  new  / library columns fresh   {g / fresh:.3f}  {per_round(KL_NEW, LIB_FRESH)}  (like for like)")
+        print(f"  out= / library pairs           {o / lib:.3f}  {per_round(KL_OUT, LIB_PAIRS)}")
+        print(f"  new  / library pairs           {g / lib:.3f}  {per_round(KL_NEW, LIB_PAIRS)}")
     print(f"  gaussdiv.kl / NumPy textbook   {g / rates['NumPy textbook f32']:.2f}")  # type: ignore[operator]
     j = rates["jax.jit textbook f32"]
     print(f"  gaussdiv.kl / jax.jit          {'jax not installed' if j is None else f'{g / j:.2f}'}")
