@@ -1,7 +1,6 @@
 //! `gaussdiv bench` from outside: the JSON fields, and the options that set
 //! the conditions of the end-to-end runs (layout, policy, output buffer).
 #[path = "../../gaussdiv/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 use common::gpu;
 use std::process::{Command, Output};
