@@ -55,7 +55,8 @@ fn out_slice<'a, T: Element>(
     Ok(o)
 }
 
-/// `metrics` of the pairs in `cols` into `out` (n·k values, canonical order).
+/// `metrics` of the pairs in `cols` into `out` (n·k values, canonical order);
+/// the seconds the library's `evaluate` took (the GIL released around it).
 #[allow(clippy::too_many_arguments)]
 fn measures<T: Float + Element>(
     py: Python<'_>,
@@ -66,7 +67,7 @@ fn measures<T: Float + Element>(
     backend: &str,
     on_invalid: &str,
     gradients: bool,
-) -> PyResult<()> {
+) -> PyResult<f64> {
     let set = convert::metrics(metrics)?;
     let output = if gradients {
         Output::Gradients(set)
@@ -79,12 +80,17 @@ fn measures<T: Float + Element>(
     let n = cols[0].len();
     let out = out_slice(&mut out, n * request.values_per_pair())?;
     if n == 0 {
-        return Ok(());
+        return Ok(0.0);
     }
     // The library routes the batch (GPU from the crossover on, else its CPU
     // loops, which read the four columns in place, in parallel).
-    py.detach(|| convert::evaluator(backend)?.evaluate(Batch::Columns(cols), &request, out))
-        .map_err(to_py)
+    py.detach(|| {
+        let ev = convert::evaluator(backend)?;
+        let t = std::time::Instant::now();
+        ev.evaluate(Batch::Columns(cols), &request, out)?;
+        Ok(t.elapsed().as_secs_f64())
+    })
+    .map_err(to_py)
 }
 
 /// `metrics` of every p_i against every q_j into `out` (N·M·k values).
@@ -273,6 +279,7 @@ macro_rules! per_precision {
                 on_invalid,
                 gradients,
             )
+            .map(|_| ())
         }
 
         /// Every p_i against every q_j into the flat `out` (N·M·k values).
@@ -360,6 +367,37 @@ macro_rules! per_precision {
 
 per_precision!(f32, measures_f32, pairwise_f32, diagonal_f32, verify_f32);
 per_precision!(f64, measures_f64, pairwise_f64, diagonal_f64, verify_f64);
+
+/// `measures_f32`, returning the seconds the library's `evaluate` took
+/// inside the call: the same arrays, layout, request, thread pool and
+/// process as a Python call, without the binding around it (the baseline of
+/// the binding's overhead in python/benches/bench_numpy.py).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn library_seconds_f32(
+    py: Python<'_>,
+    mu1: PyReadonlyArray1<'_, f32>,
+    a1: PyReadonlyArray1<'_, f32>,
+    mu2: PyReadonlyArray1<'_, f32>,
+    a2: PyReadonlyArray1<'_, f32>,
+    out: PyReadwriteArray1<'_, f32>,
+    metrics: Vec<String>,
+    param: &str,
+    backend: &str,
+    on_invalid: &str,
+    gradients: bool,
+) -> PyResult<f64> {
+    measures(
+        py,
+        [&mu1, &a1, &mu2, &a2],
+        out,
+        &metrics,
+        param,
+        backend,
+        on_invalid,
+        gradients,
+    )
+}
 
 /// Errors of `got` against reference values under the tolerance model
 /// (docs/ARCHITECTURE.md §3) in the output precision `precision` ("f32" or
@@ -481,6 +519,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(diagonal_f64, m)?)?;
     m.add_function(wrap_pyfunction!(verify_f32, m)?)?;
     m.add_function(wrap_pyfunction!(verify_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(library_seconds_f32, m)?)?;
     m.add_function(wrap_pyfunction!(errors, m)?)?;
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;
     m.add_function(wrap_pyfunction!(canonical, m)?)?;

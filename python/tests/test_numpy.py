@@ -405,3 +405,25 @@ def test_info() -> None:
     i = gaussdiv.info()
     assert i["version"] == gaussdiv.__version__
     assert isinstance(i["adapters"], list) and isinstance(i["reason"], str)
+
+
+def test_library_seconds_hook() -> None:
+    """The benchmark's in-process baseline writes what measures_f32 writes and times only
+    the library's part of the call (positive, within the call's own duration)."""
+    from gaussdiv import _gaussdiv as ext
+
+    r = np.random.default_rng(5)
+    n = 200_000
+    x = [r.uniform(-5, 5, n).astype(F32), r.uniform(0.1, 3, n).astype(F32)] * 2
+    want, got = np.empty(n, F32), np.empty(n, F32)
+    ext.measures_f32(*x, want, ["kl"], "std", "cpu", "error", False)
+    start = time.perf_counter()
+    s = ext.library_seconds_f32(*x, got, ["kl"], "std", "cpu", "error", False)
+    outer = time.perf_counter() - start
+    assert np.array_equal(want.view(np.uint32), got.view(np.uint32))
+    assert isinstance(s, float) and 0.0 < s <= outer
+    bad = [v.copy() for v in x]
+    bad[1][3] = -1.0
+    with pytest.raises(ext.InvalidInputError) as e:
+        ext.library_seconds_f32(*bad, got, ["kl"], "std", "cpu", "error", False)
+    assert e.value.args[:3] == (3, "sigma1", -1.0)
