@@ -4,9 +4,18 @@ rate (`gaussdiv bench`), the NumPy textbook formula and jax.jit of it.
     python python/benches/bench_numpy.py [--pairs 10000000] [--runs 7] [--gaussdiv target/release/gaussdiv]
 
 Prints one table of medians (after a warm-up) and the ratios, all from one
-run. The library's rates are `gaussdiv bench --backend cpu --metrics kl` on
-the same number of pairs (its own in-memory batch), run by this script in
-three conditions:
+run. The library's rate is measured in this process and in the tool.
+
+In this process, `_gaussdiv.library_seconds_f32` does what `gaussdiv.kl`
+asks of the extension (the same arrays, four columns, on_invalid error, the
+same thread pool) and returns the seconds the library's `evaluate` took
+inside it, without the Python layer, the argument conversion and the GIL
+release around it: into the reused output (the baseline of `out=`) and into
+a new NumPy array per call (that of a new output).
+
+In the tool, `gaussdiv bench --backend cpu --metrics kl` runs on the same
+number of pairs (its own in-memory batch, its own process) in three
+conditions:
 
 * pairs: the interleaved `Batch::Pairs` layout, on_invalid nan, an output
   reused by every run (the tool's default; the figure the issue names);
@@ -14,7 +23,7 @@ three conditions:
   reused by every run: what `gaussdiv.kl(..., out=o)` asks of the library,
   so their ratio is the binding's overhead;
 * columns, fresh output: the same into a new zeroed buffer per call
-  (allocated, first touched and freed inside the timing), as
+  (allocated and first touched inside the timing, freed after it), as
   `gaussdiv.kl(...)` returns a new array.
 """
 
@@ -54,9 +63,13 @@ def textbook(mu1: Any, s1: Any, mu2: Any, s2: Any, xp: Any = np) -> Any:
 
 
 def timed(f: Callable[[], Any]) -> float:
+    """Seconds of one call; a returned array is freed after the clock stops (as
+    the caller frees it later), so a new output costs its allocation and pages."""
     t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
+    r = f()
+    dt = time.perf_counter() - t
+    del r
+    return dt
 
 
 def library_time(exe: str, n: int, *conditions: str) -> float:
@@ -73,6 +86,8 @@ def library_time(exe: str, n: int, *conditions: str) -> float:
 LIB_PAIRS = "library: pairs, reused output"
 LIB_COLUMNS = "library: columns, error, reused"
 LIB_FRESH = "library: columns, error, fresh"
+LIB_HERE = "library here: reused output"
+LIB_HERE_NEW = "library here: new output"
 KL_NEW = "gaussdiv.kl (new output)"
 KL_OUT = "gaussdiv.kl (out=)"
 
@@ -88,7 +103,12 @@ def main() -> None:
     out = np.empty(n, np.float32)
     exe = a.gaussdiv if os.path.exists(a.gaussdiv) else None
     columns = ("--layout", "columns", "--on-invalid", "error")
+    def library_here(o: np.ndarray) -> float:
+        return gaussdiv._gaussdiv.library_seconds_f32(x[0], x[1], x[2], x[3], o, ["kl"], "std", "cpu", "error", False)
+
     methods: Dict[str, Optional[Callable[[], float]]] = {
+        LIB_HERE: lambda: library_here(out),
+        LIB_HERE_NEW: lambda: library_here(np.empty(n, np.float32)),
         LIB_PAIRS: (lambda: library_time(a.gaussdiv, n)) if exe else None,
         LIB_COLUMNS: (lambda: library_time(a.gaussdiv, n, *columns)) if exe else None,
         LIB_FRESH: (lambda: library_time(a.gaussdiv, n, *columns, "--output", "fresh")) if exe else None,
@@ -122,19 +142,37 @@ def main() -> None:
         print(f"  {k:<32} {'not available' if v is None else f'{v / 1e6:8.1f} M pairs/s'}")
     g, o = rates[KL_NEW], rates[KL_OUT]
     assert g is not None and o is not None
-    lib, cols, fresh = rates[LIB_PAIRS], rates[LIB_COLUMNS], rates[LIB_FRESH]
-    if lib and cols and fresh:
+    def per_round(py: str, library: str) -> str:
+        """The ratio of the rates within each round: median [min, max]."""
+        r = sorted(tl / tp for tp, tl in zip(times[py], times[library]))
+        return f"{statistics.median(r):.3f} [{r[0]:.3f}, {r[-1]:.3f}]"
 
-        def per_round(py: str, library: str) -> str:
-            """The ratio of the rates within each round: median [min, max]."""
-            r = sorted(tl / tp for tp, tl in zip(times[py], times[library]))
-            return f"{statistics.median(r):.3f} [{r[0]:.3f}, {r[-1]:.3f}]"
+    def ratio(label: str, py: str, library: str, note: str = "") -> None:
+        a, b = rates[py], rates[library]
+        if a and b:
+            print(f"  {label:<30} {a / b:.3f}  {per_round(py, library)}{note}")
 
-        print("  ratios of medians; in brackets the per-round ratios' median [min, max]")
-        print(f"  out= / library columns reused  {o / cols:.3f}  {per_round(KL_OUT, LIB_COLUMNS)}  (binding overhead, like for like)")
-        print(f"  new  / library columns fresh   {g / fresh:.3f}  {per_round(KL_NEW, LIB_FRESH)}  (like for like)")
-        print(f"  out= / library pairs           {o / lib:.3f}  {per_round(KL_OUT, LIB_PAIRS)}")
-        print(f"  new  / library pairs           {g / lib:.3f}  {per_round(KL_NEW, LIB_PAIRS)}")
+    # The binding's fixed cost per call (the Python layer, argument conversion, GIL release,
+    # plus the library's own latency on one pair): an upper bound of what it adds to a call
+    # of any size, free of the large calls' round-to-round noise.
+    one = [v[:1].copy() for v in x]
+    out1 = np.empty(1, np.float32)
+    per_call = []
+    for _ in range(21):
+        t = time.perf_counter()
+        for _ in range(200):
+            gaussdiv.kl(*one, backend="cpu", out=out1)
+        per_call.append((time.perf_counter() - t) / 200)
+    fixed = statistics.median(per_call)
+    o_time = statistics.median(times[KL_OUT])
+    print(f"  gaussdiv.kl(out=) on 1 pair: {fixed * 1e6:.1f} us per call = {fixed / o_time:.2e} of the {n}-pair call")
+    print("  ratios of medians; in brackets the per-round ratios' median [min, max]")
+    ratio("out= / library here", KL_OUT, LIB_HERE, "  (the binding's overhead)")
+    ratio("new  / library here, new", KL_NEW, LIB_HERE_NEW)
+    ratio("out= / tool columns reused", KL_OUT, LIB_COLUMNS)
+    ratio("new  / tool columns fresh", KL_NEW, LIB_FRESH)
+    ratio("out= / tool pairs", KL_OUT, LIB_PAIRS)
+    ratio("new  / tool pairs", KL_NEW, LIB_PAIRS)
     print(f"  gaussdiv.kl / NumPy textbook   {g / rates['NumPy textbook f32']:.2f}")  # type: ignore[operator]
     j = rates["jax.jit textbook f32"]
     print(f"  gaussdiv.kl / jax.jit          {'jax not installed' if j is None else f'{g / j:.2f}'}")
