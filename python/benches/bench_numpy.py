@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import time
@@ -129,11 +130,15 @@ def main() -> None:
     for k, m in methods.items():
         if m is not None:
             m()  # warm-up
-    # Rounds: every method once per round, so that the machine's load hits them alike.
-    for _ in range(a.runs):
-        for k, m in methods.items():
-            if m is not None:
-                times[k].append(m())
+    # Rounds: every method once per round, so that the machine's load hits them alike, in an
+    # order shuffled per round (seeded), so that no method always follows the same one: the
+    # tool's processes and NumPy's temporaries leave the page allocator (free huge pages) and
+    # the caches in a different state for whatever runs next.
+    active = [(k, m) for k, m in methods.items() if m is not None]
+    for r in range(a.runs):
+        random.Random(r).shuffle(active)
+        for k, m in active:
+            times[k].append(m())
     rates: Dict[str, Optional[float]] = {
         k: (n / statistics.median(times[k]) if k in times else None) for k in methods
     }
