@@ -1,5 +1,8 @@
 //! `gaussdiv bench`: end-to-end and kernel-only throughput per backend, on a
 //! random batch held in memory; medians of several runs after a warm-up.
+//! `--layout`, `--on-invalid` and `--output` make the end-to-end runs match
+//! a caller's conditions (e.g. the Python binding's: four columns, the error
+//! policy, a new output per call).
 
 use super::eval::parse_metrics;
 use super::{CliError, ParamArg};
@@ -30,6 +33,85 @@ pub struct BenchArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Input layout of the end-to-end runs: an array of pairs, or four
+    /// columns μ1, a1, μ2, a2 (`Batch::Columns`, as the Python binding
+    /// passes NumPy arrays). The GPU kernel-only rate always reads pairs.
+    #[arg(long, value_enum, default_value = "pairs")]
+    pub layout: LayoutArg,
+    /// Invalid-input policy of the runs (`error` adds the check that names
+    /// an invalid pair; the batch has none).
+    #[arg(long, value_enum, default_value = "nan")]
+    pub on_invalid: OnInvalidArg,
+    /// Output of the end-to-end runs: one buffer written by every run, or a
+    /// new zeroed one allocated inside each timed run (freed after it), as a
+    /// caller that returns a fresh array pays for its first touch.
+    #[arg(long, value_enum, default_value = "reused")]
+    pub output: OutputArg,
+}
+
+/// `bench --layout`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutArg {
+    /// `Batch::Pairs`: 16-byte pairs, interleaved.
+    Pairs,
+    /// `Batch::Columns`: four f32 arrays.
+    Columns,
+}
+
+/// `bench --on-invalid`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInvalidArg {
+    /// Invalid pairs are an error (found by a scan of the output).
+    Error,
+    /// Invalid pairs give NaN.
+    Nan,
+}
+
+/// `bench --output`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputArg {
+    /// One output buffer, written by every run.
+    Reused,
+    /// A new zeroed buffer per run, allocated inside the timing.
+    Fresh,
+}
+
+/// The batch in the layout asked for.
+struct Input {
+    pairs: Vec<GaussianPair>,
+    /// μ1, a1, μ2, a2 of `pairs` (with `--layout columns`).
+    columns: Option<[Vec<f32>; 4]>,
+    fresh: bool,
+}
+
+impl Input {
+    fn batch(&self) -> Batch<'_, f32> {
+        match &self.columns {
+            Some([a, b, c, d]) => Batch::Columns([a, b, c, d]),
+            None => Batch::Pairs(&self.pairs),
+        }
+    }
+
+    /// One timed end-to-end run into `out`, or with `--output fresh` into a
+    /// new buffer of its length (allocated inside the timing, freed after
+    /// it, as a caller frees a returned array later).
+    fn run_once(
+        &self,
+        ev: &Evaluator,
+        request: &Request,
+        out: &mut [f32],
+    ) -> Result<Duration, CliError> {
+        let t = Instant::now();
+        if self.fresh {
+            let mut o = vec![0f32; out.len()];
+            ev.evaluate(self.batch(), request, &mut o)?;
+            let d = t.elapsed();
+            drop(o);
+            return Ok(d);
+        }
+        ev.evaluate(self.batch(), request, out)?;
+        Ok(t.elapsed())
+    }
 }
 
 struct Row {
@@ -97,28 +179,28 @@ fn worst(
         .fold(0.0, f64::max))
 }
 
-/// End-to-end runs of one evaluator: the first as a warm-up, then `runs` timed.
+/// End-to-end runs of one evaluator: the first as a warm-up (into `out`,
+/// which is verified), then `runs` timed.
 fn timed(
     ev: &Evaluator,
-    pairs: &[GaussianPair],
+    input: &Input,
     request: &Request,
     out: &mut [f32],
     runs: usize,
 ) -> Result<Vec<Duration>, CliError> {
-    ev.evaluate(Batch::Pairs(pairs), request, out)?;
+    ev.evaluate(input.batch(), request, out)?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let t = Instant::now();
-        ev.evaluate(Batch::Pairs(pairs), request, out)?;
-        times.push(t.elapsed());
+        times.push(input.run_once(ev, request, out)?);
     }
     Ok(times)
 }
 
-fn bench_cpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<Row, CliError> {
+fn bench_cpu(input: &Input, request: &Request, runs: usize) -> Result<Row, CliError> {
+    let pairs = &input.pairs;
     let ev = Evaluator::new(Backend::Cpu)?;
     let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
-    let times = timed(&ev, pairs, request, &mut out, runs)?;
+    let times = timed(&ev, input, request, &mut out, runs)?;
     Ok(Row {
         backend: "cpu",
         chose: None,
@@ -131,7 +213,8 @@ fn bench_cpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<R
     })
 }
 
-fn bench_gpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<Row, CliError> {
+fn bench_gpu(input: &Input, request: &Request, runs: usize) -> Result<Row, CliError> {
+    let pairs = &input.pairs;
     let gpu = Evaluator::new(Backend::Gpu).map_err(|e| CliError {
         code: 3,
         message: format!("bench --backend gpu: {e}"),
@@ -141,7 +224,7 @@ fn bench_gpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<R
         .ok_or_else(|| CliError::input("internal: a GPU evaluator without a device"))?;
     let k = request.values_per_pair();
     let mut out = vec![0f32; pairs.len() * k];
-    gpu.evaluate(Batch::Pairs(pairs), request, &mut out)?;
+    gpu.evaluate(input.batch(), request, &mut out)?;
     let worst_error = worst(pairs, request, &out, Tolerance::GPU_F32)?;
 
     // Kernel only: the data already on the device; submit to completion.
@@ -151,30 +234,30 @@ fn bench_gpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<R
     let kernel_buffers =
         (!pairs.is_empty() && fits(pairs.len() as u64 * 16) && fits((pairs.len() * k * 4) as u64))
             .then(|| {
-                let input = device.create_buffer(&wgpu::BufferDescriptor {
+                let inputs = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("bench input"),
                     size: pairs.len() as u64 * 16,
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                queue.write_buffer(&input, 0, bytemuck::cast_slice(pairs));
+                queue.write_buffer(&inputs, 0, bytemuck::cast_slice(pairs));
                 let output = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("bench output"),
                     size: (pairs.len() * k * 4) as u64,
                     usage: wgpu::BufferUsages::STORAGE,
                     mapped_at_creation: false,
                 });
-                (input, output)
+                (inputs, output)
             });
     let kernel_once =
-        |(input, output): &(wgpu::Buffer, wgpu::Buffer)| -> Result<Duration, CliError> {
+        |(inputs, output): &(wgpu::Buffer, wgpu::Buffer)| -> Result<Duration, CliError> {
             let t = Instant::now();
             let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("bench kernel"),
             });
             let batch = DeviceBatch {
                 input: DeviceInput::Pairs {
-                    pairs: input.slice(..),
+                    pairs: inputs.slice(..),
                     count: pairs.len() as u64,
                 },
                 output: output.slice(..),
@@ -197,9 +280,7 @@ fn bench_gpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<R
     let mut times = Vec::with_capacity(runs);
     let mut kernel = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let t = Instant::now();
-        gpu.evaluate(Batch::Pairs(pairs), request, &mut out)?;
-        times.push(t.elapsed());
+        times.push(input.run_once(&gpu, request, &mut out)?);
         if let Some(b) = &kernel_buffers {
             kernel.push(kernel_once(b)?);
         }
@@ -221,10 +302,11 @@ fn bench_gpu(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<R
     })
 }
 
-fn bench_auto(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<Row, CliError> {
+fn bench_auto(input: &Input, request: &Request, runs: usize) -> Result<Row, CliError> {
+    let pairs = &input.pairs;
     let ev = Evaluator::new(Backend::Auto)?;
     let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
-    let times = timed(&ev, pairs, request, &mut out, runs)?;
+    let times = timed(&ev, input, request, &mut out, runs)?;
     let on_gpu = ev.uses_gpu_for(pairs.len());
     let tol = if on_gpu {
         Tolerance::GPU_F32
@@ -254,6 +336,13 @@ fn bench_auto(pairs: &[GaussianPair], request: &Request, runs: usize) -> Result<
     })
 }
 
+/// The command-line spelling of an option's value.
+fn value_name<E: clap::ValueEnum>(e: E) -> String {
+    e.to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
 fn rate(pairs: usize, d: Duration) -> f64 {
     pairs as f64 / d.as_secs_f64().max(1e-12) / 1e6
 }
@@ -277,7 +366,10 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
     let param: Param = args.param.into();
     let request = Request::measures(metrics)
         .with_param(param)
-        .with_on_invalid(OnInvalid::Nan);
+        .with_on_invalid(match args.on_invalid {
+            OnInvalidArg::Error => OnInvalid::Error,
+            OnInvalidArg::Nan => OnInvalid::Nan,
+        });
     let runs = args.runs.max(1);
     let mut backends = Vec::new();
     for b in args
@@ -299,23 +391,46 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
         return Err(CliError::input("--backend names no backend"));
     }
     let pairs = batch(args.pairs, param);
+    let columns = (args.layout == LayoutArg::Columns).then(|| {
+        let col = |f: fn(&GaussianPair) -> f32| pairs.iter().map(f).collect::<Vec<f32>>();
+        [
+            col(|p| p.mu1),
+            col(|p| p.sigma1),
+            col(|p| p.mu2),
+            col(|p| p.sigma2),
+        ]
+    });
+    let input = Input {
+        pairs,
+        columns,
+        fresh: args.output == OutputArg::Fresh,
+    };
     let mut rows = Vec::new();
     for b in backends {
         rows.push(match b {
-            "gpu" => bench_gpu(&pairs, &request, runs)?,
-            "auto" => bench_auto(&pairs, &request, runs)?,
-            _ => bench_cpu(&pairs, &request, runs)?,
+            "gpu" => bench_gpu(&input, &request, runs)?,
+            "auto" => bench_auto(&input, &request, runs)?,
+            _ => bench_cpu(&input, &request, runs)?,
         });
     }
+    let conditions = [
+        value_name(args.layout),
+        value_name(args.on_invalid),
+        value_name(args.output),
+    ];
+    let [layout, policy, output] = &conditions;
     if args.json {
         let items: Vec<String> = rows
             .iter()
             .map(|r| {
                 let mut o = format!(
-                    "{{\"backend\": {}, \"device\": {}, \"pairs\": {}, \"runs\": {}, \"median_s\": {:e}, \"mpairs_per_s\": {:.3}",
+                    "{{\"backend\": {}, \"device\": {}, \"pairs\": {}, \"layout\": {}, \"on_invalid\": {}, \"output\": {}, \"runs\": {}, \"median_s\": {:e}, \"mpairs_per_s\": {:.3}",
                     json_str(r.backend),
                     json_str(&r.device),
                     r.pairs,
+                    json_str(layout),
+                    json_str(policy),
+                    json_str(output),
                     r.runs,
                     r.median.as_secs_f64(),
                     rate(r.pairs, r.median)
@@ -359,7 +474,8 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
             );
         }
         println!(
-            "(median of {runs} runs after a warm-up; CE+KL of σ unless --metrics / --param say otherwise)"
+            "(median of {runs} runs after a warm-up; CE+KL of σ unless --metrics / --param say otherwise; \
+             {layout} layout, on_invalid {policy}, {output} output)"
         );
     }
     Ok(0)

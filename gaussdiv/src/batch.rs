@@ -141,9 +141,14 @@ pub struct DeviceBatch<'a> {
 pub(crate) trait Elem: Float {
     /// The measures of an array of pairs on the CPU (invalid pairs NaN).
     fn cpu_measures(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
-    /// The measures of four columns on the CPU, read in place (invalid pairs
-    /// NaN); whether any row is NaN.
-    fn cpu_columns(columns: [&[Self]; 4], o: EvalOptions, out: &mut [Self]) -> Result<bool>;
+    /// The measures (or the gradients) of four columns on the CPU, read in
+    /// place, in parallel (invalid pairs NaN); whether any row is NaN.
+    fn cpu_columns(
+        columns: [&[Self]; 4],
+        o: EvalOptions,
+        gradients: bool,
+        out: &mut [Self],
+    ) -> Result<bool>;
     /// The gradients of an array of pairs on the CPU (invalid pairs NaN).
     fn cpu_gradients(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// The diagonal layout on the CPU (rows with an invalid element NaN).
@@ -194,8 +199,13 @@ impl Elem for f32 {
         cpu::evaluate_with(pairs, o, out)
     }
 
-    fn cpu_columns(columns: [&[f32]; 4], o: EvalOptions, out: &mut [f32]) -> Result<bool> {
-        cpu::evaluate_columns(columns, o, out)
+    fn cpu_columns(
+        columns: [&[f32]; 4],
+        o: EvalOptions,
+        gradients: bool,
+        out: &mut [f32],
+    ) -> Result<bool> {
+        columns_on_cpu(columns, o, gradients, out)
     }
 
     fn cpu_gradients(pairs: &[GaussianPair], o: EvalOptions, out: &mut [f32]) -> Result<()> {
@@ -261,8 +271,13 @@ impl Elem for f64 {
         cpu::evaluate_f64_with(pairs, o, out)
     }
 
-    fn cpu_columns(columns: [&[f64]; 4], o: EvalOptions, out: &mut [f64]) -> Result<bool> {
-        cpu::evaluate_columns(columns, o, out)
+    fn cpu_columns(
+        columns: [&[f64]; 4],
+        o: EvalOptions,
+        gradients: bool,
+        out: &mut [f64],
+    ) -> Result<bool> {
+        columns_on_cpu(columns, o, gradients, out)
     }
 
     fn cpu_gradients(pairs: &[GaussianPair64], o: EvalOptions, out: &mut [f64]) -> Result<()> {
@@ -322,6 +337,20 @@ impl Elem for f64 {
 }
 
 use crate::pair::Gaussian64;
+
+/// Measures or gradients of four columns on the CPU (either precision).
+fn columns_on_cpu<T: crate::math::Real + Send + Sync>(
+    columns: [&[T]; 4],
+    o: EvalOptions,
+    gradients: bool,
+    out: &mut [T],
+) -> Result<bool> {
+    if gradients {
+        crate::gradient::cpu_gradient_columns(columns, o, out)
+    } else {
+        cpu::evaluate_columns(columns, o, out)
+    }
+}
 
 /// The common length of the four columns of a structure-of-arrays batch.
 pub(crate) fn columns_len<T: Float>(columns: [&[T]; 4]) -> Result<usize> {

@@ -204,14 +204,22 @@ impl<T: Real + Send + Sync> Source for Cols<'_, T> {
 }
 
 /// Evaluate `input` into `out` (`k` values per pair: the measures at
-/// canonical positions `sel`, a subset of set `S`).
+/// canonical positions `sel`, a subset of set `S`); whether any row's first
+/// value is NaN (the mark of an invalid pair), checked per block while its
+/// column is in L1 (a branch-free reduction, vectorised like the loop).
 // Indices: a destination block holds at most BLOCK rows (chunks_mut(BLOCK·k)),
 // so i < BLOCK, the columns' length; rows come from chunks_exact of their
 // width; j % MEASURES < MEASURES.
 #[allow(clippy::indexing_slicing)]
 #[inline(always)]
-fn task_body<I: Source, const PARAM: u32, const S: u16>(input: I, sel: &[usize], out: &mut [I::T]) {
+fn task_body<I: Source, const PARAM: u32, const S: u16>(
+    input: I,
+    sel: &[usize],
+    out: &mut [I::T],
+) -> bool {
     let k = sel.len().max(1);
+    let first = sel.first().map_or(0, |j| j % MEASURES);
+    let mut nan = false;
     let mut b = Block::<I::T>::new();
     let len = input.len();
     for (i, dst) in out.chunks_mut(BLOCK * k).enumerate() {
@@ -224,6 +232,10 @@ fn task_body<I: Source, const PARAM: u32, const S: u16>(input: I, sel: &[usize],
         } else {
             b.compute::<PARAM, S>(n);
         }
+        let unordered = |v: &I::T| v.partial_cmp(&I::T::ZERO).is_none();
+        nan |= b.out[first][..n]
+            .iter()
+            .fold(false, |a, v| a | unordered(v));
         // Interleave the selected columns into rows; the common widths with
         // the columns resolved once per block (no per-value index).
         let col = |j: usize| &b.out[j % MEASURES];
@@ -277,6 +289,7 @@ fn task_body<I: Source, const PARAM: u32, const S: u16>(input: I, sel: &[usize],
             }
         }
     }
+    nan
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -290,7 +303,7 @@ mod simd {
         input: I,
         sel: &[usize],
         out: &mut [I::T],
-    ) {
+    ) -> bool {
         task_body::<I, PARAM, S>(input, sel, out)
     }
 
@@ -301,7 +314,7 @@ mod simd {
         input: I,
         sel: &[usize],
         out: &mut [I::T],
-    ) {
+    ) -> bool {
         task_body::<I, PARAM, S>(input, sel, out)
     }
 }
@@ -330,7 +343,7 @@ fn task_level<I: Source, const PARAM: u32, const S: u16>(
     input: I,
     sel: &[usize],
     out: &mut [I::T],
-) {
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         match simd_level() {
@@ -343,8 +356,9 @@ fn task_level<I: Source, const PARAM: u32, const S: u16>(
     task_body::<I, PARAM, S>(input, sel, out)
 }
 
-/// One task: the loop compiled for this parameterisation and measure set.
-fn task<I: Source>(input: I, param: Param, set: u16, sel: &[usize], out: &mut [I::T]) {
+/// One task: the loop compiled for this parameterisation and measure set;
+/// whether any row's first value is NaN.
+fn task<I: Source>(input: I, param: Param, set: u16, sel: &[usize], out: &mut [I::T]) -> bool {
     macro_rules! by_set {
         ($p:expr) => {
             match set {
@@ -364,17 +378,12 @@ fn task<I: Source>(input: I, param: Param, set: u16, sel: &[usize], out: &mut [I
 }
 
 fn run<I: Source>(input: I, options: EvalOptions, out: &mut [I::T]) -> Result<()> {
-    run_flagged(input, options, out, false).map(|_| ())
+    run_flagged(input, options, out).map(|_| ())
 }
 
-/// [`run`], and with `scan` whether any row came out NaN (the mark of an
-/// invalid pair), checked per task while its output is still in cache.
-fn run_flagged<I: Source>(
-    input: I,
-    options: EvalOptions,
-    out: &mut [I::T],
-    scan: bool,
-) -> Result<bool> {
+/// [`run`], and whether any row came out NaN (the mark of an invalid pair),
+/// found by the block loops while each block's output is in L1.
+fn run_flagged<I: Source>(input: I, options: EvalOptions, out: &mut [I::T]) -> Result<bool> {
     let metrics = options.metrics;
     let k = metrics.len();
     let n = input.len();
@@ -384,15 +393,8 @@ fn run_flagged<I: Source>(
     }
     let sel: Vec<usize> = metrics.iter().map(Metric::index).collect();
     let set = set_for(metrics);
-    let nan_row = |o: &[I::T]| {
-        scan && o
-            .iter()
-            .step_by(k)
-            .any(|v| v.partial_cmp(&I::T::ZERO).is_none())
-    };
     if n < PARALLEL_MIN {
-        task(input, options.param, set, &sel, out);
-        Ok(nan_row(out))
+        Ok(task(input, options.param, set, &sel, out))
     } else {
         Ok(out
             .par_chunks_mut(TASK * k)
@@ -400,8 +402,7 @@ fn run_flagged<I: Source>(
             .map(|(t, o)| {
                 let start = t * TASK;
                 let part = input.range(start, start + o.len() / k);
-                task(part, options.param, set, &sel, o);
-                nan_row(o)
+                task(part, options.param, set, &sel, o)
             })
             .reduce(|| false, |a, b| a || b))
     }
@@ -414,7 +415,7 @@ pub(crate) fn evaluate_columns<T: Real + Send + Sync>(
     options: EvalOptions,
     out: &mut [T],
 ) -> Result<bool> {
-    run_flagged(Cols(columns), options, out, true)
+    run_flagged(Cols(columns), options, out)
 }
 
 /// Evaluate the selected metrics of pairs in the selected parameterisation

@@ -683,11 +683,11 @@ fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()>
     };
     match batch {
         Batch::Pairs(pairs) => pairs_path(pairs, out, 0),
-        // The measures read the columns in place; only a block with an
-        // invalid pair (under the error policy) is interleaved, to name it.
-        Batch::Columns(columns) if !call.gradients => {
+        // Measures and gradients read the columns in place; only a block with
+        // an invalid pair (under the error policy) is interleaved, to name it.
+        Batch::Columns(columns) => {
             columns_len(columns)?;
-            let nan_rows = T::cpu_columns(columns, o, out)?;
+            let nan_rows = T::cpu_columns(columns, o, call.gradients, out)?;
             if o.on_invalid == OnInvalid::Error && nan_rows {
                 let mut pairs = Vec::new();
                 for (range, dst) in column_blocks(columns, k, CPU_BLOCK, out)? {
@@ -696,14 +696,6 @@ fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()>
                         T::validate(&pairs, o, range.start)?;
                     }
                 }
-            }
-            Ok(())
-        }
-        Batch::Columns(columns) => {
-            let mut pairs = Vec::new();
-            for (range, dst) in column_blocks(columns, k, CPU_BLOCK, out)? {
-                interleave(columns, range.clone(), &mut pairs);
-                pairs_path(&pairs, dst, range.start)?;
             }
             Ok(())
         }

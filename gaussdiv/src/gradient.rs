@@ -20,7 +20,7 @@
 //! # Ok::<(), gaussdiv::Error>(())
 //! ```
 
-use crate::cpu::{check_len, load_columns, Pairs, BLOCK};
+use crate::cpu::{check_len, Cols, Source, BLOCK};
 use crate::error::{Error, Result};
 use crate::math::{gradients as grad, param, Real, GRADIENTS};
 use crate::pair::{EvalOptions, GaussianPair, GaussianPair64, Metric, Metrics, Param};
@@ -101,109 +101,142 @@ pub fn gradients_one<T: Real>(mu1: T, a1: T, mu2: T, a2: T, p: Param) -> [T; GRA
     }
 }
 
-/// One task: blocks of [`BLOCK`] pairs transposed into columns, the
-/// branch-free [`grad`] over the columns (vectorised), the selected values
-/// interleaved back into rows — the structure of the measures' loops in
-/// [`crate::cpu`].
-// Indices: i < BLOCK (the columns' length; `take(BLOCK)`, `0..BLOCK`), j < 8
-// (the row of `grad`), rows from `chunks_exact(k)` with k = 4 or 8.
+/// One task: blocks of [`BLOCK`] pairs loaded into columns (transposed from
+/// pairs, or copied from columns read in place), the branch-free [`grad`]
+/// over the columns (vectorised), the selected values interleaved back into
+/// rows — the structure of the measures' loops in [`crate::cpu`]; whether
+/// any row's first value is NaN (the mark of an invalid pair).
+// Indices: i < BLOCK (the columns' length; `0..BLOCK`, n ≤ BLOCK as a
+// destination block holds at most BLOCK rows), j < 8 (the row of `grad`),
+// rows from `chunks_exact(k)` with k = 4 or 8.
 #[allow(clippy::indexing_slicing)]
 #[inline(always)]
-fn task_body<E: Pairs, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
+fn task_body<I: Source, const P: u32>(input: I, ce: bool, kl: bool, out: &mut [I::T]) -> bool {
     let k = values_per_pair_flags(ce, kl);
     if k == 0 {
-        return;
+        return false;
     }
     let first = if ce { 0 } else { PER_MEASURE };
-    let zero = [<E::T as Real>::ZERO; BLOCK];
-    let mut input = [zero; 4];
+    let zero = [<I::T as Real>::ZERO; BLOCK];
+    let mut cols = [zero; 4];
     let mut g = [zero; GRADIENTS];
-    for (chunk, dst) in pairs.chunks(BLOCK).zip(out.chunks_mut(BLOCK * k)) {
-        load_columns(chunk, &mut input);
+    let mut nan = false;
+    let len = input.len();
+    for (b, dst) in out.chunks_mut(BLOCK * k).enumerate() {
+        let start = b * BLOCK;
+        let n = (dst.len() / k).min(len.saturating_sub(start)).min(BLOCK);
+        input.range(start, start + n).load(&mut cols);
         // The whole block (stale lanes past the chunk are computed and dropped).
-        let [mu1, a1, mu2, a2] = &input;
+        let [mu1, a1, mu2, a2] = &cols;
         for i in 0..BLOCK {
-            let r = grad::<E::T, P>(mu1[i], a1[i], mu2[i], a2[i]);
+            let r = grad::<I::T, P>(mu1[i], a1[i], mu2[i], a2[i]);
             for (j, v) in r.into_iter().enumerate() {
                 g[j][i] = v;
             }
         }
+        let unordered = |v: &I::T| v.partial_cmp(&I::T::ZERO).is_none();
+        nan |= g[first][..n].iter().fold(false, |a, v| a | unordered(v));
         for (i, row) in dst.chunks_exact_mut(k).enumerate() {
             for (j, d) in row.iter_mut().enumerate() {
                 *d = g[first + j][i];
             }
         }
     }
+    nan
 }
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{task_body, Pairs};
+    use super::{task_body, Source};
 
     /// # Safety
     /// The CPU must support AVX-512 F/VL/DQ/BW/CD (checked by the caller).
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma")]
-    pub unsafe fn avx512<E: Pairs, const P: u32>(
-        pairs: &[E],
+    pub unsafe fn avx512<I: Source, const P: u32>(
+        input: I,
         ce: bool,
         kl: bool,
-        out: &mut [E::T],
-    ) {
-        task_body::<E, P>(pairs, ce, kl, out)
+        out: &mut [I::T],
+    ) -> bool {
+        task_body::<I, P>(input, ce, kl, out)
     }
 
     /// # Safety
     /// The CPU must support AVX2 and FMA (checked by the caller).
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn avx2<E: Pairs, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
-        task_body::<E, P>(pairs, ce, kl, out)
+    pub unsafe fn avx2<I: Source, const P: u32>(
+        input: I,
+        ce: bool,
+        kl: bool,
+        out: &mut [I::T],
+    ) -> bool {
+        task_body::<I, P>(input, ce, kl, out)
     }
 }
 
 /// One loop, compiled per parameterisation and instruction set (the best
 /// the running CPU supports, as for the measures).
-fn task_p<E: Pairs, const P: u32>(pairs: &[E], ce: bool, kl: bool, out: &mut [E::T]) {
+fn task_p<I: Source, const P: u32>(input: I, ce: bool, kl: bool, out: &mut [I::T]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         match crate::cpu::simd_level() {
             // SAFETY: the features these functions are compiled for were detected.
-            "avx512" => return unsafe { simd::avx512::<E, P>(pairs, ce, kl, out) },
-            "avx2" => return unsafe { simd::avx2::<E, P>(pairs, ce, kl, out) },
+            "avx512" => return unsafe { simd::avx512::<I, P>(input, ce, kl, out) },
+            "avx2" => return unsafe { simd::avx2::<I, P>(input, ce, kl, out) },
             _ => {}
         }
     }
-    task_body::<E, P>(pairs, ce, kl, out)
+    task_body::<I, P>(input, ce, kl, out)
 }
 
 fn values_per_pair_flags(ce: bool, kl: bool) -> usize {
     PER_MEASURE * (usize::from(ce) + usize::from(kl))
 }
 
-fn task<E: Pairs>(pairs: &[E], p: Param, ce: bool, kl: bool, out: &mut [E::T]) {
+fn task<I: Source>(input: I, p: Param, ce: bool, kl: bool, out: &mut [I::T]) -> bool {
     match p {
-        Param::Std => task_p::<E, { param::STD }>(pairs, ce, kl, out),
-        Param::Var => task_p::<E, { param::VAR }>(pairs, ce, kl, out),
-        Param::LogStd => task_p::<E, { param::LOGSTD }>(pairs, ce, kl, out),
-        Param::LogVar => task_p::<E, { param::LOGVAR }>(pairs, ce, kl, out),
-        Param::Precision => task_p::<E, { param::PRECISION }>(pairs, ce, kl, out),
+        Param::Std => task_p::<I, { param::STD }>(input, ce, kl, out),
+        Param::Var => task_p::<I, { param::VAR }>(input, ce, kl, out),
+        Param::LogStd => task_p::<I, { param::LOGSTD }>(input, ce, kl, out),
+        Param::LogVar => task_p::<I, { param::LOGVAR }>(input, ce, kl, out),
+        Param::Precision => task_p::<I, { param::PRECISION }>(input, ce, kl, out),
     }
 }
 
 /// Pairs per parallel task.
 const TASK: usize = 1 << 13;
 
-fn run<E: Pairs>(pairs: &[E], options: EvalOptions, out: &mut [E::T]) -> Result<()> {
+/// The gradients of `input` into `out` in parallel tasks; whether any row's
+/// first value is NaN (found by the block loops while each block is in L1).
+fn run<I: Source>(input: I, options: EvalOptions, out: &mut [I::T]) -> Result<bool> {
     check_metrics(options.metrics)?;
     let k = values_per_pair(options.metrics);
-    // (A slice of 16-byte pairs is far below usize::MAX / 8: no overflow.)
-    check_len("gradient output", pairs.len().saturating_mul(k), out.len())?;
+    check_len("gradient output", input.len().saturating_mul(k), out.len())?;
+    if k == 0 {
+        return Ok(false);
+    }
     let ce = options.metrics.contains(Metric::CrossEntropy);
     let kl = options.metrics.contains(Metric::Kl);
-    pairs
-        .par_chunks(TASK)
-        .zip(out.par_chunks_mut(TASK * k))
-        .for_each(|(p, o)| task(p, options.param, ce, kl, o));
-    Ok(())
+    Ok(out
+        .par_chunks_mut(TASK * k)
+        .enumerate()
+        .map(|(t, o)| {
+            let start = t * TASK;
+            let part = input.range(start, start + o.len() / k);
+            task(part, options.param, ce, kl, o)
+        })
+        .reduce(|| false, |a, b| a || b))
+}
+
+/// The gradients (either precision) of four columns μ1, a1, μ2, a2 of one
+/// length, read in place (no interleaved copy); whether any row is NaN (an
+/// invalid pair).
+pub(crate) fn cpu_gradient_columns<T: Real + Send + Sync>(
+    columns: [&[T]; 4],
+    options: EvalOptions,
+    out: &mut [T],
+) -> Result<bool> {
+    run(Cols(columns), options, out)
 }
 
 /// The gradients of `options.metrics` (cross-entropy and/or KL) of every
@@ -216,7 +249,7 @@ pub fn cpu_gradients_with(
     options: EvalOptions,
     out: &mut [f32],
 ) -> Result<()> {
-    run(pairs, options, out)
+    run(pairs, options, out).map(|_| ())
 }
 
 /// [`cpu_gradients_with`] in f64.
@@ -225,5 +258,5 @@ pub fn cpu_gradients_f64_with(
     options: EvalOptions,
     out: &mut [f64],
 ) -> Result<()> {
-    run(pairs, options, out)
+    run(pairs, options, out).map(|_| ())
 }

@@ -1,10 +1,11 @@
 //! Pairwise (N × M) and broadcast layouts equal the per-pair path, on the
-//! CPU and the GPU, for every measure and parameterisation.
+//! CPU and the GPU, for every measure and parameterisation; so do four
+//! columns (structure of arrays) on the CPU, invalid pairs included.
 mod common;
 use common::*;
 use gaussdiv::{
-    Backend, Batch, DeviceBatch, DeviceInput, Evaluator, Gaussian, GaussianPair, Metrics, Param,
-    Request,
+    Backend, Batch, DeviceBatch, DeviceInput, Error, Evaluator, Gaussian, GaussianPair, Metric,
+    Metrics, OnInvalid, Param, Request,
 };
 
 /// Every p_i against every q_j (N·M cells, row-major) into `out`.
@@ -120,6 +121,81 @@ fn pairwise_and_broadcast_cpu() {
     match pairwise_with(&ev, &p, &q, Request::measures(Metrics::CE_KL), &mut out) {
         Err(gaussdiv::Error::InvalidInput { index, .. }) => assert_eq!(index, 4 * 7),
         other => panic!("{other:?}"),
+    }
+}
+
+/// The four columns of `pairs`.
+fn columns(pairs: &[GaussianPair]) -> [Vec<f32>; 4] {
+    [
+        pairs.iter().map(|p| p.mu1).collect(),
+        pairs.iter().map(|p| p.sigma1).collect(),
+        pairs.iter().map(|p| p.mu2).collect(),
+        pairs.iter().map(|p| p.sigma2).collect(),
+    ]
+}
+
+/// `request` on the columns of `pairs` and on `pairs` themselves (CPU).
+fn columns_and_pairs(
+    pairs: &[GaussianPair],
+    request: &Request,
+) -> (gaussdiv::Result<Vec<f32>>, gaussdiv::Result<Vec<f32>>) {
+    let c = columns(pairs);
+    let run = |b: Batch<'_, f32>| {
+        let mut out = vec![0f32; pairs.len() * request.values_per_pair()];
+        cpu().evaluate(b, request, &mut out).map(|()| out)
+    };
+    (
+        run(Batch::Columns([&c[0], &c[1], &c[2], &c[3]])),
+        run(Batch::Pairs(pairs)),
+    )
+}
+
+/// On the CPU, four columns (read in place, in parallel tasks, measures and
+/// gradients) give the bits of the array of pairs, at every size around the
+/// block, task and parallel thresholds; under the error policy the first
+/// invalid pair is named wherever it lies (first lane, block edges, a later
+/// task, the last lane of a partial block), and under the NaN policy its
+/// row is NaN and the others are unchanged.
+#[test]
+fn columns_on_the_cpu_equal_pairs_and_name_the_first_invalid() {
+    let requests = [
+        Request::measures(Metrics::new(&[Metric::Kl]).unwrap()),
+        Request::measures(Metrics::CE_KL_ENTROPY).with_param(Param::LogVar),
+        Request::measures(Metrics::ALL),
+        Request::gradients(Metrics::CE_KL),
+        Request::gradients(Metrics::new(&[Metric::Kl]).unwrap()),
+    ];
+    for n in [0, 1, 63, 64, 65, 40_000, 100_003] {
+        let pairs = random_pairs(n, 7 + n as u64);
+        for r in &requests {
+            let (c, p) = columns_and_pairs(&pairs, r);
+            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+            assert_eq!(bits(c.unwrap()), bits(p.unwrap()), "n = {n}, {r:?}");
+        }
+    }
+    let n = 100_003;
+    for first in [0, 63, 64, 70_000, n - 1] {
+        let mut pairs = random_pairs(n, 11);
+        pairs[first].sigma2 = f32::INFINITY;
+        if first + 5 < n {
+            pairs[first + 5].mu1 = f32::NAN;
+        }
+        for r in &requests {
+            match columns_and_pairs(&pairs, r).0 {
+                Err(Error::InvalidInput { index, .. }) => assert_eq!(index, first, "{r:?}"),
+                other => panic!("pair {first}, {r:?}: {:?}", other.map(|v| v.len())),
+            }
+            let nan = r.with_on_invalid(OnInvalid::Nan);
+            let (c, p) = columns_and_pairs(&pairs, &nan);
+            let (c, p) = (c.unwrap(), p.unwrap());
+            let k = nan.values_per_pair();
+            assert!(c[first * k..(first + 1) * k].iter().all(|v| v.is_nan()));
+            assert_eq!(
+                c.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{r:?}"
+            );
+        }
     }
 }
 

@@ -8,8 +8,8 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "InvalidInputError", "__version__", "canonical", "diagonal_f32", "diagonal_f64", "errors", "info",
-    "measures_f32", "measures_f64", "metric_names", "pairwise_f32", "pairwise_f64",
-    "verify_f32", "verify_f64",
+    "library_seconds_f32", "measures_f32", "measures_f64", "metric_names", "pairwise_f32",
+    "pairwise_f64", "verify_f32", "verify_f64",
 ]
 
 class InvalidInputError(ValueError):
@@ -26,6 +26,12 @@ def measures_f64(
     mu1: _F64, a1: _F64, mu2: _F64, a2: _F64, out: _F64, metrics: List[str],
     param: str, backend: str, on_invalid: str, gradients: bool,
 ) -> None: ...
+def library_seconds_f32(
+    mu1: _F32, a1: _F32, mu2: _F32, a2: _F32, out: _F32, metrics: List[str],
+    param: str, backend: str, on_invalid: str, gradients: bool,
+) -> float:
+    """measures_f32, returning the seconds the library's evaluate took inside the call."""
+    ...
 def pairwise_f32(
     mu_p: _F32, a_p: _F32, mu_q: _F32, a_q: _F32, out: _F32, metrics: List[str],
     param: str, backend: str, on_invalid: str,

@@ -5,18 +5,12 @@
 use crate::convert::{self, to_py};
 use gaussdiv::verify::measure_error;
 use gaussdiv::{
-    Backend, Batch, Error, Evaluator, Float, Gaussian, GaussianPair, Metric, Metrics, Output,
-    Precision, Request, Tolerance,
+    Batch, Float, Gaussian, GaussianPair, Metric, Metrics, Output, Precision, Tolerance,
 };
 use numpy::{Element, PyReadonlyArray1, PyReadwriteArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use rayon::prelude::*;
-
-/// Pairs per block of the CPU path: interleaved by one task, evaluated by
-/// the library (64 Ki pairs: 1 MiB of f32 pairs, cache-sized).
-const BLOCK: usize = 1 << 16;
 
 /// A contiguous slice of a read-only array.
 fn slice<'a, T: Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
@@ -61,85 +55,8 @@ fn out_slice<'a, T: Element>(
     Ok(o)
 }
 
-/// An invalid-input error of a block, with the index made absolute.
-fn shift(e: Error, base: usize) -> Error {
-    match e {
-        Error::InvalidInput {
-            index,
-            field,
-            value,
-            reason,
-        } => Error::InvalidInput {
-            index: index + base,
-            field,
-            value,
-            reason,
-        },
-        other => other,
-    }
-}
-
-/// Gradients of columns on the CPU: blocks interleaved and evaluated in
-/// parallel (the library's per-pair path on each), the first invalid pair
-/// reported. (Measures go to the library's column path, which reads the
-/// columns in place.)
-fn columns_cpu<T: Float>(
-    ev: &Evaluator,
-    cols: [&[T]; 4],
-    request: &Request,
-    out: &mut [T],
-) -> gaussdiv::Result<()> {
-    let k = request.values_per_pair().max(1);
-    let results: Vec<gaussdiv::Result<()>> = out
-        .par_chunks_mut(BLOCK * k)
-        .enumerate()
-        .map_init(Vec::new, |pairs: &mut Vec<GaussianPair<T>>, (b, dst)| {
-            let start = b * BLOCK;
-            let end = start + dst.len() / k;
-            let [a, c1, m2, c2] = cols.map(|c| c.get(start..end).unwrap_or_default());
-            pairs.clear();
-            pairs.extend(
-                a.iter()
-                    .zip(c1)
-                    .zip(m2.iter().zip(c2))
-                    .map(|((&a, &b), (&c, &d))| GaussianPair::new(a, b, c, d)),
-            );
-            ev.evaluate(Batch::Pairs(pairs), request, dst)
-                .map_err(|e| shift(e, start))
-        })
-        .collect();
-    results.into_iter().find(|r| r.is_err()).unwrap_or(Ok(()))
-}
-
-/// Columns on the evaluator of `backend`: the GPU where the library routes
-/// the batch there, else [`columns_cpu`].
-fn run_columns<T: Float>(
-    backend: Backend,
-    cols: [&[T]; 4],
-    request: &Request,
-    out: &mut [T],
-) -> gaussdiv::Result<()> {
-    let ev = convert::evaluator(backend)?;
-    let n = cols[0].len();
-    let on_gpu = match backend {
-        Backend::Cpu => false,
-        Backend::Gpu => true,
-        _ => {
-            ev.uses_gpu_for(n)
-                && (T::PRECISION == Precision::F32 || ev.gpu_info().is_some_and(|g| g.supports_f64))
-        }
-    };
-    if on_gpu {
-        ev.evaluate(Batch::Columns(cols), request, out)
-    } else if matches!(request.output, Output::Measures(_)) {
-        // The library's CPU loops read the four columns in place, in parallel.
-        convert::evaluator(Backend::Cpu)?.evaluate(Batch::Columns(cols), request, out)
-    } else {
-        columns_cpu(&ev, cols, request, out)
-    }
-}
-
-/// `metrics` of the pairs in `cols` into `out` (n·k values, canonical order).
+/// `metrics` of the pairs in `cols` into `out` (n·k values, canonical order);
+/// the seconds the library's `evaluate` took (the GIL released around it).
 #[allow(clippy::too_many_arguments)]
 fn measures<T: Float + Element>(
     py: Python<'_>,
@@ -150,7 +67,7 @@ fn measures<T: Float + Element>(
     backend: &str,
     on_invalid: &str,
     gradients: bool,
-) -> PyResult<()> {
+) -> PyResult<f64> {
     let set = convert::metrics(metrics)?;
     let output = if gradients {
         Output::Gradients(set)
@@ -163,10 +80,17 @@ fn measures<T: Float + Element>(
     let n = cols[0].len();
     let out = out_slice(&mut out, n * request.values_per_pair())?;
     if n == 0 {
-        return Ok(());
+        return Ok(0.0);
     }
-    py.detach(|| run_columns(backend, cols, &request, out))
-        .map_err(to_py)
+    // The library routes the batch (GPU from the crossover on, else its CPU
+    // loops, which read the four columns in place, in parallel).
+    py.detach(|| {
+        let ev = convert::evaluator(backend)?;
+        let t = std::time::Instant::now();
+        ev.evaluate(Batch::Columns(cols), &request, out)?;
+        Ok(t.elapsed().as_secs_f64())
+    })
+    .map_err(to_py)
 }
 
 /// `metrics` of every p_i against every q_j into `out` (N·M·k values).
@@ -355,6 +279,7 @@ macro_rules! per_precision {
                 on_invalid,
                 gradients,
             )
+            .map(|_| ())
         }
 
         /// Every p_i against every q_j into the flat `out` (N·M·k values).
@@ -442,6 +367,37 @@ macro_rules! per_precision {
 
 per_precision!(f32, measures_f32, pairwise_f32, diagonal_f32, verify_f32);
 per_precision!(f64, measures_f64, pairwise_f64, diagonal_f64, verify_f64);
+
+/// `measures_f32`, returning the seconds the library's `evaluate` took
+/// inside the call: the same arrays, layout, request, thread pool and
+/// process as a Python call, without the binding around it (the baseline of
+/// the binding's overhead in python/benches/bench_numpy.py).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn library_seconds_f32(
+    py: Python<'_>,
+    mu1: PyReadonlyArray1<'_, f32>,
+    a1: PyReadonlyArray1<'_, f32>,
+    mu2: PyReadonlyArray1<'_, f32>,
+    a2: PyReadonlyArray1<'_, f32>,
+    out: PyReadwriteArray1<'_, f32>,
+    metrics: Vec<String>,
+    param: &str,
+    backend: &str,
+    on_invalid: &str,
+    gradients: bool,
+) -> PyResult<f64> {
+    measures(
+        py,
+        [&mu1, &a1, &mu2, &a2],
+        out,
+        &metrics,
+        param,
+        backend,
+        on_invalid,
+        gradients,
+    )
+}
 
 /// Errors of `got` against reference values under the tolerance model
 /// (docs/ARCHITECTURE.md §3) in the output precision `precision` ("f32" or
@@ -563,6 +519,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(diagonal_f64, m)?)?;
     m.add_function(wrap_pyfunction!(verify_f32, m)?)?;
     m.add_function(wrap_pyfunction!(verify_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(library_seconds_f32, m)?)?;
     m.add_function(wrap_pyfunction!(errors, m)?)?;
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;
     m.add_function(wrap_pyfunction!(canonical, m)?)?;

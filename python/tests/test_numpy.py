@@ -268,11 +268,21 @@ def test_invalid_multi_index_and_fields() -> None:
     assert np.isfinite(gaussdiv.kl(0.0, -3.0, 0.0, 2.0, param="logstd"))
     with pytest.raises(ValueError, match=r"index 1: a = 0\.0"):
         gaussdiv.entropy([1.0, 0.0])
-    # The first invalid element of a large array is named, across the binding's blocks.
+    # The first invalid element of a large array is named, across the library's parallel
+    # tasks and blocks, for measures and gradients; so is the last element (the last lane
+    # of a partial block).
     big = np.ones(300_000, F32)
     big[[200_001, 250_000]] = 0.0
     with pytest.raises(ValueError, match="index 200001"):
         gaussdiv.kl(0.0, 1.0, 0.0, big, backend="cpu")
+    with pytest.raises(ValueError, match=r"index 200001: a2 = 0\.0"):
+        gaussdiv.gradients(0.0, 1.0, 0.0, big, backend="cpu")
+    last = np.ones(300_001, F32)
+    last[-1] = np.inf
+    with pytest.raises(ValueError, match="index 300000"):
+        gaussdiv.cross_entropy(0.0, 1.0, 0.0, last, backend="cpu")
+    with pytest.raises(ValueError, match="index 300000"):
+        gaussdiv.gradients(0.0, 1.0, 0.0, last, metric="cross_entropy", backend="cpu")
 
 
 def test_invalid_nan_policy() -> None:
@@ -395,3 +405,25 @@ def test_info() -> None:
     i = gaussdiv.info()
     assert i["version"] == gaussdiv.__version__
     assert isinstance(i["adapters"], list) and isinstance(i["reason"], str)
+
+
+def test_library_seconds_hook() -> None:
+    """The benchmark's in-process baseline writes what measures_f32 writes and times only
+    the library's part of the call (positive, within the call's own duration)."""
+    from gaussdiv import _gaussdiv as ext
+
+    r = np.random.default_rng(5)
+    n = 200_000
+    x = [r.uniform(-5, 5, n).astype(F32), r.uniform(0.1, 3, n).astype(F32)] * 2
+    want, got = np.empty(n, F32), np.empty(n, F32)
+    ext.measures_f32(*x, want, ["kl"], "std", "cpu", "error", False)
+    start = time.perf_counter()
+    s = ext.library_seconds_f32(*x, got, ["kl"], "std", "cpu", "error", False)
+    outer = time.perf_counter() - start
+    assert np.array_equal(want.view(np.uint32), got.view(np.uint32))
+    assert isinstance(s, float) and 0.0 < s <= outer
+    bad = [v.copy() for v in x]
+    bad[1][3] = -1.0
+    with pytest.raises(ext.InvalidInputError) as e:
+        ext.library_seconds_f32(*bad, got, ["kl"], "std", "cpu", "error", False)
+    assert e.value.args[:3] == (3, "sigma1", -1.0)
