@@ -14,34 +14,15 @@
 //! answers [`Error::Unsupported`], [`Backend::Auto`](crate::Backend::Auto)
 //! uses the CPU.
 //!
-//! ```
-//! use gaussdiv::{Backend, Batch, Covariance, Evaluator, Metrics, MvnPairs, Request};
-//!
-//! // One pair in d = 2: Σ1 = I against Σ2 given by its Cholesky factor.
-//! let mvn = MvnPairs {
-//!     dims: 2,
-//!     mu1: &[0.0_f64, 0.0],
-//!     cov1: Covariance::Cov(&[1.0, 0.0, 0.0, 1.0]),
-//!     mu2: &[1.0, 0.0],
-//!     cov2: Covariance::ScaleTril(&[2.0, 0.0, 0.0, 1.0]),
-//! };
-//! let ev = Evaluator::new(Backend::Cpu)?;
-//! let request = Request::measures(Metrics::ALL);
-//! let mut out = vec![0.0; request.values_per_pair()];
-//! ev.evaluate(Batch::Mvn(mvn), &request, &mut out)?;
-//! // KL = ½(¼ + 1 − 2 + ln 4 + ¼)
-//! assert!((out[1] - 0.5 * (0.5 - 1.0 + 4f64.ln())).abs() < 1e-15);
-//! # Ok::<(), gaussdiv::Error>(())
-//! ```
-//!
 //! **Limits.** Any d ≥ 1; the cost grows as d³ per pair (no size limit is
 //! imposed: memory is O(d²) per thread). The sides' variance scales may
-//! differ by up to about 2¹²⁶ (f32) or 2¹⁰²² (f64): beyond, the common
+//! differ by up to about 2²⁵⁰ (f32) or 2²⁰⁴⁰ (f64): beyond, the common
 //! rescaling that keeps intermediate products in range overflows and the
 //! pair is reported as not positive definite.
 
 mod formulas;
 mod linalg;
+mod near;
 
 use crate::error::{Error, Result};
 use crate::pair::{EvalOptions, Float, Metric};
@@ -119,6 +100,26 @@ impl<'a, T: Float> Covariance<'a, T> {
 /// forms. The output holds [`Request::values_per_pair`](crate::Request::values_per_pair)
 /// values per pair; the request's [`Param`](crate::Param) does not apply
 /// (each side says its form) and gradients are not available.
+///
+/// ```
+/// use gaussdiv::{Backend, Batch, Covariance, Evaluator, Metrics, MvnPairs, Request};
+///
+/// // One pair in d = 2: Σ1 = I against Σ2 given by its Cholesky factor.
+/// let mvn = MvnPairs {
+///     dims: 2,
+///     mu1: &[0.0_f64, 0.0],
+///     cov1: Covariance::Cov(&[1.0, 0.0, 0.0, 1.0]),
+///     mu2: &[1.0, 0.0],
+///     cov2: Covariance::ScaleTril(&[2.0, 0.0, 0.0, 1.0]),
+/// };
+/// let ev = Evaluator::new(Backend::Cpu)?;
+/// let request = Request::measures(Metrics::ALL);
+/// let mut out = vec![0.0; request.values_per_pair()];
+/// ev.evaluate(Batch::Mvn(mvn), &request, &mut out)?;
+/// // KL = ½(¼ + 1 − 2 + ln 4 + ¼)
+/// assert!((out[1] - 0.5 * (0.5 - 1.0 + 4f64.ln())).abs() < 1e-15);
+/// # Ok::<(), gaussdiv::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct MvnPairs<'a, T: Float> {
     /// The dimension d (≥ 1).
