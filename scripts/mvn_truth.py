@@ -11,7 +11,9 @@ Writes gaussdiv/tests/data/mvn_truth.csv: one line per pair,
   f64, including single-ulp perturbations), identical (bitwise equal sides:
   every divergence exactly 0), mean_only (equal matrices, different means),
   extreme (scales 1e-30..1e30 in f32, 1e-150..1e150 in f64), far (means far
-  apart), ill (condition numbers up to 1e4 in f32, 1e8 in f64).
+  apart), ill (condition numbers up to 1e4 in f32, 1e8 in f64), bc_large
+  (D_B from 20 to 80 in f32 and to 650 in f64, by the means or by a scale
+  ratio: where the coefficient e^-D_B is most sensitive).
 * d: dimension. param1, param2: how each side's matrix is given, `cov`
   (covariance), `tril` (lower Cholesky factor of the covariance, "scale_tril")
   or `prec` (precision matrix, the inverse covariance); the sides may differ.
@@ -404,8 +406,32 @@ def fam_ill(rng, prec, d):
     return mu1, side_from_cov(a1, p1, prec), p1, mu2, side_from_cov(a2, p2, prec), p2
 
 
+def fam_bc_large(rng, prec, d, k):
+    """D_B from 20 to near the end of the coefficient's normal range (87 in
+    f32, 708 in f64), by the means (k even) or by a scale ratio (k odd): the
+    coefficient's relative error is D_B times that of D_B."""
+    targets = (20.0, 40.0, 60.0, 80.0) if prec == 32 else (20.0, 150.0, 400.0, 650.0)
+    target = targets[(k // 2) % 4]
+    p1, p2 = pick_params(rng)
+    a1 = spd(rng, d)
+    mu1 = np.zeros(d)
+    if k % 2 == 0:
+        a2 = spd(rng, d)
+        u = rng.standard_normal(d)
+        q = u @ np.linalg.solve((a1 + a2) / 2, u) / 8
+        mu2 = u * math.sqrt(target / q)
+    else:
+        # Sigma2 = c Sigma1: D_B = d/2 ln((1 + c)/(2 sqrt c)) = target
+        x = 2 * target / d
+        c = min((math.exp(x) + math.sqrt(math.exp(2 * x) - 1)) ** 2, 1e30 if prec == 32 else 1e300)
+        a2 = a1 * c
+        mu2 = np.zeros(d)
+    return mu1, side_from_cov(a1, p1, prec), p1, mu2, side_from_cov(a2, p2, prec), p2
+
+
 COUNTS = dict(random=56, near=96, identical=16, mean_only=32, extreme=48, far=32, ill=48)
-LARGE = dict(random=(16, 16, 32), near=(16, 16, 32, 16), ill=(16, 32), identical=(16,),
+LATE = dict(bc_large=16)
+LARGE = dict(bc_large=(32, 32, 32, 32), random=(16, 16, 32), near=(16, 16, 32, 16), ill=(16, 32), identical=(16,),
              mean_only=(32,), extreme=(16,), far=(16,))
 
 
@@ -422,6 +448,8 @@ def generate(rng, prec, family, k, d):
         r = fam_extreme(rng, prec, d)
     elif family == "far":
         r = fam_far(rng, prec, d)
+    elif family == "bc_large":
+        r = fam_bc_large(rng, prec, d, k)
     else:
         r = fam_ill(rng, prec, d)
     mu1, m1, p1, mu2, m2, p2 = r
@@ -446,11 +474,15 @@ def main():
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--out", default="gaussdiv/tests/data/mvn_truth.csv")
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
+    main_rng = np.random.default_rng(args.seed)
+    # Families added later draw from their own generator, so that the rows
+    # of the others stay as they were.
+    late_rng = np.random.default_rng(args.seed + 1000)
     lines = []
     t0 = time.time()
     for prec in (32, 64):
-        for family, n in COUNTS.items():
+        for family, n in {**COUNTS, **LATE}.items():
+            rng = late_rng if family in LATE else main_rng
             plan = [(k, dims(k)) for k in range(n)] + [(n + i, d) for i, d in enumerate(LARGE.get(family, ()))]
             for k, d in plan:
                 for attempt in range(50):

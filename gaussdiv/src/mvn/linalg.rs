@@ -21,6 +21,9 @@ pub(crate) trait MvnReal: Real {
     const EPS: Self;
     /// The value widened to f64 (exact).
     fn to_f64(self) -> f64;
+    /// The f64 value rounded to this format (IEEE round to nearest,
+    /// subnormal results included).
+    fn from_f64(x: f64) -> Self;
 }
 
 impl MvnReal for f32 {
@@ -28,12 +31,18 @@ impl MvnReal for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
 }
 
 impl MvnReal for f64 {
     const EPS: Self = f64::EPSILON * 0.5;
     fn to_f64(self) -> f64 {
         self
+    }
+    fn from_f64(x: f64) -> Self {
+        x
     }
 }
 

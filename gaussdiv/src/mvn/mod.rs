@@ -12,7 +12,9 @@
 //! evaluated by formulations without cancellation (`formulas`), on the CPU
 //! (all cores). The GPU has no kernel for them yet: [`Backend::Gpu`](crate::Backend::Gpu)
 //! answers [`Error::Unsupported`], [`Backend::Auto`](crate::Backend::Auto)
-//! uses the CPU.
+//! uses the CPU. f32 pairs are evaluated in f32 arithmetic, except the
+//! Bhattacharyya coefficient of pairs with D_B > 4, which is recomputed from
+//! the inputs widened to f64 (its relative error is D_B times that of D_B).
 //!
 //! **Limits.** Any d ≥ 1; the cost grows as d³ per pair (no size limit is
 //! imposed: memory is O(d²) per thread). The sides' variance scales may
@@ -25,8 +27,10 @@ mod linalg;
 mod near;
 
 use crate::error::{Error, Result};
+use crate::math::{idx, Real};
 use crate::pair::{EvalOptions, Float, Metric};
 use crate::validate::OnInvalid;
+use crate::verify::Precision;
 use formulas::{Bad, Kind, Need, Side, Work};
 use linalg::MvnReal;
 use rayon::prelude::*;
@@ -215,6 +219,64 @@ fn side<'a, T: Float>(kind: Kind, mu: &'a [T], m: &'a [T], i: usize, d: usize) -
     }
 }
 
+/// Above this D_B an f32 coefficient e^(−D_B) is recomputed in f64: its
+/// relative error is D_B times that of D_B, and the f32 D_B (a few ulps,
+/// from matrix products and solves) would exceed 1e-5 near D_B ≈ 25–80.
+const BC_REFINE_DB: i32 = 4;
+
+/// The f64 evaluation of single pairs (the inputs widened exactly) for the
+/// f32 coefficients that need it; created on first use in a task.
+#[derive(Default)]
+struct Refine {
+    work: Option<Work<f64>>,
+    mu1: Vec<f64>,
+    m1: Vec<f64>,
+    mu2: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl Refine {
+    /// e^(−D_B) of the pair in f64 (NaN if the f64 evaluation fails).
+    fn coefficient<T: MvnReal>(
+        &mut self,
+        k1: Kind,
+        k2: Kind,
+        s1: &Side<'_, T>,
+        s2: &Side<'_, T>,
+        d: usize,
+    ) -> f64 {
+        let widen = |src: &[T], dst: &mut Vec<f64>| {
+            dst.clear();
+            dst.extend(src.iter().map(|&x| x.to_f64()));
+        };
+        widen(s1.mu, &mut self.mu1);
+        widen(s1.m, &mut self.m1);
+        widen(s2.mu, &mut self.mu2);
+        widen(s2.m, &mut self.m2);
+        let work = self.work.get_or_insert_with(|| Work::new(d));
+        let need = Need {
+            kl: false,
+            rkl: false,
+            db: true,
+            w2: false,
+        };
+        let a = Side {
+            kind: k1,
+            mu: &self.mu1,
+            m: &self.m1,
+        };
+        let b = Side {
+            kind: k2,
+            mu: &self.mu2,
+            m: &self.m2,
+        };
+        match formulas::evaluate(work, a, b, need) {
+            Ok(v) => linalg::at(&v, idx::BHATTACHARYYA_COEFFICIENT),
+            Err(_) => f64::NAN,
+        }
+    }
+}
+
 /// Pairs per parallel task.
 const BLOCK: usize = 64;
 
@@ -239,24 +301,33 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
     let sel: Vec<usize> = o.metrics.iter().map(Metric::index).collect();
     let (k1, k2) = (batch.cov1.kind(), batch.cov2.kind());
     let (m1, m2) = (batch.cov1.values(), batch.cov2.values());
+    let refine_bc =
+        T::PRECISION == Precision::F32 && o.metrics.contains(Metric::BhattacharyyaCoefficient);
     let first_bad = out
         .par_chunks_mut(BLOCK * k)
         .enumerate()
         .map(|(c, dst)| {
             let mut work = Work::<T>::new(d);
+            let mut refine = Refine::default();
             let mut first: FirstBad = None;
             for (r, row) in dst.chunks_mut(k).enumerate() {
                 let i = c * BLOCK + r;
                 let s1 = side(k1, batch.mu1, m1, i, d);
                 let s2 = side(k2, batch.mu2, m2, i, d);
                 match formulas::evaluate(&mut work, s1, s2, need) {
-                    Ok(v) => {
+                    Ok(mut v) => {
+                        if refine_bc
+                            && linalg::at(&v, idx::BHATTACHARYYA) > T::from_i32(BC_REFINE_DB)
+                        {
+                            let bc = refine.coefficient(k1, k2, &s1, &s2, d);
+                            linalg::put(&mut v, idx::BHATTACHARYYA_COEFFICIENT, T::from_f64(bc));
+                        }
                         for (x, &j) in row.iter_mut().zip(&sel) {
                             *x = linalg::at(&v, j);
                         }
                     }
                     Err(Bad { side, mean, reason }) => {
-                        row.fill(<T as crate::math::Real>::NAN);
+                        row.fill(<T as Real>::NAN);
                         if first.is_none() {
                             let array = match (mean, side) {
                                 (true, 1) => "mu1",
