@@ -44,6 +44,12 @@ pub enum Batch<'a, T: Float> {
         /// Dimensions per row (≥ 1).
         dims: usize,
     },
+    /// Full-covariance multivariate Gaussians: N pairs N(μ1, Σ1), N(μ2, Σ2),
+    /// each side's matrices as covariances, Cholesky factors or precisions
+    /// ([`crate::Covariance`]); one output row per pair. Measures only, on
+    /// the CPU ([`Backend::Gpu`](crate::Backend::Gpu) answers
+    /// [`Error::Unsupported`]).
+    Mvn(crate::MvnPairs<'a, T>),
 }
 
 impl<'a, T: Float> Batch<'a, T> {
@@ -53,6 +59,7 @@ impl<'a, T: Float> Batch<'a, T> {
             Batch::Pairs(p) | Batch::Diagonal { pairs: p, .. } => p.len(),
             Batch::Columns(c) => c[0].len(),
             Batch::Pairwise { p, q } => p.len().saturating_mul(q.len()),
+            Batch::Mvn(m) => m.len(),
         }
     }
 
@@ -78,6 +85,7 @@ impl<'a, T: Float> Batch<'a, T> {
                 pairs: bytemuck::try_cast_slice(pairs).ok()?,
                 dims,
             },
+            Batch::Mvn(m) => Batch::Mvn(m.cast()?),
         })
     }
 }
@@ -158,6 +166,9 @@ pub(crate) trait Elem: Float {
         o: EvalOptions,
         out: &mut [Self],
     ) -> Result<()>;
+    /// Full-covariance pairs on the CPU (invalid pairs NaN, and the first
+    /// one an error under [`crate::OnInvalid::Error`]).
+    fn cpu_mvn(batch: crate::MvnPairs<'_, Self>, o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// Ok, or the first invalid pair (index `offset + i`).
     fn validate(pairs: &[GaussianPair<Self>], o: EvalOptions, offset: usize) -> Result<()>;
     /// Whether the GPU runs this precision (every layout, measures and gradients).
@@ -219,6 +230,10 @@ impl Elem for f32 {
         out: &mut [f32],
     ) -> Result<()> {
         cpu::diagonal_with(pairs, dims, o, out)
+    }
+
+    fn cpu_mvn(batch: crate::MvnPairs<'_, f32>, o: EvalOptions, out: &mut [f32]) -> Result<()> {
+        crate::mvn::evaluate(batch, o, out)
     }
 
     fn validate(pairs: &[GaussianPair], o: EvalOptions, offset: usize) -> Result<()> {
@@ -291,6 +306,10 @@ impl Elem for f64 {
         out: &mut [f64],
     ) -> Result<()> {
         cpu::diagonal_f64_with(pairs, dims, o, out)
+    }
+
+    fn cpu_mvn(batch: crate::MvnPairs<'_, f64>, o: EvalOptions, out: &mut [f64]) -> Result<()> {
+        crate::mvn::evaluate(batch, o, out)
     }
 
     fn validate(pairs: &[GaussianPair64], o: EvalOptions, offset: usize) -> Result<()> {

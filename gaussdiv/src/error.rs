@@ -73,6 +73,23 @@ pub enum Error {
         /// Why it is invalid.
         reason: &'static str,
     },
+    /// A full-covariance pair ([`crate::Batch::Mvn`]) is not valid input:
+    /// a mean or matrix entry that is not finite, a covariance or precision
+    /// matrix that is not symmetric (beyond the tolerance of
+    /// [`crate::Covariance`]) or not positive definite (the reason names the
+    /// Cholesky pivot where the factorisation failed), a `scale_tril` with a
+    /// non-positive diagonal entry or a non-zero entry above the diagonal.
+    /// `index` is the 0-based position of the first such pair.
+    #[error("invalid input at pair {index}: {array}: {reason}")]
+    InvalidMatrix {
+        /// 0-based index of the first invalid pair.
+        index: usize,
+        /// The array at fault: `mu1`, `mu2`, `cov1`, `scale_tril1`,
+        /// `precision1`, `cov2`, ….
+        array: &'static str,
+        /// What is wrong, with the entry's position and value.
+        reason: String,
+    },
     /// No GPU adapter could be found (or none matched `WGPU_ADAPTER_NAME`).
     #[error("no GPU adapter: {0}")]
     NoAdapter(String),

@@ -551,6 +551,19 @@ impl Evaluator {
                 "gradients are available for arrays of pairs and their columns".into(),
             ));
         }
+        if let Batch::Mvn(m) = batch {
+            if call.gradients {
+                return Err(Error::Unsupported(
+                    "gradients are not available for full-covariance pairs".into(),
+                ));
+            }
+            if self.backend == Backend::Gpu {
+                return Err(Error::Unsupported(
+                    "full-covariance pairs run on the CPU only (no GPU kernel yet)".into(),
+                ));
+            }
+            return T::cpu_mvn(m, call.options, out);
+        }
         let Some(g) = self.gpu_for::<T>(batch.elements()) else {
             return on_cpu(batch, call, out);
         };
@@ -663,6 +676,9 @@ async fn on_gpu<T: Elem>(
             Ok(())
         }
         Batch::Diagonal { pairs, dims } => T::gpu_diagonal(g, pairs, dims, o, out, mode).await,
+        Batch::Mvn(_) => Err(Error::Unsupported(
+            "full-covariance pairs run on the CPU only (no GPU kernel yet)".into(),
+        )),
     }
 }
 
@@ -710,6 +726,7 @@ fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()>
             }
             Ok(())
         }
+        Batch::Mvn(m) => T::cpu_mvn(m, o, out),
         Batch::Diagonal { pairs, dims } => {
             T::cpu_diagonal(pairs, dims, o, out)?;
             if o.on_invalid == OnInvalid::Error && any_nan(out, k) {

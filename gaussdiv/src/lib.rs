@@ -40,7 +40,8 @@
 //!   is the primitive, [`evaluate`](Evaluator::evaluate) its blocking form,
 //!   [`encode`](Evaluator::encode) records into an app's command encoder.
 //! * [`Batch`]: the host layouts — pairs, columns (structure of arrays),
-//!   pairwise N × M (and broadcast), diagonal multivariate rows — in f32 or
+//!   pairwise N × M (and broadcast), diagonal multivariate rows, and
+//!   full-covariance pairs ([`MvnPairs`], CPU only for now) — in f32 or
 //!   f64 ([`Float`]); [`DeviceBatch`] the same on the device.
 //! * [`Request`]: measures ([`Metrics`] of [`Metric`]) or their gradients,
 //!   the parameterisation of the inputs ([`Param`]) and the invalid-input
@@ -122,6 +123,7 @@ mod evaluator;
 mod gpu;
 mod gradient;
 mod math;
+mod mvn;
 mod pair;
 mod request;
 mod validate;
@@ -133,6 +135,7 @@ pub use evaluator::{Backend, Crossover, Evaluator, GpuInfo, Options, Recovery};
 pub use gpu::context::{adapters, AdapterSummary, Adapters};
 pub use gpu::Transfer;
 pub use gradient::{Gradients, Gradients64};
+pub use mvn::{Covariance, MvnPairs, SYM_TOL_ULPS};
 pub use pair::{
     Divergences, Divergences64, Float, Gaussian, Gaussian64, GaussianPair, GaussianPair64, Metric,
     Metrics, Param,

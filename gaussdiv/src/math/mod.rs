@@ -89,6 +89,8 @@ pub use gradients::{gradients, GRADIENTS};
 // the crate-wide path `math::fast_two_sum`, kept from before the split
 pub(crate) use ln_exp::fast_two_sum;
 pub use ln_exp::{exp_split, expm1, ln, scale_exp};
+// The full-covariance formulas (`crate::mvn`) build on these kernels.
+pub(crate) use ln_exp::{horner, ln_mant, scale2, scale_part_near};
 #[cfg(test)]
 pub use measures::divergences;
 pub(crate) use measures::measures_fast;
