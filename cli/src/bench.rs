@@ -47,6 +47,11 @@ pub struct BenchArgs {
     /// caller that returns a fresh array pays for its first touch.
     #[arg(long, value_enum, default_value = "reused")]
     pub output: OutputArg,
+    /// Full-covariance pairs of dimension D instead of univariate ones
+    /// (both sides covariance matrices, f32; CPU only: there is no GPU
+    /// kernel for them yet). --param, --layout and --output do not apply.
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+    pub mvn: Option<u32>,
 }
 
 /// `bench --layout`.
@@ -114,16 +119,16 @@ impl Input {
     }
 }
 
-struct Row {
-    backend: &'static str,
+pub(crate) struct Row {
+    pub(crate) backend: &'static str,
     /// For auto: which backend it chose for this batch, and its crossover.
-    chose: Option<(&'static str, usize)>,
-    device: String,
-    pairs: usize,
-    median: Duration,
-    kernel_median: Option<Duration>,
-    worst_error: f64,
-    runs: usize,
+    pub(crate) chose: Option<(&'static str, usize)>,
+    pub(crate) device: String,
+    pub(crate) pairs: usize,
+    pub(crate) median: Duration,
+    pub(crate) kernel_median: Option<Duration>,
+    pub(crate) worst_error: f64,
+    pub(crate) runs: usize,
 }
 
 /// A reproducible batch mixing ordinary and adversarial pairs, in the
@@ -390,6 +395,17 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
     if backends.is_empty() {
         return Err(CliError::input("--backend names no backend"));
     }
+    if let Some(d) = args.mvn {
+        let rows =
+            super::bench_mvn::rows(args.pairs, d as usize, metrics, &request, runs, &backends)?;
+        let conditions = [
+            format!("mvn d={d}"),
+            value_name(args.on_invalid),
+            "reused".to_string(),
+        ];
+        print_rows(&rows, args.json, &conditions, runs);
+        return Ok(0);
+    }
     let pairs = batch(args.pairs, param);
     let columns = (args.layout == LayoutArg::Columns).then(|| {
         let col = |f: fn(&GaussianPair) -> f32| pairs.iter().map(f).collect::<Vec<f32>>();
@@ -418,8 +434,15 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
         value_name(args.on_invalid),
         value_name(args.output),
     ];
-    let [layout, policy, output] = &conditions;
-    if args.json {
+    print_rows(&rows, args.json, &conditions, runs);
+    Ok(0)
+}
+
+/// The table or the JSON array of `rows`, with the run conditions
+/// (layout, invalid-input policy, output).
+fn print_rows(rows: &[Row], json: bool, conditions: &[String; 3], runs: usize) {
+    let [layout, policy, output] = conditions;
+    if json {
         let items: Vec<String> = rows
             .iter()
             .map(|r| {
@@ -457,7 +480,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
             "{:<8} {:>11} {:>16} {:>18} {:>12}  device",
             "", "pairs", "end-to-end Mp/s", "kernel-only Mp/s", "worst error"
         );
-        for r in &rows {
+        for r in rows {
             let name = match r.chose {
                 Some((c, _)) => format!("{}>{c}", r.backend),
                 None => r.backend.to_string(),
@@ -478,5 +501,4 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
              {layout} layout, on_invalid {policy}, {output} output)"
         );
     }
-    Ok(0)
 }

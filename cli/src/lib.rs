@@ -22,6 +22,8 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+mod bench_mvn;
 #[doc(hidden)]
 pub mod columns;
 #[cfg(not(target_arch = "wasm32"))]
@@ -30,6 +32,8 @@ mod eval;
 // tests/readers.rs can drive the readers directly.
 #[doc(hidden)]
 pub mod io;
+#[cfg(not(target_arch = "wasm32"))]
+mod mvn;
 #[doc(hidden)]
 pub mod npy;
 mod output;
@@ -175,7 +179,9 @@ pub struct EvalArgs {
     /// (with --param: var1/var2, logstd1/logstd2, logvar1/logvar2 or precision1/precision2;
     /// a1/a2 in any parameterisation; other names with --columns), .parquet/.pq or Arrow IPC
     /// (.arrow, .feather, .ipc: the IPC file format) with float32/float64 columns of those names, or .npy of
-    /// float32/float64 with shape (N, 4); `-` or absent: CSV on standard input.
+    /// float32/float64 with shape (N, 4); `-` or absent: CSV on standard input. Full-covariance
+    /// pairs: .npz holding mu1, mu2 (N, d) and one of cov1|scale_tril1|precision1 and one of
+    /// cov2|scale_tril2|precision2 (N, d, d), float32/float64, C order.
     pub input: Option<PathBuf>,
     /// Output by extension (.csv, .parquet/.pq (zstd), .arrow/.feather/.ipc (Arrow IPC file), or
     /// .npy of shape (N, k)); absent: CSV on standard output. Written to a temporary file and

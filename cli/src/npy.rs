@@ -83,6 +83,46 @@ pub fn parse_dict_cols(
     cols: u64,
     meaning: &str,
 ) -> Result<Header, CliError> {
+    let a = parse_array_dict(dict, label)?;
+    match a.shape.as_slice() {
+        [rows, c] if *c == cols => Ok(Header {
+            f64: a.f64,
+            big_endian: a.big_endian,
+            rows: *rows,
+        }),
+        _ => Err(CliError::input(format!(
+            "{label}: expected an array of shape (N, {cols}) {meaning}, found shape {}",
+            shape_text(&a.shape)
+        ))),
+    }
+}
+
+/// The header of an NPY array of any shape.
+#[derive(Debug, PartialEq)]
+pub struct ArrayHeader {
+    pub f64: bool,
+    pub big_endian: bool,
+    pub shape: Vec<u64>,
+}
+
+/// `(3, 4)`, `(5,)`, `()` as NumPy writes a shape.
+pub fn shape_text(shape: &[u64]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Parse the dictionary of an NPY header: a float32/float64 array in C
+/// order, of any shape.
+pub fn parse_array_dict(dict: &str, label: &str) -> Result<ArrayHeader, CliError> {
     let bad = |what: &str| {
         CliError::input(format!(
             "{label}: not a valid NPY header: {what} (header: {dict:?})"
@@ -120,25 +160,20 @@ pub fn parse_dict_cols(
     let close = shape_v
         .find(')')
         .ok_or_else(|| bad("unterminated 'shape'"))?;
-    let dims: Vec<&str> = shape_v
+    let shape: Option<Vec<u64>> = shape_v
         .get(1..close)
         .ok_or_else(|| bad("'shape' is not a tuple"))?
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .map(|d| d.parse().ok())
         .collect();
-    let parsed: Option<Vec<u64>> = dims.iter().map(|d| d.parse().ok()).collect();
-    match parsed.as_deref() {
-        Some([rows, c]) if *c == cols => Ok(Header {
-            f64,
-            big_endian,
-            rows: *rows,
-        }),
-        _ => Err(CliError::input(format!(
-            "{label}: expected an array of shape (N, {cols}) {meaning}, found shape ({})",
-            dims.join(", ")
-        ))),
-    }
+    let shape = shape.ok_or_else(|| bad("'shape' is not a tuple of integers"))?;
+    Ok(ArrayHeader {
+        f64,
+        big_endian,
+        shape,
+    })
 }
 
 /// Read the magic, version and header dictionary of an NPY stream.

@@ -1,0 +1,195 @@
+//! `gaussdiv bench --mvn D`: full-covariance pairs of dimension D (both
+//! sides given as covariance matrices, f32), end-to-end on the CPU; the
+//! worst error is against the same pairs evaluated in f64.
+
+use super::bench::Row;
+use super::CliError;
+use gaussdiv::{Backend, Batch, Covariance, Evaluator, Metric, Metrics, MvnPairs, Request};
+use std::time::{Duration, Instant};
+
+/// N reproducible pairs of dimension `d`: means in [−2, 2], covariances
+/// s²·(I + N)(I + N)ᵀ with a scale s per side spread over two decades and
+/// correlated off-diagonal entries (N strictly lower, |n_ij| ≤ 0.3/d, so
+/// cond Σ ≤ 2.4: the f32 worst error is the formulations', not the
+/// conditioning's, ARCHITECTURE §9); every 16th pair has Σ2 = Σ1·(1 + 2⁻¹⁸)
+/// (the close-together formulation) and every 16th, offset by 8, equal means.
+pub struct MvnBatch {
+    pub d: usize,
+    pub mu1: Vec<f32>,
+    pub cov1: Vec<f32>,
+    pub mu2: Vec<f32>,
+    pub cov2: Vec<f32>,
+}
+
+impl MvnBatch {
+    pub fn new(n: usize, d: usize) -> MvnBatch {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let dd = d * d;
+        let mut b = MvnBatch {
+            d,
+            mu1: Vec::with_capacity(n * d),
+            cov1: Vec::with_capacity(n * dd),
+            mu2: Vec::with_capacity(n * d),
+            cov2: Vec::with_capacity(n * dd),
+        };
+        let cov = |next: &mut dyn FnMut() -> f64, out: &mut Vec<f32>| -> Vec<f32> {
+            let scale = 10f64.powf(next() * 2.0 - 1.0);
+            let off = 0.6 / d as f64;
+            let l: Vec<Vec<f64>> = (0..d)
+                .map(|i| {
+                    (0..=i)
+                        .map(|j| scale * if i == j { 1.0 } else { (next() - 0.5) * off })
+                        .collect()
+                })
+                .collect();
+            let start = out.len();
+            for li in &l {
+                for lj in &l {
+                    // Rows of a lower factor: the zip stops at min(i, j) + 1 terms.
+                    let v: f64 = li.iter().zip(lj).map(|(a, b)| a * b).sum();
+                    out.push(v as f32);
+                }
+            }
+            out.get(start..).unwrap_or_default().to_vec()
+        };
+        for i in 0..n {
+            let m1: Vec<f32> = (0..d).map(|_| (next() * 4.0 - 2.0) as f32).collect();
+            let c1 = cov(&mut next, &mut b.cov1);
+            b.mu1.extend_from_slice(&m1);
+            if i % 16 == 0 {
+                b.mu2.extend_from_slice(&m1);
+                b.cov2.extend(
+                    c1.iter()
+                        .map(|&x| (f64::from(x) * (1.0 + 2f64.powi(-18))) as f32),
+                );
+            } else {
+                if i % 16 == 8 {
+                    b.mu2.extend_from_slice(&m1);
+                } else {
+                    b.mu2.extend((0..d).map(|_| (next() * 4.0 - 2.0) as f32));
+                }
+                cov(&mut next, &mut b.cov2);
+            }
+        }
+        b
+    }
+
+    pub fn batch(&self) -> MvnPairs<'_, f32> {
+        MvnPairs {
+            dims: self.d,
+            mu1: &self.mu1,
+            cov1: Covariance::Cov(&self.cov1),
+            mu2: &self.mu2,
+            cov2: Covariance::Cov(&self.cov2),
+        }
+    }
+
+    fn widened(v: &[f32]) -> Vec<f64> {
+        v.iter().map(|&x| f64::from(x)).collect()
+    }
+
+    /// The worst error of `out` (f32) against the f64 evaluation of the
+    /// same pairs: relative for every measure, except the cross-entropy and
+    /// entropies, relative to d·1.4189 + |value| (their scale).
+    fn worst_error(
+        &self,
+        metrics: Metrics,
+        request: &Request,
+        out: &[f32],
+    ) -> Result<f64, CliError> {
+        let (mu1, c1, mu2, c2) = (
+            Self::widened(&self.mu1),
+            Self::widened(&self.cov1),
+            Self::widened(&self.mu2),
+            Self::widened(&self.cov2),
+        );
+        let wide = MvnPairs {
+            dims: self.d,
+            mu1: &mu1,
+            cov1: Covariance::Cov(&c1),
+            mu2: &mu2,
+            cov2: Covariance::Cov(&c2),
+        };
+        let mut truth = vec![0f64; out.len()];
+        Evaluator::new(Backend::Cpu)?.evaluate(Batch::Mvn(wide), request, &mut truth)?;
+        let metrics: Vec<Metric> = metrics.iter().collect();
+        let k = metrics.len().max(1);
+        let mut worst = 0f64;
+        for (row_t, row_o) in truth.chunks_exact(k).zip(out.chunks_exact(k)) {
+            for ((m, &t), &o) in metrics.iter().zip(row_t).zip(row_o) {
+                let scale = match m {
+                    Metric::CrossEntropy | Metric::Entropy | Metric::EntropyQ => {
+                        self.d as f64 * 1.4189 + t.abs()
+                    }
+                    _ => t.abs(),
+                };
+                let e = if t == f64::from(o) {
+                    0.0
+                } else {
+                    (f64::from(o) - t).abs() / scale
+                };
+                worst = worst.max(if e.is_nan() { f64::INFINITY } else { e });
+            }
+        }
+        Ok(worst)
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// One row per backend (`cpu`, or `auto`, which takes the CPU for these
+/// pairs); `gpu` is skipped with a note (there is no full-covariance kernel
+/// yet), and an error when it is the only backend asked for.
+pub fn rows(
+    n: usize,
+    d: usize,
+    metrics: Metrics,
+    request: &Request,
+    runs: usize,
+    backends: &[&str],
+) -> Result<Vec<Row>, CliError> {
+    if backends.contains(&"gpu") {
+        if backends.iter().all(|&b| b == "gpu") {
+            return Err(CliError::input(
+                "bench --mvn: full-covariance pairs have no GPU kernel yet; use --backend cpu",
+            ));
+        }
+        eprintln!("gaussdiv: bench --mvn: no GPU kernel for full covariance yet; gpu skipped");
+    }
+    let input = MvnBatch::new(n, d);
+    let mut rows = Vec::new();
+    for &b in backends.iter().filter(|&&b| b != "gpu") {
+        let ev = Evaluator::new(Backend::Cpu)?;
+        let mut out = vec![0f32; n * request.values_per_pair()];
+        ev.evaluate(Batch::Mvn(input.batch()), request, &mut out)?;
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            ev.evaluate(Batch::Mvn(input.batch()), request, &mut out)?;
+            times.push(t.elapsed());
+        }
+        rows.push(Row {
+            backend: if b == "auto" { "auto" } else { "cpu" },
+            chose: (b == "auto").then_some(("cpu", usize::MAX)),
+            device: format!(
+                "{} threads, full covariance d={d}",
+                rayon::current_num_threads()
+            ),
+            pairs: n,
+            median: median(times),
+            kernel_median: None,
+            worst_error: input.worst_error(metrics, request, &out)?,
+            runs,
+        });
+    }
+    Ok(rows)
+}
