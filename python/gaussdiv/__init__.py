@@ -54,6 +54,7 @@ __all__ = [
     "verify",
     "errors",
     "info",
+    "mvn",
 ]
 
 __version__: str = _ext.__version__
@@ -594,3 +595,7 @@ def info() -> Dict[str, Any]:
     result: Dict[str, Any] = _ext.info()
     return result
 
+
+
+# Full-covariance pairs: gaussdiv.mvn (imported last: it uses the helpers above).
+from . import mvn as mvn  # noqa: E402

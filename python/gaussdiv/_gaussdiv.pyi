@@ -8,7 +8,8 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "InvalidInputError", "__version__", "canonical", "diagonal_f32", "diagonal_f64", "errors", "info",
-    "library_seconds_f32", "measures_f32", "measures_f64", "metric_names", "pairwise_f32",
+    "library_seconds_f32", "measures_f32", "measures_f64", "metric_names", "mvn_measures_f32",
+    "mvn_measures_f64", "pairwise_f32",
     "pairwise_f64", "verify_f32", "verify_f64",
 ]
 
@@ -25,6 +26,14 @@ def measures_f32(
 def measures_f64(
     mu1: _F64, a1: _F64, mu2: _F64, a2: _F64, out: _F64, metrics: List[str],
     param: str, backend: str, on_invalid: str, gradients: bool,
+) -> None: ...
+def mvn_measures_f32(
+    dims: int, mu1: _F32, m1: _F32, kind1: str, mu2: _F32, m2: _F32, kind2: str, out: _F32,
+    metrics: List[str], backend: str, on_invalid: str,
+) -> None: ...
+def mvn_measures_f64(
+    dims: int, mu1: _F64, m1: _F64, kind1: str, mu2: _F64, m2: _F64, kind2: str, out: _F64,
+    metrics: List[str], backend: str, on_invalid: str,
 ) -> None: ...
 def library_seconds_f32(
     mu1: _F32, a1: _F32, mu2: _F32, a2: _F32, out: _F32, metrics: List[str],

@@ -129,6 +129,18 @@ pub fn to_py(e: Error) -> PyErr {
             value,
             reason,
         } => InvalidInputError::new_err((index, field.name(), value, reason, Some(row), Some(dim))),
+        Error::InvalidMatrix {
+            index,
+            array,
+            reason,
+        } => InvalidInputError::new_err((
+            index,
+            array,
+            f64::NAN,
+            reason,
+            None::<usize>,
+            None::<usize>,
+        )),
         Error::LengthMismatch { .. } => PyValueError::new_err(e.to_string()),
         Error::TooLarge(_) => PyMemoryError::new_err(e.to_string()),
         Error::NoAdapter(_) => PyRuntimeError::new_err(format!(

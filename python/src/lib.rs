@@ -19,6 +19,7 @@
 
 mod convert;
 mod eval;
+mod mvn;
 
 use pyo3::prelude::*;
 
@@ -27,7 +28,8 @@ pyo3::create_exception!(
     InvalidInputError,
     pyo3::exceptions::PyValueError,
     "An invalid input element: args are (flat index, field, value, reason, row, dim) \
-     (row and dim are None outside the diagonal layout)."
+     (row and dim are None outside the diagonal layout; for full-covariance pairs the \
+     index is the pair's, the field the array's name and the value NaN)."
 );
 
 /// The module `gaussdiv._gaussdiv`.
@@ -36,5 +38,6 @@ fn _gaussdiv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidInputError", m.py().get_type::<InvalidInputError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     eval::register(m)?;
+    mvn::register(m)?;
     Ok(())
 }
