@@ -9,7 +9,7 @@ use crate::pair::{EvalOptions, Float, Gaussian, GaussianPair, GaussianPair64};
 use crate::validate;
 use std::future::Future;
 
-/// A batch in host memory, in one of four layouts. `T` is the precision
+/// A batch in host memory, in one of six layouts. `T` is the precision
 /// (`f32` or `f64`) of the inputs and of the output.
 ///
 /// The output of a call is row-major: [`Request::values_per_pair`](crate::Request::values_per_pair)
@@ -50,6 +50,18 @@ pub enum Batch<'a, T: Float> {
     /// the CPU ([`Backend::Gpu`](crate::Backend::Gpu) answers
     /// [`Error::Unsupported`]).
     Mvn(crate::MvnPairs<'a, T>),
+    /// Every full-covariance p_i against every q_j (Gaussian-mixture
+    /// reduction): N·M cells, cell (i, j) at output row `i·M + j`, as
+    /// [`Batch::Pairwise`]. Both sets share `dims`; each gives its matrices
+    /// in its own form. An invalid Gaussian is named by its index in its set
+    /// ([`Error::InvalidMatrix`] with `mu1`/`cov1`/… for p, `mu2`/`cov2`/…
+    /// for q). Measures only, on the CPU.
+    MvnPairwise {
+        /// The first distributions p_i (N of them).
+        p: crate::MvnSet<'a, T>,
+        /// The second distributions q_j (M of them).
+        q: crate::MvnSet<'a, T>,
+    },
 }
 
 impl<'a, T: Float> Batch<'a, T> {
@@ -60,6 +72,7 @@ impl<'a, T: Float> Batch<'a, T> {
             Batch::Columns(c) => c[0].len(),
             Batch::Pairwise { p, q } => p.len().saturating_mul(q.len()),
             Batch::Mvn(m) => m.len(),
+            Batch::MvnPairwise { p, q } => p.len().saturating_mul(q.len()),
         }
     }
 
@@ -86,6 +99,10 @@ impl<'a, T: Float> Batch<'a, T> {
                 dims,
             },
             Batch::Mvn(m) => Batch::Mvn(m.cast()?),
+            Batch::MvnPairwise { p, q } => Batch::MvnPairwise {
+                p: p.cast()?,
+                q: q.cast()?,
+            },
         })
     }
 }
@@ -168,7 +185,7 @@ pub(crate) trait Elem: Float {
     ) -> Result<()>;
     /// Full-covariance pairs on the CPU (invalid pairs NaN, and the first
     /// one an error under [`crate::OnInvalid::Error`]).
-    fn cpu_mvn(batch: crate::MvnPairs<'_, Self>, o: EvalOptions, out: &mut [Self]) -> Result<()>;
+    fn cpu_mvn(cells: crate::mvn::Cells<'_, Self>, o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// Ok, or the first invalid pair (index `offset + i`).
     fn validate(pairs: &[GaussianPair<Self>], o: EvalOptions, offset: usize) -> Result<()>;
     /// Whether the GPU runs this precision (every layout, measures and gradients).
@@ -232,8 +249,8 @@ impl Elem for f32 {
         cpu::diagonal_with(pairs, dims, o, out)
     }
 
-    fn cpu_mvn(batch: crate::MvnPairs<'_, f32>, o: EvalOptions, out: &mut [f32]) -> Result<()> {
-        crate::mvn::evaluate(batch, o, out)
+    fn cpu_mvn(cells: crate::mvn::Cells<'_, f32>, o: EvalOptions, out: &mut [f32]) -> Result<()> {
+        crate::mvn::evaluate(cells, o, out)
     }
 
     fn validate(pairs: &[GaussianPair], o: EvalOptions, offset: usize) -> Result<()> {
@@ -308,8 +325,8 @@ impl Elem for f64 {
         cpu::diagonal_f64_with(pairs, dims, o, out)
     }
 
-    fn cpu_mvn(batch: crate::MvnPairs<'_, f64>, o: EvalOptions, out: &mut [f64]) -> Result<()> {
-        crate::mvn::evaluate(batch, o, out)
+    fn cpu_mvn(cells: crate::mvn::Cells<'_, f64>, o: EvalOptions, out: &mut [f64]) -> Result<()> {
+        crate::mvn::evaluate(cells, o, out)
     }
 
     fn validate(pairs: &[GaussianPair64], o: EvalOptions, offset: usize) -> Result<()> {

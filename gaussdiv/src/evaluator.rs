@@ -551,7 +551,12 @@ impl Evaluator {
                 "gradients are available for arrays of pairs and their columns".into(),
             ));
         }
-        if let Batch::Mvn(m) = batch {
+        let mvn = match batch {
+            Batch::Mvn(m) => Some(crate::mvn::Cells::Pairs(m)),
+            Batch::MvnPairwise { p, q } => Some(crate::mvn::Cells::Pairwise(p, q)),
+            _ => None,
+        };
+        if let Some(cells) = mvn {
             if call.gradients {
                 return Err(Error::Unsupported(
                     "gradients are not available for full-covariance pairs".into(),
@@ -562,7 +567,7 @@ impl Evaluator {
                     "full-covariance pairs run on the CPU only (no GPU kernel yet)".into(),
                 ));
             }
-            return T::cpu_mvn(m, call.options, out);
+            return T::cpu_mvn(cells, call.options, out);
         }
         let Some(g) = self.gpu_for::<T>(batch.elements()) else {
             return on_cpu(batch, call, out);
@@ -676,7 +681,7 @@ async fn on_gpu<T: Elem>(
             Ok(())
         }
         Batch::Diagonal { pairs, dims } => T::gpu_diagonal(g, pairs, dims, o, out, mode).await,
-        Batch::Mvn(_) => Err(Error::Unsupported(
+        Batch::Mvn(_) | Batch::MvnPairwise { .. } => Err(Error::Unsupported(
             "full-covariance pairs run on the CPU only (no GPU kernel yet)".into(),
         )),
     }
@@ -726,7 +731,8 @@ fn on_cpu<T: Elem>(batch: Batch<'_, T>, call: Call, out: &mut [T]) -> Result<()>
             }
             Ok(())
         }
-        Batch::Mvn(m) => T::cpu_mvn(m, o, out),
+        Batch::Mvn(m) => T::cpu_mvn(crate::mvn::Cells::Pairs(m), o, out),
+        Batch::MvnPairwise { p, q } => T::cpu_mvn(crate::mvn::Cells::Pairwise(p, q), o, out),
         Batch::Diagonal { pairs, dims } => {
             T::cpu_diagonal(pairs, dims, o, out)?;
             if o.on_invalid == OnInvalid::Error && any_nan(out, k) {

@@ -135,7 +135,7 @@ pub use evaluator::{Backend, Crossover, Evaluator, GpuInfo, Options, Recovery};
 pub use gpu::context::{adapters, AdapterSummary, Adapters};
 pub use gpu::Transfer;
 pub use gradient::{Gradients, Gradients64};
-pub use mvn::{Covariance, MvnPairs, SYM_TOL_ULPS};
+pub use mvn::{Covariance, MvnPairs, MvnSet, SYM_TOL_ULPS};
 pub use pair::{
     Divergences, Divergences64, Float, Gaussian, Gaussian64, GaussianPair, GaussianPair64, Metric,
     Metrics, Param,

@@ -654,7 +654,7 @@ pub fn verify<T: Float>(
         Batch::Diagonal { .. } => Err(Error::Unsupported(
             "verify: diagonal batches are not verified row by row; verify their pairs".into(),
         )),
-        Batch::Mvn(_) => Err(Error::Unsupported(
+        Batch::Mvn(_) | Batch::MvnPairwise { .. } => Err(Error::Unsupported(
             "verify: full-covariance batches are checked by their golden tests (tests/mvn.rs), \
              not yet by verify"
                 .into(),

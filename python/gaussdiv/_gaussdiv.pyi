@@ -9,7 +9,7 @@ __version__: str
 __all__ = [
     "InvalidInputError", "__version__", "canonical", "diagonal_f32", "diagonal_f64", "errors", "info",
     "library_seconds_f32", "measures_f32", "measures_f64", "metric_names", "mvn_measures_f32",
-    "mvn_measures_f64", "pairwise_f32",
+    "mvn_measures_f64", "mvn_pairwise_f32", "mvn_pairwise_f64", "pairwise_f32",
     "pairwise_f64", "verify_f32", "verify_f64",
 ]
 
@@ -34,6 +34,14 @@ def mvn_measures_f32(
 def mvn_measures_f64(
     dims: int, mu1: _F64, m1: _F64, kind1: str, mu2: _F64, m2: _F64, kind2: str, out: _F64,
     metrics: List[str], backend: str, on_invalid: str,
+) -> None: ...
+def mvn_pairwise_f32(
+    dims: int, mu_p: _F32, m_p: _F32, kind_p: str, mu_q: _F32, m_q: _F32, kind_q: str, out: _F32,
+    metrics: List[str], on_invalid: str,
+) -> None: ...
+def mvn_pairwise_f64(
+    dims: int, mu_p: _F64, m_p: _F64, kind_p: str, mu_q: _F64, m_q: _F64, kind_q: str, out: _F64,
+    metrics: List[str], on_invalid: str,
 ) -> None: ...
 def library_seconds_f32(
     mu1: _F32, a1: _F32, mu2: _F32, a2: _F32, out: _F32, metrics: List[str],

@@ -56,6 +56,7 @@ __all__ = [
     "wasserstein2",
     "entropy",
     "measures",
+    "pairwise",
 ]
 
 _FORMS = ("cov", "scale_tril", "precision")
@@ -252,3 +253,62 @@ def entropy(
     s = present[0]
     shape, buf, _ = _evaluate(mu, mu, s, s, ["entropy"], "cpu", on_invalid)
     return buf.reshape(shape)
+
+
+def pairwise(
+    mu_p: ArrayLike,
+    mu_q: ArrayLike,
+    *,
+    cov_p: Optional[ArrayLike] = None,
+    scale_tril_p: Optional[ArrayLike] = None,
+    precision_p: Optional[ArrayLike] = None,
+    cov_q: Optional[ArrayLike] = None,
+    scale_tril_q: Optional[ArrayLike] = None,
+    precision_q: Optional[ArrayLike] = None,
+    metric: str = "kl",
+    on_invalid: str = "error",
+) -> npt.NDArray[Any]:
+    """One measure of every p_i against every q_j (Gaussian-mixture
+    reduction): an (N, M) array, like ``cdist``. ``mu_p`` has shape (N, d)
+    and p's matrices (N, d, d) in one form (``cov_p``, ``scale_tril_p`` or
+    ``precision_p``); likewise q with M. On the CPU. An invalid Gaussian is
+    reported by its index in its own set, naming ``mu_p``, ``cov_p``, ...
+    (``InvalidInputError.index`` is ``(i,)``)."""
+    sides = []
+    for name, mu, given in (
+        ("p", mu_p, {"cov": cov_p, "scale_tril": scale_tril_p, "precision": precision_p}),
+        ("q", mu_q, {"cov": cov_q, "scale_tril": scale_tril_q, "precision": precision_q}),
+    ):
+        present = [(f, v) for f, v in given.items() if v is not None]
+        if len(present) != 1:
+            raise TypeError(f"give exactly one of cov_{name}, scale_tril_{name}, precision_{name}")
+        sides.append((name, _as_array(mu), present[0][0], _as_array(present[0][1])))
+    dtype = _result_dtype([v for s in sides for v in (s[1], s[3])])
+    flat = []
+    d = None
+    for name, mu, kind, m in sides:
+        mu = np.asarray(mu, dtype)
+        m = np.asarray(m, dtype)
+        if mu.ndim != 2 or m.ndim != 3 or m.shape != (mu.shape[0], mu.shape[1], mu.shape[1]):
+            raise ValueError(
+                f"mu_{name} must have shape (N, d) and {kind}_{name} (N, d, d), not {mu.shape} and {m.shape}"
+            )
+        if d is not None and mu.shape[1] != d:
+            raise ValueError(f"p and q must have one dimension d, not {d} and {mu.shape[1]}")
+        d = mu.shape[1]
+        flat.append((mu.shape[0], np.ascontiguousarray(mu).reshape(-1), kind, np.ascontiguousarray(m).reshape(-1)))
+    (n, mp, kp, cp), (m_, mq, kq, cq) = flat
+    if d is None or d < 1:
+        raise ValueError("the dimension d must be at least 1")
+    out = np.empty(n * m_, dtype)
+    fn = _ext.mvn_pairwise_f32 if dtype == np.float32 else _ext.mvn_pairwise_f64
+    try:
+        fn(d, mp, cp, kp, mq, cq, kq, out, [metric], on_invalid)
+    except _ext.InvalidInputError as e:
+        index, array, reason = int(e.args[0]), str(e.args[1]), e.args[3]
+        side = "p" if array.endswith("1") else "q"
+        argument = f"{array[:-1]}_{side}"
+        raise InvalidInputError(
+            f"invalid input at {side}[{index}]: {argument}: {reason}", (index,), argument, float("nan"), reason
+        ) from None
+    return out.reshape(n, m_)

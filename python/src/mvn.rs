@@ -3,7 +3,7 @@
 //! into a flat output of N·k values, computed with the GIL released.
 
 use crate::convert::{self, to_py};
-use gaussdiv::{Backend, Batch, Covariance, Float, MvnPairs, Output};
+use gaussdiv::{Backend, Batch, Covariance, Float, MvnPairs, MvnSet, Output};
 use numpy::{Element, PyReadonlyArray1, PyReadwriteArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -23,6 +23,46 @@ fn form<'a, T: Float>(kind: &str, values: &'a [T]) -> PyResult<Covariance<'a, T>
 fn slice<'a, T: Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
     a.as_slice()
         .map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous 1-D array")))
+}
+
+/// Every p_i against every q_j into `out` (N·M·k values).
+#[allow(clippy::too_many_arguments)]
+fn pairwise<T: Float + Element>(
+    py: Python<'_>,
+    dims: usize,
+    mu_p: &PyReadonlyArray1<'_, T>,
+    m_p: &PyReadonlyArray1<'_, T>,
+    kind_p: &str,
+    mu_q: &PyReadonlyArray1<'_, T>,
+    m_q: &PyReadonlyArray1<'_, T>,
+    kind_q: &str,
+    mut out: PyReadwriteArray1<'_, T>,
+    metrics: &[String],
+    on_invalid: &str,
+) -> PyResult<()> {
+    let request = convert::request(
+        Output::Measures(convert::metrics(metrics)?),
+        "std",
+        on_invalid,
+    )?;
+    let p = MvnSet {
+        dims,
+        mu: slice(mu_p, "mu_p")?,
+        cov: form(kind_p, slice(m_p, kind_p)?)?,
+    };
+    let q = MvnSet {
+        dims,
+        mu: slice(mu_q, "mu_q")?,
+        cov: form(kind_q, slice(m_q, kind_q)?)?,
+    };
+    let out = out
+        .as_slice_mut()
+        .map_err(|_| PyValueError::new_err("out must be a contiguous 1-D array"))?;
+    py.detach(|| {
+        let ev = convert::evaluator(Backend::Cpu)?;
+        ev.evaluate(Batch::MvnPairwise { p, q }, &request, out)
+    })
+    .map_err(to_py)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -69,7 +109,30 @@ fn measures<T: Float + Element>(
 }
 
 macro_rules! per_precision {
-    ($t:ty, $name:ident) => {
+    ($t:ty, $name:ident, $pairwise:ident) => {
+        /// Every full-covariance p_i (means `mu_p`, matrices `m_p` in the
+        /// form `kind_p`) against every q_j into the flat `out` (N·M·k
+        /// values, cell (i, j) at row i·M + j), on the CPU.
+        #[pyfunction]
+        #[allow(clippy::too_many_arguments)]
+        fn $pairwise(
+            py: Python<'_>,
+            dims: usize,
+            mu_p: PyReadonlyArray1<'_, $t>,
+            m_p: PyReadonlyArray1<'_, $t>,
+            kind_p: &str,
+            mu_q: PyReadonlyArray1<'_, $t>,
+            m_q: PyReadonlyArray1<'_, $t>,
+            kind_q: &str,
+            out: PyReadwriteArray1<'_, $t>,
+            metrics: Vec<String>,
+            on_invalid: &str,
+        ) -> PyResult<()> {
+            pairwise(
+                py, dims, &mu_p, &m_p, kind_p, &mu_q, &m_q, kind_q, out, &metrics, on_invalid,
+            )
+        }
+
         /// Measures of full-covariance pairs: means `mu1`, `mu2` (N·dims
         /// values), matrices `m1`, `m2` (N·dims² values, row-major) in the
         /// forms `kind1`, `kind2` ("cov", "scale_tril", "precision"), into
@@ -97,12 +160,14 @@ macro_rules! per_precision {
     };
 }
 
-per_precision!(f32, mvn_measures_f32);
-per_precision!(f64, mvn_measures_f64);
+per_precision!(f32, mvn_measures_f32, mvn_pairwise_f32);
+per_precision!(f64, mvn_measures_f64, mvn_pairwise_f64);
 
 /// Add the functions to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mvn_measures_f32, m)?)?;
     m.add_function(wrap_pyfunction!(mvn_measures_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(mvn_pairwise_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(mvn_pairwise_f64, m)?)?;
     Ok(())
 }

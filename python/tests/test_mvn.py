@@ -203,6 +203,29 @@ def test_argument_errors() -> None:
         mvn.measures(mu, mu, ["kl", "nope"], cov1=cov, cov2=cov)
 
 
+def test_pairwise_equals_broadcast_pairs() -> None:
+    mu_p, cov_p = _pairs((5,), 3, 9)
+    mu_q, cov_q = _pairs((7,), 3, 10)
+    for dtype in (np.float32, np.float64):
+        got = mvn.pairwise(
+            mu_p.astype(dtype), mu_q.astype(dtype), cov_p=cov_p.astype(dtype),
+            precision_q=np.linalg.inv(cov_q).astype(dtype), metric="hellinger",
+        )
+        want = mvn.hellinger(
+            mu_p[:, None].astype(dtype), mu_q[None].astype(dtype), cov1=cov_p[:, None].astype(dtype),
+            precision2=np.linalg.inv(cov_q)[None].astype(dtype),
+        )
+        assert got.shape == (5, 7) and got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    bad = cov_q.copy()
+    bad[3] = -np.eye(3)
+    with pytest.raises(gaussdiv.InvalidInputError) as e:
+        mvn.pairwise(mu_p, mu_q, cov_p=cov_p, cov_q=bad)
+    assert e.value.index == (3,) and e.value.argument == "cov_q"
+    nan = mvn.pairwise(mu_p, mu_q, cov_p=cov_p, cov_q=bad, on_invalid="nan")
+    assert np.isnan(nan[:, 3]).all() and not np.isnan(np.delete(nan, 3, axis=1)).any()
+
+
 def test_module_example() -> None:
     import doctest
 

@@ -209,6 +209,74 @@ impl<'a, T: Float> MvnPairs<'a, T> {
     }
 }
 
+/// A set of `dims`-dimensional Gaussians N(μ_i, Σ_i) with full covariance:
+/// one side of [`Batch::MvnPairwise`](crate::Batch::MvnPairwise). Means are
+/// `N·d` values, matrices `N·d·d` as [`Covariance`] says.
+#[derive(Clone, Copy, Debug)]
+pub struct MvnSet<'a, T: Float> {
+    /// The dimension d (≥ 1; both sets of a pairwise batch share it).
+    pub dims: usize,
+    /// Means, `N·d` values.
+    pub mu: &'a [T],
+    /// Matrices, `N·d·d` values.
+    pub cov: Covariance<'a, T>,
+}
+
+impl<'a, T: Float> MvnSet<'a, T> {
+    /// The number of Gaussians N (`mu.len() / dims`; 0 for `dims` = 0).
+    pub fn len(&self) -> usize {
+        self.mu.len().checked_div(self.dims).unwrap_or(0)
+    }
+
+    /// Whether the set holds no Gaussian.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn cast<U: Float>(self) -> Option<MvnSet<'a, U>> {
+        Some(MvnSet {
+            dims: self.dims,
+            mu: bytemuck::try_cast_slice(self.mu).ok()?,
+            cov: self.cov.cast()?,
+        })
+    }
+
+    /// The set's length after checking its arrays against `dims`; `side`
+    /// (1 for p, 2 for q) names them as the pair layout does.
+    fn checked_len(&self, side: u8) -> Result<usize> {
+        let d = self.dims;
+        let n = self.len();
+        let mismatch = |what: &'static str, expected: usize, got: usize| Error::LengthMismatch {
+            what,
+            expected: expected as u64,
+            got: got as u64,
+        };
+        if self.mu.len() != n * d {
+            let what = if side == 1 {
+                "mu1 (p's means, a multiple of dims)"
+            } else {
+                "mu2 (q's means, a multiple of dims)"
+            };
+            return Err(mismatch(what, n * d, self.mu.len()));
+        }
+        let dd = d
+            .checked_mul(d)
+            .and_then(|dd| dd.checked_mul(n))
+            .ok_or_else(|| Error::TooLarge(format!("{n} matrices of dims {d}")))?;
+        if self.cov.values().len() != dd {
+            return Err(mismatch(self.cov.name(side), dd, self.cov.values().len()));
+        }
+        Ok(n)
+    }
+}
+
+/// What the CPU evaluates: pairs, or every p_i against every q_j.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cells<'a, T: Float> {
+    Pairs(MvnPairs<'a, T>),
+    Pairwise(MvnSet<'a, T>, MvnSet<'a, T>),
+}
+
 /// Side `i` of a batch (empty slices, read as NaN, if out of range).
 fn side<'a, T: Float>(kind: Kind, mu: &'a [T], m: &'a [T], i: usize, d: usize) -> Side<'a, T> {
     let dd = d * d;
@@ -280,27 +348,70 @@ impl Refine {
 /// Pairs per parallel task.
 const BLOCK: usize = 64;
 
-/// The first invalid pair of a task: index, array, reason.
-type FirstBad = Option<(usize, &'static str, String)>;
+/// The first invalid cell of a task: cell, index of the Gaussian at fault
+/// (the pair's index for pairs; p's or q's index pairwise), array, reason.
+type FirstBad = Option<(usize, usize, &'static str, String)>;
 
 /// Evaluates `batch` on the CPU into `out` (`k = o.metrics.len()` values per
 /// pair, canonical order): invalid pairs are NaN rows, and under
 /// [`OnInvalid::Error`] the first one is reported as [`Error::InvalidMatrix`].
 pub(crate) fn evaluate<T: Float + MvnReal>(
-    batch: MvnPairs<'_, T>,
+    cells: Cells<'_, T>,
     o: EvalOptions,
     out: &mut [T],
 ) -> Result<()> {
     let k = o.metrics.len();
-    let n = batch.checked_len(k, out.len())?;
-    if n == 0 {
+    let (p, q, m) = match cells {
+        Cells::Pairs(b) => {
+            let n = b.checked_len(k, out.len())?;
+            let p = MvnSet {
+                dims: b.dims,
+                mu: b.mu1,
+                cov: b.cov1,
+            };
+            let q = MvnSet {
+                dims: b.dims,
+                mu: b.mu2,
+                cov: b.cov2,
+            };
+            (p, q, (n > 0).then_some(0))
+        }
+        Cells::Pairwise(p, q) => {
+            if p.dims == 0 || p.dims != q.dims {
+                return Err(Error::Unsupported(format!(
+                    "a full-covariance pairwise batch needs one dims ≥ 1 (p: {}, q: {})",
+                    p.dims, q.dims
+                )));
+            }
+            let (np, nq) = (p.checked_len(1)?, q.checked_len(2)?);
+            let cells = np
+                .checked_mul(nq)
+                .and_then(|c| c.checked_mul(k))
+                .ok_or_else(|| Error::TooLarge(format!("{np} × {nq} cells")))?;
+            if out.len() != cells {
+                return Err(Error::LengthMismatch {
+                    what: "full-covariance pairwise output",
+                    expected: cells as u64,
+                    got: out.len() as u64,
+                });
+            }
+            (p, q, (np > 0 && nq > 0).then_some(nq))
+        }
+    };
+    // Cell c reads p's Gaussian c (pairs) or c / M and q's c or c % M.
+    let Some(m) = m else {
         return Ok(());
-    }
-    let d = batch.dims;
+    };
+    let at = |c: usize| match (c.checked_div(m), c.checked_rem(m)) {
+        (Some(i), Some(j)) => (i, j),
+        _ => (c, c),
+    };
+    let batch = (p, q);
+    let d = p.dims;
     let need = Need::of(o.metrics);
     let sel: Vec<usize> = o.metrics.iter().map(Metric::index).collect();
-    let (k1, k2) = (batch.cov1.kind(), batch.cov2.kind());
-    let (m1, m2) = (batch.cov1.values(), batch.cov2.values());
+    let (k1, k2) = (p.cov.kind(), q.cov.kind());
+    let (m1, m2) = (p.cov.values(), q.cov.values());
     let refine_bc =
         T::PRECISION == Precision::F32 && o.metrics.contains(Metric::BhattacharyyaCoefficient);
     let first_bad = out
@@ -311,9 +422,9 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
             let mut refine = Refine::default();
             let mut first: FirstBad = None;
             for (r, row) in dst.chunks_mut(k).enumerate() {
-                let i = c * BLOCK + r;
-                let s1 = side(k1, batch.mu1, m1, i, d);
-                let s2 = side(k2, batch.mu2, m2, i, d);
+                let (i1, i2) = at(c * BLOCK + r);
+                let s1 = side(k1, batch.0.mu, m1, i1, d);
+                let s2 = side(k2, batch.1.mu, m2, i2, d);
                 match formulas::evaluate(&mut work, s1, s2, need) {
                     Ok(mut v) => {
                         if refine_bc
@@ -332,10 +443,12 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
                             let array = match (mean, side) {
                                 (true, 1) => "mu1",
                                 (true, _) => "mu2",
-                                (false, 1) => batch.cov1.name(1),
-                                (false, _) => batch.cov2.name(2),
+                                (false, 1) => batch.0.cov.name(1),
+                                (false, _) => batch.1.cov.name(2),
                             };
-                            first = Some((i, array, reason));
+                            // The Gaussian at fault: its index in its own set.
+                            let index = if side == 1 { i1 } else { i2 };
+                            first = Some((c * BLOCK + r, index, array, reason));
                         }
                     }
                 }
@@ -350,7 +463,7 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
             },
         );
     match (first_bad, o.on_invalid) {
-        (Some((index, array, reason)), OnInvalid::Error) => Err(Error::InvalidMatrix {
+        (Some((_, index, array, reason)), OnInvalid::Error) => Err(Error::InvalidMatrix {
             index,
             array,
             reason,
