@@ -165,6 +165,17 @@ pub fn rows(
         }
         eprintln!("gaussdiv: bench --mvn: no GPU kernel for full covariance yet; gpu skipped");
     }
+    // Four arrays of n·d² f32 (and their f64 copies for the check): refuse
+    // sizes that cannot be held rather than abort on allocation.
+    if d.checked_mul(d)
+        .and_then(|dd| dd.checked_mul(n))
+        .is_none_or(|v| v > 1 << 31)
+    {
+        return Err(CliError::input(format!(
+            "bench --mvn {d} --pairs {n}: {n} pairs of {d}×{d} matrices are too large for a bench \
+             (at most 2^31 matrix entries per side)"
+        )));
+    }
     let input = MvnBatch::new(n, d);
     let mut rows = Vec::new();
     for &b in backends.iter().filter(|&&b| b != "gpu") {

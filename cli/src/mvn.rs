@@ -181,7 +181,7 @@ fn evaluate<T: Load>(
     wrap: fn(Vec<T>) -> Values,
 ) -> Result<(), CliError> {
     let k = request.values_per_pair();
-    let per_chunk = (CHUNK_VALUES / (pairs.d * pairs.d).max(k)).max(1);
+    let per_chunk = (CHUNK_VALUES / pairs.d.saturating_mul(pairs.d).max(k)).max(1);
     let mut start = 0;
     while start < pairs.n {
         let end = pairs.n.min(start + per_chunk);

@@ -390,4 +390,15 @@ fn bench_mvn_json() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(f64::INFINITY);
     assert!(w <= 2e-6, "worst error {w}");
+    let o = run(&[
+        "bench",
+        "--mvn",
+        "100000",
+        "--pairs",
+        "1000",
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("too large"), "{}", stderr(&o));
 }
