@@ -57,7 +57,7 @@ fn output_len(rows: usize, k: usize) -> Result<usize, JsError> {
 /// Reorder rows of `width × blocks` values from the library's canonical
 /// measure order into the order asked for (`columns[j]`: the canonical
 /// position of the j-th requested measure; `width` values per measure).
-fn reorder(out: Vec<f32>, columns: &[usize], width: usize) -> Vec<f32> {
+pub(crate) fn reorder(out: Vec<f32>, columns: &[usize], width: usize) -> Vec<f32> {
     let k = columns.len() * width;
     if columns.iter().enumerate().all(|(j, &c)| j == c) || k == 0 {
         return out;

@@ -22,8 +22,10 @@
 
 mod api;
 mod device;
+mod mvn;
 mod options;
 mod state;
 
 pub use api::*;
 pub use device::use_device;
+pub use mvn::evaluate_mvn;
