@@ -34,6 +34,7 @@ use crate::verify::Precision;
 use formulas::{Bad, Kind, Need, Side, Work};
 use linalg::MvnReal;
 use rayon::prelude::*;
+use std::num::NonZeroUsize;
 
 pub use formulas::SYM_TOL_ULPS;
 
@@ -352,8 +353,8 @@ const BLOCK: usize = 64;
 /// (the pair's index for pairs; p's or q's index pairwise), array, reason.
 type FirstBad = Option<(usize, usize, &'static str, String)>;
 
-/// Evaluates `batch` on the CPU into `out` (`k = o.metrics.len()` values per
-/// pair, canonical order): invalid pairs are NaN rows, and under
+/// Evaluates `cells` on the CPU into `out` (`k = o.metrics.len()` values per
+/// pair or cell, canonical order): invalid pairs are NaN rows, and under
 /// [`OnInvalid::Error`] the first one is reported as [`Error::InvalidMatrix`].
 pub(crate) fn evaluate<T: Float + MvnReal>(
     cells: Cells<'_, T>,
@@ -361,7 +362,9 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
     out: &mut [T],
 ) -> Result<()> {
     let k = o.metrics.len();
-    let (p, q, m) = match cells {
+    // Cells to evaluate, and for pairwise the number of columns M: cell c
+    // reads p's Gaussian c / M and q's c mod M (pairs: Gaussian c of each side).
+    let (p, q, cells, cols) = match cells {
         Cells::Pairs(b) => {
             let n = b.checked_len(k, out.len())?;
             let p = MvnSet {
@@ -374,7 +377,7 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
                 mu: b.mu2,
                 cov: b.cov2,
             };
-            (p, q, (n > 0).then_some(0))
+            (p, q, n, None)
         }
         Cells::Pairwise(p, q) => {
             if p.dims == 0 || p.dims != q.dims {
@@ -386,27 +389,27 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
             let (np, nq) = (p.checked_len(1)?, q.checked_len(2)?);
             let cells = np
                 .checked_mul(nq)
-                .and_then(|c| c.checked_mul(k))
                 .ok_or_else(|| Error::TooLarge(format!("{np} × {nq} cells")))?;
-            if out.len() != cells {
+            let values = cells
+                .checked_mul(k)
+                .ok_or_else(|| Error::TooLarge(format!("{np} × {nq} cells")))?;
+            if out.len() != values {
                 return Err(Error::LengthMismatch {
                     what: "full-covariance pairwise output",
-                    expected: cells as u64,
+                    expected: values as u64,
                     got: out.len() as u64,
                 });
             }
-            (p, q, (np > 0 && nq > 0).then_some(nq))
+            (p, q, cells, NonZeroUsize::new(nq))
         }
     };
-    // Cell c reads p's Gaussian c (pairs) or c / M and q's c or c % M.
-    let Some(m) = m else {
+    if cells == 0 {
         return Ok(());
+    }
+    let at = |c: usize| match cols {
+        Some(m) => (c / m, c % m),
+        None => (c, c),
     };
-    let at = |c: usize| match (c.checked_div(m), c.checked_rem(m)) {
-        (Some(i), Some(j)) => (i, j),
-        _ => (c, c),
-    };
-    let batch = (p, q);
     let d = p.dims;
     let need = Need::of(o.metrics);
     let sel: Vec<usize> = o.metrics.iter().map(Metric::index).collect();
@@ -423,8 +426,8 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
             let mut first: FirstBad = None;
             for (r, row) in dst.chunks_mut(k).enumerate() {
                 let (i1, i2) = at(c * BLOCK + r);
-                let s1 = side(k1, batch.0.mu, m1, i1, d);
-                let s2 = side(k2, batch.1.mu, m2, i2, d);
+                let s1 = side(k1, p.mu, m1, i1, d);
+                let s2 = side(k2, q.mu, m2, i2, d);
                 match formulas::evaluate(&mut work, s1, s2, need) {
                     Ok(mut v) => {
                         if refine_bc
@@ -443,8 +446,8 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
                             let array = match (mean, side) {
                                 (true, 1) => "mu1",
                                 (true, _) => "mu2",
-                                (false, 1) => batch.0.cov.name(1),
-                                (false, _) => batch.1.cov.name(2),
+                                (false, 1) => p.cov.name(1),
+                                (false, _) => q.cov.name(2),
                             };
                             // The Gaussian at fault: its index in its own set.
                             let index = if side == 1 { i1 } else { i2 };
