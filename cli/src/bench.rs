@@ -166,7 +166,7 @@ pub fn batch(n: usize, param: Param) -> Vec<GaussianPair> {
         .collect()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
 }

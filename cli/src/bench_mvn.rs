@@ -2,10 +2,13 @@
 //! sides given as covariance matrices, f32), end-to-end on the CPU; the
 //! worst error is against the same pairs evaluated in f64.
 
-use super::bench::Row;
+use super::bench::{median, Row};
 use super::CliError;
-use gaussdiv::{Backend, Batch, Covariance, Evaluator, Metric, Metrics, MvnPairs, Request};
-use std::time::{Duration, Instant};
+use gaussdiv::verify::{kl_error, scaled_error};
+use gaussdiv::{
+    Backend, Batch, Covariance, Evaluator, Metric, Metrics, MvnPairs, Precision, Request,
+};
+use std::time::Instant;
 
 /// N reproducible pairs of dimension `d`: means in [−2, 2], covariances
 /// s²·(I + N)(I + N)ᵀ with a scale s per side spread over two decades and
@@ -123,27 +126,21 @@ impl MvnBatch {
         let mut worst = 0f64;
         for (row_t, row_o) in truth.chunks_exact(k).zip(out.chunks_exact(k)) {
             for ((m, &t), &o) in metrics.iter().zip(row_t).zip(row_o) {
-                let scale = match m {
+                // The library's error rules (NaN, overflow, exact zeros, the
+                // floor below the smallest normal), with the entropies'
+                // scale d·½(1 + ln 2π) + |value|.
+                let o = f64::from(o);
+                let e = match m {
                     Metric::CrossEntropy | Metric::Entropy | Metric::EntropyQ => {
-                        self.d as f64 * 1.4189 + t.abs()
+                        scaled_error(o, t, self.d as f64 * 1.4189 + t.abs(), Precision::F32)
                     }
-                    _ => t.abs(),
+                    _ => kl_error(o, t, Precision::F32),
                 };
-                let e = if t == f64::from(o) {
-                    0.0
-                } else {
-                    (f64::from(o) - t).abs() / scale
-                };
-                worst = worst.max(if e.is_nan() { f64::INFINITY } else { e });
+                worst = worst.max(e);
             }
         }
         Ok(worst)
     }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
 /// One row per backend (`cpu`, or `auto`, which takes the CPU for these

@@ -165,11 +165,7 @@ impl Progress {
 }
 
 pub fn run(args: &EvalArgs) -> Result<u8, CliError> {
-    if let Some(path) = args
-        .input
-        .as_deref()
-        .filter(|p| super::mvn::is_npz(Some(p)))
-    {
+    if let Some(path) = args.input.as_deref().filter(|p| super::mvn::is_npz(p)) {
         return super::mvn::run(args, path);
     }
     let (wanted, set, order) = parse_metrics(&args.metrics)?;

@@ -28,11 +28,16 @@ struct Array<T> {
 /// dtype (f64 → f32 rounds to nearest).
 trait Load: Float {
     fn from_f64(x: f64) -> Self;
+    /// Results of this precision as the sinks take them.
+    fn values(v: Vec<Self>) -> Values;
 }
 
 impl Load for f32 {
     fn from_f64(x: f64) -> f32 {
         x as f32
+    }
+    fn values(v: Vec<f32>) -> Values {
+        Values::F32(v)
     }
 }
 
@@ -40,14 +45,17 @@ impl Load for f64 {
     fn from_f64(x: f64) -> f64 {
         x
     }
+    fn values(v: Vec<f64>) -> Values {
+        Values::F64(v)
+    }
 }
 
 /// The forms a side's matrices may take, by array name suffix.
 const FORMS: [&str; 3] = ["cov", "scale_tril", "precision"];
 
 /// Whether `path` names an NPZ archive (by extension).
-pub fn is_npz(path: Option<&Path>) -> bool {
-    path.and_then(Path::extension)
+pub fn is_npz(path: &Path) -> bool {
+    path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
 }
@@ -93,47 +101,38 @@ pub fn run(args: &EvalArgs, path: &Path) -> Result<u8, CliError> {
     check_options(args)?;
     let (wanted, set, order) = parse_metrics(&args.metrics)?;
     let names: Vec<&str> = wanted.iter().map(|m| m.name()).collect();
-    let backend =
-        match args.backend {
-            BackendArg::Gpu => return Err(CliError::input(
-                "--backend gpu: full-covariance pairs have no GPU kernel yet; use --backend cpu \
-                 or auto",
-            )),
-            BackendArg::Auto | BackendArg::Cpu => Backend::Cpu,
-        };
+    if args.backend == BackendArg::Gpu {
+        return Err(CliError::input(
+            "--backend gpu: full-covariance pairs have no GPU kernel yet; use --backend cpu or auto",
+        ));
+    }
     let on_invalid = match args.on_invalid {
         OnInvalidArg::Error => OnInvalid::Error,
         OnInvalidArg::Nan => OnInvalid::Nan,
     };
     let request = Request::measures(set).with_on_invalid(on_invalid);
-    let evaluator = Evaluator::new(backend)?;
+    // `auto` is the CPU too: there is no GPU kernel for these pairs.
+    let evaluator = Evaluator::new(Backend::Cpu)?;
     let f64_out = args.precision == PrecisionArg::F64;
     let sink = create_sink(args.output.as_deref(), &names, f64_out, &[])?;
     let label = path.display().to_string();
-    let run = |sink| -> Result<(), CliError> {
-        if f64_out {
-            let pairs = read_npz::<f64>(path, &label)?;
-            evaluate(
-                &evaluator,
-                &pairs,
-                &request,
-                order.as_slice(),
-                sink,
-                Values::F64,
-            )
-        } else {
-            let pairs = read_npz::<f32>(path, &label)?;
-            evaluate(
-                &evaluator,
-                &pairs,
-                &request,
-                order.as_slice(),
-                sink,
-                Values::F32,
-            )
-        }
-    };
-    run(sink)?;
+    if f64_out {
+        evaluate(
+            &evaluator,
+            &read_npz::<f64>(path, &label)?,
+            &request,
+            &order,
+            sink,
+        )?;
+    } else {
+        evaluate(
+            &evaluator,
+            &read_npz::<f32>(path, &label)?,
+            &request,
+            &order,
+            sink,
+        )?;
+    }
     Ok(0)
 }
 
@@ -178,7 +177,6 @@ fn evaluate<T: Load>(
     request: &Request,
     order: &[usize],
     mut sink: Box<dyn super::output::Sink>,
-    wrap: fn(Vec<T>) -> Values,
 ) -> Result<(), CliError> {
     let k = request.values_per_pair();
     let per_chunk = (CHUNK_VALUES / pairs.d.saturating_mul(pairs.d).max(k)).max(1);
@@ -189,17 +187,19 @@ fn evaluate<T: Load>(
         evaluator
             .evaluate(Batch::Mvn(pairs.batch(start, end)), request, &mut out)
             .map_err(|e| match e {
+                // The chunk's index made the file's.
                 gaussdiv::Error::InvalidMatrix {
                     index,
                     array,
                     reason,
-                } => CliError::input(format!(
-                    "invalid input at pair {}: {array}: {reason}",
-                    start + index
-                )),
-                e => CliError::from(e),
+                } => gaussdiv::Error::InvalidMatrix {
+                    index: start + index,
+                    array,
+                    reason,
+                },
+                e => e,
             })?;
-        sink.write(&wrap(out), k, order, None, false)?;
+        sink.write(&T::values(out), k, order, None, false)?;
         start = end;
     }
     sink.finish()
