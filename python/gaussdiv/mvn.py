@@ -62,15 +62,13 @@ __all__ = [
 _FORMS = ("cov", "scale_tril", "precision")
 
 
-def _side(side: int, given: Dict[str, Any]) -> Tuple[str, Any]:
-    present = [(f, v) for f, v in given.items() if v is not None]
+def _form(suffix: str, cov: Any, scale_tril: Any, precision: Any) -> Tuple[str, Any]:
+    """The one matrix form given for a side (its arguments end in ``suffix``)."""
+    present = [(f, v) for f, v in zip(_FORMS, (cov, scale_tril, precision)) if v is not None]
     if len(present) != 1:
-        names = ", ".join(f"{f}{side}" for f in _FORMS)
-        found = ", ".join(f"{f}{side}" for f, _ in present)
-        raise TypeError(
-            f"give exactly one of {names} for side {side}"
-            + (f" (got {found})" if found else " (got none)")
-        )
+        names = ", ".join(f"{f}{suffix}" for f in _FORMS)
+        found = ", ".join(f"{f}{suffix}" for f, _ in present) or "none"
+        raise TypeError(f"give exactly one of {names} (got {found})")
     return present[0]
 
 
@@ -156,20 +154,11 @@ def measures(
     """Several measures in one pass: ``{name: array}`` in the order named,
     each of the batch shape (views of one buffer, as :func:`gaussdiv.measures`)."""
     names = _names(metrics)
-    s1 = _side(1, {"cov": cov1, "scale_tril": scale_tril1, "precision": precision1})
-    s2 = _side(2, {"cov": cov2, "scale_tril": scale_tril2, "precision": precision2})
+    s1 = _form("1", cov1, scale_tril1, precision1)
+    s2 = _form("2", cov2, scale_tril2, precision2)
     shape, buf, order = _evaluate(mu1, mu2, s1, s2, names, backend, on_invalid)
     table = buf.reshape(shape + (len(order),))
     return {m: table[..., order.index(m)] for m in names}
-
-
-def _one(metric: str, mu1: ArrayLike, mu2: ArrayLike, kw: Dict[str, Any]) -> npt.NDArray[Any]:
-    backend = kw.pop("backend")
-    on_invalid = kw.pop("on_invalid")
-    s1 = _side(1, {f: kw[f"{f}1"] for f in _FORMS})
-    s2 = _side(2, {f: kw[f"{f}2"] for f in _FORMS})
-    shape, buf, _ = _evaluate(mu1, mu2, s1, s2, [metric], backend, on_invalid)
-    return buf.reshape(shape)
 
 
 class Measure(Protocol):
@@ -205,21 +194,20 @@ def _make(metric: str, doc: str) -> Measure:
         backend: str = "auto",
         on_invalid: str = "error",
     ) -> npt.NDArray[Any]:
-        return _one(
-            metric,
+        # One measure's column of a one-measure table: contiguous, of the batch shape.
+        return measures(
             mu1,
             mu2,
-            dict(
-                cov1=cov1,
-                scale_tril1=scale_tril1,
-                precision1=precision1,
-                cov2=cov2,
-                scale_tril2=scale_tril2,
-                precision2=precision2,
-                backend=backend,
-                on_invalid=on_invalid,
-            ),
-        )
+            (metric,),
+            cov1=cov1,
+            scale_tril1=scale_tril1,
+            precision1=precision1,
+            cov2=cov2,
+            scale_tril2=scale_tril2,
+            precision2=precision2,
+            backend=backend,
+            on_invalid=on_invalid,
+        )[metric]
 
     f.__name__ = f.__qualname__ = metric
     f.__doc__ = doc + " Arguments as in the module's description."
@@ -247,10 +235,7 @@ def entropy(
     """The differential entropy of N(mu, S), S given as ``cov``,
     ``scale_tril`` or ``precision``; shape and dtype as the other functions
     (``mu`` gives the dimension and takes part in broadcasting and the dtype)."""
-    present = [(f, v) for f, v in (("cov", cov), ("scale_tril", scale_tril), ("precision", precision)) if v is not None]
-    if len(present) != 1:
-        raise TypeError("give exactly one of cov, scale_tril, precision")
-    s = present[0]
+    s = _form("", cov, scale_tril, precision)
     shape, buf, _ = _evaluate(mu, mu, s, s, ["entropy"], "cpu", on_invalid)
     return buf.reshape(shape)
 
@@ -275,14 +260,11 @@ def pairwise(
     reported by its index in its own set, naming ``mu_p``, ``cov_p``, ...
     (``InvalidInputError.index`` is ``(i,)``)."""
     sides = []
-    for name, mu, given in (
-        ("p", mu_p, {"cov": cov_p, "scale_tril": scale_tril_p, "precision": precision_p}),
-        ("q", mu_q, {"cov": cov_q, "scale_tril": scale_tril_q, "precision": precision_q}),
+    for name, mu, form in (
+        ("p", mu_p, _form("_p", cov_p, scale_tril_p, precision_p)),
+        ("q", mu_q, _form("_q", cov_q, scale_tril_q, precision_q)),
     ):
-        present = [(f, v) for f, v in given.items() if v is not None]
-        if len(present) != 1:
-            raise TypeError(f"give exactly one of cov_{name}, scale_tril_{name}, precision_{name}")
-        sides.append((name, _as_array(mu), present[0][0], _as_array(present[0][1])))
+        sides.append((name, _as_array(mu), form[0], _as_array(form[1])))
     dtype = _result_dtype([v for s in sides for v in (s[1], s[3])])
     flat = []
     d = None

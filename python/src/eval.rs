@@ -13,7 +13,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 /// A contiguous slice of a read-only array.
-fn slice<'a, T: Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
+pub(crate) fn slice<'a, T: Element>(
+    a: &'a PyReadonlyArray1<'_, T>,
+    name: &str,
+) -> PyResult<&'a [T]> {
     a.as_slice()
         .map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous 1-D array")))
 }

@@ -3,6 +3,7 @@
 //! into a flat output of N·k values, computed with the GIL released.
 
 use crate::convert::{self, to_py};
+use crate::eval::slice;
 use gaussdiv::{Backend, Batch, Covariance, Float, MvnPairs, MvnSet, Output};
 use numpy::{Element, PyReadonlyArray1, PyReadwriteArray1};
 use pyo3::exceptions::PyValueError;
@@ -20,12 +21,47 @@ fn form<'a, T: Float>(kind: &str, values: &'a [T]) -> PyResult<Covariance<'a, T>
     }
 }
 
-fn slice<'a, T: Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
-    a.as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous 1-D array")))
+/// One side: means (N·dims values) and matrices (N·dims² values) in the
+/// form `kind` names.
+fn set<'a, T: Float + Element>(
+    dims: usize,
+    mu: &'a PyReadonlyArray1<'_, T>,
+    mu_name: &str,
+    m: &'a PyReadonlyArray1<'_, T>,
+    kind: &str,
+) -> PyResult<MvnSet<'a, T>> {
+    Ok(MvnSet {
+        dims,
+        mu: slice(mu, mu_name)?,
+        cov: form(kind, slice(m, kind)?)?,
+    })
 }
 
-/// Every p_i against every q_j into `out` (N·M·k values).
+/// `metrics` of `batch` into `out` on `backend`, the GIL released.
+fn run<T: Float + Element>(
+    py: Python<'_>,
+    batch: Batch<'_, T>,
+    mut out: PyReadwriteArray1<'_, T>,
+    metrics: &[String],
+    backend: Backend,
+    on_invalid: &str,
+) -> PyResult<()> {
+    let request = convert::request(
+        Output::Measures(convert::metrics(metrics)?),
+        "std",
+        on_invalid,
+    )?;
+    let out = out
+        .as_slice_mut()
+        .map_err(|_| PyValueError::new_err("out must be a contiguous 1-D array"))?;
+    py.detach(|| {
+        let ev = convert::evaluator(backend)?;
+        ev.evaluate(batch, &request, out)
+    })
+    .map_err(to_py)
+}
+
+/// Every p_i against every q_j into `out` (N·M·k values), on the CPU.
 #[allow(clippy::too_many_arguments)]
 fn pairwise<T: Float + Element>(
     py: Python<'_>,
@@ -36,35 +72,17 @@ fn pairwise<T: Float + Element>(
     mu_q: &PyReadonlyArray1<'_, T>,
     m_q: &PyReadonlyArray1<'_, T>,
     kind_q: &str,
-    mut out: PyReadwriteArray1<'_, T>,
+    out: PyReadwriteArray1<'_, T>,
     metrics: &[String],
     on_invalid: &str,
 ) -> PyResult<()> {
-    let request = convert::request(
-        Output::Measures(convert::metrics(metrics)?),
-        "std",
-        on_invalid,
-    )?;
-    let p = MvnSet {
-        dims,
-        mu: slice(mu_p, "mu_p")?,
-        cov: form(kind_p, slice(m_p, kind_p)?)?,
-    };
-    let q = MvnSet {
-        dims,
-        mu: slice(mu_q, "mu_q")?,
-        cov: form(kind_q, slice(m_q, kind_q)?)?,
-    };
-    let out = out
-        .as_slice_mut()
-        .map_err(|_| PyValueError::new_err("out must be a contiguous 1-D array"))?;
-    py.detach(|| {
-        let ev = convert::evaluator(Backend::Cpu)?;
-        ev.evaluate(Batch::MvnPairwise { p, q }, &request, out)
-    })
-    .map_err(to_py)
+    let p = set(dims, mu_p, "mu_p", m_p, kind_p)?;
+    let q = set(dims, mu_q, "mu_q", m_q, kind_q)?;
+    let batch = Batch::MvnPairwise { p, q };
+    run(py, batch, out, metrics, Backend::Cpu, on_invalid)
 }
 
+/// Pair i of the two sides into row i of `out` (N·k values).
 #[allow(clippy::too_many_arguments)]
 fn measures<T: Float + Element>(
     py: Python<'_>,
@@ -75,37 +93,29 @@ fn measures<T: Float + Element>(
     mu2: &PyReadonlyArray1<'_, T>,
     m2: &PyReadonlyArray1<'_, T>,
     kind2: &str,
-    mut out: PyReadwriteArray1<'_, T>,
+    out: PyReadwriteArray1<'_, T>,
     metrics: &[String],
     backend: &str,
     on_invalid: &str,
 ) -> PyResult<()> {
-    let request = convert::request(
-        Output::Measures(convert::metrics(metrics)?),
-        "std",
-        on_invalid,
-    )?;
     // No GPU kernel for full covariance yet: "auto" is the CPU, "gpu" the
     // library's error saying so.
     let backend = match convert::backend(backend)? {
         Backend::Gpu => Backend::Gpu,
         _ => Backend::Cpu,
     };
-    let batch = MvnPairs {
+    let (a, b) = (
+        set(dims, mu1, "mu1", m1, kind1)?,
+        set(dims, mu2, "mu2", m2, kind2)?,
+    );
+    let batch = Batch::Mvn(MvnPairs {
         dims,
-        mu1: slice(mu1, "mu1")?,
-        cov1: form(kind1, slice(m1, kind1)?)?,
-        mu2: slice(mu2, "mu2")?,
-        cov2: form(kind2, slice(m2, kind2)?)?,
-    };
-    let out = out
-        .as_slice_mut()
-        .map_err(|_| PyValueError::new_err("out must be a contiguous 1-D array"))?;
-    py.detach(|| {
-        let ev = convert::evaluator(backend)?;
-        ev.evaluate(Batch::Mvn(batch), &request, out)
-    })
-    .map_err(to_py)
+        mu1: a.mu,
+        cov1: a.cov,
+        mu2: b.mu,
+        cov2: b.cov,
+    });
+    run(py, batch, out, metrics, backend, on_invalid)
 }
 
 macro_rules! per_precision {
