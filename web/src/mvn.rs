@@ -34,13 +34,22 @@ fn values(input: &JsValue, key: &str) -> Result<Option<Vec<f32>>, JsError> {
     )))
 }
 
+/// The [`Covariance`] a side's key (without its 1 or 2) names.
+fn form<'a>(key: &str, v: &'a [f32]) -> Covariance<'a, f32> {
+    match key {
+        "scaleTril" => Covariance::ScaleTril(v),
+        "precision" => Covariance::Precision(v),
+        _ => Covariance::Cov(v),
+    }
+}
+
 /// One side's matrices: exactly one of `cov{side}`, `scaleTril{side}`,
 /// `precision{side}`.
-fn matrices(input: &JsValue, side: u8) -> Result<(u8, Vec<f32>), JsError> {
+fn matrices(input: &JsValue, side: u8) -> Result<(&'static str, Vec<f32>), JsError> {
     let mut found = Vec::new();
-    for (form, key) in [(0u8, "cov"), (1, "scaleTril"), (2, "precision")] {
+    for key in ["cov", "scaleTril", "precision"] {
         if let Some(v) = values(input, &format!("{key}{side}"))? {
-            found.push((form, v));
+            found.push((key, v));
         }
     }
     if found.len() != 1 {
@@ -52,14 +61,6 @@ fn matrices(input: &JsValue, side: u8) -> Result<(u8, Vec<f32>), JsError> {
     found
         .pop()
         .ok_or_else(|| JsError::new("input: no matrices"))
-}
-
-fn form(kind: u8, v: &[f32]) -> Covariance<'_, f32> {
-    match kind {
-        1 => Covariance::ScaleTril(v),
-        2 => Covariance::Precision(v),
-        _ => Covariance::Cov(v),
-    }
 }
 
 /// Measures of full-covariance pairs. `input` is `{ dims, mu1, mu2, cov1 |
