@@ -15,6 +15,9 @@ trap 'rm -f "$LOG"' EXIT
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 export GAUSSDIV_REQUIRE_GPU="${GAUSSDIV_REQUIRE_GPU:-1}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# No incremental caches: each run builds once, and they only take disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 have_vulkan() {
     local icd=0 lib=0
@@ -37,6 +40,7 @@ if ! have_vulkan; then
     fi
 fi
 
+echo "== disk: $(df -h . | awk 'NR==2 {print $4}') free"
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --workspace --all-targets --all-features -- -D warnings"
@@ -91,6 +95,17 @@ python3 -m venv "$PY_VENV"
 export PYSPARK_PYTHON="$PY_VENV/bin/python"
 GAUSSDIV_REQUIRE_SPARK=1 "$PY_VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests 2>&1 | tee -a "$LOG"
 
+# With GAUSSDIV_PRUNE=1 (.ci/run sets it) the native build outputs that the rest does not
+# use are deleted here, keeping only the tool binary for the page test: the wasm32 build
+# that follows needs several GB of its own, and a CI machine's disk has run out on it.
+if [ "${GAUSSDIV_PRUNE:-0}" = 1 ]; then
+    echo "== pruning native build outputs (GAUSSDIV_PRUNE=1): $(du -sh "$TARGET_DIR" 2>/dev/null | cut -f1) in $TARGET_DIR before"
+    rm -rf "$TARGET_DIR/debug" "$TARGET_DIR/doc" "$TARGET_DIR/release/deps" "$TARGET_DIR/release/build" \
+        "$TARGET_DIR/release/examples" "$TARGET_DIR/release/.fingerprint" "$TARGET_DIR/release/incremental" \
+        "$TARGET_DIR/maturin" "$TARGET_DIR/wheels"
+    echo "== $(du -sh "$TARGET_DIR" 2>/dev/null | cut -f1) left; $(df -h "$TARGET_DIR" | awk 'NR==2 {print $4}') free"
+fi
+
 # The browser build (web/, docs/ARCHITECTURE.md §13): the wasm-bindgen-test suites in headless
 # Chromium with WebGPU (Chrome's SwiftShader adapter; the GPU tests fail without one since the
 # suite is built with GAUSSDIV_REQUIRE_GPU=1), lints of the wasm32 build, then the demo page end
@@ -119,7 +134,7 @@ cargo clippy -p gaussdiv -p gaussdiv-cli --no-default-features --lib --target wa
     cargo test --target wasm32-unknown-unknown -p gaussdiv-web --release) 2>&1 | tee -a "$LOG"
 scripts/build-web.sh
 (cd web && npm ci --no-audit --no-fund --loglevel=error && \
-    GAUSSDIV_BIN="${CARGO_TARGET_DIR:-$PWD/../target}/release/gaussdiv" node tests/page.mjs) 2>&1 | tee -a "$LOG"
+    GAUSSDIV_BIN="$TARGET_DIR/release/gaussdiv" node tests/page.mjs) 2>&1 | tee -a "$LOG"
 
 grep -E '^test result:' "$LOG" | awk '
     { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
