@@ -119,17 +119,6 @@ fn message(e: JsError) -> String {
 
 #[wasm_bindgen_test]
 async fn truth_rows_within_bounds_on_the_wasm_cpu() {
-    truth_rows_within_bounds("cpu").await;
-}
-
-/// The WebGPU kernel (SwiftShader in headless Chromium) with the wasm CPU
-/// mirror for the pairs it leaves: the same bounds.
-#[wasm_bindgen_test]
-async fn truth_rows_within_bounds_on_webgpu() {
-    truth_rows_within_bounds("gpu").await;
-}
-
-async fn truth_rows_within_bounds(backend: &str) {
     let mut checked = 0;
     let mut worst = 0f64;
     for ((d, p1, p2), rows) in groups() {
@@ -142,9 +131,7 @@ async fn truth_rows_within_bounds(backend: &str) {
         set(&input, "mu2", f32s(&cat(|r| &r.mu2)));
         set(&input, &key(&p1, 1), f32s(&cat(|r| &r.m1)));
         set(&input, &key(&p2, 2), f32s(&cat(|r| &r.m2)));
-        let options = all_metrics();
-        set(options.unchecked_ref(), "backend", JsValue::from_str(backend));
-        let out = evaluate_mvn(input.into(), options).await.unwrap();
+        let out = evaluate_mvn(input.into(), all_metrics()).await.unwrap();
         assert_eq!(out.len(), rows.len() * 10);
         for (r, got) in rows.iter().zip(out.chunks(10)) {
             for (m, &g) in got.iter().enumerate() {
@@ -159,7 +146,7 @@ async fn truth_rows_within_bounds(backend: &str) {
                 };
                 assert!(
                     err <= bound,
-                    "{backend}: d={d} {p1}/{p2} {}: got {g:e}, truth {t:e}, error {err:e} > {bound:e}",
+                    "d={d} {p1}/{p2} {}: got {g:e}, truth {t:e}, error {err:e} > {bound:e}",
                     Metric::ALL[m].name()
                 );
                 worst = worst.max(err / bound);
@@ -168,7 +155,7 @@ async fn truth_rows_within_bounds(backend: &str) {
         }
     }
     assert!(checked > 3000, "{checked} values checked");
-    console_log!("full covariance, backend {backend}: {checked} values, worst error/bound {worst:.3}");
+    console_log!("full covariance on the wasm CPU: {checked} values, worst error/bound {worst:.3}");
 }
 
 #[wasm_bindgen_test]
@@ -214,12 +201,10 @@ async fn invalid_pairs_reject_or_give_nan() {
     set(&o, "onInvalid", JsValue::from_str("nan"));
     let swapped = evaluate_mvn(input(), o.into()).await.unwrap();
     assert_eq!((swapped[0], swapped[1]), (out[1], out[0]));
-    // On WebGPU the invalid pair is named the same way.
     let o = js_sys::Object::new();
     set(&o, "backend", JsValue::from_str("gpu"));
-    let e_gpu = message(evaluate_mvn(input(), o.into()).await.unwrap_err());
-    let e_cpu = message(evaluate_mvn(input(), JsValue::UNDEFINED).await.unwrap_err());
-    assert_eq!(e_gpu, e_cpu);
+    let e = message(evaluate_mvn(input(), o.into()).await.unwrap_err());
+    assert!(e.contains("no GPU kernel"), "{e}");
     let bad = js_sys::Object::new();
     set(&bad, "dims", JsValue::from_f64(2.0));
     set(&bad, "mu1", f32s(&[0.0, 0.0]));
