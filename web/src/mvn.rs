@@ -5,17 +5,15 @@
 use crate::options::{self, Choice};
 use crate::state;
 use gaussdiv::{Batch, Covariance, Metric, MvnPairs, Request};
-use js_sys::{Float32Array, Reflect};
+use js_sys::Float32Array;
 use wasm_bindgen::prelude::*;
 
 /// `input[key]` as f32 values (a Float32Array, or any array of numbers), or
 /// `None` when absent.
 fn values(input: &JsValue, key: &str) -> Result<Option<Vec<f32>>, JsError> {
-    let v = Reflect::get(input, &JsValue::from_str(key))
-        .map_err(|_| JsError::new(&format!("input.{key} could not be read")))?;
-    if v.is_undefined() || v.is_null() {
+    let Some(v) = options::field(input, "input", key)? else {
         return Ok(None);
-    }
+    };
     if let Some(a) = v.dyn_ref::<Float32Array>() {
         return Ok(Some(a.to_vec()));
     }
@@ -84,8 +82,7 @@ pub async fn evaluate_mvn(input: JsValue, options: JsValue) -> Result<Vec<f32>, 
             "input must be an object { dims, mu1, mu2, cov1, cov2 }",
         ));
     }
-    let dims = Reflect::get(&input, &JsValue::from_str("dims"))
-        .ok()
+    let dims = options::field(&input, "input", "dims")?
         .and_then(|d| d.as_f64())
         .filter(|d| d.fract() == 0.0 && *d >= 1.0 && *d <= 1e6)
         .ok_or_else(|| JsError::new("input.dims must be an integer ≥ 1"))? as usize;

@@ -45,20 +45,26 @@ impl CallOptions {
     }
 }
 
-fn get(obj: &JsValue, key: &str) -> Result<Option<JsValue>, JsError> {
+/// `obj[key]`, or `None` when it (or `obj`) is undefined or null; `what`
+/// names `obj` in the errors (`"options"`, `"input"`).
+pub(crate) fn field(obj: &JsValue, what: &str, key: &str) -> Result<Option<JsValue>, JsError> {
     if obj.is_undefined() || obj.is_null() {
         return Ok(None);
     }
     if !obj.is_object() {
-        return Err(JsError::new("options must be an object"));
+        return Err(JsError::new(&format!("{what} must be an object")));
     }
     let v = Reflect::get(obj, &JsValue::from_str(key))
-        .map_err(|_| JsError::new(&format!("options.{key} could not be read")))?;
+        .map_err(|_| JsError::new(&format!("{what}.{key} could not be read")))?;
     Ok(if v.is_undefined() || v.is_null() {
         None
     } else {
         Some(v)
     })
+}
+
+fn get(obj: &JsValue, key: &str) -> Result<Option<JsValue>, JsError> {
+    field(obj, "options", key)
 }
 
 fn string(obj: &JsValue, key: &str) -> Result<Option<String>, JsError> {
