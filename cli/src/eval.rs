@@ -51,7 +51,7 @@ pub fn evaluator_for(backend: BackendArg) -> Result<Evaluator, CliError> {
 }
 
 /// `--backend gpu --precision f64` needs the f64 device features: exit 3 without them.
-fn check_gpu_f64(evaluator: &Evaluator) -> Result<(), CliError> {
+pub fn check_gpu_f64(evaluator: &Evaluator) -> Result<(), CliError> {
     match evaluator.gpu_info() {
         Some(info) if evaluator.backend() == Backend::Gpu && !info.supports_f64 => Err(CliError {
             code: 3,

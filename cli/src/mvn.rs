@@ -5,7 +5,7 @@
 //! `np.savez_compressed`). The output is (N, k) in the order of `--metrics`,
 //! written through the same sinks as `eval` (CSV, NPY, Parquet, Arrow).
 
-use super::eval::parse_metrics;
+use super::eval::{check_gpu_f64, evaluator_for, parse_metrics};
 use super::npy::{self, shape_text};
 use super::output::{create_sink, Values};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, ParamArg, PrecisionArg};
@@ -91,7 +91,8 @@ fn check_options(args: &EvalArgs) -> Result<(), CliError> {
     if args.verify {
         return refuse(
             "--verify",
-            "there is no GPU kernel to verify yet; --precision f64 gives the reference",
+            "not available for full-covariance pairs yet; --precision f64 --backend cpu gives the \
+             reference",
         );
     }
     Ok(())
@@ -101,19 +102,24 @@ pub fn run(args: &EvalArgs, path: &Path) -> Result<u8, CliError> {
     check_options(args)?;
     let (wanted, set, order) = parse_metrics(&args.metrics)?;
     let names: Vec<&str> = wanted.iter().map(|m| m.name()).collect();
-    if args.backend == BackendArg::Gpu {
-        return Err(CliError::input(
-            "--backend gpu: full-covariance pairs have no GPU kernel yet; use --backend cpu or auto",
-        ));
-    }
     let on_invalid = match args.on_invalid {
         OnInvalidArg::Error => OnInvalid::Error,
         OnInvalidArg::Nan => OnInvalid::Nan,
     };
     let request = Request::measures(set).with_on_invalid(on_invalid);
-    // `auto` is the CPU too: there is no GPU kernel for these pairs.
-    let evaluator = Evaluator::new(Backend::Cpu)?;
     let f64_out = args.precision == PrecisionArg::F64;
+    // `gpu`: the kernel for pairs far apart, the CPU mirror for the rest
+    // (docs/ARCHITECTURE.md §9); `auto` keeps these pairs on the CPU, as the
+    // library's Auto does.
+    let evaluator = if args.backend == BackendArg::Gpu {
+        let ev = evaluator_for(BackendArg::Gpu)?;
+        if f64_out {
+            check_gpu_f64(&ev)?;
+        }
+        ev
+    } else {
+        Evaluator::new(Backend::Cpu)?
+    };
     let sink = create_sink(args.output.as_deref(), &names, f64_out, &[])?;
     let label = path.display().to_string();
     if f64_out {

@@ -140,6 +140,10 @@ fn read_npy_f64(path: &Path) -> Vec<f64> {
 }
 
 fn library(s: &Set, metrics: Metrics, on_invalid: OnInvalid) -> Vec<f64> {
+    library_on(Backend::Cpu, s, metrics, on_invalid)
+}
+
+fn library_on(backend: Backend, s: &Set, metrics: Metrics, on_invalid: OnInvalid) -> Vec<f64> {
     let batch = MvnPairs {
         dims: s.d,
         mu1: &s.mu1,
@@ -149,7 +153,7 @@ fn library(s: &Set, metrics: Metrics, on_invalid: OnInvalid) -> Vec<f64> {
     };
     let request = Request::measures(metrics).with_on_invalid(on_invalid);
     let mut out = vec![0.0; s.n * request.values_per_pair()];
-    Evaluator::new(Backend::Cpu)
+    Evaluator::new(backend)
         .unwrap()
         .evaluate(Batch::Mvn(batch), &request, &mut out)
         .unwrap();
@@ -196,6 +200,45 @@ fn npz_f64_equals_the_library_in_metric_order() {
                 "row {i}"
             );
         }
+    }
+}
+
+/// `--backend gpu`: the library's GPU path (the kernel, the CPU mirror for
+/// the pairs it leaves), bit for bit, within the f64 bounds of the CPU.
+#[test]
+fn npz_on_the_gpu_equals_the_library_gpu_path() {
+    if std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() != Ok("1")
+        && Evaluator::new(Backend::Gpu).is_err()
+    {
+        eprintln!("SKIPPED: no GPU");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = set(200, 3);
+    let want = library_on(Backend::Gpu, &s, Metrics::CE_KL, OnInvalid::Error);
+    let cpu = library(&s, Metrics::CE_KL, OnInvalid::Error);
+    let input = dir.path().join("pairs.npz");
+    write_npz(&input, &members(&s, false, ["cov1", "cov2"]), false);
+    let out = dir.path().join("out.npy");
+    let o = run(&[
+        "eval",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--precision",
+        "f64",
+        "--backend",
+        "gpu",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got = read_npy_f64(&out);
+    assert_eq!(got.len(), want.len());
+    for (i, ((g, w), c)) in got.iter().zip(&want).zip(&cpu).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "value {i}");
+        assert!(
+            (g - c).abs() <= 1e-12 * c.abs().max(3.0 * 1.4189),
+            "value {i}: {g} {c}"
+        );
     }
 }
 
@@ -349,7 +392,6 @@ fn bad_archives_and_options_exit_2() {
     m[2].1.truncate(200);
     check(m, &[], "truncated");
     check(full(), &["--param", "var"], "--param does not apply");
-    check(full(), &["--backend", "gpu"], "no GPU kernel yet");
     std::fs::write(&path, b"not a zip").unwrap();
     let o = run(&["eval", p]);
     assert_eq!(o.status.code(), Some(2));
@@ -357,9 +399,12 @@ fn bad_archives_and_options_exit_2() {
 }
 
 /// `bench --mvn 3` reports the documented JSON with an f32 worst error
-/// within the bounds (the gpu backend skipped with a note).
+/// within the bounds, a row per backend (gpu where there is one).
 #[test]
 fn bench_mvn_json() {
+    let gpu = std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() == Ok("1")
+        || Evaluator::new(Backend::Gpu).is_ok();
+    let backends = if gpu { "cpu,gpu" } else { "cpu" };
     let o = run(&[
         "bench",
         "--mvn",
@@ -370,10 +415,9 @@ fn bench_mvn_json() {
         "2",
         "--json",
         "--backend",
-        "cpu,gpu",
+        backends,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("gpu skipped"), "{}", stderr(&o));
     let s = String::from_utf8(o.stdout).unwrap();
     for key in [
         "\"backend\": \"cpu\"",
@@ -383,13 +427,24 @@ fn bench_mvn_json() {
     ] {
         assert!(s.contains(key), "{key} missing in {s}");
     }
-    let w: f64 = s
+    if gpu {
+        assert!(s.contains("\"backend\": \"gpu\""), "{s}");
+        assert!(s.contains("% of cells on the kernel"), "{s}");
+    }
+    let worst: Vec<f64> = s
         .split("\"worst_error\": ")
-        .nth(1)
-        .and_then(|r| r.split('}').next())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(f64::INFINITY);
-    assert!(w <= 2e-6, "worst error {w}");
+        .skip(1)
+        .map(|r| {
+            r.split(['}', ','])
+                .next()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(f64::INFINITY)
+        })
+        .collect();
+    assert_eq!(worst.len(), if gpu { 2 } else { 1 }, "{s}");
+    for w in worst {
+        assert!(w <= 2e-6, "worst error {w} in {s}");
+    }
     let o = run(&[
         "bench",
         "--mvn",

@@ -44,3 +44,9 @@ pub const DIAGONAL_F32: &str = wgsl_module!("prelude_f32.wgsl", "diagonal.wgsl")
 
 /// The f64 diagonal module: the same entry points as [`DIAGONAL_F32`], on f64 data.
 pub const DIAGONAL_F64: &str = wgsl_module!("prelude_f64.wgsl", "diagonal.wgsl");
+
+/// The f32 full-covariance module: entry point `main_mvn` (`mvn_linalg.wgsl`, `mvn.wgsl`).
+pub const MVN_F32: &str = wgsl_module!("prelude_f32.wgsl", "mvn_linalg.wgsl", "mvn.wgsl");
+
+/// The f64 full-covariance module: the same entry point as [`MVN_F32`], on f64 data.
+pub const MVN_F64: &str = wgsl_module!("prelude_f64.wgsl", "mvn_linalg.wgsl", "mvn.wgsl");

@@ -18,6 +18,7 @@ alias U = u32;
 
 const F_MAX: f32 = 0x1.fffffep+127f; // f32::MAX exactly (3.40282347e+38 in decimal exceeds it; Tint rejects that)
 const F_MIN_NORMAL: f32 = 1.17549435e-38;
+const EPS: f32 = 0x1p-24f; // unit roundoff
 const SQRT2: f32 = 1.41421356237309504880;
 const LN2_HI: f32 = 6.9313812256e-01; // 0x3f317180
 const LN2_LO: f32 = 9.0580006145e-06; // 0x3717f7d1

@@ -163,7 +163,7 @@ pub struct DeviceBatch<'a> {
 }
 
 /// One precision's internal paths (implemented for f32 and f64).
-pub(crate) trait Elem: Float {
+pub(crate) trait Elem: Float + crate::mvn::MvnReal {
     /// The measures of an array of pairs on the CPU (invalid pairs NaN).
     fn cpu_measures(pairs: &[GaussianPair<Self>], o: EvalOptions, out: &mut [Self]) -> Result<()>;
     /// The measures (or the gradients) of four columns on the CPU, read in

@@ -235,6 +235,15 @@ pub struct GpuInfo {
     pub bind_groups: u64,
     /// Command buffers submitted so far.
     pub submissions: u64,
+    /// Full-covariance pairs (or pairwise cells) the GPU kernel has evaluated
+    /// so far, and those it left to the CPU mirror: pairs close together
+    /// (‖Σ2^-½Σ1Σ2^-½ − I‖_F < ½, the near forms run on the CPU), invalid
+    /// input, f32 Bhattacharyya coefficients with a large D_B (above 4, less from
+    /// d = 9 on), cells whose loops llvmpipe's iteration limit cut short
+    /// (docs/ARCHITECTURE.md §9).
+    pub mvn_cells_on_gpu: u64,
+    /// See [`GpuInfo::mvn_cells_on_gpu`].
+    pub mvn_cells_on_cpu: u64,
 }
 
 /// Evaluates batches on the GPU or the CPU, in f32 or f64, in every layout,
@@ -562,12 +571,11 @@ impl Evaluator {
                     "gradients are not available for full-covariance pairs".into(),
                 ));
             }
-            if self.backend == Backend::Gpu {
-                return Err(Error::Unsupported(
-                    "full-covariance pairs run on the CPU only (no GPU kernel yet)".into(),
-                ));
+            // Auto keeps full covariance on the CPU (docs/ARCHITECTURE.md §9);
+            // Backend::Gpu runs the kernel (on_gpu).
+            if self.backend != Backend::Gpu {
+                return T::cpu_mvn(cells, call.options, out);
             }
-            return T::cpu_mvn(cells, call.options, out);
         }
         let Some(g) = self.gpu_for::<T>(batch.elements()) else {
             return on_cpu(batch, call, out);
@@ -681,9 +689,11 @@ async fn on_gpu<T: Elem>(
             Ok(())
         }
         Batch::Diagonal { pairs, dims } => T::gpu_diagonal(g, pairs, dims, o, out, mode).await,
-        Batch::Mvn(_) | Batch::MvnPairwise { .. } => Err(Error::Unsupported(
-            "full-covariance pairs run on the CPU only (no GPU kernel yet)".into(),
-        )),
+        Batch::Mvn(m) => g.run_mvn(crate::mvn::Cells::Pairs(m), o, out, mode).await,
+        Batch::MvnPairwise { p, q } => {
+            g.run_mvn(crate::mvn::Cells::Pairwise(p, q), o, out, mode)
+                .await
+        }
     }
 }
 

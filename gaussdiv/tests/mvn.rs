@@ -12,7 +12,9 @@
 //!
 //! Also: the invalid inputs, each named (pair, array, reason); the NaN
 //! policy leaves the other rows bit-identical; batches equal single pairs;
-//! the GPU and gradients refuse. Run with `--nocapture` for the worst error
+//! gradients refuse. The GPU kernel (with the CPU mirror for the cells it
+//! leaves) meets the same bounds: `truth_rows_within_bounds_on_the_gpu`,
+//! and tests/mvn_gpu.rs. Run with `--nocapture` for the worst error
 //! per measure, family and precision, and the comparison with PyTorch's
 //! arrangement emulated in f32 on the near-equal family.
 use gaussdiv::verify::{kl_error, scaled_error};
@@ -193,21 +195,64 @@ type Worst = (f64, f64, f64, String);
 
 #[test]
 fn truth_rows_within_bounds() {
-    let rows = rows();
+    check_truth_rows(&cpu(), "CPU", usize::MAX);
+}
+
+/// Every truth row of d ≤ 15, both precisions, through the GPU kernel (and
+/// the CPU mirror for the cells it leaves): the same bounds as the CPU. Reports how
+/// many cells the kernel evaluated itself.
+#[test]
+fn truth_rows_within_bounds_on_the_gpu() {
+    let Some(gpu) = gpu() else { return };
+    // The kernel takes d ≤ 15 (src/gpu/mvn.rs); larger rows are refused there.
+    check_truth_rows(&gpu, "GPU", 15);
+    let info = gpu.gpu_info().expect("GPU info");
+    println!(
+        "GPU: {} cells on the kernel, {} left to the CPU mirror",
+        info.mvn_cells_on_gpu, info.mvn_cells_on_cpu
+    );
+    // The random, far-apart, ill-conditioned and extreme-scale rows are far
+    // apart: the kernel evaluates them (a third of the file and more).
+    assert!(
+        info.mvn_cells_on_gpu * 3 > info.mvn_cells_on_gpu + info.mvn_cells_on_cpu,
+        "{info:?}"
+    );
+}
+
+/// A GPU evaluator of its own (its counters count this test's cells only),
+/// or `None` when there is no adapter and GAUSSDIV_REQUIRE_GPU is not 1.
+fn gpu() -> Option<Evaluator> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    match Evaluator::new(Backend::Gpu) {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("GAUSSDIV_REQUIRE_GPU=1 but no GPU evaluator: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: no GPU ({e})");
+            None
+        }
+    }
+}
+
+fn check_truth_rows(ev: &Evaluator, what: &str, max_dims: usize) {
+    let mut rows = rows();
     assert!(
         rows.len() > 600 || std::env::var_os("GAUSSDIV_MVN_TRUTH").is_some(),
         "{} rows",
         rows.len()
     );
-    let ev = cpu();
+    rows.retain(|r| r.d <= max_dims);
     // worst (ratio error/bound, error, bound, row) per (prec, family, measure)
     let mut worst: BTreeMap<(u32, String, usize), Worst> = BTreeMap::new();
     let mut failures = Vec::new();
     for ((prec, d, p1, p2), rs) in groups(&rows) {
         let got = if prec == 32 {
-            eval_rows::<f32>(&ev, &rs, |x| x as f32)
+            eval_rows::<f32>(ev, &rs, |x| x as f32)
         } else {
-            eval_rows::<f64>(&ev, &rs, |x| x)
+            eval_rows::<f64>(ev, &rs, |x| x)
         };
         for (row, g) in rs.iter().zip(&got) {
             for (m, &gm) in g.iter().enumerate() {
@@ -235,7 +280,7 @@ fn truth_rows_within_bounds() {
             }
         }
     }
-    println!("worst error per precision, family and measure (error / bound):");
+    println!("{what}: worst error per precision, family and measure (error / bound):");
     for ((prec, fam, m), (_, err, bound, _)) in &worst {
         println!(
             "  f{prec} {fam:<10} {:<26} {err:.2e} / {bound:.1e}",
@@ -249,14 +294,14 @@ fn truth_rows_within_bounds() {
             .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0));
         if let Some((_, (_, err, bound, desc))) = w {
             println!(
-                "f{prec} {:<26} worst {err:.2e} (bound {bound:.1e}): {desc}",
+                "{what} f{prec} {:<26} worst {err:.2e} (bound {bound:.1e}): {desc}",
                 Metric::ALL[m].name()
             );
         }
     }
     assert!(
         failures.is_empty(),
-        "{} values out of bounds:\n{}",
+        "{what}: {} values out of bounds:\n{}",
         failures.len(),
         failures.join("\n")
     );
@@ -545,7 +590,7 @@ fn invalid_inputs_are_named() {
 }
 
 #[test]
-fn shapes_gpu_and_gradients_are_refused() {
+fn shapes_and_gradients_are_refused() {
     let (mu1, c1, mu2, l2) = base_pair();
     let ev = cpu();
     let b = |mu2: &'static [f64]| {
@@ -587,13 +632,6 @@ fn shapes_gpu_and_gradients_are_refused() {
     ));
     ev.evaluate(b(good), &req, &mut out).unwrap();
     assert!(out.iter().all(|v| v.is_finite()));
-    // The GPU has no kernel: Backend::Gpu refuses (when there is a GPU at all).
-    if let Ok(g) = Evaluator::new(Backend::Gpu) {
-        match g.evaluate(b(good), &req, &mut out) {
-            Err(Error::Unsupported(m)) => assert!(m.contains("CPU only")),
-            r => panic!("{r:?}"),
-        }
-    }
 }
 
 // ---- peer comparison ----------------------------------------------------------

@@ -218,9 +218,27 @@ fn mismatched_sets_are_refused() {
     ev.evaluate(Batch::MvnPairwise { p, q: none }, &request, &mut empty)
         .unwrap();
     if let Ok(gpu) = Evaluator::new(Backend::Gpu) {
+        // The GPU path refuses the same mismatch and evaluates the valid
+        // sets as the CPU does (f64 bounds).
+        let q2 = MvnSet {
+            dims: 2,
+            mu: &m2,
+            cov: Covariance::Cov(&c2),
+        };
         assert!(matches!(
-            gpu.evaluate(Batch::MvnPairwise { p, q }, &request, &mut out),
+            gpu.evaluate(Batch::MvnPairwise { p, q: q2 }, &request, &mut out),
             Err(Error::Unsupported(_))
         ));
+        let mut want = vec![0.0; 8];
+        ev.evaluate(Batch::MvnPairwise { p, q }, &request, &mut want)
+            .unwrap();
+        gpu.evaluate(Batch::MvnPairwise { p, q }, &request, &mut out)
+            .unwrap();
+        for (g, w) in out.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-12 * w.abs().max(3.0 * 1.4189),
+                "{g} {w}"
+            );
+        }
     }
 }

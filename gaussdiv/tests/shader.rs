@@ -1,7 +1,7 @@
 //! The kernel is valid WGSL (naga parses and validates it), so a shader
 //! error fails `cargo test` with a readable message, GPU or not. Every
 //! module the crate assembles from `shaders/` (f32 and f64, the measures
-//! module and the diagonal one) is checked.
+//! module, the diagonal one and the full-covariance one) is checked.
 
 /// The module sources, assembled exactly as `src/gpu/kernel.rs` does.
 #[allow(dead_code)]
@@ -14,6 +14,9 @@ const MAIN_ENTRIES: [&str; 4] = ["main", "main_soa", "main_grad", "main_pairwise
 
 /// The entry points of the diagonal module, in both precisions.
 const DIAGONAL_ENTRIES: [&str; 2] = ["main_diagonal", "main_diagonal_wide"];
+
+/// The entry point of the full-covariance module, in both precisions.
+const MVN_ENTRIES: [&str; 1] = ["main_mvn"];
 
 /// The overrides every measures kernel (f32 and f64) declares.
 const OVERRIDES: [&str; 12] = [
@@ -76,6 +79,7 @@ fn f64_shader_validates_with_naga() {
     for (src, entries) in [
         (sources::MAIN_F64, &MAIN_ENTRIES[..]),
         (sources::DIAGONAL_F64, &DIAGONAL_ENTRIES[..]),
+        (sources::MVN_F64, &MVN_ENTRIES[..]),
     ] {
         check_f64_module(src, entries);
     }
@@ -140,4 +144,20 @@ fn check_f64_module(src: &str, entries: &[&str]) {
 fn diagonal_shader_validates_with_naga() {
     let module = validate(sources::DIAGONAL_F32, naga::valid::Capabilities::empty());
     assert_interface(&module, &DIAGONAL_ENTRIES);
+}
+
+#[test]
+fn mvn_shader_validates_with_naga() {
+    let module = validate(sources::MVN_F32, naga::valid::Capabilities::empty());
+    assert_interface(&module, &MVN_ENTRIES);
+    // Its own pipeline constant.
+    for needed in ["REFINE_BC"] {
+        assert!(
+            module
+                .overrides
+                .iter()
+                .any(|(_, o)| o.name.as_deref() == Some(needed)),
+            "override {needed} missing"
+        );
+    }
 }

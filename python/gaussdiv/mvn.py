@@ -13,9 +13,10 @@ taken as in :mod:`gaussdiv` (lists, ``__array__``, DLPack producers). The
 GIL is released while the library computes.
 
 The measures are evaluated by formulations that do not cancel when the two
-distributions are close (docs/ARCHITECTURE.md §9), on the CPU: there is no
-GPU kernel for full covariance yet, so ``backend="auto"`` computes on the
-CPU and ``backend="gpu"`` raises ``RuntimeError``.
+distributions are close (docs/ARCHITECTURE.md §9). ``backend="auto"`` (the
+default) and ``"cpu"`` compute on the CPU (all cores); ``backend="gpu"``
+evaluates the pairs far apart with the GPU kernel (d ≤ 64) and the others
+on the CPU, and raises ``RuntimeError`` without a GPU adapter.
 
 Invalid input (a non-finite entry, a covariance or precision matrix that is
 not symmetric or not positive definite, a ``scale_tril`` with a non-positive

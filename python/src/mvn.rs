@@ -98,8 +98,8 @@ fn measures<T: Float + Element>(
     backend: &str,
     on_invalid: &str,
 ) -> PyResult<()> {
-    // No GPU kernel for full covariance yet: "auto" is the CPU, "gpu" the
-    // library's error saying so.
+    // "auto" is the CPU (as in the library); "gpu" the kernel for pairs far
+    // apart and the CPU mirror for the rest.
     let backend = match convert::backend(backend)? {
         Backend::Gpu => Backend::Gpu,
         _ => Backend::Cpu,

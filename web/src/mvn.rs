@@ -1,6 +1,7 @@
 //! Full-covariance pairs in the browser (`evaluateMvn`; docs/ARCHITECTURE.md
-//! §9): the library's CPU path in wasm, f32, as natively. There is no GPU
-//! kernel for them yet, so `backend: "gpu"` rejects and the default is the CPU.
+//! §9): the library's CPU path in wasm, f32, as natively, by default; with
+//! `backend: "gpu"` the WebGPU kernel for pairs far apart and the wasm CPU
+//! for the pairs it leaves (close together, invalid), as natively.
 
 use crate::options::{self, Choice};
 use crate::state;
@@ -68,15 +69,11 @@ fn matrices(input: &JsValue, side: u8) -> Result<(&'static str, Vec<f32>), JsErr
 /// `options.metrics` (default `["cross_entropy", "kl"]`). `options.onInvalid`:
 /// `"error"` rejects naming the pair, the array and the reason (the Cholesky
 /// pivot for a matrix that is not positive definite); `"nan"` gives NaN rows.
-/// Computed on the wasm CPU; `backend: "gpu"` rejects (no kernel yet).
+/// Computed on the wasm CPU, or with `backend: "gpu"` on WebGPU (pairs far
+/// apart; the others on the wasm CPU), d ≤ 64 there.
 #[wasm_bindgen(js_name = evaluateMvn)]
 pub async fn evaluate_mvn(input: JsValue, options: JsValue) -> Result<Vec<f32>, JsError> {
     let o = options::read(&options, &[Metric::CrossEntropy, Metric::Kl])?;
-    if o.backend == Choice::Gpu {
-        return Err(JsError::new(
-            "full-covariance pairs have no GPU kernel yet; use backend \"cpu\" (or the default)",
-        ));
-    }
     if !input.is_object() {
         return Err(JsError::new(
             "input must be an object { dims, mu1, mu2, cov1, cov2 }",
@@ -105,7 +102,13 @@ pub async fn evaluate_mvn(input: JsValue, options: JsValue) -> Result<Vec<f32>, 
         n.checked_mul(k)
             .ok_or_else(|| JsError::new("too many pairs"))?
     ];
-    let ev = state::evaluator(Choice::Cpu, None).await?;
+    // The default is the CPU: the kernel leaves close pairs to it anyway.
+    let choice = if o.backend == Choice::Gpu {
+        Choice::Gpu
+    } else {
+        Choice::Cpu
+    };
+    let ev = state::evaluator(choice, None).await?;
     ev.evaluate_async(Batch::Mvn(batch), &request, &mut out)
         .await
         .map_err(|e| JsError::new(&e.to_string()))?;

@@ -1,7 +1,7 @@
 //! Full-covariance pairs in a real browser (`evaluateMvn`, the wasm CPU
 //! path): every f32 row of `gaussdiv/tests/data/mvn_truth.csv` within the
 //! bounds of issue 15 (as `gaussdiv/tests/mvn.rs` checks natively), invalid
-//! pairs rejected by name or NaN, and the GPU refused.
+//! pairs rejected by name or NaN, on the wasm CPU and on WebGPU.
 #![cfg(target_arch = "wasm32")]
 
 use gaussdiv::verify::{kl_error, scaled_error};
@@ -119,6 +119,17 @@ fn message(e: JsError) -> String {
 
 #[wasm_bindgen_test]
 async fn truth_rows_within_bounds_on_the_wasm_cpu() {
+    truth_rows_within_bounds("cpu").await;
+}
+
+/// The WebGPU kernel (SwiftShader in headless Chromium) with the wasm CPU
+/// mirror for the pairs it leaves: the same bounds.
+#[wasm_bindgen_test]
+async fn truth_rows_within_bounds_on_webgpu() {
+    truth_rows_within_bounds("gpu").await;
+}
+
+async fn truth_rows_within_bounds(backend: &str) {
     let mut checked = 0;
     let mut worst = 0f64;
     for ((d, p1, p2), rows) in groups() {
@@ -131,7 +142,13 @@ async fn truth_rows_within_bounds_on_the_wasm_cpu() {
         set(&input, "mu2", f32s(&cat(|r| &r.mu2)));
         set(&input, &key(&p1, 1), f32s(&cat(|r| &r.m1)));
         set(&input, &key(&p2, 2), f32s(&cat(|r| &r.m2)));
-        let out = evaluate_mvn(input.into(), all_metrics()).await.unwrap();
+        let options = all_metrics();
+        set(
+            options.unchecked_ref(),
+            "backend",
+            JsValue::from_str(backend),
+        );
+        let out = evaluate_mvn(input.into(), options).await.unwrap();
         assert_eq!(out.len(), rows.len() * 10);
         for (r, got) in rows.iter().zip(out.chunks(10)) {
             for (m, &g) in got.iter().enumerate() {
@@ -146,7 +163,7 @@ async fn truth_rows_within_bounds_on_the_wasm_cpu() {
                 };
                 assert!(
                     err <= bound,
-                    "d={d} {p1}/{p2} {}: got {g:e}, truth {t:e}, error {err:e} > {bound:e}",
+                    "{backend}: d={d} {p1}/{p2} {}: got {g:e}, truth {t:e}, error {err:e} > {bound:e}",
                     Metric::ALL[m].name()
                 );
                 worst = worst.max(err / bound);
@@ -155,7 +172,9 @@ async fn truth_rows_within_bounds_on_the_wasm_cpu() {
         }
     }
     assert!(checked > 3000, "{checked} values checked");
-    console_log!("full covariance on the wasm CPU: {checked} values, worst error/bound {worst:.3}");
+    console_log!(
+        "full covariance, backend {backend}: {checked} values, worst error/bound {worst:.3}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -201,10 +220,12 @@ async fn invalid_pairs_reject_or_give_nan() {
     set(&o, "onInvalid", JsValue::from_str("nan"));
     let swapped = evaluate_mvn(input(), o.into()).await.unwrap();
     assert_eq!((swapped[0], swapped[1]), (out[1], out[0]));
+    // On WebGPU the invalid pair is named the same way.
     let o = js_sys::Object::new();
     set(&o, "backend", JsValue::from_str("gpu"));
-    let e = message(evaluate_mvn(input(), o.into()).await.unwrap_err());
-    assert!(e.contains("no GPU kernel"), "{e}");
+    let e_gpu = message(evaluate_mvn(input(), o.into()).await.unwrap_err());
+    let e_cpu = message(evaluate_mvn(input(), JsValue::UNDEFINED).await.unwrap_err());
+    assert_eq!(e_gpu, e_cpu);
     let bad = js_sys::Object::new();
     set(&bad, "dims", JsValue::from_f64(2.0));
     set(&bad, "mu1", f32s(&[0.0, 0.0]));

@@ -36,6 +36,14 @@ pub const DIAGONAL_SHADER_SOURCE: &str = sources::DIAGONAL_F32;
 /// binding 1). Needs [`f64_features`].
 pub(crate) const DIAGONAL_SHADER_SOURCE_F64: &str = sources::DIAGONAL_F64;
 
+/// The full-covariance kernel's WGSL source: the f32 prelude, the shared
+/// pieces, `shaders/mvn_linalg.wgsl` and `shaders/mvn.wgsl` (entry point
+/// `main_mvn`; bindings 0, 1 and 9).
+pub(crate) const MVN_SHADER_SOURCE: &str = sources::MVN_F32;
+
+/// [`MVN_SHADER_SOURCE`] with the f64 prelude. Needs [`f64_features`].
+pub(crate) const MVN_SHADER_SOURCE_F64: &str = sources::MVN_F64;
+
 /// Dims from which a diagonal row is reduced by a workgroup (the lanes of
 /// `main_diagonal_wide`) instead of one invocation: the CPU mirror's
 /// threshold ([`crate::diagonal::WIDE_DIMS`]), so both sum in the same order.
@@ -57,6 +65,9 @@ pub(crate) struct Counters {
     pub pipelines: AtomicU64,
     pub bind_groups: AtomicU64,
     pub submissions: AtomicU64,
+    /// Full-covariance cells finished by the kernel, and left to the CPU.
+    pub mvn_gpu: AtomicU64,
+    pub mvn_cpu: AtomicU64,
 }
 
 impl Counters {

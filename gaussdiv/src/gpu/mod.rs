@@ -14,6 +14,7 @@ mod diagonal;
 mod element;
 mod host;
 pub(crate) mod kernel;
+mod mvn;
 mod pairwise;
 mod staging;
 mod wait;
@@ -234,6 +235,8 @@ pub(crate) struct GpuEvaluator {
     fault: std::sync::atomic::AtomicU8,
     scratch: futures_intrusive::sync::Mutex<Option<Scratch>>,
     encode_cache: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    /// The full-covariance kernel's layout, pipelines and buffers (src/gpu/mvn.rs).
+    mvn: futures_intrusive::sync::Mutex<Option<mvn::MvnState>>,
     counters: Counters,
 }
 
@@ -441,6 +444,7 @@ impl GpuEvaluator {
             fault: std::sync::atomic::AtomicU8::new(0),
             scratch: futures_intrusive::sync::Mutex::new(None, false),
             encode_cache: Mutex::new(HashMap::new()),
+            mvn: futures_intrusive::sync::Mutex::new(None, false),
             counters,
         })
     }
@@ -540,6 +544,8 @@ impl GpuEvaluator {
             pipelines: c.pipelines.load(Ordering::Relaxed),
             bind_groups: c.bind_groups.load(Ordering::Relaxed),
             submissions: c.submissions.load(Ordering::Relaxed),
+            mvn_cells_on_gpu: c.mvn_gpu.load(Ordering::Relaxed),
+            mvn_cells_on_cpu: c.mvn_cpu.load(Ordering::Relaxed),
         }
     }
 

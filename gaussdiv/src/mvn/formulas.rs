@@ -213,7 +213,7 @@ fn fmt<T: MvnReal>(v: T) -> String {
 }
 
 /// Why side `side` is not valid input, checked on the raw values.
-fn check_side<T: MvnReal>(s: &Side<'_, T>, side: u8, d: usize) -> Result<(), Bad> {
+pub(crate) fn check<T: MvnReal>(s: &Side<'_, T>, side: u8, d: usize) -> Result<(), Bad> {
     let bad = |mean: bool, reason: String| Err(Bad { side, mean, reason });
     for i in 0..d {
         let v = at(s.mu, i);
@@ -447,8 +447,8 @@ pub(crate) fn evaluate<T: MvnReal>(
     need: Need,
 ) -> Result<[T; MEASURES], Bad> {
     let d = w.d;
-    check_side(&s1, 1, d)?;
-    check_side(&s2, 2, d)?;
+    check(&s1, 1, d)?;
+    check(&s2, 2, d)?;
     // A common power of 4 brings the variances near 1.
     let e = -((scale_exp(&s1, d) + scale_exp(&s2, d)) / 4);
     let factor_exp = |k: Kind| match k {

@@ -10,11 +10,14 @@
 //! ½ ln(det Σ̄/√(det Σ1 det Σ2)) with Σ̄ = (Σ1 + Σ2)/2, BC = e^(−D_B),
 //! Hellinger √(1 − BC), W₂² = ‖Δμ‖² + tr Σ1 + tr Σ2 − 2 tr((Σ1^½Σ2Σ1^½)^½) —
 //! evaluated by formulations without cancellation (`formulas`), on the CPU
-//! (all cores). The GPU has no kernel for them yet: [`Backend::Gpu`](crate::Backend::Gpu)
-//! answers [`Error::Unsupported`], [`Backend::Auto`](crate::Backend::Auto)
-//! uses the CPU. f32 pairs are evaluated in f32 arithmetic, except the
-//! Bhattacharyya coefficient of pairs with D_B > 4, which is recomputed from
-//! the inputs widened to f64 (its relative error is D_B times that of D_B).
+//! (all cores) or with [`Backend::Gpu`](crate::Backend::Gpu) by the GPU
+//! kernel for pairs far apart and this CPU code for the rest
+//! (`src/gpu/mvn.rs`, d ≤ 64); [`Backend::Auto`](crate::Backend::Auto) uses
+//! the CPU. f32 pairs are evaluated in f32 arithmetic, except the
+//! Bhattacharyya coefficient of pairs with a large D_B (`bc_refine_db`:
+//! its relative error is D_B times that of D_B), recomputed from the inputs
+//! widened to f64, and for d > 32 the whole Bhattacharyya group (D_B, its
+//! coefficient, Hellinger), evaluated in f64 from the same widened inputs.
 //!
 //! **Limits.** Any d ≥ 1; the cost grows as d³ per pair (no size limit is
 //! imposed: memory is O(d²) per thread). The sides' variance scales may
@@ -32,7 +35,7 @@ use crate::pair::{EvalOptions, Float, Metric};
 use crate::validate::OnInvalid;
 use crate::verify::Precision;
 use formulas::{Bad, Kind, Need, Side, Work};
-use linalg::MvnReal;
+pub(crate) use linalg::MvnReal;
 use rayon::prelude::*;
 use std::num::NonZeroUsize;
 
@@ -288,10 +291,22 @@ fn side<'a, T: Float>(kind: Kind, mu: &'a [T], m: &'a [T], i: usize, d: usize) -
     }
 }
 
-/// Above this D_B an f32 coefficient e^(−D_B) is recomputed in f64: its
-/// relative error is D_B times that of D_B, and the f32 D_B (a few ulps,
-/// from matrix products and solves) would exceed 1e-5 near D_B ≈ 25–80.
-const BC_REFINE_DB: i32 = 4;
+/// Above this D_B an f32 coefficient e^(−D_B) of dimension `d` is
+/// recomputed in f64: its relative error is D_B times D_B's relative error,
+/// and the f32 D_B carries a few ulps per matrix product and solve — more as
+/// d grows (measured 4.8e-6 relative at d = 32, D_B ≈ 2.8, which made the
+/// coefficient 1.3e-5 off). 4 up to d = 8, then 32/d (1 at d = 32, ½ at
+/// d = 64). The GPU kernel flags the same rows (`BC_REFINE_LIMIT`).
+pub(crate) fn bc_refine_db(d: usize) -> f64 {
+    4.0 * (8.0 / d.max(1) as f64).min(1.0)
+}
+
+/// Above this dimension an f32 D_B (and with it the coefficient and the
+/// Hellinger distance) is evaluated in f64 from the inputs widened exactly:
+/// the f32 formulas' D_B error grows with d and passed 1e-5 relative at
+/// d = 64 (1.2e-5, random far-apart pairs), where it is 4.7e-6 at d = 32.
+/// The GPU kernel leaves those rows to the CPU mirror.
+pub(crate) const F32_DB_IN_F64_ABOVE: usize = 32;
 
 /// The f64 evaluation of single pairs (the inputs widened exactly) for the
 /// f32 coefficients that need it; created on first use in a task.
@@ -305,15 +320,16 @@ struct Refine {
 }
 
 impl Refine {
-    /// e^(−D_B) of the pair in f64 (NaN if the f64 evaluation fails).
-    fn coefficient<T: MvnReal>(
+    /// D_B, e^(−D_B) and the Hellinger distance of the pair in f64 (NaN if
+    /// the f64 evaluation fails).
+    fn db_group<T: MvnReal>(
         &mut self,
         k1: Kind,
         k2: Kind,
         s1: &Side<'_, T>,
         s2: &Side<'_, T>,
         d: usize,
-    ) -> f64 {
+    ) -> [f64; 3] {
         let widen = |src: &[T], dst: &mut Vec<f64>| {
             dst.clear();
             dst.extend(src.iter().map(|&x| x.to_f64()));
@@ -340,8 +356,13 @@ impl Refine {
             m: &self.m2,
         };
         match formulas::evaluate(work, a, b, need) {
-            Ok(v) => linalg::at(&v, idx::BHATTACHARYYA_COEFFICIENT),
-            Err(_) => f64::NAN,
+            Ok(v) => [
+                idx::BHATTACHARYYA,
+                idx::BHATTACHARYYA_COEFFICIENT,
+                idx::HELLINGER,
+            ]
+            .map(|j| linalg::at(&v, j)),
+            Err(_) => [f64::NAN; 3],
         }
     }
 }
@@ -353,6 +374,199 @@ const BLOCK: usize = 64;
 /// (the pair's index for pairs; p's or q's index pairwise), array, reason.
 type FirstBad = Option<(usize, usize, &'static str, String)>;
 
+/// A batch of cells after its lengths were checked: cell `c` reads p's
+/// Gaussian `c / M` and q's `c mod M` pairwise (`cols` = M), Gaussian `c`
+/// of each side for pairs.
+#[derive(Clone, Copy)]
+pub(crate) struct Plan<'a, T: Float> {
+    pub p: MvnSet<'a, T>,
+    pub q: MvnSet<'a, T>,
+    pub cells: usize,
+    cols: Option<NonZeroUsize>,
+}
+
+impl<'a, T: Float + MvnReal> Plan<'a, T> {
+    /// The checked plan of `cells` for `k` values per cell into `out_len` values.
+    pub(crate) fn new(cells: Cells<'a, T>, k: usize, out_len: usize) -> Result<Plan<'a, T>> {
+        Ok(match cells {
+            Cells::Pairs(b) => {
+                let n = b.checked_len(k, out_len)?;
+                let p = MvnSet {
+                    dims: b.dims,
+                    mu: b.mu1,
+                    cov: b.cov1,
+                };
+                let q = MvnSet {
+                    dims: b.dims,
+                    mu: b.mu2,
+                    cov: b.cov2,
+                };
+                Plan {
+                    p,
+                    q,
+                    cells: n,
+                    cols: None,
+                }
+            }
+            Cells::Pairwise(p, q) => {
+                if p.dims == 0 || p.dims != q.dims {
+                    return Err(Error::Unsupported(format!(
+                        "a full-covariance pairwise batch needs one dims ≥ 1 (p: {}, q: {})",
+                        p.dims, q.dims
+                    )));
+                }
+                let (np, nq) = (p.checked_len(1)?, q.checked_len(2)?);
+                let cells = np
+                    .checked_mul(nq)
+                    .ok_or_else(|| Error::TooLarge(format!("{np} × {nq} cells")))?;
+                let values = cells
+                    .checked_mul(k)
+                    .ok_or_else(|| Error::TooLarge(format!("{np} × {nq} cells")))?;
+                if out_len != values {
+                    return Err(Error::LengthMismatch {
+                        what: "full-covariance pairwise output",
+                        expected: values as u64,
+                        got: out_len as u64,
+                    });
+                }
+                Plan {
+                    p,
+                    q,
+                    cells,
+                    cols: NonZeroUsize::new(nq),
+                }
+            }
+        })
+    }
+
+    /// The dimension d.
+    pub(crate) fn dims(&self) -> usize {
+        self.p.dims
+    }
+
+    /// The indices of cell `c`'s Gaussians in p and in q.
+    pub(crate) fn at(&self, c: usize) -> (usize, usize) {
+        match self.cols {
+            Some(m) => (c / m, c % m),
+            None => (c, c),
+        }
+    }
+
+    /// The two sides of cell `c`.
+    fn sides(&self, c: usize) -> (Side<'a, T>, Side<'a, T>) {
+        let (i1, i2) = self.at(c);
+        let d = self.dims();
+        (
+            side(self.p.cov.kind(), self.p.mu, self.p.cov.values(), i1, d),
+            side(self.q.cov.kind(), self.q.mu, self.q.cov.values(), i2, d),
+        )
+    }
+
+    /// The sides' forms as the GPU kernel codes them (0 covariance, 1
+    /// `scale_tril`, 2 precision: `shaders/mvn.wgsl`).
+    pub(crate) fn kind_codes(&self) -> (u32, u32) {
+        let code = |k: Kind| match k {
+            Kind::Cov => 0,
+            Kind::Tril => 1,
+            Kind::Prec => 2,
+        };
+        (code(self.p.cov.kind()), code(self.q.cov.kind()))
+    }
+
+    /// Whether cell `c`'s inputs pass the checks of [`Covariance`] (finite,
+    /// symmetric, triangular; positive definiteness is the factorisation's).
+    pub(crate) fn inputs_valid(&self, c: usize) -> bool {
+        let (s1, s2) = self.sides(c);
+        formulas::check(&s1, 1, self.dims()).is_ok() && formulas::check(&s2, 2, self.dims()).is_ok()
+    }
+}
+
+/// Evaluates single cells of a plan on the CPU, with scratch space reused
+/// from cell to cell (one per task).
+struct Rows<T: Float + MvnReal> {
+    work: Work<T>,
+    refine: Refine,
+    need: Need,
+    sel: Vec<usize>,
+    refine_bc: bool,
+    db_f64: bool,
+}
+
+impl<T: Float + MvnReal> Rows<T> {
+    /// For cells of dimension `d` and the measures of `o`.
+    fn new(d: usize, o: EvalOptions) -> Rows<T> {
+        Rows {
+            work: Work::new(d),
+            refine: Refine::default(),
+            need: Need::of(o.metrics),
+            sel: o.metrics.iter().map(Metric::index).collect(),
+            refine_bc: T::PRECISION == Precision::F32
+                && o.metrics.contains(Metric::BhattacharyyaCoefficient),
+            db_f64: T::PRECISION == Precision::F32
+                && d > F32_DB_IN_F64_ABOVE
+                && Need::of(o.metrics).db,
+        }
+    }
+
+    /// Cell `c` into `row` (its `k` values): NaN if invalid, and then the
+    /// cell, the Gaussian at fault (its index in its own set), array and reason.
+    fn row(&mut self, plan: &Plan<'_, T>, c: usize, row: &mut [T]) -> FirstBad {
+        let d = plan.dims();
+        let (i1, i2) = plan.at(c);
+        let (s1, s2) = plan.sides(c);
+        match formulas::evaluate(&mut self.work, s1, s2, self.need) {
+            Ok(mut v) => {
+                if self.db_f64 {
+                    let g = self.refine.db_group(s1.kind, s2.kind, &s1, &s2, d);
+                    linalg::put(&mut v, idx::BHATTACHARYYA, T::from_f64(g[0]));
+                    linalg::put(&mut v, idx::BHATTACHARYYA_COEFFICIENT, T::from_f64(g[1]));
+                    linalg::put(&mut v, idx::HELLINGER, T::from_f64(g[2]));
+                } else if self.refine_bc
+                    && linalg::at(&v, idx::BHATTACHARYYA) > T::from_f64(bc_refine_db(d))
+                {
+                    let g = self.refine.db_group(s1.kind, s2.kind, &s1, &s2, d);
+                    linalg::put(&mut v, idx::BHATTACHARYYA_COEFFICIENT, T::from_f64(g[1]));
+                }
+                for (x, &j) in row.iter_mut().zip(&self.sel) {
+                    *x = linalg::at(&v, j);
+                }
+                None
+            }
+            Err(Bad { side, mean, reason }) => {
+                row.fill(<T as Real>::NAN);
+                let array = match (mean, side) {
+                    (true, 1) => "mu1",
+                    (true, _) => "mu2",
+                    (false, 1) => plan.p.cov.name(1),
+                    (false, _) => plan.q.cov.name(2),
+                };
+                let index = if side == 1 { i1 } else { i2 };
+                Some((c, index, array, reason))
+            }
+        }
+    }
+}
+
+/// The first of two invalid cells (by cell index).
+fn first_of(a: FirstBad, b: FirstBad) -> FirstBad {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The error policy applied to the first invalid cell.
+fn report(first_bad: FirstBad, on_invalid: OnInvalid) -> Result<()> {
+    match (first_bad, on_invalid) {
+        (Some((_, index, array, reason)), OnInvalid::Error) => Err(Error::InvalidMatrix {
+            index,
+            array,
+            reason,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Evaluates `cells` on the CPU into `out` (`k = o.metrics.len()` values per
 /// pair or cell, canonical order): invalid pairs are NaN rows, and under
 /// [`OnInvalid::Error`] the first one is reported as [`Error::InvalidMatrix`].
@@ -362,115 +576,55 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
     out: &mut [T],
 ) -> Result<()> {
     let k = o.metrics.len();
-    // Cells to evaluate, and for pairwise the number of columns M: cell c
-    // reads p's Gaussian c / M and q's c mod M (pairs: Gaussian c of each side).
-    let (p, q, cells, cols) = match cells {
-        Cells::Pairs(b) => {
-            let n = b.checked_len(k, out.len())?;
-            let p = MvnSet {
-                dims: b.dims,
-                mu: b.mu1,
-                cov: b.cov1,
-            };
-            let q = MvnSet {
-                dims: b.dims,
-                mu: b.mu2,
-                cov: b.cov2,
-            };
-            (p, q, n, None)
-        }
-        Cells::Pairwise(p, q) => {
-            if p.dims == 0 || p.dims != q.dims {
-                return Err(Error::Unsupported(format!(
-                    "a full-covariance pairwise batch needs one dims ≥ 1 (p: {}, q: {})",
-                    p.dims, q.dims
-                )));
-            }
-            let (np, nq) = (p.checked_len(1)?, q.checked_len(2)?);
-            let cells = np
-                .checked_mul(nq)
-                .ok_or_else(|| Error::TooLarge(format!("{np} × {nq} cells")))?;
-            let values = cells
-                .checked_mul(k)
-                .ok_or_else(|| Error::TooLarge(format!("{np} × {nq} cells")))?;
-            if out.len() != values {
-                return Err(Error::LengthMismatch {
-                    what: "full-covariance pairwise output",
-                    expected: values as u64,
-                    got: out.len() as u64,
-                });
-            }
-            (p, q, cells, NonZeroUsize::new(nq))
-        }
-    };
-    if cells == 0 {
+    let plan = Plan::new(cells, k, out.len())?;
+    if plan.cells == 0 {
         return Ok(());
     }
-    let at = |c: usize| match cols {
-        Some(m) => (c / m, c % m),
-        None => (c, c),
-    };
-    let d = p.dims;
-    let need = Need::of(o.metrics);
-    let sel: Vec<usize> = o.metrics.iter().map(Metric::index).collect();
-    let (k1, k2) = (p.cov.kind(), q.cov.kind());
-    let (m1, m2) = (p.cov.values(), q.cov.values());
-    let refine_bc =
-        T::PRECISION == Precision::F32 && o.metrics.contains(Metric::BhattacharyyaCoefficient);
     let first_bad = out
         .par_chunks_mut(BLOCK * k)
         .enumerate()
-        .map(|(c, dst)| {
-            let mut work = Work::<T>::new(d);
-            let mut refine = Refine::default();
+        .map(|(b, dst)| {
+            let mut rows = Rows::<T>::new(plan.dims(), o);
             let mut first: FirstBad = None;
             for (r, row) in dst.chunks_mut(k).enumerate() {
-                let (i1, i2) = at(c * BLOCK + r);
-                let s1 = side(k1, p.mu, m1, i1, d);
-                let s2 = side(k2, q.mu, m2, i2, d);
-                match formulas::evaluate(&mut work, s1, s2, need) {
-                    Ok(mut v) => {
-                        if refine_bc
-                            && linalg::at(&v, idx::BHATTACHARYYA) > T::from_i32(BC_REFINE_DB)
-                        {
-                            let bc = refine.coefficient(k1, k2, &s1, &s2, d);
-                            linalg::put(&mut v, idx::BHATTACHARYYA_COEFFICIENT, T::from_f64(bc));
-                        }
-                        for (x, &j) in row.iter_mut().zip(&sel) {
-                            *x = linalg::at(&v, j);
-                        }
-                    }
-                    Err(Bad { side, mean, reason }) => {
-                        row.fill(<T as Real>::NAN);
-                        if first.is_none() {
-                            let array = match (mean, side) {
-                                (true, 1) => "mu1",
-                                (true, _) => "mu2",
-                                (false, 1) => p.cov.name(1),
-                                (false, _) => q.cov.name(2),
-                            };
-                            // The Gaussian at fault: its index in its own set.
-                            let index = if side == 1 { i1 } else { i2 };
-                            first = Some((c * BLOCK + r, index, array, reason));
-                        }
-                    }
-                }
+                first = first_of(first, rows.row(&plan, b * BLOCK + r, row));
             }
             first
         })
-        .reduce(
-            || None,
-            |a, b| match (a, b) {
-                (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-                (a, b) => a.or(b),
-            },
-        );
-    match (first_bad, o.on_invalid) {
-        (Some((_, index, array, reason)), OnInvalid::Error) => Err(Error::InvalidMatrix {
-            index,
-            array,
-            reason,
-        }),
-        _ => Ok(()),
+        .reduce(|| None, first_of);
+    report(first_bad, o.on_invalid)
+}
+
+/// Evaluates the cells `redo` of `plan` on the CPU into their rows of `out`
+/// (`k` values per cell) and applies the error policy to them: the cells
+/// the GPU kernel leaves to the CPU (src/gpu/mvn.rs).
+pub(crate) fn redo<T: Float + MvnReal>(
+    plan: &Plan<'_, T>,
+    redo: &[usize],
+    o: EvalOptions,
+    out: &mut [T],
+) -> Result<()> {
+    let k = o.metrics.len();
+    if k == 0 || redo.is_empty() {
+        return Ok(());
     }
+    let mut values = vec![<T as Real>::NAN; redo.len() * k];
+    let first_bad = values
+        .par_chunks_mut(BLOCK * k)
+        .zip(redo.par_chunks(BLOCK))
+        .map(|(dst, cells)| {
+            let mut rows = Rows::<T>::new(plan.dims(), o);
+            let mut first: FirstBad = None;
+            for (row, &c) in dst.chunks_mut(k).zip(cells) {
+                first = first_of(first, rows.row(plan, c, row));
+            }
+            first
+        })
+        .reduce(|| None, first_of);
+    for (src, &c) in values.chunks(k).zip(redo) {
+        if let Some(dst) = out.get_mut(c * k..(c + 1) * k) {
+            dst.copy_from_slice(src);
+        }
+    }
+    report(first_bad, o.on_invalid)
 }
