@@ -150,8 +150,8 @@ fn diagonal_shader_validates_with_naga() {
 fn mvn_shader_validates_with_naga() {
     let module = validate(sources::MVN_F32, naga::valid::Capabilities::empty());
     assert_interface(&module, &MVN_ENTRIES);
-    // Its own pipeline constant.
-    for needed in ["REFINE_BC"] {
+    // Its own pipeline constants (src/gpu/mvn.rs sets each).
+    for needed in ["REFINE_BC", "BC_REFINE_LIMIT", "D"] {
         assert!(
             module
                 .overrides
