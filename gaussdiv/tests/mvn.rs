@@ -17,6 +17,7 @@
 //! and tests/mvn_gpu.rs. Run with `--nocapture` for the worst error
 //! per measure, family and precision, and the comparison with PyTorch's
 //! arrangement emulated in f32 on the near-equal family.
+mod common;
 use gaussdiv::verify::{kl_error, scaled_error};
 use gaussdiv::{
     Backend, Batch, Covariance, Error, Evaluator, Float, Metric, Metrics, MvnPairs, OnInvalid,
@@ -203,7 +204,7 @@ fn truth_rows_within_bounds() {
 /// many cells the kernel evaluated itself.
 #[test]
 fn truth_rows_within_bounds_on_the_gpu() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = common::own_gpu() else { return };
     // The kernel takes d ≤ 15 (src/gpu/mvn.rs); larger rows are refused there.
     check_truth_rows(&gpu, "GPU", 15);
     let info = gpu.gpu_info().expect("GPU info");
@@ -217,24 +218,6 @@ fn truth_rows_within_bounds_on_the_gpu() {
         info.mvn_cells_on_gpu * 3 > info.mvn_cells_on_gpu + info.mvn_cells_on_cpu,
         "{info:?}"
     );
-}
-
-/// A GPU evaluator of its own (its counters count this test's cells only),
-/// or `None` when there is no adapter and GAUSSDIV_REQUIRE_GPU is not 1.
-fn gpu() -> Option<Evaluator> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    }
-    match Evaluator::new(Backend::Gpu) {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("GAUSSDIV_REQUIRE_GPU=1 but no GPU evaluator: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: no GPU ({e})");
-            None
-        }
-    }
 }
 
 fn check_truth_rows(ev: &Evaluator, what: &str, max_dims: usize) {

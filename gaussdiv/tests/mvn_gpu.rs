@@ -8,28 +8,12 @@
 //! (llvmpipe cuts long shader loops short: the kernel flags those cells and
 //! the CPU evaluates them), and d = 65 is refused. (The truth rows run on
 //! the GPU in tests/mvn.rs.)
+mod common;
 use gaussdiv::verify::kl_error;
 use gaussdiv::{
     Backend, Batch, Covariance, Error, Evaluator, Float, Metric, Metrics, MvnPairs, MvnSet,
     OnInvalid, Precision, Request,
 };
-
-/// A GPU evaluator of its own (its counters count this test's cells only).
-fn gpu() -> Option<Evaluator> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    }
-    match Evaluator::new(Backend::Gpu) {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("GAUSSDIV_REQUIRE_GPU=1 but no GPU evaluator: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: no GPU ({e})");
-            None
-        }
-    }
-}
 
 /// A small deterministic generator (xorshift), values in [−1, 1).
 struct Rng(u64);
@@ -176,7 +160,7 @@ fn worst_ratio(got: &[f64], want: &[f64], d: usize, precision: Precision) -> f64
 fn far_pairs_run_on_the_kernel_within_bounds() {
     // Evaluators of their own for f64 and f32: their counters say where
     // each precision's cells ran.
-    let (Some(gpu), Some(gpu32)) = (gpu(), gpu()) else {
+    let (Some(gpu), Some(gpu32)) = (common::own_gpu(), common::own_gpu()) else {
         return;
     };
     let cpu = Evaluator::new(Backend::Cpu).unwrap();
@@ -231,7 +215,7 @@ fn far_pairs_run_on_the_kernel_within_bounds() {
 
 #[test]
 fn near_and_invalid_cells_go_to_the_cpu_mirror() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = common::own_gpu() else { return };
     let cpu = Evaluator::new(Backend::Cpu).unwrap();
     let d = 3;
     let mut a = far_pairs(8, d, 0, 0, 99);
@@ -311,7 +295,7 @@ fn near_and_invalid_cells_go_to_the_cpu_mirror() {
 
 #[test]
 fn pairwise_cells_equal_the_pair_layout_and_limits_hold() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = common::own_gpu() else { return };
     let d = 4;
     let p = far_pairs(3, d, 0, 1, 5);
     let q = far_pairs(4, d, 2, 1, 6);
@@ -367,7 +351,7 @@ fn large_dimensions_are_right_on_any_device() {
     // kernel's `loops_completed` probe these rows came back wrong (W₂ off by
     // 61 % at d = 32, every measure at d = 64); with it the kernel flags them
     // and the CPU evaluates them.
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = common::own_gpu() else { return };
     let cpu = Evaluator::new(Backend::Cpu).unwrap();
     let all = Request::measures(Metrics::ALL);
     let kl = Request::measures(Metrics::new(&[Metric::Kl]).unwrap());

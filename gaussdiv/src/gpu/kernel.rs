@@ -129,22 +129,27 @@ pub(crate) struct Kernel {
     module_diag64: Mutex<Option<wgpu::ShaderModule>>,
 }
 
+/// A compute-stage storage-buffer entry of a bind group layout (no dynamic
+/// offset, any size): every binding of the kernels is one.
+pub(super) fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
 impl Kernel {
     pub fn new(device: &wgpu::Device, workgroup_size: u32) -> Kernel {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("gaussdiv divergence.wgsl"),
             source: wgpu::ShaderSource::Wgsl(SHADER_SOURCE.into()),
         });
-        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("gaussdiv bind group layout"),
             entries: &[storage(0, true), storage(1, false)],

@@ -28,10 +28,10 @@ const WORKGROUP: u32 = 64;
 const CHUNK_CAP: u64 = 1 << 16;
 
 /// A pipeline of the full-covariance kernel: precision (f64?), the
-/// measures' bits, whether f32 coefficients above D_B = 4 go to the CPU, and
-/// the dimension (a pipeline constant: constant loop bounds, see
-/// `shaders/mvn_linalg.wgsl`); the forms are read from the input.
-type Key = (bool, u16, bool, usize);
+/// measures' bits and the dimension (a pipeline constant: constant loop
+/// bounds, see `shaders/mvn_linalg.wgsl`); which f32 rows go to the host for
+/// refinement follows from them, and the forms are read from the input.
+type Key = (bool, u16, usize);
 
 /// What the full-covariance path keeps between calls: its bind group layout,
 /// modules (compiled on first use), pipelines and buffers (grown, never shrunk).
@@ -61,19 +61,13 @@ struct Sizes {
 
 impl MvnState {
     fn new(device: &wgpu::Device) -> MvnState {
-        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("gaussdiv mvn bind group layout"),
-            entries: &[storage(0, true), storage(1, false), storage(2, false)],
+            entries: &[
+                kernel::storage(0, true),
+                kernel::storage(1, false),
+                kernel::storage(2, false),
+            ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("gaussdiv mvn pipeline layout"),
@@ -201,16 +195,9 @@ impl GpuEvaluator {
             .collect();
 
         let (k1, k2) = plan.kind_codes();
-        // f32 rows the CPU finishes in f64: coefficients above the refinement
-        // limit, and every D_B row for d > 32 (limit −1: all rows).
-        let refine_bc = !f64
-            && (o.metrics.contains(Metric::BhattacharyyaCoefficient)
-                || (d > crate::mvn::F32_DB_IN_F64_ABOVE
-                    && (o.metrics.contains(Metric::Bhattacharyya)
-                        || o.metrics.contains(Metric::Hellinger))));
         let mut guard = self.mvn.lock().await;
         let state = guard.get_or_insert_with(|| MvnState::new(&self.device));
-        let key: Key = (f64, o.metrics.bits(), refine_bc, d);
+        let key: Key = (f64, o.metrics.bits(), d);
         let pipeline = self.mvn_pipeline(state, key, o.metrics)?;
         let header_bytes = HEADER as u64 * size;
         let chunk_sizes = Sizes {
@@ -333,7 +320,13 @@ impl GpuEvaluator {
         if let Some(p) = state.pipelines.get(&key) {
             return Ok(p.clone());
         }
-        let (f64, _, refine_bc, dims) = key;
+        let (f64, _, dims) = key;
+        // f32 rows the host finishes in f64 (mvn::f32_db_refinement).
+        let refine = if f64 {
+            None
+        } else {
+            crate::mvn::f32_db_refinement(dims, metrics)
+        };
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let slot = usize::from(f64);
         let module = match state.modules.get(slot).cloned().flatten() {
@@ -368,15 +361,11 @@ impl GpuEvaluator {
             ),
             ("WRITE_HELLINGER", flag(Metric::Hellinger)),
             ("WRITE_WASSERSTEIN2", flag(Metric::Wasserstein2)),
-            ("REFINE_BC", if refine_bc { 1.0 } else { 0.0 }),
+            ("REFINE_BC", if refine.is_some() { 1.0 } else { 0.0 }),
             ("D", dims as f64),
             (
                 "BC_REFINE_LIMIT",
-                if dims > crate::mvn::F32_DB_IN_F64_ABOVE {
-                    -1.0
-                } else {
-                    crate::mvn::bc_refine_db(dims)
-                },
+                refine.unwrap_or(crate::mvn::bc_refine_db(dims)),
             ),
         ];
         Counters::bump(&self.counters.pipelines);

@@ -306,7 +306,23 @@ pub(crate) fn bc_refine_db(d: usize) -> f64 {
 /// the f32 formulas' D_B error grows with d and passed 1e-5 relative at
 /// d = 64 (1.2e-5, random far-apart pairs), where it is 4.7e-6 at d = 32.
 /// The GPU kernel leaves those rows to the CPU mirror.
-pub(crate) const F32_DB_IN_F64_ABOVE: usize = 32;
+const F32_DB_IN_F64_ABOVE: usize = 32;
+
+/// Which f32 rows of dimension `d` get Bhattacharyya values from the f64
+/// evaluation, for the measures `metrics`: `None`, none; `Some(limit)`,
+/// rows with D_B > `limit` (−1 for d > 32: every row, and then D_B, the
+/// coefficient and Hellinger; else the coefficient alone, above
+/// [`bc_refine_db`]). The one rule of the CPU path and the GPU host (the
+/// kernel's `REFINE_BC` and `BC_REFINE_LIMIT`).
+pub(crate) fn f32_db_refinement(d: usize, metrics: crate::Metrics) -> Option<f64> {
+    if d > F32_DB_IN_F64_ABOVE && Need::of(metrics).db {
+        Some(-1.0)
+    } else if metrics.contains(Metric::BhattacharyyaCoefficient) {
+        Some(bc_refine_db(d))
+    } else {
+        None
+    }
+}
 
 /// The f64 evaluation of single pairs (the inputs widened exactly) for the
 /// f32 coefficients that need it; created on first use in a task.
@@ -488,8 +504,8 @@ struct Rows<T: Float + MvnReal> {
     refine: Refine,
     need: Need,
     sel: Vec<usize>,
-    refine_bc: bool,
-    db_f64: bool,
+    /// `f32_db_refinement` for f32 cells, `None` for f64.
+    db_limit: Option<f64>,
 }
 
 impl<T: Float + MvnReal> Rows<T> {
@@ -500,11 +516,11 @@ impl<T: Float + MvnReal> Rows<T> {
             refine: Refine::default(),
             need: Need::of(o.metrics),
             sel: o.metrics.iter().map(Metric::index).collect(),
-            refine_bc: T::PRECISION == Precision::F32
-                && o.metrics.contains(Metric::BhattacharyyaCoefficient),
-            db_f64: T::PRECISION == Precision::F32
-                && d > F32_DB_IN_F64_ABOVE
-                && Need::of(o.metrics).db,
+            db_limit: if T::PRECISION == Precision::F32 {
+                f32_db_refinement(d, o.metrics)
+            } else {
+                None
+            },
         }
     }
 
@@ -516,16 +532,16 @@ impl<T: Float + MvnReal> Rows<T> {
         let (s1, s2) = plan.sides(c);
         match formulas::evaluate(&mut self.work, s1, s2, self.need) {
             Ok(mut v) => {
-                if self.db_f64 {
-                    let g = self.refine.db_group(s1.kind, s2.kind, &s1, &s2, d);
-                    linalg::put(&mut v, idx::BHATTACHARYYA, T::from_f64(g[0]));
-                    linalg::put(&mut v, idx::BHATTACHARYYA_COEFFICIENT, T::from_f64(g[1]));
-                    linalg::put(&mut v, idx::HELLINGER, T::from_f64(g[2]));
-                } else if self.refine_bc
-                    && linalg::at(&v, idx::BHATTACHARYYA) > T::from_f64(bc_refine_db(d))
-                {
-                    let g = self.refine.db_group(s1.kind, s2.kind, &s1, &s2, d);
-                    linalg::put(&mut v, idx::BHATTACHARYYA_COEFFICIENT, T::from_f64(g[1]));
+                if let Some(limit) = self.db_limit {
+                    // limit < 0: every row (even one whose f32 D_B is NaN).
+                    if limit < 0.0 || linalg::at(&v, idx::BHATTACHARYYA) > T::from_f64(limit) {
+                        let g = self.refine.db_group(s1.kind, s2.kind, &s1, &s2, d);
+                        linalg::put(&mut v, idx::BHATTACHARYYA_COEFFICIENT, T::from_f64(g[1]));
+                        if d > F32_DB_IN_F64_ABOVE {
+                            linalg::put(&mut v, idx::BHATTACHARYYA, T::from_f64(g[0]));
+                            linalg::put(&mut v, idx::HELLINGER, T::from_f64(g[2]));
+                        }
+                    }
                 }
                 for (x, &j) in row.iter_mut().zip(&self.sel) {
                     *x = linalg::at(&v, j);

@@ -186,6 +186,24 @@ pub fn gpu() -> Option<&'static Evaluator> {
     }
 }
 
+/// A GPU evaluator of the caller's own (its `GpuInfo` counters count that
+/// test's work only), or `None` under the rules of [`gpu`].
+pub fn own_gpu() -> Option<Evaluator> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    match Evaluator::new(Backend::Gpu) {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("GAUSSDIV_REQUIRE_GPU=1 but no GPU evaluator: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: no GPU ({e})");
+            None
+        }
+    }
+}
+
 /// The CPU evaluator (`Backend::Cpu`).
 pub fn cpu() -> &'static Evaluator {
     use std::sync::OnceLock;
