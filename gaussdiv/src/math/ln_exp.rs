@@ -43,9 +43,18 @@ pub fn ln_scaled<T: Real>(x: T, k: i32) -> T {
 /// below), so the result is identical, bit for bit.
 #[inline(always)]
 pub fn ln_mant<T: Real>(m0: T, k: i32) -> T {
+    ln_mant_kf(m0, T::from_i32(k))
+}
+
+/// [`ln_mant`] with the exponent given as a float (an integer value below
+/// 2^24 in magnitude, so that adding the reduction's 1 is exact and the
+/// result is bit for bit `ln_mant`'s): the form the CPU's lane-parallel
+/// full-covariance path calls, which keeps exponents in f64 lanes.
+#[inline(always)]
+pub(crate) fn ln_mant_kf<T: Real>(m0: T, k: T) -> T {
     let high = m0 > T::SQRT2;
     let m = sel(high, m0 * T::HALF, m0);
-    let dk = T::from_i32(k + i32::from(high));
+    let dk = k + sel(high, T::ONE, T::ZERO);
     let f = m - T::ONE;
     let s = f / (T::TWO + f);
     let z = s * s;

@@ -90,7 +90,7 @@ pub use gradients::{gradients, GRADIENTS};
 pub(crate) use ln_exp::fast_two_sum;
 pub use ln_exp::{exp_split, expm1, ln, scale_exp};
 // The full-covariance formulas (`crate::mvn`) build on these kernels.
-pub(crate) use ln_exp::{horner, ln_mant, scale2, scale_part_near};
+pub(crate) use ln_exp::{horner, ln_mant, ln_mant_kf, scale2, scale_part_near};
 #[cfg(test)]
 pub use measures::divergences;
 pub(crate) use measures::measures_fast;

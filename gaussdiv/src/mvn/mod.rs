@@ -25,6 +25,7 @@
 //! rescaling that keeps intermediate products in range overflows and the
 //! pair is reported as not positive definite.
 
+mod fast;
 mod formulas;
 mod linalg;
 mod near;
@@ -385,6 +386,7 @@ impl Refine {
 
 /// Pairs per parallel task.
 const BLOCK: usize = 64;
+const _: () = assert!(BLOCK % fast::LANES == 0);
 
 /// The first invalid cell of a task: cell, index of the Gaussian at fault
 /// (the pair's index for pairs; p's or q's index pairwise), array, reason.
@@ -563,6 +565,45 @@ impl<T: Float + MvnReal> Rows<T> {
     }
 }
 
+impl<T: Float + MvnReal> Rows<T> {
+    /// Cells `c0 ..` of `plan` into `group` (at most [`fast::LANES`] rows):
+    /// the lane path's measures from it where it accepts a cell, the rest
+    /// (and every cell it does not accept) from [`Rows::row`].
+    fn group(
+        &mut self,
+        plan: &Plan<'_, T>,
+        lanes: Option<&mut fast::Lanes>,
+        c0: usize,
+        group: &mut [T],
+    ) -> FirstBad {
+        let k = self.sel.len();
+        let Some(lanes) = lanes else {
+            let mut first = None;
+            for (l, row) in group.chunks_mut(k).enumerate() {
+                first = first_of(first, self.row(plan, c0 + l, row));
+            }
+            return first;
+        };
+        // Measures the lane path does not compute: the scalar row first.
+        let rest = self.sel.iter().any(|&j| !fast::computes(j));
+        let mut first = None;
+        if rest {
+            for (l, row) in group.chunks_mut(k).enumerate() {
+                first = first_of(first, self.row(plan, c0 + l, row));
+            }
+        }
+        let done = lanes.run(plan, c0, group.len() / k, &self.sel, group);
+        if !rest {
+            for ((l, row), done) in group.chunks_mut(k).enumerate().zip(done) {
+                if !done {
+                    first = first_of(first, self.row(plan, c0 + l, row));
+                }
+            }
+        }
+        first
+    }
+}
+
 /// The first of two invalid cells (by cell index).
 fn first_of(a: FirstBad, b: FirstBad) -> FirstBad {
     match (a, b) {
@@ -601,9 +642,13 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
         .enumerate()
         .map(|(b, dst)| {
             let mut rows = Rows::<T>::new(plan.dims(), o);
+            let (k1, k2) = (plan.p.cov.kind(), plan.q.cov.kind());
+            let mut lanes =
+                fast::applies(k1, k2).then(|| fast::Lanes::new::<T>(plan.dims(), rows.need));
             let mut first: FirstBad = None;
-            for (r, row) in dst.chunks_mut(k).enumerate() {
-                first = first_of(first, rows.row(&plan, b * BLOCK + r, row));
+            for (g, group) in dst.chunks_mut(fast::LANES * k).enumerate() {
+                let c0 = b * BLOCK + g * fast::LANES;
+                first = first_of(first, rows.group(&plan, lanes.as_mut(), c0, group));
             }
             first
         })
