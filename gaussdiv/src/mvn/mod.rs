@@ -28,6 +28,7 @@
 mod formulas;
 mod linalg;
 mod near;
+pub(crate) mod verify;
 
 use crate::error::{Error, Result};
 use crate::math::{idx, Real};
