@@ -396,8 +396,7 @@ pub fn run(args: &BenchArgs) -> Result<u8, CliError> {
         return Err(CliError::input("--backend names no backend"));
     }
     if let Some(d) = args.mvn {
-        let rows =
-            super::bench_mvn::rows(args.pairs, d as usize, metrics, &request, runs, &backends)?;
+        let rows = super::bench_mvn::rows(args.pairs, d as usize, &request, runs, &backends)?;
         let conditions = [
             format!("mvn d={d}"),
             value_name(args.on_invalid),

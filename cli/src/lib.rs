@@ -218,7 +218,8 @@ pub struct EvalArgs {
     /// What to do with a row that is not a valid pair of Gaussians.
     #[arg(long, value_enum, default_value = "error")]
     pub on_invalid: OnInvalidArg,
-    /// Check every result against the CPU f64 reference; exit 1 and print the worst row if any is out of tolerance.
+    /// Check every result against the CPU f64 reference (full-covariance NPZ pairs too, under
+    /// their own bounds); exit 1 and print the worst row if any is out of tolerance.
     #[arg(long)]
     pub verify: bool,
     /// Write the gradients of the --metrics (cross_entropy and/or kl) with respect to the

@@ -4,12 +4,18 @@
 //! shape (N, d, d), float32 or float64, C order (`np.savez` or
 //! `np.savez_compressed`). The output is (N, k) in the order of `--metrics`,
 //! written through the same sinks as `eval` (CSV, NPY, Parquet, Arrow).
+//! `--verify` checks every value against the CPU f64 evaluation of the same
+//! pairs (`gaussdiv::verify_mvn`, the bounds of issue 15) and prints the
+//! report as `eval --verify` does.
 
 use super::eval::{check_gpu_f64, evaluator_for, parse_metrics};
 use super::npy::{self, shape_text};
 use super::output::{create_sink, Values};
 use super::{BackendArg, CliError, EvalArgs, OnInvalidArg, ParamArg, PrecisionArg};
-use gaussdiv::{Backend, Batch, Covariance, Evaluator, Float, MvnPairs, OnInvalid, Request};
+use gaussdiv::{
+    Backend, Batch, Covariance, Evaluator, Float, MvnPairs, OnInvalid, Request, Tolerance,
+    VerifyReport,
+};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -88,13 +94,6 @@ fn check_options(args: &EvalArgs) -> Result<(), CliError> {
     if args.dims.is_some() {
         return refuse("--dims", "the dimension is the arrays' last axis");
     }
-    if args.verify {
-        return refuse(
-            "--verify",
-            "not available for full-covariance pairs yet; --precision f64 --backend cpu gives the \
-             reference",
-        );
-    }
     Ok(())
 }
 
@@ -122,14 +121,15 @@ pub fn run(args: &EvalArgs, path: &Path) -> Result<u8, CliError> {
     };
     let sink = create_sink(args.output.as_deref(), &names, f64_out, &[])?;
     let label = path.display().to_string();
-    if f64_out {
+    let report = if f64_out {
         evaluate(
             &evaluator,
             &read_npz::<f64>(path, &label)?,
             &request,
             &order,
             sink,
-        )?;
+            args.verify,
+        )?
     } else {
         evaluate(
             &evaluator,
@@ -137,7 +137,14 @@ pub fn run(args: &EvalArgs, path: &Path) -> Result<u8, CliError> {
             &request,
             &order,
             sink,
-        )?;
+            args.verify,
+        )?
+    };
+    if let Some(report) = report {
+        eprint!("{report}");
+        if !report.passed() {
+            return Ok(1);
+        }
     }
     Ok(0)
 }
@@ -177,13 +184,18 @@ impl<T: Load> Pairs<T> {
     }
 }
 
+/// Evaluates the pairs chunk by chunk into `sink`; with `verify`, the
+/// report of every chunk against the CPU f64 reference, merged.
 fn evaluate<T: Load>(
     evaluator: &Evaluator,
     pairs: &Pairs<T>,
     request: &Request,
     order: &[usize],
     mut sink: Box<dyn super::output::Sink>,
-) -> Result<(), CliError> {
+    verify: bool,
+) -> Result<Option<VerifyReport>, CliError> {
+    let tolerance = Tolerance::mvn(T::PRECISION);
+    let mut report = verify.then(|| VerifyReport::empty(tolerance));
     let k = request.values_per_pair();
     let per_chunk = (CHUNK_VALUES / pairs.d.saturating_mul(pairs.d).max(k)).max(1);
     let mut start = 0;
@@ -205,10 +217,15 @@ fn evaluate<T: Load>(
                 },
                 e => e,
             })?;
+        if let Some(r) = report.as_mut() {
+            let chunk = gaussdiv::verify_mvn(pairs.batch(start, end), request, &out, tolerance)?;
+            r.merge(&chunk, start);
+        }
         sink.write(&T::values(out), k, order, None, false)?;
         start = end;
     }
-    sink.finish()
+    sink.finish()?;
+    Ok(report)
 }
 
 /// Reads the NPZ at `path`: finds the four arrays and checks their shapes.

@@ -457,3 +457,148 @@ fn bench_mvn_json() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("too large"), "{}", stderr(&o));
 }
+
+/// All ten measure names, for `--metrics`.
+fn all_metrics() -> String {
+    Metric::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `eval PAIRS.npz --verify` on `backend`, f32 and f64 arrays: exit 0 and a
+/// PASS report on stderr with a line per measure naming the worst row's
+/// dimension and conditioning; the output is the same as without --verify.
+fn verify_passes_on(backend: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = set(150, 3);
+    let metrics = all_metrics();
+    for (f32_in, precision) in [(true, "f32"), (false, "f64")] {
+        let input = dir.path().join(format!("p{precision}.npz"));
+        write_npz(&input, &members(&s, f32_in, ["cov1", "cov2"]), false);
+        let (out, plain) = (dir.path().join("v.npy"), dir.path().join("p.npy"));
+        let args = |o: &Path| {
+            vec![
+                "eval".to_string(),
+                input.to_str().unwrap().to_string(),
+                "-o".into(),
+                o.to_str().unwrap().to_string(),
+                "--precision".into(),
+                precision.into(),
+                "--backend".into(),
+                backend.into(),
+                "--metrics".into(),
+                metrics.clone(),
+            ]
+        };
+        let mut with = args(&out);
+        with.push("--verify".into());
+        let o = run(&with.iter().map(String::as_str).collect::<Vec<_>>());
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{backend} {precision}: {e}");
+        assert!(
+            e.contains("verified 150 rows against the CPU f64 reference: PASS"),
+            "{backend} {precision}: {e}"
+        );
+        for m in Metric::ALL {
+            let line = e
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{} ", m.name())))
+                .unwrap_or_else(|| panic!("{backend} {precision}: no line for {m}: {e}"));
+            assert!(line.contains(" 0 rows over"), "{line}");
+            assert!(line.contains(": d=3 cond="), "{line}");
+        }
+        let o = run(&args(&plain).iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("verified"), "{}", stderr(&o));
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&plain).unwrap());
+    }
+}
+
+#[test]
+fn verify_passes_on_the_cpu() {
+    verify_passes_on("cpu");
+}
+
+#[test]
+fn verify_passes_on_the_gpu() {
+    if std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() != Ok("1")
+        && Evaluator::new(Backend::Gpu).is_err()
+    {
+        eprintln!("SKIPPED: no GPU");
+        return;
+    }
+    verify_passes_on("gpu");
+}
+
+/// An invalid pair under `--on-invalid nan` is a NaN row, which --verify
+/// does not count as a failure; without the policy it is still an error.
+#[test]
+fn verify_skips_nan_rows_of_invalid_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = set(20, 2);
+    s.cov2[7 * 4..8 * 4].copy_from_slice(&[1.0, 2.0, 2.0, 1.0]);
+    let input = dir.path().join("bad.npz");
+    write_npz(&input, &members(&s, true, ["cov1", "cov2"]), false);
+    let p = input.to_str().unwrap();
+    let o = run(&["eval", p, "--verify", "--on-invalid", "nan"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(e.contains("verified 20 rows"), "{e}");
+    assert!(e.contains("PASS"), "{e}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NaN"));
+    let o = run(&["eval", p, "--verify"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// The library check behind --verify: one KL value off by 1e-4 relative
+/// (over the 2e-6 bound) fails the report, which names that row and measure;
+/// the exact results pass.
+#[test]
+fn verify_mvn_names_a_corrupted_value() {
+    let s = set(64, 4);
+    let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let (mu1, c1, mu2, c2) = (f(&s.mu1), f(&s.cov1), f(&s.mu2), f(&s.cov2));
+    let batch = MvnPairs {
+        dims: s.d,
+        mu1: &mu1,
+        cov1: Covariance::Cov(&c1),
+        mu2: &mu2,
+        cov2: Covariance::Cov(&c2),
+    };
+    let request = Request::measures(Metrics::ALL);
+    let k = request.values_per_pair();
+    let mut out = vec![0f32; s.n * k];
+    Evaluator::new(Backend::Cpu)
+        .unwrap()
+        .evaluate(Batch::Mvn(batch), &request, &mut out)
+        .unwrap();
+    let tol = gaussdiv::Tolerance::MVN_F32;
+    let report = gaussdiv::verify_mvn(batch, &request, &out, tol).unwrap();
+    assert!(report.passed(), "{report}");
+    assert!(report.worst_ratio() <= 1.0);
+    let kl = Metric::ALL.iter().position(|&m| m == Metric::Kl).unwrap();
+    out[17 * k + kl] *= 1.0 + 1e-4;
+    let report = gaussdiv::verify_mvn(batch, &request, &out, tol).unwrap();
+    assert!(!report.passed(), "{report}");
+    let r = report.metric(Metric::Kl).unwrap();
+    assert_eq!(r.failures, 1, "{report}");
+    let w = r.worst.unwrap();
+    assert_eq!(w.index, 17);
+    assert!(w.error > 5e-5 && w.error < 2e-4, "{w:?}");
+    assert_eq!(w.mvn.unwrap().dims, 4);
+    for m in Metric::ALL.into_iter().filter(|&m| m != Metric::Kl) {
+        assert_eq!(report.metric(m).unwrap().failures, 0, "{m}: {report}");
+    }
+    let text = report.to_string();
+    assert!(text.contains("FAIL"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("kl "))
+        .unwrap();
+    assert!(line.contains("1 rows over) at row 17"), "{line}");
+    // The same through verify() on Batch::Mvn.
+    let again = gaussdiv::verify(Batch::Mvn(batch), &request, &out, tol).unwrap();
+    assert_eq!(again, report);
+}

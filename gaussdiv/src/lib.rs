@@ -142,7 +142,7 @@ pub use pair::{
 };
 pub use request::{Output, Request};
 pub use validate::OnInvalid;
-pub use verify::{verify, Precision, Tolerance, VerifyReport};
+pub use verify::{verify, verify_mvn, Precision, Tolerance, VerifyReport};
 /// The wgpu this crate is built against, so callers can match its version.
 pub use wgpu;
 

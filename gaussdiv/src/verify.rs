@@ -12,6 +12,10 @@
 //!   the roles swapped, `|½(1 + ln 2π)| + |ln σ2| + KL(p2 ‖ p1)`.
 //! * NaN equals nothing, except where the reference is NaN (invalid input
 //!   under the NaN policy).
+//! * Full-covariance pairs ([`verify_mvn`], docs/ARCHITECTURE.md §9): the
+//!   bounds of [`Tolerance::MVN_F32`] and [`Tolerance::MVN_F64`], each
+//!   raised to 4·u·max(cond Σ1, cond Σ2) on ill-conditioned pairs, and the
+//!   entropies' scale d·½(1 + ln 2π) + Σ|ln L_ii| + KL ([`MvnRow`]).
 
 use crate::batch::Batch;
 use crate::cpu;
@@ -21,6 +25,8 @@ use crate::pair::{EvalOptions, Float, GaussianPair, GaussianPair64, Metric, Para
 use crate::request::Request;
 use rayon::prelude::*;
 use std::fmt;
+
+pub use crate::mvn::verify::verify_mvn;
 
 /// The numeric format a result was computed in: it sets the smallest normal
 /// and the largest finite value of the tolerance model.
@@ -46,6 +52,14 @@ impl Precision {
         match self {
             Precision::F32 => f64::from(f32::MAX),
             Precision::F64 => f64::MAX,
+        }
+    }
+
+    /// The unit roundoff u of the format: 2⁻²⁴ (f32), 2⁻⁵³ (f64).
+    pub fn unit_roundoff(self) -> f64 {
+        match self {
+            Precision::F32 => f64::powi(2.0, -24),
+            Precision::F64 => f64::powi(2.0, -53),
         }
     }
 }
@@ -84,6 +98,35 @@ impl Tolerance {
     pub const GPU_F32: Tolerance = Tolerance::uniform(2e-6, Precision::F32);
     /// The f64 paths' target: 1e-14 for every measure.
     pub const F64: Tolerance = Tolerance::uniform(1e-14, Precision::F64);
+    /// Full-covariance pairs in f32 (issue 15; CPU and GPU paths alike): KL,
+    /// reverse KL, Jeffreys 2e-6 relative; Bhattacharyya distance and
+    /// coefficient, Hellinger, W₂ 1e-5 relative; cross-entropy and entropies
+    /// 2e-6 of their scale ([`MvnRow::error`]). [`MvnRow::bound`] raises each
+    /// to 4·u·cond on ill-conditioned pairs.
+    pub const MVN_F32: Tolerance = Tolerance {
+        kl: 2e-6,
+        cross_entropy: 2e-6,
+        entropy: 2e-6,
+        entropy_q: 2e-6,
+        reverse_kl: 2e-6,
+        jeffreys: 2e-6,
+        bhattacharyya: 1e-5,
+        bhattacharyya_coefficient: 1e-5,
+        hellinger: 1e-5,
+        wasserstein2: 1e-5,
+        precision: Precision::F32,
+    };
+    /// Full-covariance pairs in f64: 1e-12 for every measure (raised to
+    /// 4·u·cond as for [`Tolerance::MVN_F32`]).
+    pub const MVN_F64: Tolerance = Tolerance::uniform(1e-12, Precision::F64);
+
+    /// [`Tolerance::MVN_F32`] or [`Tolerance::MVN_F64`].
+    pub const fn mvn(precision: Precision) -> Tolerance {
+        match precision {
+            Precision::F32 => Tolerance::MVN_F32,
+            Precision::F64 => Tolerance::MVN_F64,
+        }
+    }
 
     /// The same bound for every measure.
     pub const fn uniform(bound: f64, precision: Precision) -> Tolerance {
@@ -306,12 +349,64 @@ pub fn measure_error(
     }
 }
 
-/// The worst row of one measure.
+/// What the tolerance model needs to know of one full-covariance pair
+/// besides its reference values (issue 15, docs/ARCHITECTURE.md §9).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MvnRow {
+    /// The dimension d.
+    pub dims: usize,
+    /// max(cond Σ1, cond Σ2), the covariances' 2-norm condition numbers
+    /// (NaN where unknown: the bounds are then the base ones; ∞ where the
+    /// pair has no f64 reference, see [`verify_mvn`]).
+    pub cond: f64,
+    /// Σ|ln L_ii| of each side's lower Cholesky factor L (Σ = L·Lᵀ): the
+    /// entropies' term magnitudes.
+    pub abs_ln_diag: [f64; 2],
+}
+
+impl MvnRow {
+    /// The bound of `metric` on this pair: `tolerance`'s, raised to
+    /// 4·u·cond (u the unit roundoff of `tolerance.precision`).
+    pub fn bound(&self, metric: Metric, tolerance: &Tolerance) -> f64 {
+        let floor = 4.0 * tolerance.precision.unit_roundoff() * self.cond;
+        tolerance.bound(metric).max(floor)
+    }
+
+    /// Error of one measure `got` against the reference `truth` (every
+    /// measure, canonical order): relative ([`kl_error`]) for the
+    /// divergences and distances; for the cross-entropy and H(p1)
+    /// [`scaled_error`] with the scale d·½(1 + ln 2π) + Σ|ln L1_ii| + KL, for
+    /// H(p2) d·½(1 + ln 2π) + Σ|ln L2_ii| + KL(p2 ‖ p1).
+    pub fn error(
+        &self,
+        metric: Metric,
+        got: f64,
+        truth: &[f64; MEASURES],
+        precision: Precision,
+    ) -> f64 {
+        let h0 = self.dims as f64 * <f64 as Real>::HALF_LN_2PI_E;
+        let at = |i: usize| truth.get(i).copied().unwrap_or(f64::NAN);
+        let [l1, l2] = self.abs_ln_diag;
+        let want = at(metric.index());
+        match metric {
+            Metric::CrossEntropy | Metric::Entropy => {
+                scaled_error(got, want, h0 + l1 + at(idx::KL).abs(), precision)
+            }
+            Metric::EntropyQ => {
+                scaled_error(got, want, h0 + l2 + at(idx::REVERSE_KL).abs(), precision)
+            }
+            _ => kl_error(got, want, precision),
+        }
+    }
+}
+
+/// The worst row of one measure: the row with the largest error relative
+/// to its bound.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WorstRow {
     /// 0-based row index.
     pub index: usize,
-    /// The inputs of that row.
+    /// The inputs of that row (all zero for a full-covariance pair: see `mvn`).
     pub pair: GaussianPair64,
     /// The value under test.
     pub got: f64,
@@ -319,6 +414,30 @@ pub struct WorstRow {
     pub want: f64,
     /// The error under the tolerance model.
     pub error: f64,
+    /// The bound this row was held to: the measure's, or for an
+    /// ill-conditioned full-covariance pair the larger of [`MvnRow::bound`].
+    pub bound: f64,
+    /// For a full-covariance pair, its dimension and conditioning; `None`
+    /// for univariate rows.
+    pub mvn: Option<MvnRow>,
+}
+
+impl WorstRow {
+    /// `error / bound` (0 for an exact result, NaN for a NaN error).
+    pub fn ratio(&self) -> f64 {
+        if self.error == 0.0 {
+            0.0
+        } else {
+            self.error / self.bound
+        }
+    }
+
+    /// Whether this row is worse than `other`: a larger ratio to its bound,
+    /// or a NaN error where `other` has none.
+    fn worse_than(&self, other: &WorstRow) -> bool {
+        let (a, b) = (self.ratio(), other.ratio());
+        a > b || (a.is_nan() && !b.is_nan())
+    }
 }
 
 /// Verification of one measure.
@@ -374,7 +493,7 @@ impl VerifyReport {
                 Some(m) => {
                     m.failures += o.failures;
                     if let Some(w) = shifted {
-                        if m.worst.is_none_or(|mw| w.error > mw.error) {
+                        if m.worst.is_none_or(|mw| w.worse_than(&mw)) {
                             m.worst = Some(w);
                         }
                     }
@@ -397,11 +516,11 @@ impl VerifyReport {
         }
     }
 
-    /// The largest error over all measures, relative to its bound (≤ 1 passes).
+    /// The largest error over all measures, relative to its row's bound (≤ 1 passes).
     pub fn worst_ratio(&self) -> f64 {
         self.metrics
             .iter()
-            .filter_map(|m| m.worst.map(|w| w.error / m.bound))
+            .filter_map(|m| m.worst.map(|w| w.ratio()))
             .fold(0.0, f64::max)
     }
 }
@@ -418,6 +537,31 @@ impl fmt::Display for VerifyReport {
         for m in &self.metrics {
             match m.worst {
                 None => writeln!(f, "  {:<14} no rows", m.metric.name())?,
+                Some(WorstRow {
+                    mvn: Some(r),
+                    index,
+                    got,
+                    want,
+                    error,
+                    bound,
+                    ..
+                }) => {
+                    write!(
+                        f,
+                        "  {:<14} max error {error:.3e} (bound {:.0e}, {} rows over) at row {index}",
+                        m.metric.name(),
+                        m.bound,
+                        m.failures,
+                    )?;
+                    if bound > m.bound {
+                        write!(f, " (bound there {bound:.1e})")?;
+                    }
+                    writeln!(
+                        f,
+                        ": d={} cond={:.2e} got={got:e} want={want:e}",
+                        r.dims, r.cond
+                    )?
+                }
                 Some(w) => writeln!(
                     f,
                     "  {:<14} max error {:.3e} (bound {:.0e}, {} rows over) at row {}: \
@@ -447,15 +591,12 @@ struct Acc {
 }
 
 impl Acc {
-    fn add(&mut self, row: WorstRow, bound: f64) {
-        if row.error.is_nan() || row.error > bound {
+    /// Counts `row` against its own bound and keeps the worst.
+    fn add(&mut self, row: WorstRow) {
+        if row.error.is_nan() || row.error > row.bound {
             self.failures += 1;
         }
-        let worse = match self.worst {
-            None => true,
-            Some(w) => row.error > w.error || (row.error.is_nan() && !w.error.is_nan()),
-        };
-        if worse {
+        if self.worst.is_none_or(|w| row.worse_than(&w)) {
             self.worst = Some(row);
         }
     }
@@ -465,7 +606,10 @@ impl Acc {
         if let Some(w) = other.worst {
             let worse = match self.worst {
                 None => true,
-                Some(s) => w.error > s.error || (w.error == s.error && w.index < s.index),
+                Some(s) => {
+                    w.worse_than(&s)
+                        || (w.ratio().total_cmp(&s.ratio()).is_eq() && w.index < s.index)
+                }
             };
             if worse {
                 self.worst = Some(w);
@@ -475,49 +619,31 @@ impl Acc {
     }
 }
 
-/// Core: `pair(i)` gives row `i`'s inputs (in f64, exactly), `value(i, j)`
-/// the `j`-th value under test of that row.
-fn verify_core(
+/// The report on `n` rows of the measures `list`: `row(scratch, i)` gives
+/// row `i`'s error per measure (in `list`'s order, each with its bound),
+/// `scratch()` the working space of one parallel task. The one fold of
+/// [`verify`] and [`verify_mvn`].
+pub(crate) fn collect<S: Send>(
     n: usize,
-    pair: impl Fn(usize) -> GaussianPair64 + Sync,
-    options: EvalOptions,
-    gradients: bool,
+    list: &[Metric],
     tol: Tolerance,
-    value: impl Fn(usize, usize) -> f64 + Sync,
+    param: Param,
+    scratch: impl Fn() -> S + Sync + Send,
+    row: impl Fn(&mut S, usize) -> Vec<WorstRow> + Sync + Send,
 ) -> VerifyReport {
-    let list: Vec<Metric> = options.metrics.iter().collect();
     let k = list.len();
-    let param = options.param;
     let accs = (0..n)
         .into_par_iter()
         .fold(
-            || vec![Acc::default(); k],
-            |mut accs, i| {
-                let p = &pair(i);
-                let rows = if gradients {
-                    gradient_rows(i, p, param, &list, tol.precision, &value)
-                } else {
-                    let reference = cpu::reference_row(p, param, options.metrics);
-                    list.iter()
-                        .enumerate()
-                        .map(|(j, &m)| {
-                            let got = value(i, j);
-                            WorstRow {
-                                index: i,
-                                pair: *p,
-                                got,
-                                want: reference.get(m.index()).copied().unwrap_or(f64::NAN),
-                                error: measure_error(m, got, &reference, tol.precision),
-                            }
-                        })
-                        .collect()
-                };
-                for ((acc, row), &m) in accs.iter_mut().zip(rows).zip(&list) {
-                    acc.add(row, tol.bound(m));
+            || (scratch(), vec![Acc::default(); k]),
+            |(mut s, mut accs), i| {
+                for (acc, r) in accs.iter_mut().zip(row(&mut s, i)) {
+                    acc.add(r);
                 }
-                accs
+                (s, accs)
             },
         )
+        .map(|(_, accs)| accs)
         .reduce(
             || vec![Acc::default(); k],
             |a, b| a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect(),
@@ -539,6 +665,44 @@ fn verify_core(
     }
 }
 
+/// Core: `pair(i)` gives row `i`'s inputs (in f64, exactly), `value(i, j)`
+/// the `j`-th value under test of that row.
+fn verify_core(
+    n: usize,
+    pair: impl Fn(usize) -> GaussianPair64 + Sync + Send,
+    options: EvalOptions,
+    gradients: bool,
+    tol: Tolerance,
+    value: impl Fn(usize, usize) -> f64 + Sync + Send,
+) -> VerifyReport {
+    let list: Vec<Metric> = options.metrics.iter().collect();
+    let param = options.param;
+    let row = |_: &mut (), i: usize| {
+        let p = &pair(i);
+        if gradients {
+            gradient_rows(i, p, param, &list, tol, &value)
+        } else {
+            let reference = cpu::reference_row(p, param, options.metrics);
+            list.iter()
+                .enumerate()
+                .map(|(j, &m)| {
+                    let got = value(i, j);
+                    WorstRow {
+                        index: i,
+                        pair: *p,
+                        got,
+                        want: reference.get(m.index()).copied().unwrap_or(f64::NAN),
+                        error: measure_error(m, got, &reference, tol.precision),
+                        bound: tol.bound(m),
+                        mvn: None,
+                    }
+                })
+                .collect()
+        }
+    };
+    collect(n, &list, tol, param, || (), row)
+}
+
 /// The worst of the four gradient values of each selected measure of row
 /// `i` against the CPU f64 gradients ([`gradient_error`], scaled by
 /// [`gradient_scales`]).
@@ -547,9 +711,10 @@ fn gradient_rows(
     p: &GaussianPair64,
     param: Param,
     list: &[Metric],
-    precision: Precision,
+    tol: Tolerance,
     value: &(impl Fn(usize, usize) -> f64 + Sync),
 ) -> Vec<WorstRow> {
+    let precision = tol.precision;
     let reference = crate::gradient::gradients_one(p.mu1, p.sigma1, p.mu2, p.sigma2, param);
     let scales = gradient_scales(p, param);
     let per = crate::gradient::PER_MEASURE;
@@ -568,12 +733,12 @@ fn gradient_rows(
                         got,
                         want,
                         error: gradient_error(got, want, scale, precision),
+                        bound: tol.bound(m),
+                        mvn: None,
                     }
                 })
                 .fold(None::<WorstRow>, |w, r| match w {
-                    Some(w) if !(r.error > w.error || (r.error.is_nan() && !w.error.is_nan())) => {
-                        Some(w)
-                    }
+                    Some(w) if !r.worse_than(&w) => Some(w),
                     _ => Some(r),
                 })
                 .unwrap_or(WorstRow {
@@ -582,6 +747,8 @@ fn gradient_rows(
                     got: f64::NAN,
                     want: f64::NAN,
                     error: f64::NAN,
+                    bound: tol.bound(m),
+                    mvn: None,
                 })
         })
         .collect()
@@ -604,7 +771,9 @@ fn check_flat_len(n: usize, k: usize, len: usize) -> Result<()> {
 /// reference recomputed here (the measures, or their gradients), row by row
 /// under the tolerance model of docs/ARCHITECTURE.md §3: per measure the
 /// worst row and the number of rows over `tolerance`. Pairs, columns and
-/// pairwise batches; a diagonal batch is [`Error::Unsupported`].
+/// pairwise batches; full-covariance pairs ([`Batch::Mvn`]) as
+/// [`verify_mvn`] does them; a diagonal or full-covariance pairwise batch
+/// is [`Error::Unsupported`].
 ///
 /// ```
 /// use gaussdiv::{Backend, Batch, Evaluator, GaussianPair, Request, Tolerance};
@@ -654,9 +823,10 @@ pub fn verify<T: Float>(
         Batch::Diagonal { .. } => Err(Error::Unsupported(
             "verify: diagonal batches are not verified row by row; verify their pairs".into(),
         )),
-        Batch::Mvn(_) | Batch::MvnPairwise { .. } => Err(Error::Unsupported(
-            "verify: full-covariance batches are checked by their golden tests (tests/mvn.rs), \
-             not yet by verify"
+        Batch::Mvn(pairs) => verify_mvn(pairs, request, out, tolerance),
+        Batch::MvnPairwise { .. } => Err(Error::Unsupported(
+            "verify: full-covariance pairwise batches are not verified yet; verify the pairs \
+             (Batch::Mvn) of the cells in question"
                 .into(),
         )),
     }

@@ -29,6 +29,7 @@ mod fast;
 mod formulas;
 mod linalg;
 mod near;
+pub(crate) mod verify;
 
 use crate::error::{Error, Result};
 use crate::math::{idx, Real};
