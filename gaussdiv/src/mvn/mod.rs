@@ -32,7 +32,7 @@ mod near;
 pub(crate) mod verify;
 
 use crate::error::{Error, Result};
-use crate::math::{idx, Real};
+use crate::math::{idx, Real, MEASURES};
 use crate::pair::{EvalOptions, Float, Metric};
 use crate::validate::OnInvalid;
 use crate::verify::Precision;
@@ -567,37 +567,77 @@ impl<T: Float + MvnReal> Rows<T> {
 }
 
 impl<T: Float + MvnReal> Rows<T> {
-    /// Cells `c0 ..` of `plan` into `group` (at most [`fast::LANES`] rows):
-    /// the lane path's measures from it where it accepts a cell, the rest
-    /// (and every cell it does not accept) from [`Rows::row`].
-    fn group(
+    /// The cells `c0 ..` of one block of `plan` into `dst` (at most
+    /// [`BLOCK`] rows): the lane path's measures from it where it accepts a
+    /// cell (close f32 pairs in a second, packed pass), the rest (and every
+    /// cell it does not accept) from [`Rows::row`].
+    fn block(
         &mut self,
         plan: &Plan<'_, T>,
         lanes: Option<&mut fast::Lanes>,
         c0: usize,
-        group: &mut [T],
+        dst: &mut [T],
     ) -> FirstBad {
         let k = self.sel.len();
-        let Some(lanes) = lanes else {
-            let mut first = None;
-            for (l, row) in group.chunks_mut(k).enumerate() {
-                first = first_of(first, self.row(plan, c0 + l, row));
-            }
-            return first;
-        };
-        // Measures the lane path does not compute: the scalar row first.
-        let rest = self.sel.iter().any(|&j| !fast::computes(j));
         let mut first = None;
+        let lanes = match lanes {
+            Some(l) if k > 0 && k <= MEASURES => l,
+            _ => {
+                for (r, row) in dst.chunks_mut(k.max(1)).enumerate() {
+                    first = first_of(first, self.row(plan, c0 + r, row));
+                }
+                return first;
+            }
+        };
+        // Measures the lane path does not compute: the scalar rows first.
+        let rest = self.sel.iter().any(|&j| !fast::computes(j));
         if rest {
-            for (l, row) in group.chunks_mut(k).enumerate() {
-                first = first_of(first, self.row(plan, c0 + l, row));
+            for (r, row) in dst.chunks_mut(k).enumerate() {
+                first = first_of(first, self.row(plan, c0 + r, row));
             }
         }
-        let done = lanes.run(plan, c0, group.len() / k, &self.sel, group);
+        let (mut pending, mut deferred) = (Vec::new(), Vec::new());
+        for (g, group) in dst.chunks_mut(fast::LANES * k).enumerate() {
+            let r0 = g * fast::LANES;
+            let mut cells = [0usize; fast::LANES];
+            let n = (group.len() / k).min(fast::LANES);
+            for (l, c) in cells.iter_mut().enumerate() {
+                *c = c0 + r0 + l;
+            }
+            let cells = cells.get(..n).unwrap_or_default();
+            let done = lanes.run(plan, cells, false, &self.sel, group);
+            let later = lanes.deferred();
+            for (l, (done, later)) in done.into_iter().zip(later).take(cells.len()).enumerate() {
+                if later {
+                    deferred.push(r0 + l);
+                } else if !done {
+                    pending.push(r0 + l);
+                }
+            }
+        }
+        let mut tmp = [<T as Real>::NAN; fast::LANES * MEASURES];
+        for chunk in deferred.chunks(fast::LANES) {
+            let mut cells = [0usize; fast::LANES];
+            for (c, r) in cells.iter_mut().zip(chunk) {
+                *c = c0 + r;
+            }
+            let cells = cells.get(..chunk.len()).unwrap_or_default();
+            let rows = tmp.get_mut(..chunk.len() * k).unwrap_or_default();
+            for (t, &r) in rows.chunks_mut(k).zip(chunk) {
+                t.copy_from_slice(dst.get(r * k..(r + 1) * k).unwrap_or_default());
+            }
+            let done = lanes.run(plan, cells, true, &self.sel, rows);
+            for ((t, &r), done) in rows.chunks(k).zip(chunk).zip(done) {
+                match dst.get_mut(r * k..(r + 1) * k) {
+                    Some(d) if done => d.copy_from_slice(t),
+                    _ => pending.push(r),
+                }
+            }
+        }
         if !rest {
-            for ((l, row), done) in group.chunks_mut(k).enumerate().zip(done) {
-                if !done {
-                    first = first_of(first, self.row(plan, c0 + l, row));
+            for r in pending {
+                if let Some(row) = dst.get_mut(r * k..(r + 1) * k) {
+                    first = first_of(first, self.row(plan, c0 + r, row));
                 }
             }
         }
@@ -641,18 +681,17 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
     let first_bad = out
         .par_chunks_mut(BLOCK * k)
         .enumerate()
-        .map(|(b, dst)| {
-            let mut rows = Rows::<T>::new(plan.dims(), o);
-            let (k1, k2) = (plan.p.cov.kind(), plan.q.cov.kind());
-            let mut lanes =
-                fast::applies(k1, k2).then(|| fast::Lanes::new::<T>(plan.dims(), rows.need));
-            let mut first: FirstBad = None;
-            for (g, group) in dst.chunks_mut(fast::LANES * k).enumerate() {
-                let c0 = b * BLOCK + g * fast::LANES;
-                first = first_of(first, rows.group(&plan, lanes.as_mut(), c0, group));
-            }
-            first
-        })
+        .map_init(
+            || {
+                // Scratch space per rayon job, reused across its blocks.
+                let rows = Rows::<T>::new(plan.dims(), o);
+                let (k1, k2) = (plan.p.cov.kind(), plan.q.cov.kind());
+                let lanes =
+                    fast::applies(k1, k2).then(|| fast::Lanes::new::<T>(plan.dims(), rows.need));
+                (rows, lanes)
+            },
+            |(rows, lanes), (b, dst)| rows.block(&plan, lanes.as_mut(), b * BLOCK, dst),
+        )
         .reduce(|| None, first_of);
     report(first_bad, o.on_invalid)
 }
