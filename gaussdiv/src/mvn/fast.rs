@@ -1,37 +1,42 @@
 //! The CPU's lane-parallel path for full-covariance KL rows
-//! (docs/ARCHITECTURE.md §9.4): [`LANES`] cells at a time, each step of the
-//! far-apart formulation applied to all lanes at once, in f64 for f32 and
-//! f64 inputs alike, so that the compiler vectorises across cells.
+//! (docs/ARCHITECTURE.md §9, "Speed: the CPU lanes"): [`LANES`] cells at a
+//! time, each step applied to all lanes at once, in f64 for f32 and f64
+//! inputs alike, so that the compiler vectorises across cells.
 //!
 //! It takes cells whose two sides are covariances or `scale_tril`s and
-//! requests whose measures are among the cross-entropy, KL, reverse KL,
-//! Jeffreys and the entropies. It computes
+//! computes the cross-entropy, KL, reverse KL, Jeffreys and the entropies
+//! ([`computes`]); the caller takes the other measures from the scalar path.
 //! * Σ = L·Lᵀ by Cholesky (or L as given), M = L2⁻¹L1, z = L2⁻¹Δμ;
-//! * KL = Σ_j V(m_jj) + ½Σ_{i>j} m_ij² + ½‖z‖², V(ρ) = ½(ρ² − 1) − ln ρ —
-//!   the far-apart formula of `formulas.rs`, every term non-negative;
-//!   reverse KL the same with the sides swapped;
+//! * far apart: KL = Σ_j V(m_jj) + ½Σ_{i>j} m_ij² + ½‖z‖², V(ρ) = ½(ρ² − 1)
+//!   − ln ρ — the far-apart formula of `formulas.rs`, every term
+//!   non-negative; reverse KL the same with the sides swapped;
+//! * close together (f32 inputs only, [`Lanes::run`] with `near`): N =
+//!   L2⁻¹(Σ1 − Σ2)L2⁻ᵀ from the difference (exact for f32 inputs in f64),
+//!   I + N = (I + E)(I + E)ᵀ solved for E directly, KL = Σ φ(e_jj) +
+//!   ½Σ_{i>j} e_ij², and the reverse KL from G = (I + E)⁻¹ − I;
 //! * the entropies d/2(1 + ln 2π) + Σ ln L_jj; the cross-entropy H(p1) + KL.
 //!
-//! A lane is **accepted** only where that formula is accurate and its cell
-//! is valid: every input finite, symmetric within half the tolerance of
+//! A lane is **accepted** only where this is accurate and its cell is
+//! valid: every input finite, symmetric within half the tolerance of
 //! [`SYM_TOL_ULPS`](super::SYM_TOL_ULPS) (so that nothing accepted here
 //! could fail the scalar check), triangular with a positive diagonal for
-//! `scale_tril`, every Cholesky pivot positive; the scale part of KL at
-//! least [`FAR_KL`] (which implies ‖M·Mᵀ − I‖_F ≥ ½, the scalar path's
-//! far-apart regime: every eigenvalue ν of M·Mᵀ − I contributes
-//! ½(ν − ln(1 + ν)) ≤ ½ν² when |ν| < ½, so ‖ν‖ < ½ would give less than ⅛)
-//! and of the reverse KL at least [`FAR_RKL`]; for f64 inputs every
-//! diagonal entry and mean within 2^±[`F64_RANGE_EXP`] (the scalar path scales
-//! by a common power of 4 first; these need none); every value finite.
-//! Every other lane — close pairs, identical pairs (exact zeros), invalid
-//! inputs with their error messages, precision matrices, extreme f64 scales
-//! — is left to the scalar path of `mod.rs`, which the caller runs on it.
+//! `scale_tril`, every Cholesky pivot positive, every value finite; for f64
+//! inputs every entry within 2^±[`F64_RANGE_EXP`] (the scalar path scales
+//! by a common power of 4 first; these need none) and KL's scale part at
+//! least [`FAR_KL`]. That implies ‖M·Mᵀ − I‖_F ≥ ½, the scalar path's
+//! far-apart regime (every eigenvalue ν of M·Mᵀ − I contributes
+//! ½(ν − ln(1 + ν)) ≤ ½ν² when |ν| < ½, so ‖ν‖ < ½ would give less than
+//! ⅛), and then the reverse KL's scale part is at least about 0.08 (its
+//! ratio to KL's is smallest for a single eigenvalue above 1). The terms
+//! are then non-negative and at least ⅛ in total, so rounding adds a few
+//! units of 2⁻⁵³ relative to what the factorisations carry (about u·cond Σ).
+//! For f32 inputs, f64 leaves 29 bits to spare: far pairs below ⅛ keep the
+//! far formula while ‖N‖_F ≥ ½, close ones take the close formulation, and
+//! the f32 results are f64 values rounded once.
 //!
-//! In f64 the accepted lanes' terms are non-negative and at least ⅛ in
-//! total, so rounding contributes a few units of 2⁻⁵³ relative beyond what
-//! the factorisations carry (u·cond Σ, DESIGN's backward-stable bound); for
-//! f32 inputs, which are exact in f64, the f32 results are the f64 values
-//! rounded once.
+//! Every other lane — close f64 pairs, invalid inputs with their error
+//! messages, extreme f64 scales — is left to the scalar path of `mod.rs`,
+//! which the caller runs on it; so are precision matrices.
 
 use super::formulas::{Kind, Need, Side, SYM_TOL_ULPS};
 use super::Plan;
@@ -483,8 +488,10 @@ impl Lanes {
                     }
                     if i == j {
                         for (b, x) in bad.iter_mut().zip(acc.iter_mut()) {
-                            *b |= !(*x > 0.0);
-                            if !(*x > 0.0) {
+                            // NaN or ≤ 0: not positive definite.
+                            let pos = *x > 0.0;
+                            *b |= !pos;
+                            if !pos {
                                 *x = 1.0;
                             }
                         }
@@ -631,7 +638,7 @@ impl Lanes {
             }
             for (g, x) in good.iter_mut().zip(s.iter_mut()) {
                 *g &= 1.0 + *x > 0.0;
-                if !(1.0 + *x > 0.0) {
+                if !*g {
                     *x = 0.0;
                 }
             }
@@ -697,7 +704,8 @@ impl Lanes {
         };
         let mut maybe_near = [false; LANES];
         for ((m, &o), &x) in maybe_near.iter_mut().zip(&self.ok).zip(&kl_scale) {
-            *m = o && !(x >= FAR_KL);
+            // NaN counts as close (the scalar path decides).
+            *m = o && x.partial_cmp(&FAR_KL).is_none_or(|c| c.is_lt());
         }
         if self.f64_inputs {
             // Close pairs in f64 need the scalar path's refined formulation.
@@ -803,7 +811,7 @@ mod tests {
             3.7e-23,
             0.5,
             1.0,
-            1.4142135623730951,
+            std::f64::consts::SQRT_2,
             2.0,
             3.0,
             1e19,

@@ -387,7 +387,7 @@ impl Refine {
 
 /// Pairs per parallel task.
 const BLOCK: usize = 64;
-const _: () = assert!(BLOCK % fast::LANES == 0);
+const _: () = assert!(BLOCK.is_multiple_of(fast::LANES));
 
 /// The first invalid cell of a task: cell, index of the Gaussian at fault
 /// (the pair's index for pairs; p's or q's index pairwise), array, reason.
