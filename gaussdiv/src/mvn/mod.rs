@@ -686,8 +686,8 @@ pub(crate) fn evaluate<T: Float + MvnReal>(
                 // Scratch space per rayon job, reused across its blocks.
                 let rows = Rows::<T>::new(plan.dims(), o);
                 let (k1, k2) = (plan.p.cov.kind(), plan.q.cov.kind());
-                let lanes =
-                    fast::applies(k1, k2).then(|| fast::Lanes::new::<T>(plan.dims(), rows.need));
+                let lanes = fast::applies(k1, k2)
+                    .then(|| fast::Lanes::new::<T>(plan.dims(), rows.need.rkl));
                 (rows, lanes)
             },
             |(rows, lanes), (b, dst)| rows.block(&plan, lanes.as_mut(), b * BLOCK, dst),
