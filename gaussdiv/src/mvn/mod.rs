@@ -509,6 +509,9 @@ struct Rows<T: Float + MvnReal> {
     sel: Vec<usize>,
     /// `f32_db_refinement` for f32 cells, `None` for f64.
     db_limit: Option<f64>,
+    /// Scratch of [`Rows::block`].
+    pending: Vec<usize>,
+    deferred: Vec<usize>,
 }
 
 impl<T: Float + MvnReal> Rows<T> {
@@ -524,6 +527,8 @@ impl<T: Float + MvnReal> Rows<T> {
             } else {
                 None
             },
+            pending: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -579,24 +584,25 @@ impl<T: Float + MvnReal> Rows<T> {
         dst: &mut [T],
     ) -> FirstBad {
         let k = self.sel.len();
-        let mut first = None;
         let lanes = match lanes {
             Some(l) if k > 0 && k <= MEASURES => l,
-            _ => {
-                for (r, row) in dst.chunks_mut(k.max(1)).enumerate() {
-                    first = first_of(first, self.row(plan, c0 + r, row));
-                }
-                return first;
-            }
+            _ => return self.scalar_rows(plan, c0, dst),
         };
         // Measures the lane path does not compute: the scalar rows first.
         let rest = self.sel.iter().any(|&j| !fast::computes(j));
-        if rest {
-            for (r, row) in dst.chunks_mut(k).enumerate() {
-                first = first_of(first, self.row(plan, c0 + r, row));
-            }
-        }
-        let (mut pending, mut deferred) = (Vec::new(), Vec::new());
+        let mut first = if rest {
+            self.scalar_rows(plan, c0, dst)
+        } else {
+            None
+        };
+        // Rows left to the scalar path, and close pairs for the second pass
+        // (reused from block to block).
+        let (mut pending, mut deferred) = (
+            std::mem::take(&mut self.pending),
+            std::mem::take(&mut self.deferred),
+        );
+        pending.clear();
+        deferred.clear();
         for (g, group) in dst.chunks_mut(fast::LANES * k).enumerate() {
             let r0 = g * fast::LANES;
             let mut cells = [0usize; fast::LANES];
@@ -624,7 +630,9 @@ impl<T: Float + MvnReal> Rows<T> {
             let cells = cells.get(..chunk.len()).unwrap_or_default();
             let rows = tmp.get_mut(..chunk.len() * k).unwrap_or_default();
             for (t, &r) in rows.chunks_mut(k).zip(chunk) {
-                t.copy_from_slice(dst.get(r * k..(r + 1) * k).unwrap_or_default());
+                if let Some(src) = dst.get(r * k..(r + 1) * k) {
+                    t.copy_from_slice(src);
+                }
             }
             let done = lanes.run(plan, cells, true, &self.sel, rows);
             for ((t, &r), done) in rows.chunks(k).zip(chunk).zip(done) {
@@ -635,11 +643,21 @@ impl<T: Float + MvnReal> Rows<T> {
             }
         }
         if !rest {
-            for r in pending {
+            for &r in &pending {
                 if let Some(row) = dst.get_mut(r * k..(r + 1) * k) {
                     first = first_of(first, self.row(plan, c0 + r, row));
                 }
             }
+        }
+        (self.pending, self.deferred) = (pending, deferred);
+        first
+    }
+
+    /// Every cell of a block by [`Rows::row`].
+    fn scalar_rows(&mut self, plan: &Plan<'_, T>, c0: usize, dst: &mut [T]) -> FirstBad {
+        let mut first = None;
+        for (r, row) in dst.chunks_mut(self.sel.len().max(1)).enumerate() {
+            first = first_of(first, self.row(plan, c0 + r, row));
         }
         first
     }
