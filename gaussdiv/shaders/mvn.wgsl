@@ -2,23 +2,28 @@
 // src/mvn/formulas.rs for pairs far apart (docs/ARCHITECTURE.md §9), one
 // invocation per pair, on the linear algebra of mvn_linalg.wgsl.
 //
-// Input (binding 0, read as bits): a header of 4 values — the dimension
-// (checked against the pipeline constant D), the forms of the two sides (0
-// covariance, 1 scale_tril, 2 precision) and the trip count of the
-// `loops_completed` probe (2), as integers — then pair after pair,
-// pair_stride() values each (2·D + 2·D² rounded up to a multiple of 4): μ1
-// (D), the side-1 matrix (D², row-major), μ2 (D), the side-2 matrix (D²).
-// Output (binding 1): the selected measures, canonical order.
+// Input (binding 0, read as bits): pair after pair, pair_stride() values
+// each (2·D + 2·D² = 2·D·(D + 1), a multiple of 4): μ1 (D), the side-1 matrix
+// (D², row-major), μ2 (D), the side-2 matrix (D²); the binding holds whole
+// pairs only (its length gives the count). Binding 3 (uniform): the
+// dimension (checked against the pipeline constant D), the forms of the two
+// sides (0 covariance, 1 scale_tril, 2 precision) and the trip count of the
+// `loops_completed` probe (2). Output (binding 1): the selected measures,
+// canonical order. Scratch (binding 2): mvn_linalg.wgsl.
 //
 // The kernel evaluates what formulas.rs evaluates when ‖N‖_F ≥ ½ (N =
 // M·Mᵀ − I, M = L2⁻¹L1), in the same order of operations. A pair it does not
-// finish — close together (the CPU's near forms, with their double-word
-// residuals), a failed factorisation, or, when REFINE_BC, a Bhattacharyya
-// distance above BC_REFINE_LIMIT (the CPU recomputes that coefficient in f64), or a pair
-// whose loops llvmpipe cut short (`loops_completed`) — is
-// written as a row of NaN, and the host evaluates that row on the CPU
-// (src/gpu/mvn.rs). The input checks (finite, symmetric, triangular) are
-// the host's, on every pair, before the dispatch.
+// finish — invalid input (formulas::check, mirrored by `side_valid`), close
+// together (the CPU's near forms, with their double-word residuals), a
+// failed factorisation, or, when REFINE_BC, a Bhattacharyya distance above
+// BC_REFINE_LIMIT (the CPU recomputes that coefficient in f64), an f32 W₂
+// of D > 32 (W2_ON_HOST: the CPU evaluates it in f64), or a pair
+// whose loops llvmpipe cut short (`loops_completed`) — is written as a row
+// of NaN. On the host path (src/gpu/mvn.rs) the host evaluates those rows on
+// the CPU (and runs the input checks itself, to name an invalid pair); on
+// the device path (src/gpu/mvn_device.rs) they stay NaN for the app.
+
+@group(0) @binding(3) var<uniform> mvn_header: vec4<u32>;
 
 const KIND_COV: u32 = 0u;
 const KIND_TRIL: u32 = 1u;
@@ -30,6 +35,11 @@ var<private> KIND2: u32;
 override REFINE_BC: bool = false;
 // The D_B above which it does so (mvn::bc_refine_db for this D).
 override BC_REFINE_LIMIT: f32 = 4.0;
+// An f32 pipeline of D > 32 asked for W₂: every row goes to the CPU, which
+// evaluates W₂ in f64 (mvn::f32_w2_in_f64).
+override W2_ON_HOST: bool = false;
+// formulas::SYM_TOL_ULPS (the symmetry tolerance per dimension, in units of u).
+override SYM_TOL_ULPS: f32 = 64.0;
 
 // Scratch slots (in elements of this invocation): ten D x D matrices, then five vectors.
 fn slot(s: u32) -> u32 {
@@ -45,13 +55,60 @@ fn scratch_per_pair() -> u32 {
 var<private> PAIR_BASE: u32;
 
 fn pair_stride() -> u32 {
-    return ((2u * D + 2u * D * D + 3u) / 4u) * 4u;
+    return 2u * D * (D + 1u);
 }
 
-// Input value k of this invocation's pair.
-fn inp(k: u32) -> F {
+// Input value k of this invocation's pair, as bits and as a value.
+fn inp_bits(k: u32) -> U {
     let e = PAIR_BASE + k;
-    return bitcast<F>(pairs[e / 4u][e % 4u]);
+    return pairs[e / 4u][e % 4u];
+}
+fn inp(k: u32) -> F {
+    return bitcast<F>(inp_bits(k));
+}
+
+// formulas::check: side s's mean finite; its matrix finite and symmetric
+// within SYM_TOL_ULPS·D·u of √(a_ii·a_jj) (cov, prec; the lower triangle is
+// used), or lower triangular with a positive diagonal (tril).
+fn side_valid(s: u32, kind: u32) -> bool {
+    for (var i = 0u; i < D; i++) {
+        if (!is_finite_bits(inp_bits(mu_at(s) + i))) {
+            return false;
+        }
+    }
+    let m0 = mat_at(s);
+    for (var i = 0u; i < D; i++) {
+        for (var j = 0u; j < D; j++) {
+            if (kind == KIND_TRIL && j > i) {
+                if (inp(m0 + i * D + j) != F(0.0)) {
+                    return false;
+                }
+            } else if (!is_finite_bits(inp_bits(m0 + i * D + j))) {
+                return false;
+            }
+        }
+    }
+    if (kind == KIND_TRIL) {
+        for (var i = 0u; i < D; i++) {
+            if (!(inp(m0 + i * D + i) > F(0.0))) {
+                return false;
+            }
+        }
+        return true;
+    }
+    let tol = F(SYM_TOL_ULPS * f32(D)) * EPS;
+    for (var i = 0u; i < D; i++) {
+        for (var j = 0u; j < i; j++) {
+            let x = inp(m0 + i * D + j);
+            let y = inp(m0 + j * D + i);
+            let scale = sqrt_f(abs(inp(m0 + i * D + i)) * abs(inp(m0 + j * D + j)));
+            let diff = abs(x - y);
+            if (diff > tol * scale || (scale == F(0.0) && diff > F(0.0))) {
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 // Offsets of side s's mean and matrix in the pair.
@@ -221,6 +278,9 @@ fn evaluate(out: ptr<function, array<F, 10>>) -> bool {
     let need_db = WRITE_BHATTACHARYYA || WRITE_BHATTACHARYYA_COEFFICIENT || WRITE_HELLINGER;
     let need_w2 = WRITE_WASSERSTEIN2;
 
+    if ((need_w2 && W2_ON_HOST) || !side_valid(1u, KIND1) || !side_valid(2u, KIND2)) {
+        return false;
+    }
     // A common power of 4 brings the variances near 1.
     let e = -((scale_exp_of(1u, KIND1) + scale_exp_of(2u, KIND2)) / 4);
     load(1u, KIND1, A1, factor_exp(KIND1, e));
@@ -348,17 +408,16 @@ fn main_mvn(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = invocation_index(wid, nwg, lid);
-    let header = pairs[0];
-    KIND1 = u32(header.y);
-    KIND2 = u32(header.z);
-    let probe = u32(header.w);
-    let n = (arrayLength(&pairs) - 1u) * 4u / pair_stride();
+    KIND1 = mvn_header.y;
+    KIND2 = mvn_header.z;
+    let probe = mvn_header.w;
+    let n = arrayLength(&pairs) * 4u / pair_stride();
     NINV = arrayLength(&ws) / scratch_per_pair();
-    if (i >= n || i >= NINV || u32(header.x) != D) {
+    if (i >= n || i >= NINV || mvn_header.x != D) {
         return;
     }
     INV = i;
-    PAIR_BASE = 4u + i * pair_stride();
+    PAIR_BASE = i * pair_stride();
     var out: array<F, 10>;
     let nan = run_time_nan(F(f32(i)));
     for (var k = 0u; k < 10u; k++) {

@@ -46,16 +46,16 @@ pub enum Batch<'a, T: Float> {
     },
     /// Full-covariance multivariate Gaussians: N pairs N(μ1, Σ1), N(μ2, Σ2),
     /// each side's matrices as covariances, Cholesky factors or precisions
-    /// ([`crate::Covariance`]); one output row per pair. Measures only, on
-    /// the CPU ([`Backend::Gpu`](crate::Backend::Gpu) answers
-    /// [`Error::Unsupported`]).
+    /// ([`crate::Covariance`]); one output row per pair. Measures only. On
+    /// the GPU (dims ≤ 64) the kernel evaluates the pairs far apart and the
+    /// CPU the rest (docs/ARCHITECTURE.md §9); the CPU takes any dims.
     Mvn(crate::MvnPairs<'a, T>),
     /// Every full-covariance p_i against every q_j (Gaussian-mixture
     /// reduction): N·M cells, cell (i, j) at output row `i·M + j`, as
     /// [`Batch::Pairwise`]. Both sets share `dims`; each gives its matrices
     /// in its own form. An invalid Gaussian is named by its index in its set
     /// ([`Error::InvalidMatrix`] with `mu1`/`cov1`/… for p, `mu2`/`cov2`/…
-    /// for q). Measures only, on the CPU.
+    /// for q). Measures only; on the GPU as [`Batch::Mvn`].
     MvnPairwise {
         /// The first distributions p_i (N of them).
         p: crate::MvnSet<'a, T>,
@@ -147,6 +147,29 @@ pub enum DeviceInput<'a> {
         rows: u64,
         /// Dimensions per row.
         dims: u64,
+    },
+    /// `count` full-covariance pairs in the packed layout (pair after pair,
+    /// each 2d + 2d² f32: μ1, the side-1 matrix row-major, μ2, the side-2
+    /// matrix; [`MvnPairs::packed`](crate::MvnPairs::packed) writes it), each side's
+    /// matrices in the form `forms` says; `dims` ≤ 64. The kernel evaluates
+    /// the pairs far apart (‖L2⁻¹Σ1L2⁻ᵀ − I‖_F ≥ ½) and writes a row of NaN
+    /// for every pair it leaves: invalid input (the checks of
+    /// [`Covariance`](crate::Covariance)), pairs close together (their
+    /// accurate forms run on the CPU), failed factorisations, the f32 values
+    /// the CPU computes in f64 (Bhattacharyya coefficients of a large
+    /// distance; for dims > 32 the Bhattacharyya group and W₂), and, on llvmpipe,
+    /// pairs whose loops reached that driver's iteration limit.
+    /// [`Evaluator::complete`](crate::Evaluator::complete) evaluates those
+    /// rows on the CPU from a host copy.
+    Mvn {
+        /// The packed pairs.
+        pairs: wgpu::BufferSlice<'a>,
+        /// How many.
+        count: u64,
+        /// The dimension d (1 to 64).
+        dims: u32,
+        /// The forms of side 1 and side 2.
+        forms: [crate::MatrixForm; 2],
     },
 }
 

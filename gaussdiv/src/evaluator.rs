@@ -455,6 +455,23 @@ impl Evaluator {
         gpu.encode(encoder, batch, request)
     }
 
+    /// Evaluate on the CPU the rows of `out` that hold a NaN, from the host
+    /// copy of a full-covariance batch ([`Batch::Mvn`], [`Batch::MvnPairwise`]):
+    /// the rows the device path ([`DeviceInput::Mvn`](crate::DeviceInput::Mvn))
+    /// leaves to the CPU. The other rows are kept bit for bit; `request` is
+    /// the one given to [`encode`](Self::encode), and an invalid pair follows
+    /// its policy ([`OnInvalid::Error`](crate::OnInvalid::Error): an error
+    /// naming the first). Returns how many rows were evaluated. Works on any
+    /// backend (it runs on the CPU).
+    pub fn complete<T: Float>(
+        &self,
+        batch: Batch<'_, T>,
+        request: &Request,
+        out: &mut [T],
+    ) -> Result<usize> {
+        crate::mvn::complete(batch, request, out)
+    }
+
     /// The backend requested.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -41,8 +41,8 @@
 //!   [`encode`](Evaluator::encode) records into an app's command encoder.
 //! * [`Batch`]: the host layouts — pairs, columns (structure of arrays),
 //!   pairwise N × M (and broadcast), diagonal multivariate rows, and
-//!   full-covariance pairs ([`MvnPairs`], CPU only for now) — in f32 or
-//!   f64 ([`Float`]); [`DeviceBatch`] the same on the device.
+//!   full-covariance pairs and pairwise sets ([`MvnPairs`], [`MvnSet`]) —
+//!   in f32 or f64 ([`Float`]); [`DeviceBatch`] the same on the device.
 //! * [`Request`]: measures ([`Metrics`] of [`Metric`]) or their gradients,
 //!   the parameterisation of the inputs ([`Param`]) and the invalid-input
 //!   policy ([`OnInvalid`]).
@@ -135,7 +135,7 @@ pub use evaluator::{Backend, Crossover, Evaluator, GpuInfo, Options, Recovery};
 pub use gpu::context::{adapters, AdapterSummary, Adapters};
 pub use gpu::Transfer;
 pub use gradient::{Gradients, Gradients64};
-pub use mvn::{Covariance, MvnPairs, MvnSet, SYM_TOL_ULPS};
+pub use mvn::{Covariance, MatrixForm, MvnPairs, MvnSet, SYM_TOL_ULPS};
 pub use pair::{
     Divergences, Divergences64, Float, Gaussian, Gaussian64, GaussianPair, GaussianPair64, Metric,
     Metrics, Param,

@@ -56,6 +56,15 @@ impl GpuEvaluator {
             (DeviceInput::Diagonal { pairs, rows, dims }, Output::Measures(_)) => {
                 self.encode_diagonal(encoder, pairs, output, rows, dims, options)
             }
+            (
+                DeviceInput::Mvn {
+                    pairs,
+                    count,
+                    dims,
+                    forms,
+                },
+                Output::Measures(_),
+            ) => self.encode_mvn(encoder, pairs, count, dims, forms, output, options),
             (_, Output::Gradients(_)) => Err(Error::Unsupported(
                 "gradients on the device path are available for arrays of pairs".into(),
             )),

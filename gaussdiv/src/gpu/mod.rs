@@ -15,6 +15,7 @@ mod element;
 mod host;
 pub(crate) mod kernel;
 mod mvn;
+mod mvn_device;
 mod pairwise;
 mod staging;
 mod wait;
@@ -235,8 +236,12 @@ pub(crate) struct GpuEvaluator {
     fault: std::sync::atomic::AtomicU8,
     scratch: futures_intrusive::sync::Mutex<Option<Scratch>>,
     encode_cache: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
-    /// The full-covariance kernel's layout, pipelines and buffers (src/gpu/mvn.rs).
-    mvn: futures_intrusive::sync::Mutex<Option<mvn::MvnState>>,
+    /// The full-covariance host path's buffers (src/gpu/mvn.rs), held
+    /// across the waits of a run.
+    mvn: futures_intrusive::sync::Mutex<Option<mvn::Buffers>>,
+    /// The full-covariance kernel's layout, pipelines, headers and the device
+    /// path's scratch (src/gpu/mvn.rs, src/gpu/mvn_device.rs).
+    mvn_kernel: std::sync::Mutex<Option<mvn::MvnKernel>>,
     counters: Counters,
 }
 
@@ -445,6 +450,7 @@ impl GpuEvaluator {
             scratch: futures_intrusive::sync::Mutex::new(None, false),
             encode_cache: Mutex::new(HashMap::new()),
             mvn: futures_intrusive::sync::Mutex::new(None, false),
+            mvn_kernel: std::sync::Mutex::new(None),
             counters,
         })
     }

@@ -22,10 +22,10 @@ use rayon::prelude::*;
 pub(crate) const MAX_GPU_DIMS: usize = 64;
 
 /// Invocations per workgroup of `main_mvn` (its per-invocation work is large).
-const WORKGROUP: u32 = 64;
+pub(super) const WORKGROUP: u32 = 64;
 
 /// Most cells per dispatch (bounds the buffers whatever the batch).
-const CHUNK_CAP: u64 = 1 << 16;
+pub(super) const CHUNK_CAP: u64 = 1 << 16;
 
 /// A pipeline of the full-covariance kernel: precision (f64?), the
 /// measures' bits and the dimension (a pipeline constant: constant loop
@@ -33,18 +33,25 @@ const CHUNK_CAP: u64 = 1 << 16;
 /// refinement follows from them, and the forms are read from the input.
 type Key = (bool, u16, usize);
 
-/// What the full-covariance path keeps between calls: its bind group layout,
-/// modules (compiled on first use), pipelines and buffers (grown, never shrunk).
-pub(super) struct MvnState {
-    layout: wgpu::BindGroupLayout,
+/// The compiled side of the full-covariance kernel, shared by the host path
+/// and the device path ([`GpuEvaluator::encode`]): its bind group layout,
+/// modules (compiled on first use), pipelines, the small uniform headers
+/// (dimension, forms, loop probe) and the device path's scratch buffer
+/// (grown, never shrunk). Held under a plain mutex, never across an await.
+pub(super) struct MvnKernel {
+    pub(super) layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     modules: [Option<wgpu::ShaderModule>; 2],
     pipelines: HashMap<Key, wgpu::ComputePipeline>,
-    buffers: Option<Buffers>,
+    headers: HashMap<(u32, u32, u32), wgpu::Buffer>,
+    /// Scratch of the device path (reused by every pass it records: passes
+    /// of one queue run in order).
+    pub(super) device_scratch: Option<wgpu::Buffer>,
 }
 
-/// The buffers of one chunk: packed input, output, scratch, readback.
-struct Buffers {
+/// The host path's buffers of one chunk (grown, never shrunk): packed
+/// input, output, scratch, readback.
+pub(super) struct Buffers {
     input: wgpu::Buffer,
     output: wgpu::Buffer,
     scratch: wgpu::Buffer,
@@ -59,14 +66,24 @@ struct Sizes {
     scratch: u64,
 }
 
-impl MvnState {
-    fn new(device: &wgpu::Device) -> MvnState {
+impl MvnKernel {
+    fn new(device: &wgpu::Device) -> MvnKernel {
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("gaussdiv mvn bind group layout"),
             entries: &[
                 kernel::storage(0, true),
                 kernel::storage(1, false),
                 kernel::storage(2, false),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 3,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(HEADER_BYTES),
+                    },
+                    count: None,
+                },
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -74,42 +91,53 @@ impl MvnState {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        MvnState {
+        MvnKernel {
             layout,
             pipeline_layout,
             modules: [None, None],
             pipelines: HashMap::new(),
-            buffers: None,
+            headers: HashMap::new(),
+            device_scratch: None,
         }
+    }
+
+    /// The uniform header for dimension `d` and the forms `(k1, k2)`.
+    pub(super) fn header(
+        &mut self,
+        device: &wgpu::Device,
+        d: u32,
+        k1: u32,
+        k2: u32,
+    ) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        self.headers
+            .entry((d, k1, k2))
+            .or_insert_with(|| {
+                device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("gaussdiv mvn header"),
+                    contents: bytemuck::cast_slice(&[d, k1, k2, LOOP_PROBE]),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                })
+            })
+            .clone()
     }
 }
 
-/// Values before the first packed cell: d, the sides' forms and the trip
-/// count of the kernel's `loops_completed` probe.
-const HEADER: usize = 4;
+/// Bytes of the uniform header (binding 3): the dimension, the sides' forms
+/// and the trip count of the kernel's `loops_completed` probe, as `u32`.
+pub(super) const HEADER_BYTES: u64 = 16;
 
 /// The trip count of `loops_completed` in `shaders/mvn.wgsl` (read from the
 /// input, so that the compiler cannot unroll that loop).
 const LOOP_PROBE: u32 = 2;
 
-/// The integer `v` as the kernel reads it: the low bits of a value's bit
-/// pattern (little-endian; `u32` for f32, `u64` for f64).
-fn integer<T: Float>(v: u32) -> T {
-    let mut t = T::default();
-    if let Some(low) = bytemuck::bytes_of_mut(&mut t).get_mut(..4) {
-        low.copy_from_slice(&v.to_le_bytes());
-    }
-    t
-}
-
-/// Values per packed pair: μ1, the side-1 matrix, μ2, the side-2 matrix,
-/// rounded up to a multiple of 4 (the kernel reads `vec4`s).
-fn pair_stride(d: usize) -> usize {
-    (2 * d + 2 * d * d).div_ceil(4) * 4
+/// Values per packed pair (see [`crate::mvn::packed_stride`]).
+pub(super) fn pair_stride(d: usize) -> usize {
+    crate::mvn::packed_stride(d)
 }
 
 /// Scratch values per cell (`scratch_per_pair` of `shaders/mvn.wgsl`).
-fn scratch_per_pair(d: usize) -> usize {
+pub(super) fn scratch_per_pair(d: usize) -> usize {
     10 * d * d + 5 * d
 }
 
@@ -195,32 +223,23 @@ impl GpuEvaluator {
             .collect();
 
         let (k1, k2) = plan.kind_codes();
-        let mut guard = self.mvn.lock().await;
-        let state = guard.get_or_insert_with(|| MvnState::new(&self.device));
-        let key: Key = (f64, o.metrics.bits(), d);
-        let pipeline = self.mvn_pipeline(state, key, o.metrics)?;
-        let header_bytes = HEADER as u64 * size;
+        let (pipeline, layout, header) = self.mvn_kernel(f64, o.metrics, d, (k1, k2))?;
         let chunk_sizes = Sizes {
-            input: header_bytes + per_cell.input * chunk.min(plan.cells) as u64,
+            input: per_cell.input * chunk.min(plan.cells) as u64,
             output: per_cell.output * chunk.min(plan.cells) as u64,
             scratch: per_cell.scratch * chunk.min(plan.cells) as u64,
         };
-        self.mvn_buffers(state, chunk_sizes)?;
-        let state = &*state;
-        let bufs = state
-            .buffers
+        let mut guard = self.mvn.lock().await;
+        self.mvn_buffers(&mut guard, chunk_sizes)?;
+        let bufs = guard
             .as_ref()
             .ok_or_else(|| Error::Gpu("full-covariance buffers missing".into()))?;
-        // The header (d and the forms, as integers), then the packed cells.
-        let mut packed = vec![T::default(); HEADER + chunk.min(plan.cells) * stride];
-        for (slot, v) in packed.iter_mut().zip([d as u32, k1, k2, LOOP_PROBE]) {
-            *slot = integer(v);
-        }
+        let mut packed = vec![T::default(); chunk.min(plan.cells) * stride];
         let mut c0 = 0;
         while c0 < plan.cells {
             let n = chunk.min(plan.cells - c0);
-            let src = packed.get_mut(..HEADER + n * stride).unwrap_or_default();
-            pack(&plan, c0..c0 + n, src.get_mut(HEADER..).unwrap_or_default());
+            let src = packed.get_mut(..n * stride).unwrap_or_default();
+            pack(&plan, c0..c0 + n, src);
             let n64 = n as u64;
             let out_bytes = n64 * per_cell.output;
             self.queue
@@ -228,11 +247,12 @@ impl GpuEvaluator {
             Counters::bump(&self.counters.bind_groups);
             let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("gaussdiv mvn bind group"),
-                layout: &state.layout,
+                layout: &layout,
                 entries: &[
-                    buffer_entry(0, &bufs.input, 0, header_bytes + n64 * per_cell.input),
+                    buffer_entry(0, &bufs.input, 0, n64 * per_cell.input),
                     buffer_entry(1, &bufs.output, 0, out_bytes),
                     buffer_entry(2, &bufs.scratch, 0, n64 * per_cell.scratch),
+                    buffer_entry(3, &header, 0, HEADER_BYTES),
                 ],
             });
             let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -309,11 +329,32 @@ impl GpuEvaluator {
         crate::mvn::redo(&plan, &redo, o, out)
     }
 
+    /// The pipeline for (precision, measures, dimension), the bind group
+    /// layout and the uniform header for the forms `kinds`, compiling the
+    /// precision's module on first use (a compilation failure is an error;
+    /// nothing is cached then).
+    pub(super) fn mvn_kernel(
+        &self,
+        f64: bool,
+        metrics: Metrics,
+        d: usize,
+        kinds: (u32, u32),
+    ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroupLayout, wgpu::Buffer)> {
+        let mut guard = match self.mvn_kernel.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let state = guard.get_or_insert_with(|| MvnKernel::new(&self.device));
+        let header = state.header(&self.device, d as u32, kinds.0, kinds.1);
+        let pipeline = self.mvn_pipeline(state, (f64, metrics.bits(), d), metrics)?;
+        Ok((pipeline, state.layout.clone(), header))
+    }
+
     /// The pipeline for `key`, compiling its precision's module on first use;
     /// a compilation failure is an error (nothing is cached then).
     fn mvn_pipeline(
         &self,
-        state: &mut MvnState,
+        state: &mut MvnKernel,
         key: Key,
         metrics: Metrics,
     ) -> Result<wgpu::ComputePipeline> {
@@ -367,6 +408,15 @@ impl GpuEvaluator {
                 "BC_REFINE_LIMIT",
                 refine.unwrap_or(crate::mvn::bc_refine_db(dims)),
             ),
+            ("SYM_TOL_ULPS", crate::mvn::SYM_TOL_ULPS),
+            (
+                "W2_ON_HOST",
+                if !f64 && crate::mvn::f32_w2_in_f64(dims, metrics) {
+                    1.0
+                } else {
+                    0.0
+                },
+            ),
         ];
         Counters::bump(&self.counters.pipelines);
         let pipeline = self
@@ -395,14 +445,14 @@ impl GpuEvaluator {
     }
 
     /// Buffers with room for one chunk of `sizes`, reused when large enough.
-    fn mvn_buffers(&self, state: &mut MvnState, sizes: Sizes) -> Result<()> {
+    fn mvn_buffers(&self, buffers: &mut Option<Buffers>, sizes: Sizes) -> Result<()> {
         use wgpu::BufferUsages as U;
-        let enough = matches!(&state.buffers, Some(b)
+        let enough = matches!(buffers, Some(b)
             if b.input.size() >= sizes.input
                 && b.output.size() >= sizes.output
                 && b.scratch.size() >= sizes.scratch);
         if !enough {
-            state.buffers = None; // release the old ones first
+            *buffers = None; // release the old ones first
             let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
             let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let b = Buffers {
@@ -426,7 +476,7 @@ impl GpuEvaluator {
                     "could not allocate the full-covariance buffers: {e}"
                 )));
             }
-            state.buffers = Some(b);
+            *buffers = Some(b);
         }
         Ok(())
     }

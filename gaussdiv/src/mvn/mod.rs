@@ -17,7 +17,8 @@
 //! Bhattacharyya coefficient of pairs with a large D_B (`bc_refine_db`:
 //! its relative error is D_B times that of D_B), recomputed from the inputs
 //! widened to f64, and for d > 32 the whole Bhattacharyya group (D_B, its
-//! coefficient, Hellinger), evaluated in f64 from the same widened inputs.
+//! coefficient, Hellinger) and W₂, evaluated in f64 from the same widened
+//! inputs.
 //!
 //! **Limits.** Any d ≥ 1; the cost grows as d³ per pair (no size limit is
 //! imposed: memory is O(d²) per thread). The sides' variance scales may
@@ -103,6 +104,38 @@ impl<'a, T: Float> Covariance<'a, T> {
     }
 }
 
+/// The form one side's matrices are given in, without the matrices: a side
+/// of a device batch ([`DeviceInput::Mvn`](crate::DeviceInput::Mvn)), as
+/// [`Covariance`] is of a host batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatrixForm {
+    /// Covariance matrices Σ (see [`Covariance::Cov`]).
+    Cov,
+    /// Lower Cholesky factors of the covariances (see [`Covariance::ScaleTril`]).
+    ScaleTril,
+    /// Precision matrices Σ⁻¹ (see [`Covariance::Precision`]).
+    Precision,
+}
+
+impl MatrixForm {
+    /// The code the GPU kernel reads (`shaders/mvn.wgsl`).
+    pub(crate) const fn code(self) -> u32 {
+        match self {
+            MatrixForm::Cov => 0,
+            MatrixForm::ScaleTril => 1,
+            MatrixForm::Precision => 2,
+        }
+    }
+}
+
+/// Values per pair in the packed layout of full-covariance pairs that the
+/// GPU kernel reads ([`crate::DeviceInput::Mvn`], [`MvnPairs::packed`]): μ1
+/// (d), the side-1 matrix (d², row-major), μ2 (d), the side-2 matrix (d²):
+/// 2d(d + 1), always a multiple of 4 (the kernel reads `vec4`s).
+pub(crate) const fn packed_stride(dims: usize) -> usize {
+    2 * dims * (dims + 1)
+}
+
 /// N pairs of `dims`-dimensional Gaussians p1 = N(μ1, Σ1), p2 = N(μ2, Σ2)
 /// with full covariance matrices: the [`Batch::Mvn`](crate::Batch::Mvn)
 /// layout. Means are `N·d` values (pair `i` at `[i·d, (i + 1)·d)`), the
@@ -153,6 +186,39 @@ impl<'a, T: Float> MvnPairs<'a, T> {
     /// Whether the batch holds no pair.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The pairs in the packed layout of the device path
+    /// ([`DeviceInput::Mvn`](crate::DeviceInput::Mvn)): pair after pair, each
+    /// 2d + 2d² values (μ1, the side-1 matrix row-major, μ2, the side-2
+    /// matrix), ready to upload. The lengths are
+    /// checked as by [`Evaluator::evaluate`](crate::Evaluator::evaluate)
+    /// ([`Error::LengthMismatch`], [`Error::Unsupported`] for dims 0).
+    pub fn packed(&self) -> Result<Vec<T>> {
+        let n = self.checked_len(0, 0)?;
+        let d = self.dims;
+        let (dd, stride) = (d * d, packed_stride(d));
+        let len = n
+            .checked_mul(stride)
+            .ok_or_else(|| Error::TooLarge(format!("{n} pairs × {stride} values")))?;
+        let mut out = vec![T::default(); len];
+        for (i, row) in out.chunks_exact_mut(stride).enumerate() {
+            let parts = [
+                self.mu1.get(i * d..(i + 1) * d),
+                self.cov1.values().get(i * dd..(i + 1) * dd),
+                self.mu2.get(i * d..(i + 1) * d),
+                self.cov2.values().get(i * dd..(i + 1) * dd),
+            ];
+            let mut at = 0;
+            for part in parts {
+                let part = part.unwrap_or_default();
+                if let Some(slot) = row.get_mut(at..at + part.len()) {
+                    slot.copy_from_slice(part);
+                }
+                at += part.len();
+            }
+        }
+        Ok(out)
     }
 
     /// The same batch viewed in precision `U` (`None` unless `U` is `T`).
@@ -310,6 +376,19 @@ pub(crate) fn bc_refine_db(d: usize) -> f64 {
 /// The GPU kernel leaves those rows to the CPU mirror.
 const F32_DB_IN_F64_ABOVE: usize = 32;
 
+/// Above this dimension an f32 W₂ is evaluated in f64 from the inputs
+/// widened exactly: the f32 close-together form (`bures_near`) reached
+/// 1.29e-5 relative at d = 64 (a truth row of KL ≈ 5e-6, cond 5.1), above
+/// the 1e-5 bound. The GPU kernel leaves those rows to the CPU mirror
+/// (`W2_ON_HOST`).
+const F32_W2_IN_F64_ABOVE: usize = 32;
+
+/// Whether f32 rows of dimension `d` get W₂ from the f64 evaluation, for
+/// the measures `metrics` (the one rule of the CPU path and the GPU host).
+pub(crate) fn f32_w2_in_f64(d: usize, metrics: crate::Metrics) -> bool {
+    d > F32_W2_IN_F64_ABOVE && metrics.contains(Metric::Wasserstein2)
+}
+
 /// Which f32 rows of dimension `d` get Bhattacharyya values from the f64
 /// evaluation, for the measures `metrics`: `None`, none; `Some(limit)`,
 /// rows with D_B > `limit` (−1 for d > 32: every row, and then D_B, the
@@ -338,16 +417,15 @@ struct Refine {
 }
 
 impl Refine {
-    /// D_B, e^(−D_B) and the Hellinger distance of the pair in f64 (NaN if
-    /// the f64 evaluation fails).
-    fn db_group<T: MvnReal>(
+    /// The measures `need` asks for of the pair in f64, from its inputs
+    /// widened exactly (NaN if the f64 evaluation fails).
+    fn in_f64<T: MvnReal>(
         &mut self,
-        k1: Kind,
-        k2: Kind,
         s1: &Side<'_, T>,
         s2: &Side<'_, T>,
         d: usize,
-    ) -> [f64; 3] {
+        need: Need,
+    ) -> [f64; MEASURES] {
         let widen = |src: &[T], dst: &mut Vec<f64>| {
             dst.clear();
             dst.extend(src.iter().map(|&x| x.to_f64()));
@@ -357,31 +435,17 @@ impl Refine {
         widen(s2.mu, &mut self.mu2);
         widen(s2.m, &mut self.m2);
         let work = self.work.get_or_insert_with(|| Work::new(d));
-        let need = Need {
-            kl: false,
-            rkl: false,
-            db: true,
-            w2: false,
-        };
         let a = Side {
-            kind: k1,
+            kind: s1.kind,
             mu: &self.mu1,
             m: &self.m1,
         };
         let b = Side {
-            kind: k2,
+            kind: s2.kind,
             mu: &self.mu2,
             m: &self.m2,
         };
-        match formulas::evaluate(work, a, b, need) {
-            Ok(v) => [
-                idx::BHATTACHARYYA,
-                idx::BHATTACHARYYA_COEFFICIENT,
-                idx::HELLINGER,
-            ]
-            .map(|j| linalg::at(&v, j)),
-            Err(_) => [f64::NAN; 3],
-        }
+        formulas::evaluate(work, a, b, need).unwrap_or([f64::NAN; MEASURES])
     }
 }
 
@@ -509,6 +573,8 @@ struct Rows<T: Float + MvnReal> {
     sel: Vec<usize>,
     /// `f32_db_refinement` for f32 cells, `None` for f64.
     db_limit: Option<f64>,
+    /// `f32_w2_in_f64` for f32 cells, false for f64.
+    w2_in_f64: bool,
     /// Scratch of [`Rows::block`].
     pending: Vec<usize>,
     deferred: Vec<usize>,
@@ -527,6 +593,7 @@ impl<T: Float + MvnReal> Rows<T> {
             } else {
                 None
             },
+            w2_in_f64: T::PRECISION == Precision::F32 && f32_w2_in_f64(d, o.metrics),
             pending: Vec::new(),
             deferred: Vec::new(),
         }
@@ -540,15 +607,28 @@ impl<T: Float + MvnReal> Rows<T> {
         let (s1, s2) = plan.sides(c);
         match formulas::evaluate(&mut self.work, s1, s2, self.need) {
             Ok(mut v) => {
-                if let Some(limit) = self.db_limit {
-                    // limit < 0: every row (even one whose f32 D_B is NaN).
-                    if limit < 0.0 || linalg::at(&v, idx::BHATTACHARYYA) > T::from_f64(limit) {
-                        let g = self.refine.db_group(s1.kind, s2.kind, &s1, &s2, d);
-                        linalg::put(&mut v, idx::BHATTACHARYYA_COEFFICIENT, T::from_f64(g[1]));
+                // limit < 0: every row (even one whose f32 D_B is NaN).
+                let db = self.db_limit.is_some_and(|limit| {
+                    limit < 0.0 || linalg::at(&v, idx::BHATTACHARYYA) > T::from_f64(limit)
+                });
+                if db || self.w2_in_f64 {
+                    let need = Need {
+                        kl: false,
+                        rkl: false,
+                        db,
+                        w2: self.w2_in_f64,
+                    };
+                    let g = self.refine.in_f64(&s1, &s2, d, need);
+                    let mut take = |j: usize| linalg::put(&mut v, j, T::from_f64(linalg::at(&g, j)));
+                    if db {
+                        take(idx::BHATTACHARYYA_COEFFICIENT);
                         if d > F32_DB_IN_F64_ABOVE {
-                            linalg::put(&mut v, idx::BHATTACHARYYA, T::from_f64(g[0]));
-                            linalg::put(&mut v, idx::HELLINGER, T::from_f64(g[2]));
+                            take(idx::BHATTACHARYYA);
+                            take(idx::HELLINGER);
                         }
+                    }
+                    if self.w2_in_f64 {
+                        take(idx::WASSERSTEIN2);
                     }
                 }
                 for (x, &j) in row.iter_mut().zip(&self.sel) {
@@ -746,4 +826,75 @@ pub(crate) fn redo<T: Float + MvnReal>(
         }
     }
     report(first_bad, o.on_invalid)
+}
+
+/// [`crate::Evaluator::complete`]: evaluates on the CPU the rows of `out`
+/// holding a NaN (`k` values per row) of a full-covariance batch; the
+/// number of rows evaluated.
+pub(crate) fn complete<T: Float>(
+    batch: crate::Batch<'_, T>,
+    request: &crate::Request,
+    out: &mut [T],
+) -> Result<usize> {
+    if let crate::Output::Gradients(_) = request.output {
+        return Err(Error::Unsupported(
+            "gradients are not available for full-covariance pairs".into(),
+        ));
+    }
+    let o = request.options()?;
+    let cast_err = || Error::Gpu("internal: precision cast".into());
+    match T::PRECISION {
+        crate::verify::Precision::F32 => {
+            let b = batch.cast::<f32>().ok_or_else(cast_err)?;
+            complete_in(
+                b,
+                o,
+                bytemuck::try_cast_slice_mut(out).map_err(|_| cast_err())?,
+            )
+        }
+        crate::verify::Precision::F64 => {
+            let b = batch.cast::<f64>().ok_or_else(cast_err)?;
+            complete_in(
+                b,
+                o,
+                bytemuck::try_cast_slice_mut(out).map_err(|_| cast_err())?,
+            )
+        }
+    }
+}
+
+fn complete_in<T: Float + MvnReal>(
+    batch: crate::Batch<'_, T>,
+    o: EvalOptions,
+    out: &mut [T],
+) -> Result<usize> {
+    let cells = match batch {
+        crate::Batch::Mvn(m) => Cells::Pairs(m),
+        crate::Batch::MvnPairwise { p, q } => Cells::Pairwise(p, q),
+        _ => {
+            return Err(Error::Unsupported(
+                "complete takes full-covariance batches (Batch::Mvn, Batch::MvnPairwise); the \
+                 other layouts are evaluated whole on the device"
+                    .into(),
+            ))
+        }
+    };
+    let k = o.metrics.len();
+    let plan = Plan::new(cells, k, out.len())?;
+    if k == 0 {
+        return Ok(0);
+    }
+    let left: Vec<usize> = out
+        .par_chunks(k)
+        .enumerate()
+        .filter(|(_, row)| {
+            row.iter().any(|&v| {
+                let v: f64 = v.into();
+                v.is_nan()
+            })
+        })
+        .map(|(c, _)| c)
+        .collect();
+    redo(&plan, &left, o, out)?;
+    Ok(left.len())
 }

@@ -8,6 +8,9 @@ use gaussdiv::{
 };
 use std::collections::BTreeMap;
 
+pub mod device;
+pub mod mvn;
+
 /// One row of tests/data/golden_public.csv.
 pub struct GoldenRow {
     pub pair: GaussianPair,
