@@ -43,7 +43,17 @@ Every row is recomputed at CHECK_DPS = 150 digits and must agree to 60
 significant digits (values that are 0 in exact arithmetic, for bitwise identical
 sides, must be below 1e-40 and are written as exact zeros).
 
-Run (needs mpmath and numpy; about a minute):
+Rows: d = 1-8 in every family, some of d = 16 and 32 (LARGE), then 16 rows of
+d = 64 (D64: per precision two random, three near, one each of identical,
+mean_only and ill). The d = 64 rows are a stage of their own, after all the
+others, drawn from their own generator (seed + 2000, as bc_large's is seed +
+1000), so adding them left every earlier line of the file byte for byte as it
+was. Their truth is the same mpmath computation (110 digits, checked at 150 to
+60 digits); a d = 64 pair takes about 45 s of it (two eigendecompositions per
+precision in pure-Python mpmath), which is most of the run time.
+
+Run (needs mpmath and numpy; about 3 minutes, then about 12 for d = 64, on
+one core; mpmath 1.4.1 and numpy 2.4.6 made the committed file):
     python3 scripts/mvn_truth.py [--seed 15] [--out gaussdiv/tests/data/mvn_truth.csv]
 """
 import argparse
@@ -433,6 +443,11 @@ COUNTS = dict(random=56, near=96, identical=16, mean_only=32, extreme=48, far=32
 LATE = dict(bc_large=16)
 LARGE = dict(bc_large=(32, 32, 32, 32), random=(16, 16, 32), near=(16, 16, 32, 16), ill=(16, 32), identical=(16,),
              mean_only=(32,), extreme=(16,), far=(16,))
+# d = 64 rows per precision, by the k given to the family (for near, k picks
+# the kind of perturbation, fam_near: k % 5 == 3 single ulps of the inputs,
+# 4 both sides from covariances within eps with the forms drawn independently,
+# else the inputs relatively by eps), drawn last from a generator of their own.
+D64 = dict(random=(0, 1), near=(0, 3, 4), identical=(0,), mean_only=(0,), ill=(0,))
 
 
 def generate(rng, prec, family, k, d):
@@ -469,6 +484,33 @@ def fmt(x):
     return mp.nstr(x, 30, min_fixed=0, max_fixed=0)
 
 
+def pair_line(rng, prec, family, k, d):
+    """One CSV line: the first valid pair that `rng` gives for (prec, family, k, d)."""
+    for attempt in range(50):
+        mu1, m1, p1, mu2, m2, p2 = generate(rng, prec, family, k, d)
+        if not (np.all(np.isfinite(m1)) and np.all(np.isfinite(m2))
+                and np.all(np.isfinite(mu1)) and np.all(np.isfinite(mu2))):
+            continue
+        identical = (p1 == p2 and np.array_equal(m1, m2) and np.array_equal(mu1, mu2))
+        if identical != (family == "identical"):
+            continue  # another family's pair came out bitwise identical
+        try:
+            v, c1, c2, n1, n2 = truth_checked((mu1, m1, p1, mu2, m2, p2, identical))
+        except (ValueError, ZeroDivisionError):
+            continue  # not positive definite after rounding
+        if not finite_in(v, prec):
+            continue
+        if family == "near" and not v["kl"] > 0:
+            continue  # the perturbation vanished in the rounding
+        break
+    else:
+        raise SystemExit(f"{family} {prec} d={d}: no valid pair in 50 attempts")
+    cols = [str(prec), family, str(d), p1, p2, hexes(mu1, prec), hexes(lower(m1), prec),
+            hexes(mu2, prec), hexes(lower(m2), prec), mp.nstr(c1, 6), mp.nstr(c2, 6),
+            mp.nstr(n1, 17), mp.nstr(n2, 17)] + [fmt(v[m]) for m in MEASURES]
+    return ",".join(cols)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=15)
@@ -485,30 +527,16 @@ def main():
             rng = late_rng if family in LATE else main_rng
             plan = [(k, dims(k)) for k in range(n)] + [(n + i, d) for i, d in enumerate(LARGE.get(family, ()))]
             for k, d in plan:
-                for attempt in range(50):
-                    mu1, m1, p1, mu2, m2, p2 = generate(rng, prec, family, k, d)
-                    if not (np.all(np.isfinite(m1)) and np.all(np.isfinite(m2))
-                            and np.all(np.isfinite(mu1)) and np.all(np.isfinite(mu2))):
-                        continue
-                    identical = (p1 == p2 and np.array_equal(m1, m2) and np.array_equal(mu1, mu2))
-                    if identical != (family == "identical"):
-                        continue  # another family's pair came out bitwise identical
-                    try:
-                        v, c1, c2, n1, n2 = truth_checked((mu1, m1, p1, mu2, m2, p2, identical))
-                    except (ValueError, ZeroDivisionError):
-                        continue  # not positive definite after rounding
-                    if not finite_in(v, prec):
-                        continue
-                    if family == "near" and not v["kl"] > 0:
-                        continue  # the perturbation vanished in the rounding
-                    break
-                else:
-                    raise SystemExit(f"{family} {prec} d={d}: no valid pair in 50 attempts")
-                cols = [str(prec), family, str(d), p1, p2, hexes(mu1, prec), hexes(lower(m1), prec),
-                        hexes(mu2, prec), hexes(lower(m2), prec), mp.nstr(c1, 6), mp.nstr(c2, 6),
-                        mp.nstr(n1, 17), mp.nstr(n2, 17)] + [fmt(v[m]) for m in MEASURES]
-                lines.append(",".join(cols))
+                lines.append(pair_line(rng, prec, family, k, d))
             print(f"f{prec} {family}: done ({time.time() - t0:.0f} s)", file=sys.stderr)
+    # d = 64, a stage of its own after every row above, from a generator of
+    # its own: the rows above stay byte for byte as they were.
+    d64_rng = np.random.default_rng(args.seed + 2000)
+    for prec in (32, 64):
+        for family, ks in D64.items():
+            for k in ks:
+                lines.append(pair_line(d64_rng, prec, family, k, 64))
+            print(f"f{prec} {family} d=64: done ({time.time() - t0:.0f} s)", file=sys.stderr)
     header = "prec,family,d,param1,param2,mu1,m1,mu2,m2,cond1,cond2,lnl1,lnl2," + ",".join(MEASURES)
     with open(args.out, "w") as f:
         f.write(f"# generated by scripts/mvn_truth.py --seed {args.seed}; "

@@ -193,17 +193,20 @@ type Worst = (f64, f64, f64, String);
 
 #[test]
 fn truth_rows_within_bounds() {
-    check_truth_rows(&cpu(), "CPU", usize::MAX);
+    check_truth_rows(&cpu(), "CPU", |_| true);
 }
 
-/// Every truth row of d ≤ 15, both precisions, through the GPU kernel (and
-/// the CPU mirror for the cells it leaves): the same bounds as the CPU. Reports how
-/// many cells the kernel evaluated itself.
+/// Every truth row of d ≤ 15 and of d = 64 (the kernel's largest), both
+/// precisions, through the GPU kernel (and the CPU mirror for the cells it
+/// leaves): the same bounds as the CPU. Reports how many cells the kernel
+/// evaluated itself.
 #[test]
 fn truth_rows_within_bounds_on_the_gpu() {
     let Some(gpu) = common::own_gpu() else { return };
-    // The kernel takes d ≤ 15 (src/gpu/mvn.rs); larger rows are refused there.
-    check_truth_rows(&gpu, "GPU", 15);
+    // The kernel takes d ≤ 64 (src/gpu/mvn.rs, MAX_GPU_DIMS). On llvmpipe,
+    // which cuts long shader loops short, it flags most d = 64 cells and the
+    // CPU mirror evaluates them: the bounds hold either way.
+    check_truth_rows(&gpu, "GPU", |d| d <= 15 || d == 64);
     let info = gpu.gpu_info().expect("GPU info");
     println!(
         "GPU: {} cells on the kernel, {} left to the CPU mirror",
@@ -217,16 +220,18 @@ fn truth_rows_within_bounds_on_the_gpu() {
     );
 }
 
-fn check_truth_rows(ev: &Evaluator, what: &str, max_dims: usize) {
+fn check_truth_rows(ev: &Evaluator, what: &str, keep: fn(usize) -> bool) {
     let mut rows = rows();
     assert!(
         rows.len() > 600 || std::env::var_os("GAUSSDIV_MVN_TRUTH").is_some(),
         "{} rows",
         rows.len()
     );
-    rows.retain(|r| r.d <= max_dims);
+    rows.retain(|r| keep(r.d));
     // worst (ratio error/bound, error, bound, row) per (prec, family, measure)
     let mut worst: BTreeMap<(u32, String, usize), Worst> = BTreeMap::new();
+    // the same per (prec, measure) over the d = 64 rows alone
+    let mut worst64: BTreeMap<(u32, usize), Worst> = BTreeMap::new();
     let mut failures = Vec::new();
     for ((prec, d, p1, p2), rs) in groups(&rows) {
         let got = if prec == 32 {
@@ -254,6 +259,14 @@ fn check_truth_rows(ev: &Evaluator, what: &str, max_dims: usize) {
                 if err / bound > e.0 || e.3.is_empty() {
                     *e = (err / bound, err, bound, desc.clone());
                 }
+                if d == 64 {
+                    let e = worst64
+                        .entry((prec, m))
+                        .or_insert((0.0, 0.0, bound, String::new()));
+                    if err / bound > e.0 || e.3.is_empty() {
+                        *e = (err / bound, err, bound, desc.clone());
+                    }
+                }
                 if err.is_nan() || err > bound {
                     failures.push(format!("{desc}: error {err:.3e} > bound {bound:.3e}"));
                 }
@@ -278,6 +291,12 @@ fn check_truth_rows(ev: &Evaluator, what: &str, max_dims: usize) {
                 Metric::ALL[m].name()
             );
         }
+    }
+    for ((prec, m), (_, err, bound, desc)) in &worst64 {
+        println!(
+            "{what} d=64 f{prec} {:<26} worst {err:.2e} (bound {bound:.1e}): {desc}",
+            Metric::ALL[*m].name()
+        );
     }
     assert!(
         failures.is_empty(),
