@@ -48,8 +48,10 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "reused")]
     pub output: OutputArg,
     /// Full-covariance pairs of dimension D instead of univariate ones
-    /// (both sides covariance matrices, f32; CPU only: there is no GPU
-    /// kernel for them yet). --param, --layout and --output do not apply.
+    /// (both sides covariance matrices, f32). The GPU row adds the
+    /// kernel-only rate of the device path (pairs already on the device;
+    /// the close pairs the kernel leaves are not finished there). --param,
+    /// --layout and --output do not apply.
     #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
     pub mvn: Option<u32>,
 }

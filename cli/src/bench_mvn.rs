@@ -4,8 +4,11 @@
 
 use super::bench::{median, Row};
 use super::CliError;
-use gaussdiv::{Backend, Batch, Covariance, Evaluator, MvnPairs, Request, Tolerance};
-use std::time::Instant;
+use gaussdiv::{
+    wgpu, Backend, Batch, Covariance, DeviceBatch, DeviceInput, Evaluator, MatrixForm, MvnPairs,
+    Request, Tolerance,
+};
+use std::time::{Duration, Instant};
 
 /// N reproducible pairs of dimension `d`: means in [−2, 2], covariances
 /// s²·(I + N)(I + N)ᵀ with a scale s per side spread over two decades and
@@ -106,8 +109,11 @@ impl MvnBatch {
 /// One row per backend: `cpu`, `auto` (which takes the CPU for these pairs,
 /// as the library's Auto does) and `gpu` (the kernel for the pairs far
 /// apart, the CPU mirror for the others; end to end, the device string
-/// saying how many cells each did). There is no kernel-only rate: the
-/// full-covariance layouts have no device path yet.
+/// saying how many cells each did) with its kernel-only rate: the device
+/// path (`DeviceInput::Mvn`) on the packed pairs already on the device,
+/// encode + submit + wait, interleaved with the end-to-end runs (the close
+/// pairs the kernel leaves as NaN cost nothing there; end to end adds them
+/// on the CPU).
 pub fn rows(
     n: usize,
     d: usize,
@@ -133,11 +139,23 @@ pub fn rows(
         let ev = Evaluator::new(if gpu { Backend::Gpu } else { Backend::Cpu })?;
         let mut out = vec![0f32; n * request.values_per_pair()];
         ev.evaluate(Batch::Mvn(input.batch()), request, &mut out)?;
+        let kernel = if gpu && n > 0 {
+            Some(Kernel::new(&ev, &input, request)?)
+        } else {
+            None
+        };
+        if let Some(k) = &kernel {
+            k.once(&ev, request)?; // warm-up
+        }
         let mut times = Vec::with_capacity(runs);
+        let mut kernel_times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let t = Instant::now();
             ev.evaluate(Batch::Mvn(input.batch()), request, &mut out)?;
             times.push(t.elapsed());
+            if let Some(k) = &kernel {
+                kernel_times.push(k.once(&ev, request)?);
+            }
         }
         let device = match ev.gpu_info() {
             Some(info) if gpu => {
@@ -165,10 +183,89 @@ pub fn rows(
             device,
             pairs: n,
             median: median(times),
-            kernel_median: None,
+            kernel_median: kernel.as_ref().map(|_| median(kernel_times)),
             worst_error: input.worst_error(request, &out)?,
             runs,
         });
     }
     Ok(rows)
+}
+
+/// The device-resident buffers of the kernel-only rate: the packed pairs
+/// and the output.
+struct Kernel {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    pairs: wgpu::Buffer,
+    output: wgpu::Buffer,
+    count: u64,
+    dims: u32,
+}
+
+impl Kernel {
+    fn new(ev: &Evaluator, input: &MvnBatch, request: &Request) -> Result<Kernel, CliError> {
+        let (device, queue) = ev
+            .device()
+            .ok_or_else(|| CliError::input("internal: a GPU evaluator without a device"))?;
+        let packed = input.batch().packed()?;
+        let count = input.batch().len() as u64;
+        let out_bytes = count * request.values_per_pair() as u64 * 4;
+        let in_bytes = packed.len() as u64 * 4;
+        let max = device.limits().max_buffer_size;
+        if in_bytes > max || out_bytes > max {
+            return Err(CliError::input(format!(
+                "bench --mvn --backend gpu: {count} packed pairs ({in_bytes} bytes) do not fit \
+                 one device buffer ({max} bytes); use fewer --pairs"
+            )));
+        }
+        let pairs = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench mvn pairs"),
+            size: in_bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        queue.write_buffer(&pairs, 0, bytemuck::cast_slice(&packed));
+        let output = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench mvn output"),
+            size: out_bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Kernel {
+            device,
+            queue,
+            pairs,
+            output,
+            count,
+            dims: input.d as u32,
+        })
+    }
+
+    /// One encode + submit + wait of every pair.
+    fn once(&self, ev: &Evaluator, request: &Request) -> Result<Duration, CliError> {
+        let t = Instant::now();
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("bench mvn kernel"),
+            });
+        let batch = DeviceBatch {
+            input: DeviceInput::Mvn {
+                pairs: self.pairs.slice(..),
+                count: self.count,
+                dims: self.dims,
+                forms: [MatrixForm::Cov; 2],
+            },
+            output: self.output.slice(..),
+        };
+        ev.encode(&mut enc, batch, request)?;
+        let idx = self.queue.submit([enc.finish()]);
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(idx),
+                timeout: None,
+            })
+            .map_err(|e| CliError::input(format!("GPU wait failed: {e}")))?;
+        Ok(t.elapsed())
+    }
 }

@@ -399,7 +399,8 @@ fn bad_archives_and_options_exit_2() {
 }
 
 /// `bench --mvn 3` reports the documented JSON with an f32 worst error
-/// within the bounds, a row per backend (gpu where there is one).
+/// within the bounds, a row per backend (gpu where there is one,
+/// with its kernel-only rate).
 #[test]
 fn bench_mvn_json() {
     let gpu = std::env::var("GAUSSDIV_REQUIRE_GPU").as_deref() == Ok("1")
@@ -430,6 +431,8 @@ fn bench_mvn_json() {
     if gpu {
         assert!(s.contains("\"backend\": \"gpu\""), "{s}");
         assert!(s.contains("% of cells on the kernel"), "{s}");
+        // The GPU row's kernel-only rate (the device path), and only there.
+        assert_eq!(s.matches("\"kernel_mpairs_per_s\"").count(), 1, "{s}");
     }
     let worst: Vec<f64> = s
         .split("\"worst_error\": ")

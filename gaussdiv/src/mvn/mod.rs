@@ -619,7 +619,8 @@ impl<T: Float + MvnReal> Rows<T> {
                         w2: self.w2_in_f64,
                     };
                     let g = self.refine.in_f64(&s1, &s2, d, need);
-                    let mut take = |j: usize| linalg::put(&mut v, j, T::from_f64(linalg::at(&g, j)));
+                    let mut take =
+                        |j: usize| linalg::put(&mut v, j, T::from_f64(linalg::at(&g, j)));
                     if db {
                         take(idx::BHATTACHARYYA_COEFFICIENT);
                         if d > F32_DB_IN_F64_ABOVE {
