@@ -49,6 +49,17 @@ fn batch(n: usize, d: usize, f1: usize, f2: usize) -> [Vec<f32>; 4] {
     a
 }
 
+/// The pairs of `a` (dimension `d`, side forms `f1`, `f2`).
+fn pairs_of(d: usize, (f1, f2): (usize, usize), a: &[Vec<f32>; 4]) -> MvnPairs<'_, f32> {
+    MvnPairs {
+        dims: d,
+        mu1: &a[0],
+        cov1: form(f1, &a[1]),
+        mu2: &a[2],
+        cov2: form(f2, &a[3]),
+    }
+}
+
 /// Encodes `request` on the packed pairs into the app's encoder, submits,
 /// reads the output back.
 fn on_device(
@@ -88,13 +99,7 @@ fn device_rows_are_the_host_paths_and_complete_fills_the_rest() {
         for (f1, f2) in [(0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (2, 0)] {
             let n = 40;
             let a = batch(n, d, f1, f2);
-            let pairs = MvnPairs {
-                dims: d,
-                mu1: &a[0],
-                cov1: form(f1, &a[1]),
-                mu2: &a[2],
-                cov2: form(f2, &a[3]),
-            };
+            let pairs = pairs_of(d, (f1, f2), &a);
             let mut host = vec![0f32; n * k];
             gpu.evaluate(Batch::Mvn(pairs), &nan, &mut host).unwrap();
             let mut dev = on_device(gpu, &pairs, [FORMS[f1], FORMS[f2]], &nan);
@@ -149,13 +154,7 @@ fn a_subset_of_measures_and_the_identity_are_exact() {
     let Some(gpu) = common::gpu() else { return };
     let d = 4;
     let a = batch(16, d, 0, 0);
-    let pairs = MvnPairs {
-        dims: d,
-        mu1: &a[0],
-        cov1: form(0, &a[1]),
-        mu2: &a[2],
-        cov2: form(0, &a[3]),
-    };
+    let pairs = pairs_of(d, (0, 0), &a);
     let kl = Request::measures(Metrics::new(&[Metric::Kl, Metric::Wasserstein2]).unwrap())
         .with_on_invalid(OnInvalid::Nan);
     let mut dev = on_device(gpu, &pairs, [MatrixForm::Cov; 2], &kl);
@@ -176,13 +175,7 @@ fn device_path_misuse_is_a_documented_error() {
     let (device, _) = gpu.device().unwrap();
     let d = 3;
     let a = batch(16, d, 1, 1);
-    let pairs = MvnPairs {
-        dims: d,
-        mu1: &a[0],
-        cov1: form(1, &a[1]),
-        mu2: &a[2],
-        cov2: form(1, &a[3]),
-    };
+    let pairs = pairs_of(d, (1, 1), &a);
     let packed = pairs.packed().unwrap();
     // 2d + 2d² = 24 values per pair at d = 3: μ1, Σ1, μ2, Σ2 as given.
     assert_eq!(packed.len(), 16 * 24);

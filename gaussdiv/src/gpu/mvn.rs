@@ -155,14 +155,7 @@ fn pack<T: Float + MvnReal>(plan: &Plan<'_, T>, cells: std::ops::Range<usize>, d
                 plan.q.mu.get(i2 * d..(i2 + 1) * d),
                 plan.q.cov.values().get(i2 * dd..(i2 + 1) * dd),
             ];
-            let mut at = 0;
-            for part in parts {
-                let part = part.unwrap_or_default();
-                if let Some(slot) = row.get_mut(at..at + part.len()) {
-                    slot.copy_from_slice(part);
-                }
-                at += part.len();
-            }
+            crate::mvn::pack_pair(row, parts);
         });
 }
 

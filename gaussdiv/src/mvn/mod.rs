@@ -136,6 +136,20 @@ pub(crate) const fn packed_stride(dims: usize) -> usize {
     2 * dims * (dims + 1)
 }
 
+/// One packed pair ([`packed_stride`]): μ1, the side-1 matrix, μ2, the
+/// side-2 matrix, one after the other into `row` (a missing part, which the
+/// callers' length checks rule out, leaves its place unwritten).
+pub(crate) fn pack_pair<T: Copy>(row: &mut [T], parts: [Option<&[T]>; 4]) {
+    let mut at = 0;
+    for part in parts {
+        let part = part.unwrap_or_default();
+        if let Some(slot) = row.get_mut(at..at + part.len()) {
+            slot.copy_from_slice(part);
+        }
+        at += part.len();
+    }
+}
+
 /// N pairs of `dims`-dimensional Gaussians p1 = N(μ1, Σ1), p2 = N(μ2, Σ2)
 /// with full covariance matrices: the [`Batch::Mvn`](crate::Batch::Mvn)
 /// layout. Means are `N·d` values (pair `i` at `[i·d, (i + 1)·d)`), the
@@ -209,14 +223,7 @@ impl<'a, T: Float> MvnPairs<'a, T> {
                 self.mu2.get(i * d..(i + 1) * d),
                 self.cov2.values().get(i * dd..(i + 1) * dd),
             ];
-            let mut at = 0;
-            for part in parts {
-                let part = part.unwrap_or_default();
-                if let Some(slot) = row.get_mut(at..at + part.len()) {
-                    slot.copy_from_slice(part);
-                }
-                at += part.len();
-            }
+            pack_pair(row, parts);
         }
         Ok(out)
     }
