@@ -300,17 +300,7 @@ impl GpuEvaluator {
         } else {
             f64::from(f32::MIN_POSITIVE)
         };
-        let left: Vec<usize> = out
-            .par_chunks(k)
-            .enumerate()
-            .filter(|(_, row)| {
-                row.iter().any(|&v| {
-                    let v: f64 = v.into();
-                    v.is_nan() || (flushes && v.abs() < tiny)
-                })
-            })
-            .map(|(c, _)| c)
-            .collect();
+        let left = crate::mvn::rows_where(out, k, |v| v.is_nan() || (flushes && v.abs() < tiny));
         redo.extend(left);
         redo.sort_unstable();
         redo.dedup();
