@@ -250,6 +250,26 @@ impl<'a, T: Float + MvnReal> Plan<'a, T> {
         )
     }
 
+    /// The inputs of the `n` pairs from `c0` on — (μ, matrix) of p, then of
+    /// q, `n·d` and `n·d²` values — when they are contiguous (pairs, not
+    /// pairwise) and in range.
+    pub(crate) fn run_of(&self, c0: usize, n: usize) -> Option<[(&'a [T], &'a [T]); 2]> {
+        if self.cols.is_some() {
+            return None;
+        }
+        let d = self.dims();
+        let dd = d.checked_mul(d)?;
+        let range = |w: usize| Some(c0.checked_mul(w)?..c0.checked_add(n)?.checked_mul(w)?);
+        let (rmu, rm) = (range(d)?, range(dd)?);
+        Some([
+            (
+                self.p.mu.get(rmu.clone())?,
+                self.p.cov.values().get(rm.clone())?,
+            ),
+            (self.q.mu.get(rmu)?, self.q.cov.values().get(rm)?),
+        ])
+    }
+
     /// The sides' forms as the GPU kernel codes them (0 covariance, 1
     /// `scale_tril`, 2 precision: `shaders/mvn.wgsl`).
     pub(crate) fn kind_codes(&self) -> (u32, u32) {

@@ -104,6 +104,17 @@ fn set(v: &mut [V], k: usize, x: V) {
     }
 }
 
+/// `dst[k][l] = src[l·w + k]` for k < w and every lane: [`LANES`] rows of
+/// `w` values, transposed into lanes (NaN where `src` is short).
+#[inline(always)]
+fn gather<T: Float + super::MvnReal>(dst: &mut [V], src: &[T], w: usize) {
+    for (k, v) in dst.iter_mut().enumerate().take(w) {
+        for (l, x) in v.iter_mut().enumerate() {
+            *x = src.get(l * w + k).map_or(f64::NAN, |t| t.to_f64());
+        }
+    }
+}
+
 /// ln x for a positive normal f64: exponent and mantissa in [1, 2) from
 /// the bits, without a branch, then [`ln_mant_kf`] (the crate's one
 /// logarithm, bit for bit `math::ln`).
@@ -199,6 +210,13 @@ pub(super) struct Lanes {
     f64_inputs: bool,
     /// Half the symmetry tolerance, squared (compared with squares).
     sym_tol2: f64,
+    /// [`Lanes::check`]'s bounds: |entry| ≤ `lim`; a covariance's diagonal
+    /// in [1/`lim`, `lim`], a factor's in [1/`tril_lim`, `tril_lim`].
+    lim: f64,
+    tril_lim: f64,
+    /// Their reciprocals.
+    lim_inv: f64,
+    tril_lim_inv: f64,
     sides: [SideLanes; 2],
     mu1: Vec<V>,
     dmu: Vec<V>,
@@ -223,11 +241,20 @@ impl Lanes {
         // Half the scalar check's tolerance (formulas::check), so that
         // nothing accepted here could fail it.
         let half_tol = 0.5 * SYM_TOL_ULPS * d as f64 * T::EPS.to_f64();
+        let lim = if T::PRECISION == Precision::F64 {
+            2f64.powi(F64_RANGE_EXP)
+        } else {
+            f64::MAX
+        };
         Lanes {
             d,
             rkl,
             f64_inputs: T::PRECISION == Precision::F64,
             sym_tol2: half_tol * half_tol,
+            lim,
+            tril_lim: lim.sqrt(),
+            lim_inv: 1.0 / lim,
+            tril_lim_inv: 1.0 / lim.sqrt(),
             sides: [side(), side()],
             mu1: vec![splat(0.0); d],
             dmu: vec![splat(0.0); d],
@@ -300,41 +327,41 @@ impl Lanes {
             return;
         };
         let mu = if s == 0 { &self.mu1 } else { &self.dmu };
-        let lim = if self.f64_inputs {
-            2f64.powi(F64_RANGE_EXP)
+        let lim = self.lim;
+        let (dlim, dlim_inv) = if kind == Kind::Tril {
+            (self.tril_lim, self.tril_lim_inv)
         } else {
-            f64::MAX
+            (lim, self.lim_inv)
         };
-        let dlim = if kind == Kind::Tril && self.f64_inputs {
-            lim.sqrt()
-        } else {
-            lim
-        };
-        let mut and = |v: V, f: &dyn Fn(f64) -> bool| {
+        let tol2 = self.sym_tol2;
+        // Lane-wise conditions as generic closures (vectorised, no calls).
+        #[inline(always)]
+        fn and(good: &mut [bool; LANES], v: V, f: impl Fn(f64) -> bool) {
             for (g, x) in good.iter_mut().zip(v) {
                 *g &= f(x);
             }
-        };
+        }
         for v in side.a.iter().chain(mu) {
-            and(*v, &|x: f64| x.abs() <= lim);
+            and(&mut good, *v, |x| x.abs() <= lim);
         }
         for i in 0..d {
-            and(get(&side.a, i * d + i), &|x: f64| {
-                x <= dlim && x >= 1.0 / dlim
+            and(&mut good, get(&side.a, i * d + i), |x| {
+                x <= dlim && x >= dlim_inv
             });
             for j in i + 1..d {
                 let upper = get(&side.a, i * d + j);
                 if kind == Kind::Tril {
-                    and(upper, &|x: f64| x == 0.0);
+                    and(&mut good, upper, |x| x == 0.0);
                 } else {
-                    // Σ_ij (upper) against Σ_ji (lower).
-                    let diff = zip(upper, get(&side.a, j * d + i), |x, y| (x - y) * (x - y));
-                    let scale = zip(get(&side.a, i * d + i), get(&side.a, j * d + j), |x, y| {
-                        (x * y).abs()
-                    });
-                    let tol2 = self.sym_tol2;
-                    let fine = zip(diff, scale, |e, s| if e <= tol2 * s { 1.0 } else { 0.0 });
-                    and(fine, &|x: f64| x == 1.0);
+                    // Σ_ij (upper) against Σ_ji (lower): (Σ_ij − Σ_ji)² ≤
+                    // tol²·|Σ_ii·Σ_jj|.
+                    let lower = get(&side.a, j * d + i);
+                    let (dii, djj) = (get(&side.a, i * d + i), get(&side.a, j * d + j));
+                    for (l, g) in good.iter_mut().enumerate() {
+                        let at = |v: &V| v.get(l).copied().unwrap_or(f64::NAN);
+                        let e = at(&upper) - at(&lower);
+                        *g &= e * e <= tol2 * (at(&dii) * at(&djj)).abs();
+                    }
                 }
             }
         }
@@ -423,6 +450,73 @@ impl Lanes {
         let n = cells.len();
         self.deferred = [false; LANES];
         let kinds = [plan.p.cov.kind(), plan.q.cov.kind()];
+        let run = match cells {
+            [c0, .., last] if n == LANES && *last == c0 + (LANES - 1) => plan.run_of(*c0, LANES),
+            _ => None,
+        };
+        if let Some(run) = run {
+            // LANES consecutive pairs: their inputs are contiguous (and
+            // their lengths checked), read entry by entry across lanes.
+            let d = self.dims::<D>();
+            for (side, (mu, m)) in run.into_iter().enumerate() {
+                if let Some(dst) = self.sides.get_mut(side) {
+                    gather(&mut dst.a, m, d * d);
+                }
+                let dst = if side == 0 {
+                    &mut self.mu1
+                } else {
+                    &mut self.dmu
+                };
+                gather(dst, mu, d);
+            }
+            self.ok = [true; LANES];
+        } else {
+            self.load_each::<D, T>(plan, cells);
+        }
+        self.check::<D>(0, kinds[0]);
+        self.check::<D>(1, kinds[1]);
+        let v = self.evaluate::<D>(kinds, near);
+        // (position in a row, entry of v) of each measure written here.
+        let mut picks = [(0usize, 0usize); 6];
+        let mut np = 0;
+        for (p, &j) in sel.iter().enumerate() {
+            if let Some(i) = v.iter().position(|(m, _)| *m == j) {
+                if let Some(x) = picks.get_mut(np) {
+                    *x = (p, i);
+                    np += 1;
+                }
+            }
+        }
+        let picks = picks.get(..np).unwrap_or_default();
+        let mut accepted = [false; LANES];
+        for (l, (acc, row)) in accepted
+            .iter_mut()
+            .zip(rows.chunks_exact_mut(k))
+            .enumerate()
+        {
+            let lane = |x: &V| x.get(l).copied().unwrap_or(f64::NAN);
+            let ok = self.ok.get(l).copied().unwrap_or(false);
+            if !ok || l >= n {
+                continue;
+            }
+            // Only the measures computed here (the others are the scalar path's).
+            for &(p, i) in picks {
+                if let (Some(dst), Some((_, x))) = (row.get_mut(p), v.get(i)) {
+                    *dst = T::from_f64(lane(x));
+                }
+            }
+            *acc = true;
+        }
+        accepted
+    }
+
+    /// Loads the lanes of `cells` one by one (any cells of any plan).
+    #[inline(always)]
+    fn load_each<const D: usize, T: Float + super::MvnReal>(
+        &mut self,
+        plan: &Plan<'_, T>,
+        cells: &[usize],
+    ) {
         for l in 0..LANES {
             let good = if let Some(&c) = cells.get(l) {
                 let (s1, s2) = plan.sides(c);
@@ -439,29 +533,6 @@ impl Lanes {
                 *o = good;
             }
         }
-        self.check::<D>(0, kinds[0]);
-        self.check::<D>(1, kinds[1]);
-        let v = self.evaluate::<D>(kinds, near);
-        let mut accepted = [false; LANES];
-        for (l, (acc, row)) in accepted
-            .iter_mut()
-            .zip(rows.chunks_exact_mut(k))
-            .enumerate()
-        {
-            let lane = |x: &V| x.get(l).copied().unwrap_or(f64::NAN);
-            let ok = self.ok.get(l).copied().unwrap_or(false);
-            if !ok || l >= n {
-                continue;
-            }
-            // Only the measures computed here (the others are the scalar path's).
-            for (dst, &j) in row.iter_mut().zip(sel) {
-                if let Some((_, x)) = v.iter().find(|(m, _)| *m == j) {
-                    *dst = T::from_f64(lane(x));
-                }
-            }
-            *acc = true;
-        }
-        accepted
     }
 
     /// The lower factor of side `s` (Cholesky, or the given factor), its
