@@ -45,10 +45,10 @@ use crate::pair::Float;
 use crate::verify::Precision;
 
 /// Cells per lane group.
-pub(super) const LANES: usize = 8;
+pub(super) const LANES: usize = 16;
 
 /// One f64 value per lane.
-type V = [f64; LANES];
+type V<const L: usize> = [f64; L];
 
 /// The smallest scale part of KL a lane is accepted with (see the module docs).
 const FAR_KL: f64 = 0.125;
@@ -58,12 +58,12 @@ const FAR_KL: f64 = 0.125;
 const F64_RANGE_EXP: i32 = 200;
 
 #[inline(always)]
-fn splat(x: f64) -> V {
-    [x; LANES]
+fn splat<const L: usize>(x: f64) -> V<L> {
+    [x; L]
 }
 
 #[inline(always)]
-fn map(a: V, f: impl Fn(f64) -> f64) -> V {
+fn map<const L: usize>(a: V<L>, f: impl Fn(f64) -> f64) -> V<L> {
     let mut r = a;
     for x in r.iter_mut() {
         *x = f(*x);
@@ -72,7 +72,7 @@ fn map(a: V, f: impl Fn(f64) -> f64) -> V {
 }
 
 #[inline(always)]
-fn zip(a: V, b: V, f: impl Fn(f64, f64) -> f64) -> V {
+fn zip<const L: usize>(a: V<L>, b: V<L>, f: impl Fn(f64, f64) -> f64) -> V<L> {
     let mut r = a;
     for (x, y) in r.iter_mut().zip(b) {
         *x = f(*x, y);
@@ -82,7 +82,7 @@ fn zip(a: V, b: V, f: impl Fn(f64, f64) -> f64) -> V {
 
 /// `s − x·y` lane by lane.
 #[inline(always)]
-fn sub_mul(s: V, x: V, y: V) -> V {
+fn sub_mul<const L: usize>(s: V<L>, x: V<L>, y: V<L>) -> V<L> {
     let mut r = s;
     for ((r, x), y) in r.iter_mut().zip(x).zip(y) {
         *r -= x * y;
@@ -92,13 +92,13 @@ fn sub_mul(s: V, x: V, y: V) -> V {
 
 /// `v[k]` (NaN lanes outside the slice).
 #[inline(always)]
-fn get(v: &[V], k: usize) -> V {
-    v.get(k).copied().unwrap_or([f64::NAN; LANES])
+fn get<const L: usize>(v: &[V<L>], k: usize) -> V<L> {
+    v.get(k).copied().unwrap_or([f64::NAN; L])
 }
 
 /// `v[k] = x` (nothing outside the slice).
 #[inline(always)]
-fn set(v: &mut [V], k: usize, x: V) {
+fn set<const L: usize>(v: &mut [V<L>], k: usize, x: V<L>) {
     if let Some(d) = v.get_mut(k) {
         *d = x;
     }
@@ -107,7 +107,7 @@ fn set(v: &mut [V], k: usize, x: V) {
 /// `dst[k][l] = src[l·w + k]` for k < w and every lane: [`LANES`] rows of
 /// `w` values, transposed into lanes (NaN where `src` is short).
 #[inline(always)]
-fn gather<T: Float + super::MvnReal>(dst: &mut [V], src: &[T], w: usize) {
+fn gather<const L: usize, T: Float + super::MvnReal>(dst: &mut [V<L>], src: &[T], w: usize) {
     for (k, v) in dst.iter_mut().enumerate().take(w) {
         for (l, x) in v.iter_mut().enumerate() {
             *x = src.get(l * w + k).map_or(f64::NAN, |t| t.to_f64());
@@ -134,15 +134,15 @@ fn ln_lane(x: f64) -> f64 {
 /// factor, or a ratio of two: f32 inputs give 2^−149 … 2^128, f64 inputs
 /// are held to [`F64_RANGE_EXP`]), so a product of three stays inside
 /// f64's normal range.
-struct LnSum {
-    sum: V,
-    prod: V,
+struct LnSum<const L: usize> {
+    sum: V<L>,
+    prod: V<L>,
     n: usize,
 }
 
-impl LnSum {
+impl<const L: usize> LnSum<L> {
     #[inline(always)]
-    fn new() -> LnSum {
+    fn new() -> LnSum<L> {
         LnSum {
             sum: splat(0.0),
             prod: splat(1.0),
@@ -151,7 +151,7 @@ impl LnSum {
     }
 
     #[inline(always)]
-    fn push(&mut self, x: V) {
+    fn push(&mut self, x: V<L>) {
         self.prod = zip(self.prod, x, |p, x| p * x);
         self.n += 1;
         if self.n == 3 {
@@ -162,7 +162,7 @@ impl LnSum {
     }
 
     #[inline(always)]
-    fn total(self) -> V {
+    fn total(self) -> V<L> {
         if self.n == 0 {
             return self.sum;
         }
@@ -192,18 +192,93 @@ pub(super) fn computes(j: usize) -> bool {
 }
 
 /// One side of a lane group.
-struct SideLanes {
+struct SideLanes<const L: usize> {
     /// The input's lower triangle (Σ, or L for a `scale_tril`).
-    a: Vec<V>,
+    a: Vec<V<L>>,
     /// The lower factor L (Σ = L·Lᵀ) and its reciprocal diagonal.
-    l: Vec<V>,
-    inv: Vec<V>,
+    l: Vec<V<L>>,
+    inv: Vec<V<L>>,
     /// Σ_j ln L_jj.
-    ln_det_half: V,
+    ln_det_half: V<L>,
 }
 
-/// Scratch space of a task, reused from group to group.
+/// Scratch space of a task: one group of [`LANES`] lanes for d ≤ 4 (the
+/// dimensions compiled with d fixed, whose values stay in registers), two
+/// groups of half that above (a group's matrices then outgrow the L1 cache).
 pub(super) struct Lanes {
+    group: Groups,
+    /// Lanes left for the close-together pass (see [`Lanes::run`]).
+    deferred: [bool; LANES],
+}
+
+enum Groups {
+    Wide(Group<LANES>),
+    Narrow(Group<{ LANES / 2 }>),
+}
+
+impl Lanes {
+    pub(super) fn new<T: Float + super::MvnReal>(d: usize, rkl: bool) -> Lanes {
+        Lanes {
+            group: if d <= 4 {
+                Groups::Wide(Group::new::<T>(d, rkl))
+            } else {
+                Groups::Narrow(Group::new::<T>(d, rkl))
+            },
+            deferred: [false; LANES],
+        }
+    }
+
+    /// The lanes of the last [`Lanes::run`] left for a `near` run.
+    pub(super) fn deferred(&self) -> [bool; LANES] {
+        self.deferred
+    }
+
+    /// The cells `cells` (at most [`LANES`]) of `plan` into `rows` (k values
+    /// each, the measures `sel` in canonical order; only the measures this
+    /// path computes are written); returns which lanes were accepted (the
+    /// rows of the others are left untouched). Without `near`, close pairs
+    /// of f32 inputs are not evaluated but marked [`Lanes::deferred`]: the
+    /// caller packs them into groups of their own and runs those with `near`.
+    pub(super) fn run<T: Float + super::MvnReal>(
+        &mut self,
+        plan: &Plan<'_, T>,
+        cells: &[usize],
+        near: bool,
+        sel: &[usize],
+        rows: &mut [T],
+    ) -> [bool; LANES] {
+        let mut done = [false; LANES];
+        self.deferred = [false; LANES];
+        match &mut self.group {
+            Groups::Wide(g) => {
+                done = g.run(plan, cells, near, sel, rows);
+                self.deferred = g.deferred();
+            }
+            Groups::Narrow(g) => {
+                const H: usize = LANES / 2;
+                let k = sel.len();
+                for h in 0..2 {
+                    let part = cells.get(h * H..).unwrap_or_default();
+                    let part = part.get(..H).unwrap_or(part);
+                    if part.is_empty() {
+                        break;
+                    }
+                    let r = rows.get_mut(h * H * k..).unwrap_or_default();
+                    let d = g.run(plan, part, near, sel, r);
+                    let later = g.deferred();
+                    let lanes = done.iter_mut().zip(self.deferred.iter_mut()).skip(h * H);
+                    for ((o, l), (d, later)) in lanes.zip(d.into_iter().zip(later)) {
+                        (*o, *l) = (d, later);
+                    }
+                }
+            }
+        }
+        done
+    }
+}
+
+/// The scratch space of `L` lanes, reused from group to group.
+pub(super) struct Group<const L: usize> {
     d: usize,
     /// Whether the reverse KL (and Jeffreys) is asked.
     rkl: bool,
@@ -217,21 +292,21 @@ pub(super) struct Lanes {
     /// Their reciprocals.
     lim_inv: f64,
     tril_lim_inv: f64,
-    sides: [SideLanes; 2],
-    mu1: Vec<V>,
-    dmu: Vec<V>,
-    m: Vec<V>,
-    z: Vec<V>,
+    sides: [SideLanes<L>; 2],
+    mu1: Vec<V<L>>,
+    dmu: Vec<V<L>>,
+    m: Vec<V<L>>,
+    z: Vec<V<L>>,
     /// The close-together formulation's N (then H) and its scratch.
-    n: Vec<V>,
-    y: Vec<V>,
-    ok: [bool; LANES],
+    n: Vec<V<L>>,
+    y: Vec<V<L>>,
+    ok: [bool; L],
     /// Lanes left for the close-together pass (see [`Lanes::run`]).
-    deferred: [bool; LANES],
+    deferred: [bool; L],
 }
 
-impl Lanes {
-    pub(super) fn new<T: Float + super::MvnReal>(d: usize, rkl: bool) -> Lanes {
+impl<const L: usize> Group<L> {
+    fn new<T: Float + super::MvnReal>(d: usize, rkl: bool) -> Group<L> {
         let side = || SideLanes {
             a: vec![splat(0.0); d * d],
             l: vec![splat(0.0); d * d],
@@ -246,7 +321,7 @@ impl Lanes {
         } else {
             f64::MAX
         };
-        Lanes {
+        Group {
             d,
             rkl,
             f64_inputs: T::PRECISION == Precision::F64,
@@ -262,13 +337,13 @@ impl Lanes {
             z: vec![splat(0.0); d],
             n: vec![splat(0.0); d * d],
             y: vec![splat(0.0); d * d],
-            ok: [false; LANES],
-            deferred: [false; LANES],
+            ok: [false; L],
+            deferred: [false; L],
         }
     }
 
     /// The lanes of the last [`Lanes::run`] left for a `near` run.
-    pub(super) fn deferred(&self) -> [bool; LANES] {
+    fn deferred(&self) -> [bool; L] {
         self.deferred
     }
 
@@ -322,7 +397,7 @@ impl Lanes {
     #[inline(always)]
     fn check<const D: usize>(&mut self, s: usize, kind: Kind) {
         let d = self.dims::<D>();
-        let mut good = [true; LANES];
+        let mut good = [true; L];
         let Some(side) = self.sides.get(s) else {
             return;
         };
@@ -336,7 +411,7 @@ impl Lanes {
         let tol2 = self.sym_tol2;
         // Lane-wise conditions as generic closures (vectorised, no calls).
         #[inline(always)]
-        fn and(good: &mut [bool; LANES], v: V, f: impl Fn(f64) -> bool) {
+        fn and<const L: usize>(good: &mut [bool; L], v: V<L>, f: impl Fn(f64) -> bool) {
             for (g, x) in good.iter_mut().zip(v) {
                 *g &= f(x);
             }
@@ -358,7 +433,7 @@ impl Lanes {
                     let lower = get(&side.a, j * d + i);
                     let (dii, djj) = (get(&side.a, i * d + i), get(&side.a, j * d + j));
                     for (l, g) in good.iter_mut().enumerate() {
-                        let at = |v: &V| v.get(l).copied().unwrap_or(f64::NAN);
+                        let at = |v: &V<L>| v.get(l).copied().unwrap_or(f64::NAN);
                         let e = at(&upper) - at(&lower);
                         *g &= e * e <= tol2 * (at(&dii) * at(&djj)).abs();
                     }
@@ -394,14 +469,14 @@ impl Lanes {
     /// rows of the others are left untouched). Without `near`, close pairs
     /// of f32 inputs are not evaluated but marked [`Lanes::deferred`]: the
     /// caller packs them into groups of their own and runs those with `near`.
-    pub(super) fn run<T: Float + super::MvnReal>(
+    fn run<T: Float + super::MvnReal>(
         &mut self,
         plan: &Plan<'_, T>,
         cells: &[usize],
         near: bool,
         sel: &[usize],
         rows: &mut [T],
-    ) -> [bool; LANES] {
+    ) -> [bool; L] {
         #[cfg(target_arch = "x86_64")]
         {
             match crate::cpu::simd_level() {
@@ -423,7 +498,7 @@ impl Lanes {
         near: bool,
         sel: &[usize],
         rows: &mut [T],
-    ) -> [bool; LANES] {
+    ) -> [bool; L] {
         match self.d {
             1 => self.run_body::<1, T>(plan, cells, near, sel, rows),
             2 => self.run_body::<2, T>(plan, cells, near, sel, rows),
@@ -442,16 +517,16 @@ impl Lanes {
         near: bool,
         sel: &[usize],
         rows: &mut [T],
-    ) -> [bool; LANES] {
+    ) -> [bool; L] {
         let k = sel.len();
         if k == 0 {
-            return [false; LANES];
+            return [false; L];
         }
         let n = cells.len();
-        self.deferred = [false; LANES];
+        self.deferred = [false; L];
         let kinds = [plan.p.cov.kind(), plan.q.cov.kind()];
         let run = match cells {
-            [c0, .., last] if n == LANES && *last == c0 + (LANES - 1) => plan.run_of(*c0, LANES),
+            [c0, .., last] if n == L && *last == c0 + (L - 1) => plan.run_of(*c0, L),
             _ => None,
         };
         if let Some(run) = run {
@@ -469,7 +544,7 @@ impl Lanes {
                 };
                 gather(dst, mu, d);
             }
-            self.ok = [true; LANES];
+            self.ok = [true; L];
         } else {
             self.load_each::<D, T>(plan, cells);
         }
@@ -488,13 +563,13 @@ impl Lanes {
             }
         }
         let picks = picks.get(..np).unwrap_or_default();
-        let mut accepted = [false; LANES];
+        let mut accepted = [false; L];
         for (l, (acc, row)) in accepted
             .iter_mut()
             .zip(rows.chunks_exact_mut(k))
             .enumerate()
         {
-            let lane = |x: &V| x.get(l).copied().unwrap_or(f64::NAN);
+            let lane = |x: &V<L>| x.get(l).copied().unwrap_or(f64::NAN);
             let ok = self.ok.get(l).copied().unwrap_or(false);
             if !ok || l >= n {
                 continue;
@@ -517,7 +592,7 @@ impl Lanes {
         plan: &Plan<'_, T>,
         cells: &[usize],
     ) {
-        for l in 0..LANES {
+        for l in 0..L {
             let good = if let Some(&c) = cells.get(l) {
                 let (s1, s2) = plan.sides(c);
                 let a = self.load::<D, T>(0, l, &s1);
@@ -541,7 +616,7 @@ impl Lanes {
     #[inline(always)]
     fn factor<const D: usize>(&mut self, s: usize, kind: Kind) {
         let d = self.dims::<D>();
-        let mut bad = [false; LANES];
+        let mut bad = [false; L];
         let Some(side) = self.sides.get_mut(s) else {
             return;
         };
@@ -586,7 +661,7 @@ impl Lanes {
 
     /// The scale part of KL(a‖b) (M = Lb⁻¹La into `self.m`) and ‖Lb⁻¹Δμ‖².
     #[inline(always)]
-    fn kl_parts<const D: usize>(&mut self, a: usize, b: usize) -> (V, V) {
+    fn kl_parts<const D: usize>(&mut self, a: usize, b: usize) -> (V<L>, V<L>) {
         let d = self.dims::<D>();
         let (Some(sa), Some(sb)) = (self.sides.get(a), self.sides.get(b)) else {
             return (splat(f64::NAN), splat(f64::NAN));
@@ -627,7 +702,7 @@ impl Lanes {
 
     /// (Σ_s)_ij, i ≥ j, of side `s`: the input, or (L·Lᵀ)_ij for a factor.
     #[inline(always)]
-    fn sigma<const D: usize>(&self, s: usize, kind: Kind, i: usize, j: usize) -> V {
+    fn sigma<const D: usize>(&self, s: usize, kind: Kind, i: usize, j: usize) -> V<L> {
         let d = self.dims::<D>();
         let Some(side) = self.sides.get(s) else {
             return splat(f64::NAN);
@@ -648,7 +723,7 @@ impl Lanes {
     /// of G = (I + E)⁻¹ − I (formulas.rs). Returns ‖N‖²_F, the two scale
     /// parts and whether the factorisation of I + N succeeded.
     #[inline(always)]
-    fn near<const D: usize>(&mut self, kinds: [Kind; 2]) -> (V, V, V, [bool; LANES]) {
+    fn near<const D: usize>(&mut self, kinds: [Kind; 2]) -> (V<L>, V<L>, V<L>, [bool; L]) {
         let d = self.dims::<D>();
         // ΔΣ (symmetric, full) into y.
         for i in 0..d {
@@ -667,7 +742,7 @@ impl Lanes {
                 splat(f64::NAN),
                 splat(f64::NAN),
                 splat(f64::NAN),
-                [false; LANES],
+                [false; L],
             );
         };
         // Y = L2⁻¹ΔΣ in place, then N = L2⁻¹Yᵀ.
@@ -697,7 +772,7 @@ impl Lanes {
             }
         }
         // E in place of N's lower triangle.
-        let mut good = [true; LANES];
+        let mut good = [true; L];
         let phi = |e: f64| scale_part_near(e / (2.0 + e));
         let (mut kl, mut off) = (splat(0.0), splat(0.0));
         for j in 0..d {
@@ -751,7 +826,11 @@ impl Lanes {
 
     /// Every lane's values, keyed by measure index; marks lanes not accepted.
     #[inline(always)]
-    fn evaluate<const D: usize>(&mut self, kinds: [Kind; 2], near_pass: bool) -> [(usize, V); 6] {
+    fn evaluate<const D: usize>(
+        &mut self,
+        kinds: [Kind; 2],
+        near_pass: bool,
+    ) -> [(usize, V<L>); 6] {
         let d = self.dims::<D>();
         // Δμ = μ1 − μ2 (μ2 was loaded into dmu).
         for i in 0..d {
@@ -772,7 +851,7 @@ impl Lanes {
         } else {
             (splat(f64::NAN), splat(f64::NAN))
         };
-        let mut maybe_near = [false; LANES];
+        let mut maybe_near = [false; L];
         for ((m, &o), &x) in maybe_near.iter_mut().zip(&self.ok).zip(&kl_scale) {
             // NaN counts as close (the scalar path decides).
             *m = o && x.partial_cmp(&FAR_KL).is_none_or(|c| c.is_lt());
@@ -791,8 +870,8 @@ impl Lanes {
             }
         } else if maybe_near.contains(&true) {
             let (nn, kl_near, rkl_near, good) = self.near::<D>(kinds);
-            for l in 0..LANES {
-                let lane = |v: &V| v.get(l).copied().unwrap_or(f64::NAN);
+            for l in 0..L {
+                let lane = |v: &V<L>| v.get(l).copied().unwrap_or(f64::NAN);
                 let near = maybe_near.get(l) == Some(&true) && lane(&nn) < 0.25;
                 if !near {
                     continue;
@@ -838,34 +917,34 @@ impl Lanes {
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{Lanes, Plan, LANES};
+    use super::{Group, Plan};
     use crate::pair::Float;
 
     /// # Safety
     /// The CPU must support AVX-512 F/VL/DQ/BW/CD (checked by the caller).
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512cd,avx2,fma")]
-    pub unsafe fn avx512<T: Float + super::super::MvnReal>(
-        lanes: &mut Lanes,
+    pub unsafe fn avx512<const L: usize, T: Float + super::super::MvnReal>(
+        lanes: &mut Group<L>,
         plan: &Plan<'_, T>,
         cells: &[usize],
         near: bool,
         sel: &[usize],
         rows: &mut [T],
-    ) -> [bool; LANES] {
+    ) -> [bool; L] {
         lanes.run_any(plan, cells, near, sel, rows)
     }
 
     /// # Safety
     /// The CPU must support AVX2 and FMA (checked by the caller).
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn avx2<T: Float + super::super::MvnReal>(
-        lanes: &mut Lanes,
+    pub unsafe fn avx2<const L: usize, T: Float + super::super::MvnReal>(
+        lanes: &mut Group<L>,
         plan: &Plan<'_, T>,
         cells: &[usize],
         near: bool,
         sel: &[usize],
         rows: &mut [T],
-    ) -> [bool; LANES] {
+    ) -> [bool; L] {
         lanes.run_any(plan, cells, near, sel, rows)
     }
 }
