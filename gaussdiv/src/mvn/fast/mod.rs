@@ -463,12 +463,7 @@ impl<const L: usize> Group<L> {
         }
     }
 
-    /// The cells `cells` (at most [`LANES`]) of `plan` into `rows` (k values
-    /// each, the measures `sel` in canonical order; only the measures this
-    /// path computes are written); returns which lanes were accepted (the
-    /// rows of the others are left untouched). Without `near`, close pairs
-    /// of f32 inputs are not evaluated but marked [`Lanes::deferred`]: the
-    /// caller packs them into groups of their own and runs those with `near`.
+    /// [`Lanes::run`] for at most `L` cells: the instruction set's version.
     fn run<T: Float + super::MvnReal>(
         &mut self,
         plan: &Plan<'_, T>,
