@@ -38,17 +38,18 @@
 //! messages, extreme f64 scales — is left to the scalar path of `mod.rs`,
 //! which the caller runs on it; so are precision matrices.
 
+mod near;
+mod ops;
+
 use super::formulas::{Kind, Side, SYM_TOL_ULPS};
 use super::Plan;
-use crate::math::{idx, ln_mant_kf, scale_part_near, Real};
+use crate::math::{idx, Real};
 use crate::pair::Float;
 use crate::verify::Precision;
+use ops::{gather, get, map, set, splat, sub_mul, zip, LnSum, V};
 
 /// Cells per lane group.
 pub(super) const LANES: usize = 16;
-
-/// One f64 value per lane.
-type V<const L: usize> = [f64; L];
 
 /// The smallest scale part of KL a lane is accepted with (see the module docs).
 const FAR_KL: f64 = 0.125;
@@ -56,119 +57,6 @@ const FAR_KL: f64 = 0.125;
 /// f64 inputs: diagonal entries and |means| within 2^±this (so that no
 /// product or quotient of the formulation leaves f64's normal range).
 const F64_RANGE_EXP: i32 = 200;
-
-#[inline(always)]
-fn splat<const L: usize>(x: f64) -> V<L> {
-    [x; L]
-}
-
-#[inline(always)]
-fn map<const L: usize>(a: V<L>, f: impl Fn(f64) -> f64) -> V<L> {
-    let mut r = a;
-    for x in r.iter_mut() {
-        *x = f(*x);
-    }
-    r
-}
-
-#[inline(always)]
-fn zip<const L: usize>(a: V<L>, b: V<L>, f: impl Fn(f64, f64) -> f64) -> V<L> {
-    let mut r = a;
-    for (x, y) in r.iter_mut().zip(b) {
-        *x = f(*x, y);
-    }
-    r
-}
-
-/// `s − x·y` lane by lane.
-#[inline(always)]
-fn sub_mul<const L: usize>(s: V<L>, x: V<L>, y: V<L>) -> V<L> {
-    let mut r = s;
-    for ((r, x), y) in r.iter_mut().zip(x).zip(y) {
-        *r -= x * y;
-    }
-    r
-}
-
-/// `v[k]` (NaN lanes outside the slice).
-#[inline(always)]
-fn get<const L: usize>(v: &[V<L>], k: usize) -> V<L> {
-    v.get(k).copied().unwrap_or([f64::NAN; L])
-}
-
-/// `v[k] = x` (nothing outside the slice).
-#[inline(always)]
-fn set<const L: usize>(v: &mut [V<L>], k: usize, x: V<L>) {
-    if let Some(d) = v.get_mut(k) {
-        *d = x;
-    }
-}
-
-/// `dst[k][l] = src[l·w + k]` for k < w and every lane: [`LANES`] rows of
-/// `w` values, transposed into lanes (NaN where `src` is short).
-#[inline(always)]
-fn gather<const L: usize, T: Float + super::MvnReal>(dst: &mut [V<L>], src: &[T], w: usize) {
-    for (k, v) in dst.iter_mut().enumerate().take(w) {
-        for (l, x) in v.iter_mut().enumerate() {
-            *x = src.get(l * w + k).map_or(f64::NAN, |t| t.to_f64());
-        }
-    }
-}
-
-/// ln x for a positive normal f64: exponent and mantissa in [1, 2) from
-/// the bits, without a branch, then [`ln_mant_kf`] (the crate's one
-/// logarithm, bit for bit `math::ln`).
-#[inline(always)]
-fn ln_lane(x: f64) -> f64 {
-    const MANT: u64 = (1 << 52) - 1;
-    const ONE: u64 = 0x3ff0_0000_0000_0000;
-    const TWO52: u64 = 0x4330_0000_0000_0000;
-    let b = x.to_bits();
-    let m = f64::from_bits((b & MANT) | ONE);
-    let e = f64::from_bits((b >> 52) | TWO52) - (4_503_599_627_370_496.0 + 1023.0);
-    ln_mant_kf(m, e)
-}
-
-/// Σ ln x_j over positive lanes, one logarithm per three factors: every
-/// factor this path takes lies within 2^±277 (a diagonal entry of a
-/// factor, or a ratio of two: f32 inputs give 2^−149 … 2^128, f64 inputs
-/// are held to [`F64_RANGE_EXP`]), so a product of three stays inside
-/// f64's normal range.
-struct LnSum<const L: usize> {
-    sum: V<L>,
-    prod: V<L>,
-    n: usize,
-}
-
-impl<const L: usize> LnSum<L> {
-    #[inline(always)]
-    fn new() -> LnSum<L> {
-        LnSum {
-            sum: splat(0.0),
-            prod: splat(1.0),
-            n: 0,
-        }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, x: V<L>) {
-        self.prod = zip(self.prod, x, |p, x| p * x);
-        self.n += 1;
-        if self.n == 3 {
-            self.sum = zip(self.sum, self.prod, |s, p| s + ln_lane(p));
-            self.prod = splat(1.0);
-            self.n = 0;
-        }
-    }
-
-    #[inline(always)]
-    fn total(self) -> V<L> {
-        if self.n == 0 {
-            return self.sum;
-        }
-        zip(self.sum, self.prod, |s, p| s + ln_lane(p))
-    }
-}
 
 /// Whether the lane path takes cells of these forms (then for every
 /// request: the measures it computes come from it wherever it accepts a
@@ -285,7 +173,7 @@ pub(super) struct Group<const L: usize> {
     f64_inputs: bool,
     /// Half the symmetry tolerance, squared (compared with squares).
     sym_tol2: f64,
-    /// [`Lanes::check`]'s bounds: |entry| ≤ `lim`; a covariance's diagonal
+    /// [`Group::check`]'s bounds: |entry| ≤ `lim`; a covariance's diagonal
     /// in [1/`lim`, `lim`], a factor's in [1/`tril_lim`, `tril_lim`].
     lim: f64,
     tril_lim: f64,
@@ -342,7 +230,7 @@ impl<const L: usize> Group<L> {
         }
     }
 
-    /// The lanes of the last [`Lanes::run`] left for a `near` run.
+    /// The lanes of the last [`Group::run`] left for a `near` run.
     fn deferred(&self) -> [bool; L] {
         self.deferred
     }
@@ -359,7 +247,7 @@ impl<const L: usize> Group<L> {
     }
 
     /// Copies lane `l` of one side (`s` 0 or 1): its whole matrix and its
-    /// mean (false if a slice has the wrong length); [`Lanes::check`]
+    /// mean (false if a slice has the wrong length); [`Group::check`]
     /// validates all lanes at once.
     #[inline(always)]
     fn load<const D: usize, T: Float + super::MvnReal>(
@@ -484,7 +372,7 @@ impl<const L: usize> Group<L> {
         self.run_any(plan, cells, near, sel, rows)
     }
 
-    /// [`Lanes::run_body`] for this d: compiled with d fixed for d ≤ 4.
+    /// [`Group::run_body`] for this d: compiled with d fixed for d ≤ 4.
     #[inline(always)]
     fn run_any<T: Float + super::MvnReal>(
         &mut self,
@@ -503,7 +391,7 @@ impl<const L: usize> Group<L> {
         }
     }
 
-    /// [`Lanes::run`]'s body, inlined into each instruction set's version.
+    /// [`Group::run`]'s body, inlined into each instruction set's version.
     #[inline(always)]
     fn run_body<const D: usize, T: Float + super::MvnReal>(
         &mut self,
@@ -710,113 +598,6 @@ impl<const L: usize> Group<L> {
             acc = sub_mul(acc, get(&side.l, i * d + k), get(&side.l, j * d + k));
         }
         map(acc, |x| -x)
-    }
-
-    /// The close-together formulation, for f32 inputs (exact in f64):
-    /// N = L2⁻¹(Σ1 − Σ2)L2⁻ᵀ, I + N = (I + E)(I + E)ᵀ factored directly
-    /// in E, KL = Σ_j φ(e_jj) + ½Σ_{i>j} e_ij², and the reverse KL the same
-    /// of G = (I + E)⁻¹ − I (formulas.rs). Returns ‖N‖²_F, the two scale
-    /// parts and whether the factorisation of I + N succeeded.
-    #[inline(always)]
-    fn near<const D: usize>(&mut self, kinds: [Kind; 2]) -> (V<L>, V<L>, V<L>, [bool; L]) {
-        let d = self.dims::<D>();
-        // ΔΣ (symmetric, full) into y.
-        for i in 0..d {
-            for j in 0..=i {
-                let v = zip(
-                    self.sigma::<D>(0, kinds[0], i, j),
-                    self.sigma::<D>(1, kinds[1], i, j),
-                    |a, b| a - b,
-                );
-                set(&mut self.y, i * d + j, v);
-                set(&mut self.y, j * d + i, v);
-            }
-        }
-        let Some(s2) = self.sides.get(1) else {
-            return (
-                splat(f64::NAN),
-                splat(f64::NAN),
-                splat(f64::NAN),
-                [false; L],
-            );
-        };
-        // Y = L2⁻¹ΔΣ in place, then N = L2⁻¹Yᵀ.
-        for c in 0..d {
-            for i in 0..d {
-                let mut acc = get(&self.y, i * d + c);
-                for k in 0..i {
-                    acc = sub_mul(acc, get(&s2.l, i * d + k), get(&self.y, k * d + c));
-                }
-                set(
-                    &mut self.y,
-                    i * d + c,
-                    zip(acc, get(&s2.inv, i), |x, y| x * y),
-                );
-            }
-        }
-        let mut nn = splat(0.0);
-        for c in 0..d {
-            for i in 0..d {
-                let mut acc = get(&self.y, c * d + i);
-                for k in 0..i {
-                    acc = sub_mul(acc, get(&s2.l, i * d + k), get(&self.n, k * d + c));
-                }
-                let v = zip(acc, get(&s2.inv, i), |x, y| x * y);
-                set(&mut self.n, i * d + c, v);
-                nn = zip(nn, v, |s, x| s + x * x);
-            }
-        }
-        // E in place of N's lower triangle.
-        let mut good = [true; L];
-        let phi = |e: f64| scale_part_near(e / (2.0 + e));
-        let (mut kl, mut off) = (splat(0.0), splat(0.0));
-        for j in 0..d {
-            let mut s = get(&self.n, j * d + j);
-            for k in 0..j {
-                let e = get(&self.n, j * d + k);
-                s = sub_mul(s, e, e);
-            }
-            for (g, x) in good.iter_mut().zip(s.iter_mut()) {
-                *g &= 1.0 + *x > 0.0;
-                if !*g {
-                    *x = 0.0;
-                }
-            }
-            let ejj = map(s, |s| s / (1.0 + (1.0 + s).sqrt()));
-            set(&mut self.n, j * d + j, ejj);
-            kl = zip(kl, ejj, |a, e| a + phi(e));
-            for i in j + 1..d {
-                let mut acc = get(&self.n, i * d + j);
-                for k in 0..j {
-                    acc = sub_mul(acc, get(&self.n, i * d + k), get(&self.n, j * d + k));
-                }
-                let eij = zip(acc, ejj, |x, e| x / (1.0 + e));
-                set(&mut self.n, i * d + j, eij);
-                off = zip(off, eij, |a, x| a + x * x);
-            }
-        }
-        let kl = zip(kl, off, |a, b| a + 0.5 * b);
-        if !self.rkl {
-            return (nn, kl, splat(f64::NAN), good);
-        }
-        // G = (I + E)⁻¹ − I (lower) into y: g_jj = −e_jj/(1 + e_jj),
-        // g_ij = −(e_ij + Σ_{j≤k<i} e_ik g_kj)/(1 + e_ii).
-        let (mut rkl, mut off) = (splat(0.0), splat(0.0));
-        for j in 0..d {
-            let gjj = map(get(&self.n, j * d + j), |e| -e / (1.0 + e));
-            set(&mut self.y, j * d + j, gjj);
-            rkl = zip(rkl, gjj, |a, g| a + phi(g));
-            for i in j + 1..d {
-                let mut acc = map(get(&self.n, i * d + j), |x| -x);
-                for k in j..i {
-                    acc = sub_mul(acc, get(&self.n, i * d + k), get(&self.y, k * d + j));
-                }
-                let gij = zip(acc, get(&self.n, i * d + i), |x, e| x / (1.0 + e));
-                set(&mut self.y, i * d + j, gij);
-                off = zip(off, gij, |a, x| a + x * x);
-            }
-        }
-        (nn, kl, zip(rkl, off, |a, b| a + 0.5 * b), good)
     }
 
     /// Every lane's values, keyed by measure index; marks lanes not accepted.

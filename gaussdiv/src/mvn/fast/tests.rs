@@ -3,7 +3,7 @@
 use super::*;
 
 mod ln {
-    use super::*;
+    use super::super::ops::ln_lane;
 
     #[test]
     fn ln_lane_is_the_crate_logarithm() {
