@@ -54,13 +54,17 @@ pub(crate) enum Cells<'a, T: Float> {
     Pairwise(MvnSet<'a, T>, MvnSet<'a, T>),
 }
 
+/// Rows `i..i + n` of `v`, `w` values each (`None` if out of range).
+fn rows<T>(v: &[T], i: usize, n: usize, w: usize) -> Option<&[T]> {
+    v.get(i.checked_mul(w)?..i.checked_add(n)?.checked_mul(w)?)
+}
+
 /// Side `i` of a batch (empty slices, read as NaN, if out of range).
 fn side<'a, T: Float>(kind: Kind, mu: &'a [T], m: &'a [T], i: usize, d: usize) -> Side<'a, T> {
-    let dd = d * d;
     Side {
         kind,
-        mu: mu.get(i * d..(i + 1) * d).unwrap_or_default(),
-        m: m.get(i * dd..(i + 1) * dd).unwrap_or_default(),
+        mu: rows(mu, i, 1, d).unwrap_or_default(),
+        m: rows(m, i, 1, d.saturating_mul(d)).unwrap_or_default(),
     }
 }
 
@@ -259,15 +263,9 @@ impl<'a, T: Float + MvnReal> Plan<'a, T> {
         }
         let d = self.dims();
         let dd = d.checked_mul(d)?;
-        let range = |w: usize| Some(c0.checked_mul(w)?..c0.checked_add(n)?.checked_mul(w)?);
-        let (rmu, rm) = (range(d)?, range(dd)?);
-        Some([
-            (
-                self.p.mu.get(rmu.clone())?,
-                self.p.cov.values().get(rm.clone())?,
-            ),
-            (self.q.mu.get(rmu)?, self.q.cov.values().get(rm)?),
-        ])
+        let side =
+            |s: &MvnSet<'a, T>| Some((rows(s.mu, c0, n, d)?, rows(s.cov.values(), c0, n, dd)?));
+        Some([side(&self.p)?, side(&self.q)?])
     }
 
     /// The sides' forms as the GPU kernel codes them (0 covariance, 1
